@@ -1,0 +1,36 @@
+# Two commands: `make run` (set up, then run the demo pipeline) and `make test`.
+# Setup is idempotent: the venv is rebuilt only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SCALE  ?= 1
+SEED   ?= 0
+
+.PHONY: run test lint setup ui bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/karpa demo --scale $(SCALE) --seed $(SEED) --out .karpa/demo-data
+	$(BIN)/karpa run --config configs/demo.yaml
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+ui: $(STAMP)
+	$(BIN)/karpa ui
+
+clean:
+	rm -rf .karpa

@@ -1,0 +1,117 @@
+"""`karpa`: the command line. Heavy libraries are imported inside commands, so `--help`
+stays fast and the home is activated before Prefect or MLflow loads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from karpa.errors import KarpaError
+
+log = logging.getLogger("karpa")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from karpa.home import activate
+
+    home = activate(args.home)
+    from flows.params import RetrainParams
+    from flows.retrain import retrain
+
+    params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
+    result = retrain(params)
+    run_id = result["mlflow_run_id"]
+    print()
+    print(f"MLflow run: {run_id}")
+    for t in result["tables"]:
+        state = "unchanged, skipped" if t["skipped"] else "ingested"
+        print(f"  {t['table']:<9} {t['rows']:>10,} rows  {state}")
+    print(f"Home: {home.root}")
+    print("See both UIs (Prefect and MLflow, on 127.0.0.1): karpa ui   (or: make ui)")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from karpa.demo import generate_world
+
+    out = Path(args.out)
+    manifest_path = out / "world.json"
+    if manifest_path.exists() and not args.force:
+        existing = json.loads(manifest_path.read_text())
+        if existing.get("seed") == args.seed and existing.get("scale") == args.scale:
+            print(f"demo world (scale {args.scale}, seed {args.seed}) already in {out}")
+            return 0
+    manifest = generate_world(out, scale=args.scale, seed=args.seed)
+    counts = ", ".join(f"{k} {v:,}" for k, v in manifest["counts"].items())
+    print(f"demo world (scale {args.scale}, seed {args.seed}) written to {out}: {counts}")
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from karpa.home import activate
+
+    home = activate(args.home)
+    from karpa.servers import start_mlflow_server, start_prefect_server, stop, wait_http
+
+    prefect = start_prefect_server(home, args.prefect_port)
+    mlflow = start_mlflow_server(home, args.mlflow_port)
+    try:
+        wait_http(f"http://127.0.0.1:{args.prefect_port}/api/health", prefect)
+        wait_http(f"http://127.0.0.1:{args.mlflow_port}/health", mlflow)
+        print(f"Prefect UI: http://127.0.0.1:{args.prefect_port}  (pid {prefect.pid})")
+        print(f"MLflow UI:  http://127.0.0.1:{args.mlflow_port}  (pid {mlflow.pid})")
+        print(f"Both read the home {home.root}. Press Ctrl-C to stop both.")
+        prefect.wait()
+    except KeyboardInterrupt:
+        print("\nstopping...")
+    finally:
+        stop(prefect)
+        stop(mlflow)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="karpa", description=__doc__)
+    parser.add_argument("--home", help="home folder (default: $KARPA_HOME or ./.karpa)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the retrain pipeline with the embedded defaults")
+    run.add_argument("--config", default="configs/demo.yaml", help="run preset (YAML)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. ingest.batch_rows=50000")
+    run.add_argument("--data", help="folder the sources are read from (overrides data.root)")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser("demo", help="generate the built-in demo world")
+    demo.add_argument("--scale", type=float, default=1.0)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default=".karpa/demo-data")
+    demo.add_argument("--force", action="store_true", help="regenerate even if present")
+    demo.set_defaults(func=_demo)
+
+    ui = sub.add_parser("ui", help="start the Prefect and MLflow UIs against the home")
+    ui.add_argument("--prefect-port", type=int, default=4200)
+    ui.add_argument("--mlflow-port", type=int, default=5000)
+    ui.set_defaults(func=_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return args.func(args)
+    except KarpaError as exc:
+        print(f"karpa: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Run configuration: YAML presets in `configs/` loaded into typed models.
+
+Every stage reads the resolved configuration and nothing else, and the same resolved
+configuration is what MLflow records. Unknown or mistyped keys are refused with one
+sentence that names the key, the file and the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from karpa.errors import ConfigError
+from karpa.schema import TABLE_NAMES
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(Section):
+    """Where one canonical table comes from, and how source columns map onto it."""
+
+    path: str = Field(description="File, folder or glob; relative to data.root, or an fsspec URI.")
+    format: Literal["csv", "jsonl", "parquet", "image_folder"]
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical column -> source column, where they differ"
+    )
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    list_separator: dict[str, str] = Field(
+        default_factory=dict, description="canonical list column -> separator in the source"
+    )
+    timestamp_unit: Literal["s", "ms", "us"] | None = Field(
+        default=None, description="unit of numeric timestamps (for example Unix seconds)"
+    )
+    constants: dict[str, str] = Field(
+        default_factory=dict, description="canonical column -> a value for every row"
+    )
+    row_id: str | None = Field(
+        default=None, description="canonical id column to derive from the row number"
+    )
+    pattern: str = Field(
+        default=r"^(?P<item_id>.+?)__\w+\.(?:png|jpe?g)$",
+        description="image_folder: regex on the file name with a group `item_id`; the "
+        "image_id is the file name without its extension",
+    )
+
+
+class DataConfig(Section):
+    root: str = Field(".karpa/demo-data", description="Folder the source paths are relative to.")
+    sources: dict[str, SourceSpec]
+
+
+class IngestConfig(Section):
+    batch_rows: int = Field(65_536, ge=1_000, le=10_000_000)
+
+
+class TrackingConfig(Section):
+    experiment: str = "karpa"
+    ui_url: str = Field(
+        "http://127.0.0.1:5000",
+        description="Where `karpa ui` serves MLflow; used for links from Prefect to MLflow.",
+    )
+
+
+class RunConfig(Section):
+    name: str = "demo"
+    seed: int = 0
+    data: DataConfig
+    ingest: IngestConfig = IngestConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    def check(self) -> RunConfig:
+        unknown = sorted(set(self.data.sources) - set(TABLE_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"data.sources: unknown table {unknown[0]!r} "
+                f"(known tables: {', '.join(TABLE_NAMES)})"
+            )
+        return self
+
+
+def _nearest(model: type[BaseModel], loc: tuple[Any, ...], bad: str) -> str | None:
+    """Walk the model along `loc` (minus the bad key) and find the closest field name."""
+    current: Any = model
+    parts = list(loc[:-1])
+    while parts:
+        fields = getattr(current, "model_fields", None)
+        part = parts.pop(0)
+        if fields is None or part not in fields:
+            return None
+        current = fields[part].annotation
+        if typing.get_origin(current) is dict:
+            # A mapping of sections (data.sources.<table>): skip the free key.
+            current = typing.get_args(current)[1]
+            if not parts:
+                return None
+            parts.pop(0)
+    names = list(getattr(current, "model_fields", {}))
+    match = difflib.get_close_matches(bad, names, n=1, cutoff=0.5)
+    return match[0] if match else None
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc)
+    if first["type"] == "extra_forbidden":
+        hint = _nearest(RunConfig, loc, str(loc[-1]))
+        near = f"; did you mean {'.'.join([*map(str, loc[:-1]), hint])!r}?" if hint else ""
+        return ConfigError(f"{source}: unknown key {key!r}{near}")
+    return ConfigError(f"{source}: {key}: {first['msg']} (got {first.get('input')!r})")
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {dotted}: {part!r} is a value, not a section")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.path=value`, the value parsed as YAML (so numbers and lists keep their type)."""
+    if "=" not in text:
+        raise ConfigError(
+            f"--set {text!r}: expected KEY=VALUE, for example ingest.batch_rows=50000"
+        )
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, data_root: str | None = None
+) -> RunConfig:
+    """Load a preset, apply `--set` overrides and `--data`, and validate the result."""
+    path = Path(path)
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    source = str(path)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_path(tree, key, value)
+        source = f"{path} with --set"
+    if data_root is not None:
+        _set_path(tree, "data.root", data_root)
+    try:
+        return RunConfig.model_validate(tree).check()
+    except ValidationError as err:
+        raise _explain(err, source) from None
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Flatten a resolved config to `a.b.c -> str` for MLflow parameters."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, inner in value.items():
+            out.update(flatten(inner, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: str(value)}

@@ -1,0 +1,24 @@
+"""The one exception type a user is meant to read.
+
+A `KarpaError` carries a single sentence that names the file, the column or field and the
+rule that was broken. The CLI prints it on one line without a traceback; Prefect shows it
+as the failed run's state message.
+"""
+
+from __future__ import annotations
+
+
+class KarpaError(Exception):
+    """A problem with the user's input or setup, explained in one sentence."""
+
+
+class SourceError(KarpaError):
+    """A data source that cannot be read: missing, wrong format, missing column, bad bytes."""
+
+
+class ConfigError(KarpaError):
+    """A configuration file or override that does not fit the typed configuration."""
+
+
+class StageStop(KarpaError):
+    """A stage decided the run must stop (for example too many quarantined rows)."""

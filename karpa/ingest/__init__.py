@@ -1,0 +1,1 @@
+"""Ingestion: sources (CSV, JSONL, Parquet, image folders; local or fsspec) -> canonical tables."""

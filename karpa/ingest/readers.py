@@ -1,0 +1,180 @@
+"""Stream a source file as record batches of its own columns.
+
+Every reader yields `(batch, first_row)` where `batch` is a pyarrow Table of the source's
+columns and `first_row` the 1-based row number of its first row in the file, so provenance
+survives batching. Readers never hold a whole file in memory (except one image at a time).
+A file that cannot be read raises `SourceError` with the file and the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from karpa.config import SourceSpec
+from karpa.errors import SourceError
+
+Batch = tuple[pa.Table, int]
+CSV_BLOCK_BYTES = 8 << 20
+
+
+def _csv_header(url: str, spec: SourceSpec) -> list[str]:
+    with fsspec.open(url, "rb") as f:
+        try:
+            reader = pacsv.open_csv(
+                f,
+                read_options=pacsv.ReadOptions(encoding=spec.encoding, block_size=1 << 16),
+                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+            )
+        except pa.ArrowInvalid as exc:
+            raise SourceError(f"{url}: cannot read as CSV ({_first_line(exc)})") from None
+        return reader.schema.names
+
+
+def read_csv(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
+    # Every column is read as text and converted later by canonical type: letting pyarrow
+    # infer types from the first block breaks mid-file when a later block disagrees.
+    names = _csv_header(url, spec)
+    row = 1
+    with fsspec.open(url, "rb") as f:
+        try:
+            reader = pacsv.open_csv(
+                f,
+                read_options=pacsv.ReadOptions(
+                    encoding=spec.encoding, block_size=CSV_BLOCK_BYTES
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=spec.delimiter, newlines_in_values=True
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, strings_can_be_null=True
+                ),
+            )
+            for record_batch in reader:
+                table = pa.Table.from_batches([record_batch])
+                yield table, row
+                row += table.num_rows
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise SourceError(
+                f"{url}: unreadable CSV after data row {row - 1} ({_first_line(exc)}); "
+                f"check encoding={spec.encoding!r} and delimiter={spec.delimiter!r}"
+            ) from None
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """One JSON column: strings stay strings, lists stay lists, other scalars become text."""
+    if any(isinstance(v, list) for v in values):
+        return pa.array(
+            [None if v is None else [str(x) for x in v] if isinstance(v, list) else [str(v)]
+             for v in values],
+            type=pa.list_(pa.string()),
+        )
+    return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v)
+                     for v in values], type=pa.string())
+
+
+def _records_to_table(records: list[dict[str, Any]], errors: list[str | None]) -> pa.Table:
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    columns = {n: _column([r.get(n) for r in records]) for n in names}
+    columns["_ingest_error"] = pa.array(errors, type=pa.string())
+    return pa.table(columns)
+
+
+def read_jsonl(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
+    # Parsed line by line so that one bad line becomes one row with its reason (and its
+    # line number) instead of failing the whole file.
+    records: list[dict[str, Any]] = []
+    errors: list[str | None] = []
+    first = 1
+    with fsspec.open(url, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            if not records:
+                first = line_no
+            try:
+                value = json.loads(raw.decode(spec.encoding))
+                if not isinstance(value, dict):
+                    raise ValueError("not a JSON object")
+                records.append(value)
+                errors.append(None)
+            except (ValueError, UnicodeDecodeError) as exc:
+                records.append({})
+                errors.append(f"line {line_no} is not a valid JSON object ({_first_line(exc)})")
+            if len(records) >= batch_rows:
+                yield _records_to_table(records, errors), first
+                records, errors = [], []
+    if records:
+        yield _records_to_table(records, errors), first
+
+
+def read_parquet(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
+    row = 1
+    with fsspec.open(url, "rb") as f:
+        try:
+            parquet = pq.ParquetFile(f)
+            for record_batch in parquet.iter_batches(batch_size=batch_rows):
+                table = pa.Table.from_batches([record_batch])
+                yield table, row
+                row += table.num_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise SourceError(f"{url}: unreadable Parquet ({_first_line(exc)})") from None
+
+
+def read_image_folder(urls: list[str], spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
+    """Images as rows: ids from the file name, raw bytes, and the header's size if readable.
+
+    Decoding is validation's job: an unreadable image is kept here (with null size) so
+    that it is quarantined with its reason rather than silently skipped.
+    """
+    from PIL import Image
+
+    pattern = re.compile(spec.pattern)
+    rows: dict[str, list[Any]] = {k: [] for k in ("image_id", "item_id", "bytes", "width",
+                                                   "height", "_source", "_ingest_error")}
+    # Cap a batch by rows and by bytes: images can be large.
+    cap_rows = min(batch_rows, 4096)
+    for url in urls:
+        name = url.rsplit("/", 1)[-1]
+        match = pattern.search(name)
+        with fsspec.open(url, "rb") as f:
+            data = f.read()
+        width = height = None
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+        except Exception:
+            pass
+        rows["image_id"].append(name.rsplit(".", 1)[0])
+        rows["item_id"].append(match.group("item_id") if match else None)
+        rows["bytes"].append(data)
+        rows["width"].append(width)
+        rows["height"].append(height)
+        rows["_source"].append(url)
+        rows["_ingest_error"].append(
+            None if match else f"file name {name!r} does not match pattern {spec.pattern!r}"
+        )
+        if len(rows["bytes"]) >= cap_rows:
+            yield _image_table(rows), 1
+            rows = {k: [] for k in rows}
+    if rows["bytes"]:
+        yield _image_table(rows), 1
+
+
+def _image_table(rows: dict[str, list[Any]]) -> pa.Table:
+    types = {"bytes": pa.binary(), "width": pa.int32(), "height": pa.int32()}
+    return pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in rows.items()})
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,122 @@
+"""The one module that talks to MLflow.
+
+Everything is done through an explicit `MlflowClient` and explicit run ids: MLflow's
+"active run" is per thread, and Prefect runs tasks on other threads (STACK.md). Parameters
+are logged once per run, metrics in batches with an explicit step.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from karpa.home import Home
+from karpa.manifests import TableManifest
+
+BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch call
+PARAM_VALUE_MAX = 6000
+
+
+class Tracker:
+    """MLflow runs of one pipeline: a parent run per pipeline run, a child per stage."""
+
+    def __init__(self, home: Home, experiment: str) -> None:
+        self.home = home
+        self.client = MlflowClient(tracking_uri=home.tracking_uri)
+        self.experiment_id = self._experiment(experiment)
+
+    def _experiment(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        # An explicit artifact location keeps artifacts inside the home; without it MLflow
+        # writes to ./mlruns of whatever the working directory happens to be.
+        location = (self.home.artifacts / name).as_uri()
+        return self.client.create_experiment(name, artifact_location=location)
+
+    # -- runs ---------------------------------------------------------------------------
+    def start_run(
+        self, name: str, parent_id: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        all_tags = {MLFLOW_RUN_NAME: name, **(tags or {})}
+        if parent_id:
+            all_tags[MLFLOW_PARENT_RUN_ID] = parent_id
+        run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
+        return run.info.run_id
+
+    def end_run(self, run_id: str, ok: bool = True) -> None:
+        self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+
+    def run_url(self, run_id: str, ui_url: str) -> str:
+        return f"{ui_url.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+
+    def get_run(self, run_id: str):
+        return self.client.get_run(run_id)
+
+    # -- logging ------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        items = [Param(k, str(v)[:PARAM_VALUE_MAX]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(run_id, params=items[i : i + BATCH])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in sorted(metrics.items())]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i : i + 1000])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_dict(self, run_id: str, value: Any, artifact_file: str) -> None:
+        self.client.log_dict(run_id, value, artifact_file)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_tables(self, run_id: str, tables: list[TableManifest], context: str) -> None:
+        """Each table as an MLflow input dataset (with its fingerprint as digest), plus its
+        rows and bytes as metrics."""
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        datasets = []
+        with warnings.catch_warnings():
+            # The local-path source type is registered twice inside MLflow; harmless.
+            warnings.simplefilter("ignore", UserWarning)
+            for t in tables:
+                source = resolve_dataset_source(t.path)
+                entity = MetaDataset(source=source, name=t.table, digest=t.fingerprint)
+                datasets.append(
+                    DatasetInput(
+                        entity._to_mlflow_entity(),
+                        tags=[InputTag("mlflow.data.context", context)],
+                    )
+                )
+        self.client.log_inputs(run_id, datasets=datasets)
+        metrics: dict[str, float] = {}
+        for t in tables:
+            metrics[f"{t.table}.rows"] = t.rows
+            metrics[f"{t.table}.bytes"] = t.bytes
+        self.log_metrics(run_id, metrics)
+        self.set_tags(run_id, {f"{t.table}.fingerprint": t.fingerprint for t in tables})
+
+    def log_config(self, run_id: str, flat: Mapping[str, str], resolved: dict[str, Any]) -> None:
+        """The resolved config: flattened as parameters, whole as a JSON artifact."""
+        self.log_params(run_id, flat)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "config.json"
+            path.write_text(json.dumps(resolved, indent=2, sort_keys=True))
+            self.log_artifact(run_id, path)
