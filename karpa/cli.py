@@ -101,11 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    if args.func is not _run:
+        # Inside a flow run, Prefect's own console handler shows our loggers' lines (see
+        # PREFECT_LOGGING_EXTRA_LOGGERS); elsewhere a plain handler does.
+        logging.basicConfig(
+            level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
+    for name in ("karpa", "karpa_models", "data_contracts"):
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         return args.func(args)
     except KarpaError as exc:

@@ -63,6 +63,34 @@ class IngestConfig(Section):
     batch_rows: int = Field(65_536, ge=1_000, le=10_000_000)
 
 
+class AlignConfig(Section):
+    salt: str = Field("karpa-v1", description="Changes every hash split when changed.")
+    val_share: float = Field(0.1, ge=0.0, le=0.5)
+    test_share: float = Field(0.2, gt=0.0, le=0.5)
+    transductive: bool = Field(
+        False, description="Let pretraining read validation and test texts (never labels)."
+    )
+    session_gap_minutes: int = Field(30, ge=1)
+    recent_items: int = Field(3, ge=0, le=50)
+    image_size: int = Field(32, ge=8, le=512)
+    held_out_pairs: float = Field(
+        0.1, ge=0.0, lt=1.0, description="Share of items whose image-text pairs are kept out "
+        "of pretraining for the zero-shot retrieval check."
+    )
+    k_shots: list[int] = Field(default_factory=lambda: [5, 10, 50])
+    fewshot_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    oos_label: str = Field("oos", description="The intent label meaning out of scope.")
+    min_coverage: dict[str, float] = Field(
+        default_factory=lambda: {
+            "items.share_with_text": 0.8,
+            "items.share_with_image": 0.5,
+            "items.share_with_events": 0.3,
+            "users.evaluable": 10,
+        },
+        description="coverage figure -> smallest acceptable value; below it the run stops",
+    )
+
+
 class TrackingConfig(Section):
     experiment: str = "karpa"
     ui_url: str = Field(
@@ -76,6 +104,7 @@ class RunConfig(Section):
     seed: int = 0
     data: DataConfig
     ingest: IngestConfig = IngestConfig()
+    align: AlignConfig = AlignConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def check(self) -> RunConfig:

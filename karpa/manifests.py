@@ -21,3 +21,16 @@ class TableManifest(BaseModel):
     bytes: int
     skipped: bool = False
     sources: list[str] = []
+
+
+class AlignManifest(BaseModel):
+    """The aligned views: where they are, how many rows each, and the coverage figures."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    path: str
+    views: dict[str, int]
+    coverage: dict[str, float]
+    transductive: bool = False
+    skipped: bool = False

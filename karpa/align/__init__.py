@@ -1,0 +1,1 @@
+"""Alignment: one consistent, leakage-free multimodal view of the data for every later stage."""

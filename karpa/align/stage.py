@@ -1,0 +1,110 @@
+"""The align stage: accepted tables -> aligned views in the store, plus coverage.
+
+Keyed by the accepted tables' fingerprints and the align config, so it is skipped when
+neither changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from karpa.align.coverage import check_thresholds, coverage, render_html
+from karpa.align.splits import TRAIN, stratified_k_shot
+from karpa.align.views import (
+    build_items,
+    build_messages,
+    build_news,
+    build_sequences,
+    pretrain_texts,
+)
+from karpa.config import AlignConfig
+from karpa.errors import StageStop
+from karpa.fingerprint import combine, digest_json
+from karpa.manifests import AlignManifest, TableManifest
+from karpa.store import Store, write_manifest
+
+log = logging.getLogger(__name__)
+
+ALIGN_VERSION = "1"
+TASK_LABELS = {"intent": ("messages", "message_id", "intent"),
+               "sentiment": ("news", "news_id", "sentiment")}
+
+
+def _read(tables: dict[str, TableManifest], name: str, columns: list[str] | None = None):
+    return pq.read_table(tables[name].path, columns=columns).to_pandas()
+
+
+def fewshot(view: pd.DataFrame, id_col: str, label: str, task: str, cfg: AlignConfig
+            ) -> pd.DataFrame:
+    """Membership of the k-shot training subsets: (task, k, seed, id)."""
+    train = view[(view["split"] == TRAIN) & view[label].notna()].set_index(id_col)[label]
+    exclude = frozenset({cfg.oos_label}) if task == "intent" else frozenset()
+    rows = []
+    for k in cfg.k_shots:
+        for seed in cfg.fewshot_seeds:
+            for member in stratified_k_shot(train, k, seed, exclude):
+                rows.append((task, k, seed, member))
+    return pd.DataFrame(rows, columns=["task", "k", "seed", "id"])
+
+
+def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store) -> AlignManifest:
+    key = combine([ALIGN_VERSION, digest_json(cfg.model_dump(mode="json"))]
+                  + [f"{n}:{tables[n].fingerprint}" for n in sorted(tables)])
+    if store.has("views", key):
+        log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
+        return _checked(AlignManifest(**store.manifest("views", key), skipped=True), cfg)
+
+    items = _read(tables, "items")
+    images = _read(tables, "images", ["image_id", "item_id", "bytes"])
+    events = _read(tables, "events")
+    item_view, pairs = build_items(items, images, events, cfg.image_size, cfg.salt,
+                                   cfg.held_out_pairs)
+    index = dict(zip(item_view["item_id"], item_view["item_idx"], strict=True))
+    sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
+    messages = build_messages(_read(tables, "messages"), events, index, cfg.salt,
+                              cfg.val_share, cfg.test_share, cfg.recent_items)
+    categories = sorted(item_view["category"].dropna().unique())
+    news = build_news(_read(tables, "news"), categories, cfg.salt, cfg.val_share,
+                      cfg.test_share)
+    texts = pretrain_texts(item_view, messages, news, cfg.transductive)
+    shots = pd.concat([fewshot(messages, "message_id", "intent", "intent", cfg),
+                       fewshot(news, "news_id", "sentiment", "sentiment", cfg)],
+                      ignore_index=True)
+    figures = coverage(item_view, pairs, len(images), sequences, messages, news, orphans)
+
+    views = {"items": item_view, "image_text": pairs, "sequences": sequences,
+             "messages": messages, "news": news, "pretrain_texts": texts, "fewshot": shots}
+    with store.writing("views", key) as tmp:
+        for name, frame in views.items():
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / "coverage.html").write_text(
+            render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
+        )
+        final = store.path("views", key)
+        manifest = {"fingerprint": key, "path": str(final),
+                    "views": {n: len(f) for n, f in views.items()},
+                    "coverage": figures, "transductive": cfg.transductive}
+        write_manifest(tmp, manifest)
+    return _checked(AlignManifest(**manifest), cfg)
+
+
+def _checked(result: AlignManifest, cfg: AlignConfig) -> AlignManifest:
+    """Stop when coverage is short. The views stay in the store (they are correct, and a
+    re-run stops the same way without rebuilding), but nothing downstream may use them."""
+    stop = check_thresholds(result.coverage, cfg.min_coverage)
+    if stop:
+        raise StageStop(f"{stop}; report: {Path(result.path) / 'coverage.html'}")
+    return result
+
+
+def load_view(manifest: AlignManifest, name: str) -> pd.DataFrame:
+    return pd.read_parquet(Path(manifest.path) / f"{name}.parquet")
+
+
+def coverage_json(manifest: AlignManifest) -> str:
+    return json.dumps(manifest.coverage, indent=2, sort_keys=True)
