@@ -1,0 +1,138 @@
+"""Describe a table in a JSON-serialisable profile; two profiles are compared for drift.
+
+A profile keeps, per column, what a drift check needs without the data: percentiles
+(0..100) for numbers, text lengths, byte sizes and list lengths, and value shares for
+categories and labels. The column's contract `role` decides which statistics it gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_contracts.loader import load_contract
+from data_contracts.model import Contract, Property
+
+logger = logging.getLogger(__name__)
+
+PERCENTILES = np.linspace(0, 100, 101)
+# A numeric column with this few distinct values is compared as categories (ratings 1-5).
+LOW_CARDINALITY = 20
+TOP_VALUES = 50
+OTHER = "__other__"
+VOCABULARY_SAMPLE_ROWS = 100_000
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
+
+
+def _percentiles(values: pd.Series) -> list[float | None]:
+    numbers = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    if len(numbers) == 0:
+        return []
+    return _floats(np.percentile(numbers, PERCENTILES))
+
+
+def _shares(values: pd.Series, top: int = TOP_VALUES) -> dict[str, float]:
+    counts = values.dropna().astype(str).value_counts()
+    total = counts.sum()
+    if total == 0:
+        return {}
+    shares = {str(k): float(v / total) for k, v in counts.head(top).items()}
+    if len(counts) > top:
+        shares[OTHER] = float(counts.iloc[top:].sum() / total)
+    return shares
+
+
+def _summary(quantiles: list[float | None]) -> dict[str, float | None]:
+    if not quantiles:
+        return {}
+    return {"p5": quantiles[5], "p50": quantiles[50], "p95": quantiles[95]}
+
+
+def _text_stats(values: pd.Series) -> dict[str, Any]:
+    text = values.dropna().astype(str)
+    sample = text.head(VOCABULARY_SAMPLE_ROWS)
+    tokens = sample.str.lower().str.split().explode().dropna()
+    return {
+        "length_quantiles": _percentiles(text.str.len()),
+        "vocabulary_size": int(tokens.nunique()),
+        "vocabulary_sample_rows": len(sample),
+    }
+
+
+def _column_profile(values: pd.Series, prop: Property) -> dict[str, Any]:
+    nulls = int(values.isna().sum())
+    entry: dict[str, Any] = {
+        "type": prop.type,
+        "role": prop.role,
+        "nulls": nulls,
+        "null_share": nulls / len(values) if len(values) else 0.0,
+    }
+    present = values.dropna()
+    if prop.type in ("integer", "number"):
+        entry["distinct"] = int(present.nunique())
+        entry["quantiles"] = _percentiles(present)
+        entry["mean"] = float(present.mean()) if len(present) else None
+        entry["std"] = float(present.std()) if len(present) > 1 else None
+        if entry["distinct"] <= LOW_CARDINALITY:
+            entry["value_shares"] = _shares(present)
+    elif prop.type == "timestamp":
+        entry["min"] = present.min().isoformat() if len(present) else None
+        entry["max"] = present.max().isoformat() if len(present) else None
+    elif prop.type == "binary":
+        entry["bytes_quantiles"] = _percentiles(present.map(len))
+    elif prop.type == "list":
+        entry["length_quantiles"] = _percentiles(present.map(len))
+        entry["distinct_elements"] = int(present.explode().dropna().nunique())
+    else:
+        entry["distinct"] = int(present.nunique())
+        if prop.role == "text":
+            entry.update(_text_stats(present))
+        elif prop.role in ("category", "label") or prop.allowed is not None:
+            entry["value_shares"] = _shares(present)
+    return entry
+
+
+def profile_table(
+    frame: pd.DataFrame, table: str, contract: Contract | None = None
+) -> dict[str, Any]:
+    """Profile `frame` (a canonical table) for reports and drift checks.
+
+    Returns nulls and distinct counts per column, percentiles of numbers, text lengths
+    and vocabulary size (over the first 100,000 texts), label distributions, the event
+    type mix (events) and image size statistics (images), plus the contract's drift
+    thresholds so that a later comparison applies them.
+    """
+    contract = contract or load_contract(table)
+    columns = {
+        name: _column_profile(frame[name], prop)
+        for name, prop in contract.properties.items()
+        if name in frame.columns
+    }
+    profile: dict[str, Any] = {
+        "table": table,
+        "rows": len(frame),
+        "contract_version": contract.version,
+        "drift_thresholds": contract.drift.model_dump(),
+        "columns": columns,
+        "labels": {
+            name: entry.get("value_shares", {})
+            for name, entry in columns.items()
+            if entry["role"] == "label"
+        },
+    }
+    if "event_type" in columns:
+        profile["event_types"] = columns["event_type"].get("value_shares", {})
+    if table == "images":
+        profile["images"] = {
+            name: _summary(columns[name].get("quantiles") or columns[name].get("bytes_quantiles"))
+            for name in ("width", "height", "bytes")
+            if name in columns
+        }
+    logger.debug("profiled %s: %d rows, %d columns", table, len(frame), len(columns))
+    return profile
