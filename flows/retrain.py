@@ -6,9 +6,10 @@ from prefect import flow, get_run_logger
 
 from flows.params import RetrainParams
 from karpa.config import RunConfig, load_config
-from karpa.manifests import TableManifest
+from tasks.align import align_views
 from tasks.ingest import ingest
-from tasks.tracking import close_pipeline_run, log_stage, open_pipeline_run
+from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
+from tasks.validate import validate_tables
 
 
 def resolve(params: RetrainParams) -> RunConfig:
@@ -17,16 +18,23 @@ def resolve(params: RetrainParams) -> RunConfig:
 
 @flow(name="karpa-retrain", log_prints=False)
 def retrain(params: RetrainParams | None = None) -> dict:
-    """sources -> ingest (-> validate -> align -> pretrain -> finetune -> evaluate -> promote)."""
+    """sources -> ingest -> validate -> align (-> pretrain -> finetune -> evaluate -> promote)."""
     cfg = resolve(params or RetrainParams())
     run_id = open_pipeline_run(cfg)
+    summary: dict = {"mlflow_run_id": run_id}
     try:
-        futures = [ingest.submit(cfg, table) for table in cfg.data.sources]
-        tables: list[TableManifest] = [f.result() for f in futures]
-        log_stage(cfg, run_id, "ingest", tables)
+        tables = [f.result() for f in [ingest.submit(cfg, t) for t in cfg.data.sources]]
+        log_ingest(cfg, run_id, tables)
+        summary["tables"] = [t.model_dump() for t in tables]
+        if cfg.runs("validate"):
+            validated = validate_tables(cfg, run_id, {t.table: t for t in tables})
+            summary["validate"] = validated.counts
+        if cfg.runs("align"):
+            views = align_views(cfg, run_id, validated.accepted)
+            summary["align"] = views.views
     except BaseException as exc:
         close_pipeline_run(cfg, run_id, ok=False, reason=str(exc))
         raise
     close_pipeline_run(cfg, run_id, ok=True)
     get_run_logger().info("pipeline finished: MLflow run %s", run_id)
-    return {"mlflow_run_id": run_id, "tables": [t.model_dump() for t in tables]}
+    return summary

@@ -63,6 +63,17 @@ class IngestConfig(Section):
     batch_rows: int = Field(65_536, ge=1_000, le=10_000_000)
 
 
+class ValidateConfig(Section):
+    contracts: str | None = Field(
+        None, description="Folder of contract YAML files; default: the packaged contracts."
+    )
+    reference_time: str | None = Field(
+        None, description="ISO time that freshness and 'now' bounds are judged against; "
+        "default: the start of the run (UTC)."
+    )
+    scrub_pii: bool = Field(True, description="Replace emails, phones, cards and IBANs.")
+
+
 class AlignConfig(Section):
     salt: str = Field("karpa-v1", description="Changes every hash split when changed.")
     val_share: float = Field(0.1, ge=0.0, le=0.5)
@@ -99,13 +110,29 @@ class TrackingConfig(Section):
     )
 
 
+STAGES = ("ingest", "validate", "align", "pretrain", "finetune", "promote")
+Stage = Literal["ingest", "validate", "align", "pretrain", "finetune", "promote"]
+
+
 class RunConfig(Section):
+    # `validate` is a BaseModel method name, so the field is `validate_` in Python and
+    # `validate` in YAML, in --set keys and in everything logged.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
+
     name: str = "demo"
     seed: int = 0
+    until: Stage = Field("promote", description="Run the pipeline up to this stage, inclusive.")
     data: DataConfig
     ingest: IngestConfig = IngestConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     align: AlignConfig = AlignConfig()
     tracking: TrackingConfig = TrackingConfig()
+
+    def runs(self, stage: str) -> bool:
+        """Whether `stage` is part of this run (everything up to `until`)."""
+        return STAGES.index(stage) <= STAGES.index(self.until)
 
     def check(self) -> RunConfig:
         unknown = sorted(set(self.data.sources) - set(TABLE_NAMES))
@@ -117,14 +144,20 @@ class RunConfig(Section):
         return self
 
 
+def _fields_by_key(model: Any) -> dict[str, Any]:
+    """A model's fields by the key a user writes (the alias where there is one)."""
+    fields = getattr(model, "model_fields", None) or {}
+    return {(f.alias or name): f for name, f in fields.items()}
+
+
 def _nearest(model: type[BaseModel], loc: tuple[Any, ...], bad: str) -> str | None:
     """Walk the model along `loc` (minus the bad key) and find the closest field name."""
     current: Any = model
     parts = list(loc[:-1])
     while parts:
-        fields = getattr(current, "model_fields", None)
+        fields = _fields_by_key(current)
         part = parts.pop(0)
-        if fields is None or part not in fields:
+        if part not in fields:
             return None
         current = fields[part].annotation
         if typing.get_origin(current) is dict:
@@ -133,7 +166,7 @@ def _nearest(model: type[BaseModel], loc: tuple[Any, ...], bad: str) -> str | No
             if not parts:
                 return None
             parts.pop(0)
-    names = list(getattr(current, "model_fields", {}))
+    names = list(_fields_by_key(current))
     match = difflib.get_close_matches(bad, names, n=1, cutoff=0.5)
     return match[0] if match else None
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from karpa.errors import StageStop
+
 
 class TableManifest(BaseModel):
     """One canonical table in the store."""
@@ -33,4 +35,30 @@ class AlignManifest(BaseModel):
     views: dict[str, int]
     coverage: dict[str, float]
     transductive: bool = False
+    stop: str | None = None
     skipped: bool = False
+
+
+class ValidateManifest(BaseModel):
+    """Accepted tables (inputs of align) and what validation found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    path: str
+    accepted: dict[str, TableManifest]
+    counts: dict[str, dict[str, int]]  # table -> rows_in / rows_accepted / rows_quarantined
+    pii: dict[str, dict[str, int]]  # table -> kind -> replacements
+    warnings: list[str]
+    drifted: list[str]
+    report: str
+    summary_markdown: str
+    stop: str | None = None  # the one sentence saying why the run must stop, if it must
+    skipped: bool = False
+
+
+def raise_if_stopped(manifest: ValidateManifest | AlignManifest) -> None:
+    """Stop the run with the stage's sentence. Stages write their reports first and return
+    the sentence, so the caller can log the evidence before the run fails."""
+    if manifest.stop:
+        raise StageStop(manifest.stop)

@@ -1,6 +1,9 @@
-"""Tasks that open and close MLflow runs and link them with the Prefect flow run."""
+"""Tasks and helpers that open and close MLflow runs and link them with Prefect runs."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
@@ -14,6 +17,30 @@ from karpa.tracking import Tracker
 
 def tracker(cfg: RunConfig) -> Tracker:
     return Tracker(resolve_home(), cfg.tracking.experiment)
+
+
+def record_stage(
+    cfg: RunConfig,
+    parent_id: str,
+    stage: str,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    tables: list[TableManifest] | None = None,
+    artifacts: Mapping[str, Path] | None = None,
+    tags: Mapping[str, str] | None = None,
+    ok: bool = True,
+) -> str:
+    """One child MLflow run for a stage: its tables, metrics, artifacts and tags."""
+    t = tracker(cfg)
+    run_id = t.start_run(stage, parent_id=parent_id, tags={"karpa.stage": stage, **(tags or {})})
+    if tables:
+        t.log_tables(run_id, tables, context=stage)
+    if metrics:
+        t.log_metrics(run_id, metrics)
+    for folder, path in (artifacts or {}).items():
+        t.log_artifact(run_id, path, folder or None)
+    t.end_run(run_id, ok=ok)
+    return run_id
 
 
 @task(retries=2, retry_delay_seconds=2)
@@ -39,18 +66,14 @@ def open_pipeline_run(cfg: RunConfig) -> str:
 
 
 @task(retries=2, retry_delay_seconds=2)
-def log_stage(
-    cfg: RunConfig, parent_id: str, stage: str, tables: list[TableManifest]
-) -> str:
-    """A child run for one stage, with its tables as input datasets and their counts."""
-    t = tracker(cfg)
-    run_id = t.start_run(stage, parent_id=parent_id, tags={"karpa.stage": stage})
-    t.log_tables(run_id, tables, context=stage)
+def log_ingest(cfg: RunConfig, parent_id: str, tables: list[TableManifest]) -> str:
+    """The ingest stage's child run: tables as input datasets, their rows and bytes."""
     skipped = [m.table for m in tables if m.skipped]
-    t.set_tags(run_id, {"karpa.skipped_tables": ",".join(skipped) or "-"})
-    t.log_metrics(run_id, {"tables_skipped": len(skipped), "tables": len(tables)})
-    t.end_run(run_id)
-    return run_id
+    return record_stage(
+        cfg, parent_id, "ingest", tables=tables,
+        metrics={"tables": len(tables), "tables_skipped": len(skipped)},
+        tags={"karpa.skipped_tables": ",".join(skipped) or "-"},
+    )
 
 
 @task(retries=2, retry_delay_seconds=2)

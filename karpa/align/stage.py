@@ -23,7 +23,6 @@ from karpa.align.views import (
     pretrain_texts,
 )
 from karpa.config import AlignConfig
-from karpa.errors import StageStop
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
 from karpa.store import Store, write_manifest
@@ -77,7 +76,12 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store) -> A
                       ignore_index=True)
     figures = coverage(item_view, pairs, len(images), sequences, messages, news, orphans)
 
-    views = {"items": item_view, "image_text": pairs, "sequences": sequences,
+    splits = pd.concat([
+        pd.DataFrame({"table": "messages", "id": messages["message_id"],
+                      "split": messages["split"]}),
+        pd.DataFrame({"table": "news", "id": news["news_id"], "split": news["split"]}),
+    ], ignore_index=True)
+    views = {"splits": splits, "items": item_view, "image_text": pairs, "sequences": sequences,
              "messages": messages, "news": news, "pretrain_texts": texts, "fewshot": shots}
     with store.writing("views", key) as tmp:
         for name, frame in views.items():
@@ -94,12 +98,13 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store) -> A
 
 
 def _checked(result: AlignManifest, cfg: AlignConfig) -> AlignManifest:
-    """Stop when coverage is short. The views stay in the store (they are correct, and a
-    re-run stops the same way without rebuilding), but nothing downstream may use them."""
+    """Attach the stop sentence when coverage is short. The views stay in the store (they
+    are correct, and a re-run stops the same way without rebuilding), but nothing
+    downstream may use them: see `raise_if_stopped`."""
     stop = check_thresholds(result.coverage, cfg.min_coverage)
     if stop:
-        raise StageStop(f"{stop}; report: {Path(result.path) / 'coverage.html'}")
-    return result
+        stop = f"{stop}; report: {Path(result.path) / 'coverage.html'}"
+    return result.model_copy(update={"stop": stop})
 
 
 def load_view(manifest: AlignManifest, name: str) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from karpa.align.splits import hash_split, leave_last_out, stratified_k_shot
 from karpa.align.stage import align, load_view
 from karpa.config import AlignConfig
 from karpa.errors import StageStop
-from karpa.manifests import TableManifest
+from karpa.manifests import TableManifest, raise_if_stopped
 from karpa.schema import TABLES
 from karpa.store import Store
 
@@ -177,12 +177,12 @@ def test_skipped_when_unchanged(world, tmp_path):
 def test_threshold_stop_sentence(world, tmp_path):
     cfg = CFG.model_copy(update={"min_coverage": {"items.share_with_image": 0.9}})
     with pytest.raises(StageStop) as err:
-        align(world, cfg, Store(tmp_path / "store"))
+        raise_if_stopped(align(world, cfg, Store(tmp_path / "store")))
     message = str(err.value)
     assert "items.share_with_image is 50.0%, below the minimum 90.0% (short by 40.0%)" in message
     assert "coverage.html" in message
     with pytest.raises(StageStop):  # a re-run with the same inputs stops the same way
-        align(world, cfg, Store(tmp_path / "store"))
+        raise_if_stopped(align(world, cfg, Store(tmp_path / "store")))
 
 
 def test_hash_split_shares():

@@ -1,0 +1,1 @@
+"""The validate stage: ingested tables -> accepted and quarantined tables, with a report."""

@@ -1,0 +1,177 @@
+"""The validate stage: scrub personal data, apply the contracts, split accepted from
+quarantined rows, profile, and compare with the previous accepted profile.
+
+Keyed by the ingested tables' fingerprints, the contracts' fingerprints, the validate
+config and the reference day (freshness and `now` bounds depend on it), so a re-run on the
+same day with the same data is skipped, and its verdict (including a stop) is the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from karpa.config import ValidateConfig
+from karpa.fingerprint import combine, digest_json
+from karpa.manifests import TableManifest, ValidateManifest
+from karpa.schema import TABLES
+from karpa.store import Store, write_manifest
+
+log = logging.getLogger(__name__)
+
+VALIDATE_VERSION = "1"
+LATEST = "latest-accepted.json"  # which entry's profiles the next run's drift compares to
+
+
+def reference_time(cfg: ValidateConfig, now: dt.datetime | None = None) -> dt.datetime:
+    if cfg.reference_time:
+        return pd.Timestamp(cfg.reference_time).tz_localize("UTC").to_pydatetime() \
+            if pd.Timestamp(cfg.reference_time).tzinfo is None \
+            else pd.Timestamp(cfg.reference_time).to_pydatetime()
+    return now or dt.datetime.now(dt.UTC)
+
+
+def _to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
+    schema = TABLES[table]
+    frame = frame.reset_index(drop=True)
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+def _write_quarantine(frame: pd.DataFrame, path: Path) -> None:
+    # Quarantine keeps the original columns plus the reasons; bytes of bad images are kept
+    # too (they are the evidence), which Parquet stores as binary.
+    frame.reset_index(drop=True).to_parquet(path, index=False)
+
+
+def _previous_profiles(store: Store) -> dict[str, Any]:
+    pointer = store.root / "validated" / LATEST
+    if not pointer.is_file():
+        return {}
+    key = json.loads(pointer.read_text())["fingerprint"]
+    path = store.path("validated", key) / "profiles.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def validate(
+    tables: dict[str, TableManifest], cfg: ValidateConfig, store: Store,
+    now: dt.datetime | None = None,
+) -> ValidateManifest:
+    """Validate every ingested table. When the run must stop, the manifest's `stop` holds
+    the one sentence saying why (pointing at the report and the quarantine, which are
+    written first); see `raise_if_stopped`."""
+    from data_contracts import load_contracts
+
+    when = reference_time(cfg, now)
+    contracts = load_contracts(Path(cfg.contracts) if cfg.contracts else None, tables=list(tables))
+    key = combine(
+        [VALIDATE_VERSION, when.date().isoformat(), digest_json(cfg.model_dump(mode="json"))]
+        + [f"{t}:{tables[t].fingerprint}:{contracts[t].fingerprint}" for t in sorted(tables)]
+    )
+    if store.has("validated", key):
+        manifest = store.manifest("validated", key)
+        log.info("validate: inputs, contracts and day unchanged (%s), skipped", key)
+        return _checked(ValidateManifest(**manifest, skipped=True))
+
+    with store.writing("validated", key) as tmp:
+        manifest = _run(tables, contracts, cfg, when, store, tmp, key)
+        write_manifest(tmp, manifest)
+    (store.root / "validated" / LATEST).write_text(json.dumps({"fingerprint": key}))
+    return _checked(ValidateManifest(**manifest))
+
+
+def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, Any]:
+    import logging as _logging
+
+    from data_contracts import (
+        compute_drift,
+        profile_table,
+        render_markdown_summary,
+        render_validation_report,
+        scrub_frame,
+        stop_sentence,
+        validate_tables,
+    )
+
+    # Great Expectations sets one of its own loggers to INFO on import; keep runs quiet.
+    _logging.getLogger("great_expectations.data_context.types.base").setLevel(_logging.WARNING)
+    final = store.path("validated", key)
+    frames: dict[str, pd.DataFrame] = {}
+    pii: dict[str, dict[str, int]] = {}
+    for name, manifest in tables.items():
+        frame = pq.read_table(manifest.path).to_pandas()
+        if cfg.scrub_pii and contracts[name].pii.columns:
+            frame, counts = scrub_frame(frame, contracts[name].pii.columns)
+            pii[name] = counts
+        frames[name] = frame
+    results = validate_tables(frames, contracts, reference_time=when)
+
+    quarantine_paths = {t: str(final / "quarantine" / f"{t}.parquet") for t in results}
+    previous = _previous_profiles(store)
+    profiles: dict[str, Any] = {}
+    findings = []
+    accepted: dict[str, dict[str, Any]] = {}
+    (tmp / "accepted").mkdir()
+    (tmp / "quarantine").mkdir()
+    for name, result in results.items():
+        table = _to_arrow(result.accepted, name)
+        pq.write_table(table, tmp / "accepted" / f"{name}.parquet", compression="zstd")
+        _write_quarantine(result.quarantine, tmp / "quarantine" / f"{name}.parquet")
+        accepted[name] = TableManifest(
+            table=name, fingerprint=combine([key, name]),
+            path=str(final / "accepted" / f"{name}.parquet"), rows=table.num_rows,
+            bytes=(tmp / "accepted" / f"{name}.parquet").stat().st_size,
+        ).model_dump()
+        profiles[name] = profile_table(result.accepted, name, contracts[name])
+        if name in previous:
+            findings.extend(compute_drift(previous[name], profiles[name]))
+    (tmp / "profiles.json").write_text(json.dumps(profiles, indent=2, default=str))
+    (tmp / "drift.json").write_text(
+        json.dumps([f.to_dict() if hasattr(f, "to_dict") else f.__dict__ for f in findings],
+                   indent=2, default=str)
+    )
+    (tmp / "results.json").write_text(
+        json.dumps({t: r.summary() for t, r in results.items()}, indent=2, default=str)
+    )
+    report = render_validation_report(results, pii, findings, quarantine_paths=quarantine_paths)
+    (tmp / "report.html").write_text(report)
+    summary = render_markdown_summary(results, pii, findings, quarantine_paths=quarantine_paths)
+    warnings = [
+        f"{o.table}: {o.rule} ({o.description})"
+        for r in results.values() for o in [*r.rules, *r.table_rules]
+        if o.severity == "warn" and o.status == "failed"
+    ]
+    return {
+        "fingerprint": key,
+        "path": str(final),
+        "accepted": accepted,
+        "counts": {
+            t: {"rows_in": r.rows_in, "rows_accepted": r.rows_accepted,
+                "rows_quarantined": r.rows_quarantined}
+            for t, r in results.items()
+        },
+        "pii": pii,
+        "warnings": warnings,
+        "drifted": [f"{f.table}.{f.column}.{f.statistic}" for f in findings if f.drifted],
+        "report": str(final / "report.html"),
+        "summary_markdown": summary,
+        "stop": _with_report(stop_sentence(results, quarantine_paths), final / "report.html"),
+    }
+
+
+def _with_report(sentence: str | None, report: Path) -> str | None:
+    return f"{sentence} (report: {report})" if sentence else None
+
+
+def _checked(manifest: ValidateManifest) -> ValidateManifest:
+    for table, counts in manifest.counts.items():
+        # Nothing is lost: every row read is either accepted or quarantined.
+        if counts["rows_in"] != counts["rows_accepted"] + counts["rows_quarantined"]:
+            raise RuntimeError(f"validate: {table} rows do not add up: {counts}")
+    return manifest

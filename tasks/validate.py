@@ -1,0 +1,75 @@
+"""The validate task: contracts, quarantine, PII, profiles and drift, then one MLflow run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from karpa.config import RunConfig
+from karpa.home import resolve_home
+from karpa.manifests import TableManifest, ValidateManifest, raise_if_stopped
+from karpa.store import Store
+from karpa.validation.stage import validate
+from tasks.tracking import record_stage
+
+SAMPLE_ROWS = 50
+
+
+def _metrics(m: ValidateManifest) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for table, counts in m.counts.items():
+        out.update({f"{table}.{k}": v for k, v in counts.items()})
+        out[f"{table}.quarantine_share"] = counts["rows_quarantined"] / max(counts["rows_in"], 1)
+    for table, kinds in m.pii.items():
+        out.update({f"pii.{table}.{kind}": n for kind, n in kinds.items()})
+    for finding in json.loads((Path(m.path) / "drift.json").read_text()):
+        out[f"drift.{finding['table']}.{finding['column']}.{finding['statistic']}"] = \
+            finding["value"]
+    out["warnings"] = len(m.warnings)
+    return out
+
+
+def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
+    """The first rows of each quarantine table as CSV (no image bytes): what on-call opens."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted((Path(m.path) / "quarantine").glob("*.parquet")):
+        frame = pd.read_parquet(path).head(SAMPLE_ROWS)
+        frame = frame.drop(columns=[c for c in ("bytes",) if c in frame.columns])
+        frame.to_csv(folder / f"{path.stem}.csv", index=False)
+    return folder
+
+
+@task(retries=1, retry_delay_seconds=2, task_run_name="validate")
+def validate_tables(
+    cfg: RunConfig, parent_id: str, tables: dict[str, TableManifest]
+) -> ValidateManifest:
+    logger = get_run_logger()
+    m = validate(tables, cfg.validate_, Store(resolve_home().store))
+    for table, counts in m.counts.items():
+        logger.info("%s: %s rows in, %s accepted, %s quarantined", table,
+                    f"{counts['rows_in']:,}", f"{counts['rows_accepted']:,}",
+                    f"{counts['rows_quarantined']:,}")
+    for warning in m.warnings:
+        logger.warning("contract warning: %s", warning)
+    with tempfile.TemporaryDirectory() as tmp:
+        record_stage(
+            cfg, parent_id, "validate", metrics=_metrics(m),
+            tables=list(m.accepted.values()),
+            artifacts={
+                "validation": Path(m.report),
+                "validation/profiles": Path(m.path) / "profiles.json",
+                "validation/drift": Path(m.path) / "drift.json",
+                "validation/quarantine_samples": _quarantine_samples(m, Path(tmp) / "q"),
+            },
+            tags={"karpa.validate.skipped": str(m.skipped), "karpa.stop": m.stop or "-"},
+            ok=m.stop is None,
+        )
+    create_markdown_artifact(m.summary_markdown, key="validation-summary",
+                             description="Data validation of this run")
+    raise_if_stopped(m)
+    return m
