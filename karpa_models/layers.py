@@ -1,0 +1,104 @@
+"""Transformer building blocks shared by every tower, nanoGPT-style but bidirectional.
+
+Defined bottom-up: attention -> MLP -> pre-LN block -> encoder stack. A padding mask
+(True = real token) keeps padded positions out of every key set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class SelfAttention(nn.Module):
+    """Multi-head bidirectional self-attention. x (B, T, C), mask (B, T) bool -> (B, T, C)."""
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        assert width % heads == 0
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.resid_drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
+        attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, T) keys
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, width: int, ratio: int, dropout: float):
+        super().__init__()
+        self.fc = nn.Linear(width, ratio * width)
+        self.proj = nn.Linear(ratio * width, width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LN residual block: normalising before each sublayer keeps deep stacks trainable
+    without learning-rate warmup tricks."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: int, dropout: float):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = SelfAttention(width, heads, dropout)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = MLP(width, mlp_ratio, dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), mask)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Encoder(nn.Module):
+    """A stack of pre-LN blocks and a final LayerNorm. x (B, T, C), mask (B, T) -> (B, T, C).
+
+    Every row of `mask` must have at least one True position (a row that may attend to
+    nothing has an undefined softmax).
+    """
+
+    def __init__(self, width: int, layers: int, heads: int, mlp_ratio: int, dropout: float):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, dropout) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(width)
+        self.apply(init_weights)
+        # GPT-2's scaled init of residual projections keeps the residual stream's variance
+        # independent of depth.
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * layers))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_f(x)
+
+
+def init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """Average of the real positions. hidden (B, T, C), mask (B, T) bool -> (B, C)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
