@@ -8,6 +8,7 @@ from flows.params import RetrainParams
 from karpa.config import RunConfig, load_config
 from tasks.align import align_views
 from tasks.ingest import ingest
+from tasks.pretrain import pretrain_stage
 from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
 from tasks.validate import validate_tables
 
@@ -32,6 +33,10 @@ def retrain(params: RetrainParams | None = None) -> dict:
         if cfg.runs("align"):
             views = align_views(cfg, run_id, validated.accepted)
             summary["align"] = views.views
+        if cfg.runs("pretrain"):
+            foundation = pretrain_stage(cfg, run_id, views)
+            summary["pretrain"] = {"steps": foundation.steps, "skipped": foundation.skipped,
+                                   **foundation.retrieval}
     except BaseException as exc:
         close_pipeline_run(cfg, run_id, ok=False, reason=str(exc))
         raise

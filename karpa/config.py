@@ -8,12 +8,13 @@ sentence that names the key, the file and the nearest valid key.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from karpa.errors import ConfigError
 from karpa.schema import TABLE_NAMES
@@ -25,16 +26,27 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SourceFormat = Literal["csv", "jsonl", "parquet", "image_folder", "clinc_json", "at_label",
+                       "idx_images", "movielens_items", "movielens_100k_items"]
+SPLITS = ("train", "val", "test")
+
+
 class SourceSpec(Section):
     """Where one canonical table comes from, and how source columns map onto it."""
 
     path: str = Field(description="File, folder or glob; relative to data.root, or an fsspec URI.")
-    format: Literal["csv", "jsonl", "parquet", "image_folder"]
+    format: SourceFormat = Field(
+        description="csv, jsonl, parquet, image_folder; or a published dataset's own layout: "
+        "clinc_json, at_label, idx_images, movielens_items, movielens_100k_items"
+    )
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical column -> source column, where they differ"
     )
     delimiter: str = ","
     encoding: str = "utf-8"
+    header: list[str] | None = Field(
+        default=None, description="csv: column names of a file that has no header row"
+    )
     list_separator: dict[str, str] = Field(
         default_factory=dict, description="canonical list column -> separator in the source"
     )
@@ -52,6 +64,33 @@ class SourceSpec(Section):
         description="image_folder: regex on the file name with a group `item_id`; the "
         "image_id is the file name without its extension",
     )
+    with_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="formats that join several files: role -> path (relative to data.root), "
+        "e.g. idx_images {labels: ...}, movielens_items {tags: tags.csv}",
+    )
+    label_names: list[str] | None = Field(
+        default=None, description="idx_images: the name of each integer label, in order "
+        "(default: the digit words zero .. nine)"
+    )
+    split_from_id: str | None = Field(
+        default=None,
+        description="regex with a group `split` (train, val or test) on the row's id, for "
+        "sources that ship an official split (ids from `row_id` start with the file name)",
+    )
+
+    @field_validator("split_from_id")
+    @classmethod
+    def _split_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        if "split" not in compiled.groupindex:
+            raise ValueError(f"needs a named group `split`, one of {', '.join(SPLITS)}")
+        return value
 
 
 class DataConfig(Section):
@@ -102,6 +141,22 @@ class AlignConfig(Section):
     )
 
 
+class PretrainConfig(Section):
+    preset: str = Field("tiny", description="Model size preset: tiny, small, base, or a YAML path.")
+    steps: int | None = Field(None, ge=1, le=10_000_000, description="Override the preset's steps.")
+    lr: float | None = Field(None, gt=0.0, le=1.0, description="Override the preset's peak LR.")
+    text_init: str | None = Field(
+        None, description="Start the text tower from a pretrained Hugging Face encoder "
+        "(local folder or hub id)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    max_texts: int | None = Field(
+        None, ge=100, description="Use at most this many pretraining texts (a seeded sample)."
+    )
+    progress: bool = Field(True, description="Show a progress bar with rate and ETA.")
+
+
 class TrackingConfig(Section):
     experiment: str = "karpa"
     ui_url: str = Field(
@@ -128,6 +183,7 @@ class RunConfig(Section):
     ingest: IngestConfig = IngestConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     align: AlignConfig = AlignConfig()
+    pretrain: PretrainConfig = PretrainConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def runs(self, stage: str) -> bool:

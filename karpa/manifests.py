@@ -62,3 +62,24 @@ def raise_if_stopped(manifest: ValidateManifest | AlignManifest) -> None:
     the sentence, so the caller can log the evidence before the run fails."""
     if manifest.stop:
         raise StageStop(manifest.stop)
+
+
+class FoundationManifest(BaseModel):
+    """A pretrained foundation checkpoint and what was measured on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    path: str
+    checkpoint: str
+    steps: int
+    resumed_from_step: int = 0
+    samples_per_s: float
+    tokens_per_s: float
+    final_losses: dict[str, float]
+    retrieval: dict[str, float]
+    objectives: list[str]
+    preset: str
+    corpus: dict[str, int]
+    model_uri: str | None = None  # the MLflow pyfunc model, once logged
+    skipped: bool = False

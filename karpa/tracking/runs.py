@@ -1,4 +1,4 @@
-"""The one module that talks to MLflow.
+"""MLflow runs: the parent run of a pipeline run and a child run per stage.
 
 Everything is done through an explicit `MlflowClient` and explicit run ids: MLflow's
 "active run" is per thread, and Prefect runs tasks on other threads (STACK.md). Parameters
@@ -8,6 +8,7 @@ are logged once per run, metrics in batches with an explicit step.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 import warnings
@@ -22,6 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from karpa.home import Home
 from karpa.manifests import TableManifest
 
+_UNSAFE = re.compile(r"[^\w\-. :/]")
 BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch call
 PARAM_VALUE_MAX = 6000
 
@@ -70,7 +72,7 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in sorted(metrics.items())]
+        items = [Metric(metric_name(k), float(v), now, step) for k, v in sorted(metrics.items())]
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i : i + 1000])
 
@@ -120,3 +122,8 @@ class Tracker:
             path = Path(tmp) / "config.json"
             path.write_text(json.dumps(resolved, indent=2, sort_keys=True))
             self.log_artifact(run_id, path)
+
+
+def metric_name(key: str) -> str:
+    """A metric name MLflow accepts: `recall@10` becomes `recall_at_10`."""
+    return _UNSAFE.sub("_", key.replace("@", "_at_"))

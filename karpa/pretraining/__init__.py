@@ -1,0 +1,1 @@
+"""The pretrain stage: aligned views -> a foundation checkpoint, resumable and cached."""

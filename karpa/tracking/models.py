@@ -1,0 +1,96 @@
+"""MLflow pyfunc models that take raw inputs, and how they are logged.
+
+Each model ships the code it needs (`code_paths`) and its weights as artifacts, so
+`mlflow models serve -m models:/<name>@champion` answers real requests in any environment
+that has the pinned requirements. Predictions run on the CPU in fp32: serving is about
+small requests, and it must not depend on the training machine's GPU.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE_PATHS = [str(ROOT / "karpa_models"), str(ROOT / "karpa")]
+REQUIREMENTS = ["torch==2.13.0", "tokenizers>=0.21", "pandas>=3.1,<3.2", "numpy>=2.4,<2.5",
+                "pillow>=11", "scikit-learn>=1.6", "pyyaml>=6", "pydantic>=2.14,<3"]
+
+
+def decode_png(value: str, size: int) -> np.ndarray:
+    """A base64 PNG/JPEG string -> (size, size, 3) uint8 RGB."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(value))) as img:
+        return np.asarray(img.convert("RGB").resize((size, size)), dtype=np.uint8)
+
+
+class FoundationModel(PythonModel):
+    """Embeds raw inputs in the foundation's shared space.
+
+    Input: a DataFrame with one of `text` (str), `image` (base64 PNG) or `item_idx` (int)
+    set per row. Output: `kind` and `embedding` (list of floats) per row, in input order.
+    """
+
+    def load_context(self, context) -> None:
+        import torch
+
+        from karpa_models import load_foundation
+
+        torch.set_num_threads(1)
+        self.model, _, self.cfg = load_foundation(context.artifacts["checkpoint"], "cpu")
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        frame = model_input.reset_index(drop=True)
+        out: list[Any] = [None] * len(frame)
+        kinds = [""] * len(frame)
+        for column in ("text", "image", "item_idx"):
+            if column not in frame:
+                continue
+            rows = frame.index[frame[column].notna()].tolist()
+            rows = [r for r in rows if out[r] is None]
+            if not rows:
+                continue
+            values = frame.loc[rows, column]
+            if column == "text":
+                vectors = self.model.embed_text(values.astype(str).tolist())
+            elif column == "image":
+                size = self.cfg.image.image_size
+                vectors = self.model.embed_images(np.stack([decode_png(v, size) for v in values]))
+            else:
+                table = self.model.item_behaviour_embeddings()
+                vectors = table[values.astype(np.int64).to_numpy()]
+            for r, v in zip(rows, vectors, strict=True):
+                out[r], kinds[r] = np.asarray(v, dtype=np.float64).tolist(), column
+        missing = [i for i, v in enumerate(out) if v is None]
+        if missing:
+            raise ValueError(f"rows {missing[:5]} have none of text, image, item_idx")
+        return pd.DataFrame({"kind": kinds, "embedding": out})
+
+
+def log_pyfunc(
+    tracking_uri: str, run_id: str, name: str, python_model: PythonModel,
+    artifacts: dict[str, str], input_example: pd.DataFrame,
+) -> str:
+    """Log a pyfunc model to an existing run (by id) and return its model URI."""
+    mlflow.set_tracking_uri(tracking_uri)
+    context = type("Ctx", (), {"artifacts": artifacts})()
+    python_model.load_context(context)
+    output = python_model.predict(context, input_example)
+    signature = infer_signature(input_example, output)
+    # `start_run(run_id=...)` makes the run active in this thread only, for this call.
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name=name, python_model=python_model, artifacts=artifacts,
+            signature=signature, input_example=input_example,
+            pip_requirements=REQUIREMENTS, code_paths=CODE_PATHS,
+        )
+    return info.model_uri

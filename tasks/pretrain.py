@@ -1,0 +1,70 @@
+"""The pretrain task: pretrain (or reuse) the foundation, log losses with steps,
+throughput, retrieval figures, the checkpoint and a pyfunc model that embeds raw inputs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from prefect import get_run_logger, task
+
+from karpa.config import RunConfig
+from karpa.home import resolve_home
+from karpa.manifests import AlignManifest, FoundationManifest
+from karpa.pretraining.stage import pretrain_foundation
+from karpa.store import Store
+from tasks.tracking import tracker
+
+
+def _example(views: AlignManifest, image_size: int) -> pd.DataFrame:
+    """Three raw inputs, one per kind: a text, a base64 PNG and an item index."""
+    from PIL import Image
+
+    items = pd.read_parquet(Path(views.path) / "items.parquet", columns=["text", "pixels"])
+    pixels = next(p for p in items["pixels"] if p is not None)
+    image = np.frombuffer(pixels, dtype=np.uint8).reshape(image_size, image_size, 3)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    png = base64.b64encode(buf.getvalue()).decode()
+    return pd.DataFrame({"text": [items["text"].iloc[0], None, None],
+                         "image": [None, png, None], "item_idx": [None, None, 0]})
+
+
+@task(retries=1, retry_delay_seconds=5, task_run_name="pretrain")
+def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> FoundationManifest:
+    """A retry resumes from the last checkpoint in the stage's working folder."""
+    from karpa.tracking.models import FoundationModel, log_pyfunc
+
+    logger = get_run_logger()
+    t = tracker(cfg)
+    run_id = t.start_run("pretrain", parent_id=parent_id, tags={"karpa.stage": "pretrain"})
+
+    def on_metrics(metrics: dict[str, float], step: int) -> None:
+        t.log_metrics(run_id, {k.replace("/", "."): v for k, v in metrics.items()}, step=step)
+
+    try:
+        m = pretrain_foundation(views, cfg.pretrain, cfg.seed, Store(resolve_home().store),
+                                on_metrics=on_metrics)
+        logger.info("pretrain: %s (%s steps, %.0f samples/s); retrieval %s",
+                    "reused" if m.skipped else "trained", m.steps, m.samples_per_s,
+                    {k: round(v, 3) for k, v in m.retrieval.items() if "@1" in k})
+        summary = {f"retrieval.{k.replace('/', '.')}": v for k, v in m.retrieval.items()}
+        summary.update({f"final.{k}": v for k, v in m.final_losses.items()})
+        summary.update({"samples_per_s": m.samples_per_s, "tokens_per_s": m.tokens_per_s,
+                        "steps": m.steps})
+        t.log_metrics(run_id, summary, step=m.steps)
+        t.set_tags(run_id, {"karpa.foundation": m.fingerprint, "karpa.preset": m.preset,
+                            "karpa.pretrain.skipped": str(m.skipped)})
+        folder = Path(m.path)
+        t.log_artifact(run_id, folder / "tokenizer.json", "foundation")
+        t.log_dict(run_id, m.model_dump(), "foundation/manifest.json")
+        uri = log_pyfunc(t.home.tracking_uri, run_id, "foundation", FoundationModel(),
+                         {"checkpoint": m.checkpoint}, _example(views, m.corpus["image_size"]))
+        t.set_tags(parent_id, {"karpa.foundation_model_uri": uri})
+        return m.model_copy(update={"model_uri": uri})
+    except BaseException:
+        t.end_run(run_id, ok=False)
+        raise
