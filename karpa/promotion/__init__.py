@@ -1,0 +1,1 @@
+"""Promotion: a challenger becomes champion only when it is better beyond noise."""
