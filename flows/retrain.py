@@ -7,8 +7,10 @@ from prefect import flow, get_run_logger
 from flows.params import RetrainParams
 from karpa.config import RunConfig, load_config
 from tasks.align import align_views
+from tasks.finetune import finetune_app
 from tasks.ingest import ingest
 from tasks.pretrain import pretrain_stage
+from tasks.promote import promote
 from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
 from tasks.validate import validate_tables
 
@@ -37,6 +39,14 @@ def retrain(params: RetrainParams | None = None) -> dict:
             foundation = pretrain_stage(cfg, run_id, views)
             summary["pretrain"] = {"steps": foundation.steps, "skipped": foundation.skipped,
                                    **foundation.retrieval}
+        if cfg.runs("finetune"):
+            apps = [finetune_app(cfg, run_id, app, views, foundation)
+                    for app in cfg.finetune.applications]
+            summary["finetune"] = {a.application: {"headline": a.headline,
+                                                   "pretraining_gain": a.pretraining_gain}
+                                   for a in apps}
+        if cfg.runs("promote"):
+            summary["promote"] = promote(cfg, run_id, views, foundation, apps)
     except BaseException as exc:
         close_pipeline_run(cfg, run_id, ok=False, reason=str(exc))
         raise

@@ -157,6 +157,48 @@ class PretrainConfig(Section):
     progress: bool = Field(True, description="Show a progress bar with rate and ETA.")
 
 
+Application = Literal["intent", "sentiment", "recommendation"]
+APPLICATIONS: tuple[str, ...] = ("intent", "sentiment", "recommendation")
+
+
+class FinetuneConfig(Section):
+    applications: list[Application] = Field(
+        default_factory=lambda: list(APPLICATIONS),
+        description="Which applications to fine-tune and evaluate.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    intent: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of karpa.applications.IntentConfig."
+    )
+    sentiment: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of karpa.applications.SentimentConfig."
+    )
+    recommendation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of karpa.applications.RecommendationConfig.",
+    )
+
+
+class PromoteConfig(Section):
+    margin: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The lower bound of challenger − champion must be above this.",
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    slice_drop: float = Field(0.05, ge=0.0, le=1.0, description="Largest allowed slice drop.")
+    min_slice_size: int = Field(30, ge=1)
+    max_latency_p95_ms: float = Field(250.0, gt=0.0)
+    max_model_mb: float = Field(500.0, gt=0.0)
+    floors: dict[str, float] = Field(
+        default_factory=lambda: {"intent": 0.5, "sentiment": 0.4, "recommendation": 0.02},
+        description="A first version must reach this on its primary metric.",
+    )
+    max_test_examples: int = Field(2000, ge=50)
+    registry_prefix: str = "karpa-"
+
+
 class TrackingConfig(Section):
     experiment: str = "karpa"
     ui_url: str = Field(
@@ -184,6 +226,8 @@ class RunConfig(Section):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     align: AlignConfig = AlignConfig()
     pretrain: PretrainConfig = PretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    promote: PromoteConfig = PromoteConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def runs(self, stage: str) -> bool:

@@ -82,4 +82,23 @@ class FoundationManifest(BaseModel):
     preset: str
     corpus: dict[str, int]
     model_uri: str | None = None  # the MLflow pyfunc model, once logged
+    mlflow_run_id: str | None = None
+    skipped: bool = False
+
+
+class AppManifest(BaseModel):
+    """One fine-tuned and evaluated application."""
+
+    model_config = ConfigDict(frozen=True)
+
+    application: str
+    fingerprint: str
+    path: str
+    model_dir: str
+    headline: dict
+    metrics: dict[str, float]
+    pretraining_gain: dict | None = None
+    report: str
+    model_uri: str | None = None
+    mlflow_run_id: str | None = None
     skipped: bool = False

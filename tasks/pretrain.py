@@ -64,7 +64,7 @@ def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> Foun
         uri = log_pyfunc(t.home.tracking_uri, run_id, "foundation", FoundationModel(),
                          {"checkpoint": m.checkpoint}, _example(views, m.corpus["image_size"]))
         t.set_tags(parent_id, {"karpa.foundation_model_uri": uri})
-        return m.model_copy(update={"model_uri": uri})
+        return m.model_copy(update={"model_uri": uri, "mlflow_run_id": run_id})
     except BaseException:
         t.end_run(run_id, ok=False)
         raise

@@ -94,3 +94,59 @@ def log_pyfunc(
             pip_requirements=REQUIREMENTS, code_paths=CODE_PATHS,
         )
     return info.model_uri
+
+
+class TextClassifierModel(PythonModel):
+    """Intent or sentiment from raw text.
+
+    Input: a DataFrame with a `text` column. Output per row: `label`, `probability` (of the
+    top class) and `out_of_scope` (True when the top probability is below the
+    out-of-scope threshold chosen on validation; always False without one).
+    """
+
+    def load_context(self, context) -> None:
+        import torch
+
+        from karpa_models.finetune import load_classifier
+
+        torch.set_num_threads(1)
+        self.clf = load_classifier(context.artifacts["model"], "cpu")
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        texts = model_input["text"].fillna("").astype(str).tolist()
+        probs = self.clf.predict_proba(texts)
+        top = probs.argmax(axis=1)
+        confidence = probs.max(axis=1).astype(np.float64)
+        labels = np.asarray(self.clf.classes, dtype=object)[top]
+        threshold = self.clf.oos_threshold
+        oos = confidence < threshold if threshold is not None else np.zeros(len(texts), bool)
+        labels = np.where(oos, self.clf.oos_label, labels)
+        return pd.DataFrame(
+            {"label": labels.astype(str), "probability": confidence, "out_of_scope": oos}
+        )
+
+
+class RecommenderModel(PythonModel):
+    """Top-k items for a user's recent items.
+
+    Input: a DataFrame with `history` (a list of item ids, most recent last) and optionally
+    `k` (default 10). Output per row: `items` (ids, best first) and `scores`.
+    """
+
+    def load_context(self, context) -> None:
+        import torch
+
+        from karpa_models.finetune import load_recommender
+
+        torch.set_num_threads(1)
+        self.rec = load_recommender(context.artifacts["model"], "cpu")
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        items, scores = [], []
+        ks = model_input["k"] if "k" in model_input else [10] * len(model_input)
+        for history, k in zip(model_input["history"], ks, strict=True):
+            history = [str(i) for i in (list(history) if history is not None else [])]
+            top, score = self.rec.recommend(history, int(k if k == k else 10))
+            items.append([str(i) for i in top])
+            scores.append([float(s) for s in score])
+        return pd.DataFrame({"items": items, "scores": scores})

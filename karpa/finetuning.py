@@ -1,0 +1,92 @@
+"""The finetune stage for one application: fine-tune from the foundation, evaluate against
+the ablation and the baselines on the same split, cache the result by its inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from karpa.config import FinetuneConfig
+from karpa.errors import ConfigError
+from karpa.fingerprint import combine, digest_json
+from karpa.manifests import AlignManifest, AppManifest, FoundationManifest
+from karpa.store import Store
+
+log = logging.getLogger(__name__)
+
+FINETUNE_VERSION = "1"
+MetricsCallback = Callable[[dict[str, float], int], None]
+
+
+def app_config(app: str, cfg: FinetuneConfig, preset: str) -> Any:
+    """The application's config dataclass with this run's overrides, or a clear error."""
+    import karpa.applications as apps
+
+    base = {
+        "intent": apps.IntentConfig,
+        "sentiment": apps.SentimentConfig,
+        "recommendation": apps.RecommendationConfig,
+    }[app]()
+    known = {f.name for f in dataclasses.fields(base)}
+    overrides = dict(getattr(cfg, app))
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"finetune.{app}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
+    defaults = {"device": cfg.device}
+    if "preset" in known:
+        defaults["preset"] = preset
+    return dataclasses.replace(base, **{**defaults, **overrides})
+
+
+def run_application(
+    app: str,
+    views: AlignManifest,
+    foundation: FoundationManifest,
+    cfg: FinetuneConfig,
+    store: Store,
+    on_metrics: MetricsCallback | None = None,
+) -> AppManifest:
+    from karpa.applications import run_intent, run_recommendation, run_sentiment
+
+    settings = app_config(app, cfg, foundation.preset)
+    as_dict = {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
+    key = combine(
+        [FINETUNE_VERSION, app, views.fingerprint, foundation.fingerprint, digest_json(as_dict)]
+    )
+    kind = f"apps/{app}"
+    if store.has(kind, key):
+        log.info("%s: views, foundation and settings unchanged (%s), reusing", app, key)
+        return AppManifest(**store.manifest(kind, key), skipped=True)
+    runner = {
+        "intent": run_intent,
+        "sentiment": run_sentiment,
+        "recommendation": run_recommendation,
+    }[app]
+    with store.writing(kind, key) as tmp:
+        report = runner(
+            Path(views.path), Path(foundation.checkpoint), settings, tmp, on_metrics=on_metrics
+        )
+        final = store.path(kind, key)
+        # Paths inside the report point into the temporary folder until it is renamed.
+        body = json.loads(json.dumps(report.to_dict()).replace(str(tmp), str(final)))
+        manifest = {
+            "application": app,
+            "fingerprint": key,
+            "path": str(final),
+            "model_dir": str(final / Path(report.artifacts["model_dir"]).relative_to(tmp)),
+            "headline": body["headline"],
+            "metrics": report.flat_metrics(),
+            "pretraining_gain": body.get("pretraining_gain"),
+            "report": str(final / "report.json"),
+        }
+        (tmp / "report.json").write_text(json.dumps(body, indent=2, sort_keys=True))
+        from karpa.store import write_manifest
+
+        write_manifest(tmp, manifest)
+    return AppManifest(**manifest)

@@ -1,0 +1,123 @@
+"""The MLflow Model Registry: versions, aliases, and the audit trail of every alias move.
+
+A new version gets the alias `challenger`; only the gate moves `champion`. Every decision
+(promoted or refused) is written three times, each for its reader: as tags on the model
+version (the MLflow UI), as one JSON line in `<home>/audit.jsonl` (append-only, what
+`karpa models history` prints) and in the promote stage's MLflow run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class Registry:
+    def __init__(self, tracking_uri: str, audit_log: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.audit_log = audit_log
+
+    def register(self, name: str, model_uri: str, run_id: str | None, tags: dict[str, str]) -> str:
+        """A new version of `name` from a logged model; it becomes the challenger."""
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(
+                name,
+                description=f"karpa {name.removeprefix('karpa-')}: champion and "
+                "challenger versions, moved only by the promotion gate",
+            )
+        # A logged model (`models:/m-<id>`) is linked by id, so the registry shows its lineage.
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
+        version = self.client.create_model_version(
+            name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+        )
+        self.move(name, CHALLENGER, version.version, "registered as the newest version")
+        return version.version
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        try:
+            return self.client.get_model_version_by_alias(name, alias).version
+        except MlflowException:
+            return None
+
+    def model_uri(self, name: str, alias: str = CHAMPION) -> str:
+        return f"models:/{name}@{alias}"
+
+    def move(
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        reason: str,
+        figures: dict[str, Any] | None = None,
+    ) -> None:
+        previous = self.alias_version(name, alias)
+        self.client.set_registered_model_alias(name, alias, version)
+        self._audit(
+            {
+                "event": "alias",
+                "model": name,
+                "alias": alias,
+                "version": version,
+                "previous": previous,
+                "reason": reason,
+                "figures": figures or {},
+            }
+        )
+
+    def record_decision(
+        self, name: str, version: str, promote: bool, reason: str, figures: dict[str, Any]
+    ) -> None:
+        tags = {
+            "karpa.decision": "promoted" if promote else "refused",
+            "karpa.reason": reason[:5000],
+            "karpa.figures": json.dumps(figures, default=str)[:5000],
+        }
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, value)
+        self._audit(
+            {
+                "event": "decision",
+                "model": name,
+                "version": version,
+                "promoted": promote,
+                "reason": reason,
+                "figures": figures,
+            }
+        )
+        if promote:
+            self.move(name, CHAMPION, version, reason, figures)
+
+    def _audit(self, entry: dict[str, Any]) -> None:
+        entry = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **entry}
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        with self.audit_log.open("a") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+
+
+def history(audit_log: Path, name: str) -> list[dict[str, Any]]:
+    """Every audit entry of one registered model, oldest first."""
+    if not audit_log.is_file():
+        return []
+    rows = [json.loads(line) for line in audit_log.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("model") == name]
+
+
+def load_predictor(tracking_uri: str, model_uri: str):
+    """A logged pyfunc model as a plain `DataFrame -> DataFrame` function."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    return model.predict
