@@ -17,7 +17,8 @@ from tasks.tracking import record_stage
 @task(retries=1, retry_delay_seconds=2, task_run_name="align")
 def align_views(cfg: RunConfig, parent_id: str, accepted: dict[str, TableManifest]
                 ) -> AlignManifest:
-    m = align(accepted, cfg.align, Store(resolve_home().store))
+    hints = {t: s.split_from_id for t, s in cfg.data.sources.items() if s.split_from_id}
+    m = align(accepted, cfg.align, Store(resolve_home().store), split_hints=hints)
     state = "unchanged, skipped" if m.skipped else "built"
     get_run_logger().info("align: views %s (%s)", state,
                           ", ".join(f"{k} {v:,}" for k, v in m.views.items()))

@@ -48,8 +48,9 @@ def coverage(
             out[f"{name}.{split}.labeled"] = int((labeled & (frame["split"] == split)).sum())
         for value, count in frame.loc[labeled, label].value_counts().sort_index().items():
             out[f"{name}.label.{value}"] = int(count)
-    out["messages.share_with_recent_items"] = _share(messages["recent_items"].str.len() > 0)
-    out["news.share_with_categories"] = _share(news["categories"].str.len() > 0)
+    # map(len), not .str.len(): an empty list column has no string dtype to dispatch on.
+    out["messages.share_with_recent_items"] = _share(messages["recent_items"].map(len) > 0)
+    out["news.share_with_categories"] = _share(news["categories"].map(len) > 0)
     return out
 
 

@@ -30,6 +30,24 @@ def hash_split(ids: pd.Series, salt: str, val_share: float, test_share: float) -
     return np.where(u < test_share, TEST, np.where(u < test_share + val_share, VAL, TRAIN))
 
 
+def source_split(
+    ids: pd.Series, pattern: str | None, salt: str, val_share: float, test_share: float
+) -> np.ndarray:
+    """The source's official split where the id shows one (group `split` of `pattern`), the
+    hash split elsewhere. A source with no validation split of its own (Banking77: train
+    and test) gives `val_share` of its training rows, chosen by hash, to validation."""
+    hashed = hash_split(ids, salt, val_share, test_share)
+    if not pattern:
+        return hashed
+    given = ids.astype(str).str.extract(pattern)["split"]
+    official = given.isin([TRAIN, VAL, TEST]).to_numpy()
+    out = np.where(official, given.to_numpy(dtype=object), hashed)
+    if not (given == VAL).any():
+        carve = (given == TRAIN).to_numpy() & (hash_unit(ids, salt + ":val") < val_share)
+        out = np.where(carve, VAL, out)
+    return out.astype(str)
+
+
 def leave_last_out(items: list[int]) -> tuple[list[int], int | None, int | None]:
     """(train history, validation target, test target) of one chronological sequence.
 

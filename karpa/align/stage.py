@@ -25,6 +25,7 @@ from karpa.align.views import (
 from karpa.config import AlignConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
+from karpa.schema import TABLES
 from karpa.store import Store, write_manifest
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ TASK_LABELS = {"intent": ("messages", "message_id", "intent"),
 
 
 def _read(tables: dict[str, TableManifest], name: str, columns: list[str] | None = None):
+    # A run may have only some modalities (a public intent dataset has no catalogue): an
+    # absent table is an empty one of the canonical shape, and coverage shows the zeros.
+    if name not in tables:
+        empty = TABLES[name].empty_table()
+        return (empty.select(columns) if columns else empty).to_pandas()
     return pq.read_table(tables[name].path, columns=columns).to_pandas()
 
 
@@ -51,8 +57,14 @@ def fewshot(view: pd.DataFrame, id_col: str, label: str, task: str, cfg: AlignCo
     return pd.DataFrame(rows, columns=["task", "k", "seed", "id"])
 
 
-def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store) -> AlignManifest:
+def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,
+          split_hints: dict[str, str] | None = None) -> AlignManifest:
+    """`split_hints`: table -> regex whose group `split` reads a source's official split
+    from the row id (`SourceSpec.split_from_id`); rows it does not match are hash-split."""
+    hints = split_hints or {}
+    # Hints join the key only when given, so runs without them keep their fingerprints.
     key = combine([ALIGN_VERSION, digest_json(cfg.model_dump(mode="json"))]
+                  + ([digest_json(hints)] if hints else [])
                   + [f"{n}:{tables[n].fingerprint}" for n in sorted(tables)])
     if store.has("views", key):
         log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
@@ -66,10 +78,11 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store) -> A
     index = dict(zip(item_view["item_id"], item_view["item_idx"], strict=True))
     sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
     messages = build_messages(_read(tables, "messages"), events, index, cfg.salt,
-                              cfg.val_share, cfg.test_share, cfg.recent_items)
+                              cfg.val_share, cfg.test_share, cfg.recent_items,
+                              hints.get("messages"))
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(_read(tables, "news"), categories, cfg.salt, cfg.val_share,
-                      cfg.test_share)
+                      cfg.test_share, hints.get("news"))
     texts = pretrain_texts(item_view, messages, news, cfg.transductive)
     shots = pd.concat([fewshot(messages, "message_id", "intent", "intent", cfg),
                        fewshot(news, "news_id", "sentiment", "sentiment", cfg)],

@@ -91,9 +91,14 @@ def sample_negatives(
     n_negatives: int,
     seed: int,
     exclude: Mask | None = None,
+    refill_from_excluded: bool = False,
 ) -> np.ndarray:
     """Draw (n_users, n_negatives) item indices per user, uniformly without replacement,
-    from the items that are neither the user's target nor excluded. Same seed, same draw."""
+    from the items that are neither the user's target nor excluded. Same seed, same draw.
+
+    A user with fewer candidates than `n_negatives` (a long history in a small catalogue)
+    is an error, unless `refill_from_excluded`: then that user's remaining negatives are
+    drawn uniformly from their excluded items (never the target)."""
     targets = np.asarray(targets, dtype=np.int64)
     n_users = len(targets)
     if exclude is not None and sp.issparse(exclude):
@@ -106,7 +111,14 @@ def sample_negatives(
         # The n smallest of iid uniform keys form a uniform random subset of size n.
         keys = rng.random((stop - start, n_items))
         if exclude is not None:
-            keys[_dense_rows(exclude, start, stop)] = np.inf
+            blocked = _dense_rows(exclude, start, stop).copy()
+            short = (~blocked).sum(axis=1) - 1 < n_negatives
+            if refill_from_excluded and short.any():
+                # Excluded items rank after every other candidate (keys in [1, 2)), so they
+                # are drawn only to fill the shortfall, and uniformly among themselves.
+                keys[short] = np.where(blocked[short], 1.0 + keys[short], keys[short])
+                blocked[short] = False
+            keys[blocked] = np.inf
         keys[np.arange(stop - start), targets[start:stop]] = np.inf
         available = np.isfinite(keys).sum(axis=1)
         if available.min() < n_negatives:
@@ -170,7 +182,9 @@ def evaluate_ranking(
     else:
         if n_negatives < 0:
             raise ValueError(f"n_negatives must be >= 0, got {n_negatives}")
-        negatives = sample_negatives(n_items, targets, n_negatives, seed, exclude)
+        short = int((n_items - _row_counts(exclude, targets, n_users) - 1 < n_negatives).sum())
+        negatives = sample_negatives(n_items, targets, n_negatives, seed, exclude,
+                                     refill_from_excluded=True)
         ranks = sampled_ranks(scores, targets, negatives)
         n_candidates = np.full(n_users, n_negatives + 1)
     values = per_user_metrics(ranks, ks)
@@ -186,6 +200,7 @@ def evaluate_ranking(
         "seed": None if n_negatives is None else int(seed),
         "exclude_seen": exclude is not None,
         "mean_candidates": float(np.mean(n_candidates)),
+        "users_refilled_from_seen": None if n_negatives is None else short,
         "ties": TIE_RULE,
         "ks": [int(k) for k in ks],
     }

@@ -27,6 +27,8 @@ CSV_BLOCK_BYTES = 8 << 20
 
 
 def _csv_header(url: str, spec: SourceSpec) -> list[str]:
+    if spec.header:  # a headerless file (MovieLens 100K's u.data): names come from the config
+        return list(spec.header)
     with fsspec.open(url, "rb") as f:
         try:
             reader = pacsv.open_csv(
@@ -35,7 +37,7 @@ def _csv_header(url: str, spec: SourceSpec) -> list[str]:
                 parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
             )
         except pa.ArrowInvalid as exc:
-            raise SourceError(f"{url}: cannot read as CSV ({_first_line(exc)})") from None
+            raise SourceError(f"{url}: cannot read as CSV ({first_line(exc)})") from None
         return reader.schema.names
 
 
@@ -49,7 +51,9 @@ def read_csv(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
             reader = pacsv.open_csv(
                 f,
                 read_options=pacsv.ReadOptions(
-                    encoding=spec.encoding, block_size=CSV_BLOCK_BYTES
+                    encoding=spec.encoding,
+                    block_size=CSV_BLOCK_BYTES,
+                    column_names=list(spec.header) if spec.header else None,
                 ),
                 parse_options=pacsv.ParseOptions(
                     delimiter=spec.delimiter, newlines_in_values=True
@@ -64,7 +68,7 @@ def read_csv(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
                 row += table.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise SourceError(
-                f"{url}: unreadable CSV after data row {row - 1} ({_first_line(exc)}); "
+                f"{url}: unreadable CSV after data row {row - 1} ({first_line(exc)}); "
                 f"check encoding={spec.encoding!r} and delimiter={spec.delimiter!r}"
             ) from None
 
@@ -110,7 +114,7 @@ def read_jsonl(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
                 errors.append(None)
             except (ValueError, UnicodeDecodeError) as exc:
                 records.append({})
-                errors.append(f"line {line_no} is not a valid JSON object ({_first_line(exc)})")
+                errors.append(f"line {line_no} is not a valid JSON object ({first_line(exc)})")
             if len(records) >= batch_rows:
                 yield _records_to_table(records, errors), first
                 records, errors = [], []
@@ -128,7 +132,7 @@ def read_parquet(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]
                 yield table, row
                 row += table.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
-            raise SourceError(f"{url}: unreadable Parquet ({_first_line(exc)})") from None
+            raise SourceError(f"{url}: unreadable Parquet ({first_line(exc)})") from None
 
 
 def read_image_folder(urls: list[str], spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
@@ -176,5 +180,5 @@ def _image_table(rows: dict[str, list[Any]]) -> pa.Table:
     return pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in rows.items()})
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -15,10 +15,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from karpa.config import IngestConfig, SourceSpec
+from karpa.errors import SourceError
 from karpa.fingerprint import combine, digest_json
 from karpa.ingest.convert import to_canonical
+from karpa.ingest.formats import FORMATS, check_format
 from karpa.ingest.readers import read_csv, read_image_folder, read_jsonl, read_parquet
-from karpa.ingest.sources import describe_files, list_files, resolve_url
+from karpa.ingest.rows import ReadContext
+from karpa.ingest.sources import SourceFile, describe_files, list_files, resolve_url
 from karpa.manifests import TableManifest
 from karpa.schema import TABLES
 from karpa.store import Store, write_manifest
@@ -36,11 +39,26 @@ def ingest_table(
 ) -> TableManifest:
     """Ingest one canonical table, or reuse the store entry made from the same input."""
     url = resolve_url(root, spec.path)
+    if spec.format in FORMATS:
+        check_format(table, spec)
+        _refuse_folder(url, f"data.sources.{table}.path", spec)
+    elif spec.with_files:
+        raise SourceError(
+            f"data.sources.{table}.with_files: format {spec.format!r} reads one file at a "
+            f"time; with_files is for the multi-file formats ({', '.join(FORMATS)})"
+        )
     files = describe_files(list_files(table, url, spec))
-    # The batch size shapes row groups, not content, so it is left out of the key.
+    companions = _companions(table, spec, root)
+    # The batch size shapes row groups, not content, so it is left out of the key; so is
+    # the split hint, which align reads and ingestion does not.
     key = combine(
-        [INGEST_VERSION, table, digest_json(spec.model_dump(mode="json"))]
+        [
+            INGEST_VERSION,
+            table,
+            digest_json(spec.model_dump(mode="json", exclude={"split_from_id"})),
+        ]
         + [f"{f.name}:{f.sha256}" for f in files]
+        + [f"{role}={f.name}:{f.sha256}" for role, f in sorted(companions.items())]
     )
     sources = [f.url for f in files]
     if store.has("tables/" + table, key):
@@ -49,7 +67,7 @@ def ingest_table(
         return TableManifest(**manifest, skipped=True)
 
     with store.writing("tables/" + table, key) as tmp:
-        rows = _write(table, spec, files, cfg, tmp / TABLE_FILE)
+        rows = _write(table, spec, files, companions, cfg, tmp / TABLE_FILE)
         final = store.path("tables/" + table, key)
         manifest = {
             "table": table,
@@ -59,18 +77,58 @@ def ingest_table(
             "bytes": (tmp / TABLE_FILE).stat().st_size,
             "sources": sources,
         }
-        write_manifest(tmp, {**manifest, "files": [f.__dict__ for f in files]})
+        write_manifest(
+            tmp,
+            {
+                **manifest,
+                "files": [f.__dict__ for f in files],
+                "with_files": {r: f.__dict__ for r, f in companions.items()},
+            },
+        )
     return TableManifest(**manifest)
 
 
+def _refuse_folder(url: str, key: str, spec: SourceSpec) -> None:
+    # Dataset layouts name their files (a folder holds other files of the same dataset).
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(url)
+    if not any(ch in path for ch in "*?[") and fs.isdir(path):
+        raise SourceError(
+            f"{key}: format {spec.format!r} reads named files, and {url!r} is a folder; "
+            "give the file (or a glob)"
+        )
+
+
+def _companions(table: str, spec: SourceSpec, root: str) -> dict[str, SourceFile]:
+    """The extra files of a multi-file format, each resolved to exactly one file."""
+    out: dict[str, SourceFile] = {}
+    for role, path in spec.with_files.items():
+        url = resolve_url(root, path)
+        _refuse_folder(url, f"data.sources.{table}.with_files.{role}", spec)
+        found = list_files(table, url, spec)
+        if len(found) != 1:
+            raise SourceError(
+                f"data.sources.{table}.with_files.{role}: {path!r} matches {len(found)} files; "
+                "name exactly one"
+            )
+        out[role] = describe_files(found)[0]
+    return out
+
+
 def _write(
-    table: str, spec: SourceSpec, files: list, cfg: IngestConfig, out: Path
+    table: str,
+    spec: SourceSpec,
+    files: list,
+    companions: dict[str, SourceFile],
+    cfg: IngestConfig,
+    out: Path,
 ) -> int:
     schema = TABLES[table]
     rows = 0
     started = last_log = time.monotonic()
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
-        for batch, source, first_row in _batches(spec, files, cfg.batch_rows):
+        for batch, source, first_row in _batches(table, spec, files, companions, cfg.batch_rows):
             canonical = to_canonical(batch, table, spec, source, first_row)
             writer.write_table(canonical, row_group_size=cfg.batch_rows)
             rows += canonical.num_rows
@@ -84,10 +142,18 @@ def _write(
     return rows
 
 
-def _batches(spec: SourceSpec, files: list, batch_rows: int):
+def _batches(
+    table: str, spec: SourceSpec, files: list, companions: dict[str, SourceFile], batch_rows: int
+):
     if spec.format == "image_folder":
         for batch, first in read_image_folder([f.url for f in files], spec, batch_rows):
             yield batch, "", first
+        return
+    if spec.format in FORMATS:
+        ctx = ReadContext(table, {role: f.url for role, f in companions.items()})
+        for f in files:
+            for batch, first in FORMATS[spec.format].reader(f.url, spec, batch_rows, ctx):
+                yield batch, f.url, first
         return
     reader = READERS[spec.format]
     for f in files:

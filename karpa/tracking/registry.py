@@ -43,12 +43,12 @@ class Registry:
         version = self.client.create_model_version(
             name, model_uri, run_id=run_id, tags=tags, model_id=model_id
         )
-        self.move(name, CHALLENGER, version.version, "registered as the newest version")
-        return version.version
+        self.move(name, CHALLENGER, str(version.version), "registered as the newest version")
+        return str(version.version)
 
     def alias_version(self, name: str, alias: str) -> str | None:
         try:
-            return self.client.get_model_version_by_alias(name, alias).version
+            return str(self.client.get_model_version_by_alias(name, alias).version)
         except MlflowException:
             return None
 

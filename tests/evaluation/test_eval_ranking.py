@@ -141,3 +141,18 @@ def test_protocol_recorded_for_full_ranking():
 def test_nan_scores_rejected():
     with pytest.raises(ValueError, match="NaN"):
         full_ranks(np.array([[np.nan, 1.0]]), np.array([0]))
+
+
+def test_sampled_protocol_refills_from_seen_items_for_long_histories():
+    n_items = 12
+    scores = np.arange(n_items, dtype=float)[None, :].repeat(2, axis=0)
+    targets = np.array([11, 0])
+    seen = np.zeros((2, n_items), dtype=bool)
+    seen[0, :8] = True  # user 0 has only 3 unseen non-target items for 5 negatives
+    result = evaluate_ranking(scores, targets, exclude=seen, n_negatives=5, seed=3)
+    assert result.protocol["users_refilled_from_seen"] == 1
+    negatives = sample_negatives(n_items, targets, 5, 3, seen, refill_from_excluded=True)
+    assert set(range(8, 11)) <= set(negatives[0]) and 11 not in negatives[0]
+    assert not seen[1].any() and seen[0, :8].all()  # the caller's mask is not modified
+    with pytest.raises(ValueError, match="fewer than n_negatives"):
+        sample_negatives(n_items, targets, 5, 3, seen)

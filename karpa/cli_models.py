@@ -1,0 +1,97 @@
+"""`karpa predict ...` and `karpa models history NAME`: the champion models from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAMES = {"intent": "karpa-intent", "sentiment": "karpa-sentiment",
+         "recommend": "karpa-recommender"}
+
+
+def latest_views(store: Path) -> Path | None:
+    """The most recently written aligned views (to look up a user's history)."""
+    entries = [p for p in (store / "views").glob("*") if (p / "manifest.json").is_file()]
+    return max(entries, key=lambda p: p.stat().st_mtime) if entries else None
+
+
+def user_history(store: Path, user: str) -> list[str]:
+    import pandas as pd
+
+    from karpa.errors import KarpaError
+
+    views = latest_views(store)
+    if views is None:
+        raise KarpaError(f"no aligned views in {store}: run the pipeline first (karpa run)")
+    seq = pd.read_parquet(views / "sequences.parquet", columns=["user_id", "items"])
+    items = pd.read_parquet(views / "items.parquet", columns=["item_idx", "item_id"])
+    ids = items.sort_values("item_idx")["item_id"].tolist()
+    row = seq[seq["user_id"] == user]
+    if row.empty:
+        raise KarpaError(f"user {user!r} has no history in {views / 'sequences.parquet'}")
+    return [ids[i] for i in row.iloc[0]["items"]]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from karpa.home import activate
+    from karpa.tracking.registry import Registry, load_predictor
+
+    home = activate(args.home)
+    registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
+    name = NAMES[args.application]
+    version = registry.alias_version(name, args.alias)
+    if version is None:
+        from karpa.errors import KarpaError
+
+        raise KarpaError(f"{name} has no version with alias {args.alias!r} yet: "
+                         f"run the pipeline first (karpa run)")
+    predict = load_predictor(home.tracking_uri, registry.model_uri(name, args.alias))
+    if args.application == "recommend":
+        history = user_history(home.store, args.input)
+        out = predict(pd.DataFrame({"history": [history], "k": [args.k]}))
+        result = {"user": args.input, "history_tail": history[-5:],
+                  "items": list(out["items"][0]), "scores": list(out["scores"][0])}
+    else:
+        out = predict(pd.DataFrame({"text": [args.input]}))
+        result = out.iloc[0].to_dict()
+        result["text"] = args.input
+    result["model"] = f"{name} v{version} (@{args.alias})"
+    print(json.dumps(result, indent=2, default=lambda v: v.item() if hasattr(v, "item") else v))
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from karpa.home import resolve_home
+    from karpa.tracking.registry import history
+
+    home = resolve_home(args.home)
+    rows = history(home.root / "audit.jsonl", args.name)
+    if not rows:
+        print(f"{args.name}: no versions or decisions recorded in {home.root / 'audit.jsonl'}")
+        return 0
+    for r in rows:
+        if r["event"] == "alias":
+            was = f" (was v{r['previous']})" if r.get("previous") else ""
+            print(f"{r['at']}  @{r['alias']:<10} -> v{r['version']}{was}: {r['reason']}")
+        else:
+            verdict = "PROMOTED" if r["promoted"] else "refused "
+            print(f"{r['at']}  v{r['version']:<3} {verdict} {r['reason']}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    predict = sub.add_parser("predict", help="answer from a registered model (the champion)")
+    predict.add_argument("application", choices=sorted(NAMES))
+    predict.add_argument("input", help="a text (intent, sentiment) or a user id (recommend)")
+    predict.add_argument("--alias", default="champion", help="champion (default) or challenger")
+    predict.add_argument("-k", type=int, default=10, help="recommend: how many items")
+    predict.set_defaults(func=_predict)
+
+    models = sub.add_parser("models", help="the model registry")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    hist = models_sub.add_parser("history", help="which version held which alias, when, why")
+    hist.add_argument("name", help="e.g. karpa-intent, karpa-recommender, karpa-foundation")
+    hist.set_defaults(func=_history)

@@ -1,0 +1,1 @@
+"""Public datasets: where they are published, their checksums, and `karpa data fetch`."""

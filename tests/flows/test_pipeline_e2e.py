@@ -1,0 +1,105 @@
+"""The whole pipeline, twice, on a small demo world: models land in the registry, the
+second run's identical models are refused, the champions stay, every pyfunc model answers
+raw inputs, and `mlflow models serve` answers HTTP requests from the champion."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from flows.params import RetrainParams
+from flows.retrain import retrain
+from karpa.demo import generate_world
+from karpa.servers import free_port, stop, wait_http
+from karpa.tracking.registry import Registry, history, load_predictor
+
+DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+FAST = [
+    "pretrain.steps=12",
+    "pretrain.progress=false",
+    "finetune.intent={max_steps: 12, min_steps: 4, curve_epochs: 3, curve_min_steps: 5, "
+    "n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
+    "finetune.sentiment={max_steps: 12, min_steps: 4, curve_epochs: 3, curve_min_steps: 5, "
+    "n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
+    "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200}",
+    "promote.floors={intent: 0.0, sentiment: 0.0, recommendation: 0.0}",
+    "promote.max_test_examples=300",
+]
+NAMES = ("karpa-intent", "karpa-sentiment", "karpa-recommender")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    generate_world(out, scale=0.15, seed=11)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path):
+    params = RetrainParams(config=DEMO, data=str(world), overrides=FAST)
+    first = retrain(params)
+    registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
+    for name in NAMES:
+        assert first["promote"][name]["promote"], first["promote"][name]["reason"]
+        assert registry.alias_version(name, "champion") == "1"
+    assert first["promote"]["karpa-foundation"]["promote"]
+
+    second = retrain(params)
+    for name in NAMES:
+        decision = second["promote"][name]
+        assert not decision["promote"] and "not above the margin" in decision["reason"]
+        assert registry.alias_version(name, "champion") == "1"  # the champion stays
+        assert registry.alias_version(name, "challenger") == "2"
+    events = history(home.root / "audit.jsonl", "karpa-intent")
+    assert [e["event"] for e in events].count("decision") == 2
+    version = MlflowClient(home.tracking_uri).get_model_version("karpa-intent", "2")
+    assert version.tags["karpa.decision"] == "refused"
+
+    # Every champion answers raw inputs through its pyfunc interface.
+    intent = load_predictor(home.tracking_uri, "models:/karpa-intent@champion")
+    out = intent(pd.DataFrame({"text": ["where is my parcel", "tell me a joke"]}))
+    assert list(out.columns) == ["label", "probability", "out_of_scope"]
+    assert out["probability"].between(0, 1).all()
+    sentiment = load_predictor(home.tracking_uri, "models:/karpa-sentiment@champion")
+    assert sentiment(pd.DataFrame({"text": ["ACME shares soar"]}))["label"].iloc[0] in {
+        "positive", "negative", "neutral"}
+    items = pd.read_csv(world / "items.csv")["item_id"].drop_duplicates().tolist()
+    recommend = load_predictor(home.tracking_uri, "models:/karpa-recommender@champion")
+    top = recommend(pd.DataFrame({"history": [items[:3]], "k": [5]}))["items"].iloc[0]
+    assert len(top) == 5 and not set(top) & set(items[:3])
+
+    # `mlflow models serve` on the champion, started on a free port and stopped by pid.
+    port = free_port()
+    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    proc = subprocess.Popen(
+        [mlflow_bin, "models", "serve", "-m", "models:/karpa-intent@champion",
+         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        # mlflow execs `uvicorn` by name: the venv's bin folder must be on PATH.
+        env={**os.environ, "MLFLOW_TRACKING_URI": home.tracking_uri,
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=120)
+        body = json.dumps({"dataframe_split": {"columns": ["text"],
+                                               "data": [["my card was charged twice"]]}})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                         data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        prediction = answer["predictions"][0]
+        assert set(prediction) == {"label", "probability", "out_of_scope"}
+    finally:
+        stop(proc)
