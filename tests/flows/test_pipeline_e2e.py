@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.params import RetrainParams
 from flows.retrain import retrain
+from flows.score import ScoreParams, score
 from karpa.demo import generate_world
 from karpa.servers import free_port, stop, wait_http
 from karpa.tracking.registry import Registry, history, load_predictor
@@ -77,6 +78,16 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path):
     recommend = load_predictor(home.tracking_uri, "models:/karpa-recommender@champion")
     top = recommend(pd.DataFrame({"history": [items[:3]], "k": [5]}))["items"].iloc[0]
     assert len(top) == 5 and not set(top) & set(items[:3])
+
+    # Batch scoring with the champion writes one answer per input row.
+    source = tmp_path / "headlines.csv"
+    pd.DataFrame({"text": ["ACME profit jumps", "Globex shares slump", "Verto names CFO"]}
+                 ).to_csv(source, index=False)
+    scored = score(ScoreParams(application="sentiment", input=str(source),
+                               output=str(tmp_path / "scored.parquet")))
+    table = pd.read_parquet(scored["output"])
+    assert len(table) == 3 and set(table["label"]) <= {"positive", "negative", "neutral"}
+    assert (table["model"] == "karpa-sentiment/1").all()
 
     # `mlflow models serve` on the champion, started on a free port and stopped by pid.
     port = free_port()
