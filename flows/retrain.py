@@ -43,7 +43,8 @@ def retrain(params: RetrainParams | None = None) -> dict:
             apps = [finetune_app(cfg, run_id, app, views, foundation)
                     for app in cfg.finetune.applications]
             summary["finetune"] = {a.application: {"headline": a.headline,
-                                                   "pretraining_gain": a.pretraining_gain}
+                                                   "pretraining_gain": a.pretraining_gain,
+                                                   "report": a.report}
                                    for a in apps}
         if cfg.runs("promote"):
             summary["promote"] = promote(cfg, run_id, views, foundation, apps)

@@ -1,0 +1,45 @@
+"""The headline table a person reads at the end of a run: for each application, the model
+against its no-pretraining ablation and the baselines, with 95% intervals, the learning
+curve at few labels, and what the promotion gate decided."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _ci(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("estimate") is None:
+        return "-"
+    return f"{entry['estimate']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]"
+
+
+def _signed(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("estimate") is None:
+        return "-"
+    return f"{entry['estimate']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}]"
+
+
+def app_rows(report: dict[str, Any]) -> list[str]:
+    head = report["headline"]
+    protocol = head.get("protocol") if isinstance(head.get("protocol"), str) else "test split"
+    lines = [f"{report['application']}: {head['metric']}, {protocol}",
+             f"  {'karpa (pretrained)':<22} {_ci(head)}"]
+    for name, comp in sorted(report.get("comparisons", {}).items()):
+        lines.append(f"  {name + ' (' + comp['kind'] + ')':<22} {_ci(comp.get('headline'))}")
+    lines.append(f"  {'pretraining gain':<22} {_signed(report.get('pretraining_gain'))}")
+    curve = report.get("learning_curve") or []
+    for k in sorted({r["k"] for r in curve if str(r["k"]) != "all"}, key=int):
+        cells = [f"{r['model']} {r['value']:.3f}" for r in curve if r["k"] == k]
+        lines.append(f"  {k} labels/class: " + ", ".join(cells))
+    return lines
+
+
+def headline_table(reports: list[Path], decisions: dict[str, dict] | None = None) -> str:
+    lines: list[str] = []
+    for path in reports:
+        lines.extend(app_rows(json.loads(Path(path).read_text())))
+    for name, d in (decisions or {}).items():
+        lines.append(f"{name} v{d['version']}: {d['reason']}")
+    return "\n".join(lines)
