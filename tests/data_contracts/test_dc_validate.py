@@ -149,7 +149,7 @@ def test_bad_value_corpus_each_gets_a_clear_reason(
     )
     assert event_result.quarantine["_row"].tolist() == [1, 2]
     assert set(event_result.quarantine["reasons"]) == {
-        "ts: ts_range (value must be within [2000-01-01T00:00:00+00:00, 2025-06-02T00:00:00+00:00])"
+        "ts: ts_range (value must be within [1995-01-01T00:00:00+00:00, 2025-06-02T00:00:00+00:00])"
     }
 
     images = [
