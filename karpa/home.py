@@ -27,6 +27,8 @@ QUIET_ENV = {
     "GIT_PYTHON_REFRESH": "quiet",
     # Our libraries log with `logging`; this makes Prefect show those lines in run logs.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "karpa,karpa_models,data_contracts",
+    # ...and the same functions called outside a flow (tests, benchmarks) log locally only.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 DEFAULT_EXPERIMENT = "karpa"
