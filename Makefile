@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 SEED   ?= 0
 
-.PHONY: run test lint setup ui bench clean
+.PHONY: run test lint setup ui deploy clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/karpa ui
+
+deploy: $(STAMP)
+	$(BIN)/karpa demo --scale $(SCALE) --seed $(SEED) --out .karpa/demo-data
+	$(BIN)/karpa deploy
 
 clean:
 	rm -rf .karpa

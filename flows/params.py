@@ -1,8 +1,88 @@
-"""Typed flow parameters: the Prefect UI renders them as a form and refuses bad values."""
+"""Typed flow parameters: the Prefect UI renders them as a form and refuses bad values.
+
+Each parameter type is defined once here, with its choices, bounds and description, and
+used both by `RetrainParams` (the retrain flow's model) and by the deployed flows'
+signatures (flows/deployments.py). A typed value that is left empty keeps what the config
+file says; a set one becomes a config override, applied before the free-form `overrides`.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from karpa.config import Stage
+
+DEFAULT_CONFIG = "configs/demo.yaml"
+
+ConfigPath = Annotated[
+    str,
+    StringConstraints(min_length=1, pattern=r"\.ya?ml$"),
+    Field(title="Config preset", description="Run preset (YAML), relative to the project folder."),
+]
+DataRoot = Annotated[
+    str | None,
+    Field(
+        title="Data folder",
+        description="Folder the sources are read from; empty: the preset's data.root.",
+    ),
+]
+Until = Annotated[
+    Stage | None,
+    Field(
+        title="Run until stage",
+        description="Run the pipeline up to this stage, inclusive; empty: the preset's "
+        "(the whole pipeline unless it says otherwise).",
+    ),
+]
+Preset = Annotated[
+    Literal["tiny", "small", "base"] | None,
+    Field(
+        title="Model size",
+        description="Model size preset: tiny (CPU, minutes), small (real data on a CPU), "
+        "base (GPU); empty: the config's.",
+    ),
+]
+PretrainSteps = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=1_000_000,
+        title="Pretraining steps",
+        description="Pretraining steps; empty: the model preset's.",
+    ),
+]
+PretrainLR = Annotated[
+    float | None,
+    Field(
+        gt=0.0,
+        le=0.1,
+        title="Pretraining learning rate",
+        description="Peak pretraining learning rate; empty: the model preset's.",
+    ),
+]
+# KEY=VALUE with a dotted key: the same syntax as `karpa run --set`, so a malformed line is
+# refused by the form (and by the API's schema check) rather than half-way through a run.
+Override = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*=.*$")]
+Overrides = Annotated[
+    list[Override],
+    Field(
+        title="Config overrides",
+        description="KEY=VALUE overrides of the preset, applied last, "
+        "e.g. pretrain.max_texts=5000.",
+    ),
+]
+APPLICATIONS = ("intent", "sentiment", "recommendation")
+Application = Literal["all", "intent", "sentiment", "recommendation"]
+ApplicationChoice = Annotated[
+    Application | None,
+    Field(
+        title="Application",
+        description="Fine-tune and evaluate one application, or all three; empty: the "
+        "config's list.",
+    ),
+]
 
 
 class RetrainParams(BaseModel):
@@ -10,13 +90,49 @@ class RetrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config: str = Field(
-        "configs/demo.yaml", description="Run preset (YAML), relative to the project folder."
-    )
-    overrides: list[str] = Field(
-        default_factory=list,
-        description="KEY=VALUE overrides of the preset, e.g. ingest.batch_rows=50000.",
-    )
-    data: str | None = Field(
-        None, description="Folder the sources are read from (overrides data.root)."
-    )
+    config: ConfigPath = DEFAULT_CONFIG
+    data: DataRoot = None
+    until: Until = None
+    preset: Preset = None
+    pretrain_steps: PretrainSteps = None
+    pretrain_lr: PretrainLR = None
+    application: ApplicationChoice = None
+    overrides: Overrides = Field(default_factory=list)
+
+    def config_overrides(self) -> list[str]:
+        """The typed choices as config overrides, then the free-form ones (which win)."""
+        typed = {
+            "until": self.until,
+            "pretrain.preset": self.preset,
+            "pretrain.steps": self.pretrain_steps,
+            "pretrain.lr": self.pretrain_lr,
+            "finetune.applications": _applications(self.application),
+        }
+        return [f"{key}={value}" for key, value in typed.items() if value is not None] + list(
+            self.overrides
+        )
+
+    def folded(self) -> RetrainParams:
+        """The same choices with the typed ones folded into `overrides`, for code that reads
+        only `config`, `overrides` and `data`."""
+        return RetrainParams(config=self.config, data=self.data, overrides=self.config_overrides())
+
+
+def _applications(choice: Application | None) -> str | None:
+    """A YAML list for `finetune.applications`: one application, or all of them."""
+    if choice is None:
+        return None
+    return "[" + ", ".join(APPLICATIONS if choice == "all" else (choice,)) + "]"
+
+
+def _form_fields() -> dict[str, Any]:
+    """Defaults for flow signatures that carry each RetrainParams field's default and
+    description: Prefect's form takes a parameter's description from a `Field` default (its
+    title is the parameter's name), and its choices and bounds from the type."""
+    return {
+        name: Field(info.get_default(call_default_factory=True), description=info.description)
+        for name, info in RetrainParams.model_fields.items()
+    }
+
+
+FORM = _form_fields()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.hooks import report_run
 from flows.params import RetrainParams
 from karpa.config import RunConfig, load_config
 from tasks.align import align_views
@@ -16,10 +17,11 @@ from tasks.validate import validate_tables
 
 
 def resolve(params: RetrainParams) -> RunConfig:
-    return load_config(params.config, params.overrides, params.data)
+    return load_config(params.config, params.config_overrides(), params.data)
 
 
-@flow(name="karpa-retrain", log_prints=False)
+@flow(name="karpa-retrain", log_prints=False, on_completion=[report_run],
+      on_failure=[report_run])
 def retrain(params: RetrainParams | None = None) -> dict:
     """sources -> ingest -> validate -> align (-> pretrain -> finetune -> evaluate -> promote)."""
     cfg = resolve(params or RetrainParams())

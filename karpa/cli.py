@@ -29,6 +29,13 @@ def _run(args: argparse.Namespace) -> int:
     for t in result["tables"]:
         state = "unchanged, skipped" if t["skipped"] else "ingested"
         print(f"  {t['table']:<9} {t['rows']:>10,} rows  {state}")
+    if "finetune" in result:
+        from karpa.summary import headline_table
+
+        print()
+        print(headline_table([a["report"] for a in result["finetune"].values()],
+                             result.get("promote")))
+    print()
     print(f"Home: {home.root}")
     print("See both UIs (Prefect and MLflow, on 127.0.0.1): karpa ui   (or: make ui)")
     return 0
@@ -73,6 +80,53 @@ def _ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    from karpa.home import activate
+
+    home = activate(args.home)
+    from karpa.deploy import deploy, describe, project_root, stop
+
+    if args.stop:
+        stopped = stop(home)
+        for s in stopped:
+            print(f"stopped {s.name} (pid {s.pid})")
+        if not stopped:
+            print(f"nothing that karpa deploy started is running (home {home.root})")
+        return 0
+    state = deploy(
+        home,
+        project_root(args.project),
+        args.prefect_port,
+        args.mlflow_port,
+        args.worker_query_seconds,
+    )
+    print(describe(state))
+    return 0
+
+
+def _data_fetch(args: argparse.Namespace) -> int:
+    from karpa.datasets.fetch import fetch
+    from karpa.datasets.registry import get
+    from karpa.home import resolve_home
+
+    dataset = get(args.name)
+    dest = Path(args.dest) if args.dest else resolve_home(args.home).root / "datasets" / args.name
+    folder = fetch(dataset, dest=dest, mirror=args.mirror)
+    print(f"{dataset.name}: {len(dataset.files)} file(s) verified in {folder}")
+    print(f"licence: {dataset.license}; cite: {dataset.citation}")
+    for preset in dataset.presets:
+        print(f"  karpa run --config {preset} --data {folder}")
+    return 0
+
+
+def _data_list(args: argparse.Namespace) -> int:
+    from karpa.datasets.registry import DATASETS
+
+    for dataset in DATASETS:
+        print(f"{dataset.name:<24} {dataset.title}  [{dataset.license}]")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karpa", description=__doc__)
     parser.add_argument("--home", help="home folder (default: $KARPA_HOME or ./.karpa)")
@@ -96,6 +150,46 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--prefect-port", type=int, default=4200)
     ui.add_argument("--mlflow-port", type=int, default=5000)
     ui.set_defaults(func=_ui)
+
+    dep = sub.add_parser(
+        "deploy",
+        help="deploy prefect.yaml: Prefect and MLflow servers, pool, worker",
+        description="Use the Prefect server at PREFECT_API_URL (or start one against the "
+        "home), start an MLflow server unless MLFLOW_TRACKING_URI names one, create the "
+        "work pool, deploy prefect.yaml and start a worker. Safe to run again.",
+    )
+    dep.add_argument(
+        "--stop", action="store_true", help="stop the worker and servers that karpa deploy started"
+    )
+    dep.add_argument("--project", help="folder of prefect.yaml (default: the checkout)")
+    dep.add_argument("--prefect-port", type=int, default=4200)
+    dep.add_argument("--mlflow-port", type=int, default=5000)
+    dep.add_argument(
+        "--worker-query-seconds",
+        type=float,
+        default=None,
+        help="how often the worker polls for runs (Prefect's default: 10)",
+    )
+    dep.set_defaults(func=_deploy)
+
+    data = sub.add_parser("data", help="public datasets: list them, fetch one")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser(
+        "fetch", help="download a public dataset into <home>/datasets/NAME, checksums verified"
+    )
+    fetch.add_argument("name", help="dataset name (see `karpa data list`)")
+    fetch.add_argument("--dest", help="folder to put it in (default: <home>/datasets/NAME)")
+    fetch.add_argument(
+        "--mirror",
+        help="base URL serving <NAME>/<file> instead of the "
+        "canonical addresses (default: $KARPA_DATASETS_MIRROR)",
+    )
+    fetch.set_defaults(func=_data_fetch)
+    listing = data_sub.add_parser("list", help="the datasets `karpa data fetch` knows")
+    listing.set_defaults(func=_data_list)
+    from karpa.cli_models import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -25,7 +25,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _bin(name: str) -> str:
+def bin_path(name: str) -> str:
     """The console script installed beside this interpreter (the project's venv)."""
     candidate = Path(sys.executable).with_name(name)
     return str(candidate) if candidate.exists() else name
@@ -33,22 +33,33 @@ def _bin(name: str) -> str:
 
 def start_prefect_server(home: Home, port: int, host: str = "127.0.0.1",
                          log: Path | None = None) -> subprocess.Popen:
-    cmd = [_bin("prefect"), "server", "start", "--host", host, "--port", str(port),
+    """`prefect server start` against this home's database, with its UI pointed at its own
+    port: `--port` alone moves the API, but the UI keeps calling :4200 unless told."""
+    cmd = [bin_path("prefect"), "server", "start", "--host", host, "--port", str(port),
            "--analytics-off"]
-    return _spawn(cmd, home, log or home.root / "prefect-server.log")
+    env = {
+        "PREFECT_API_DATABASE_CONNECTION_URL":
+            f"sqlite+aiosqlite:///{home.prefect / 'prefect.db'}",
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+        # Offline: no "try Prefect Cloud" banners pointing at the internet.
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    }
+    return spawn(cmd, home, log or home.root / "prefect-server.log", env)
 
 
 def start_mlflow_server(home: Home, port: int, host: str = "127.0.0.1",
                         log: Path | None = None) -> subprocess.Popen:
     # One worker and no job execution: ~0.5 GB instead of ~3 GB on a small machine.
-    cmd = [_bin("mlflow"), "server", "--host", host, "--port", str(port),
+    cmd = [bin_path("mlflow"), "server", "--host", host, "--port", str(port),
            "--backend-store-uri", f"sqlite:///{home.mlflow_db}",
            "--default-artifact-root", home.artifacts.as_uri(), "--workers", "1"]
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return _spawn(cmd, home, log or home.root / "mlflow-server.log", env)
+    return spawn(cmd, home, log or home.root / "mlflow-server.log", env)
 
 
-def _spawn(cmd: list[str], home: Home, log: Path, extra_env: dict[str, str] | None = None):
+def spawn(cmd: list[str], home: Home, log: Path, extra_env: dict[str, str] | None = None):
     env = {**os.environ, **(extra_env or {})}
     handle = open(log, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,

@@ -1,0 +1,132 @@
+"""The server-mode stack for the end-to-end and browser tests, started once per package.
+
+`karpa deploy` against a temporary home holding a tiny demo world: a Prefect server and an
+MLflow server on free ports, the work pool, the deployments of this checkout's
+prefect.yaml, and a worker that polls every 2 s. Everything is stopped by process id
+(`karpa.deploy.stop`, from the pids in deploy.json) when the package's tests are done,
+whatever happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from karpa.demo import generate_world
+from karpa.deploy import DeployState, deploy, stop
+from karpa.home import Home
+from karpa.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 150
+
+
+@dataclass
+class Stack:
+    home: Home
+    world: Path
+    state: DeployState
+
+    @property
+    def api_url(self) -> str:
+        return self.state.prefect.url or ""
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.removesuffix("/api")
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.state.mlflow.url or ""
+
+
+@dataclass
+class FinishedRun:
+    flow_run: Any
+    parameters: dict[str, Any]
+    deployment_id: Any
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("deployed")
+    home = Home(root / "home").ensure()
+    world = root / "world"
+    generate_world(world, scale=0.1, seed=0)
+    with pytest.MonkeyPatch.context() as mp:
+        # Nothing of the session's embedded setup may leak into the servers or the worker.
+        for name in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI"):
+            mp.delenv(name, raising=False)
+        mp.setenv("KARPA_HOME", str(home.root))
+        mp.setenv("PREFECT_HOME", str(home.prefect))
+        try:
+            state = deploy(home, REPO, free_port(), free_port(), query_seconds=2)
+            yield Stack(home, world, state)
+        finally:
+            stop(home)
+
+
+@pytest.fixture(scope="package")
+def prefect_client(stack):
+    """A Prefect client of the stack's server (not the session's embedded API)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: stack.api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        yield client
+
+
+def wait_final(client, flow_run_id, timeout: float = RUN_TIMEOUT_S):
+    """The flow run once it reached a final state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flow_run = client.read_flow_run(flow_run_id)
+        if flow_run.state and flow_run.state.is_final():
+            return flow_run
+        time.sleep(1)
+    raise TimeoutError(
+        f"flow run {flow_run_id} not final after {timeout:.0f} s "
+        f"(state {flow_run.state.name if flow_run.state else None})"
+    )
+
+
+@pytest.fixture(scope="package")
+def validated(stack, prefect_client) -> FinishedRun:
+    """One run of `validate-data` created through the API with a changed parameter of each
+    kind (a folder, a typed number, a free override), run by the worker to the end."""
+    deployment = prefect_client.read_deployment_by_name("karpa-retrain/validate-data")
+    parameters = {
+        "data": str(stack.world),
+        "pretrain_steps": 7,
+        "overrides": ["ingest.batch_rows=5000"],
+    }
+    created = prefect_client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+    return FinishedRun(wait_final(prefect_client, created.id), parameters, deployment.id)
+
+
+def mlflow_parent(stack: Stack, flow_run_id):
+    """The MLflow parent run that the pipeline opened for this Prefect flow run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(stack.mlflow_url)
+    experiment = client.get_experiment_by_name("karpa")
+    runs = client.search_runs(
+        [experiment.experiment_id], f"tags.`prefect.flow_run_id` = '{flow_run_id}'"
+    )
+    assert len(runs) == 1, f"expected one MLflow parent run for {flow_run_id}, got {len(runs)}"
+    return runs[0]
+
+
+def artifacts_dir() -> Path:
+    """Where screenshots are kept after the run (ignored by git, with the home)."""
+    out = REPO / ".karpa" / "test-artifacts"
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -1,0 +1,56 @@
+"""The two UIs in a real browser (Debian's headless Chromium): the Prefect deployment page
+shows the run, the MLflow run page shows it with its parameters and headline metrics, and
+the MLflow run's link leads back to the Prefect flow run. Screenshots are kept under
+`.karpa/test-artifacts/`."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from karpa.servers import free_port
+
+from .conftest import artifacts_dir, mlflow_parent
+from .webdriver import Browser, missing
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(missing() is not None, reason=missing() or ""),
+]
+
+
+@pytest.fixture
+def browser(tmp_path):
+    b = Browser(free_port(), tmp_path / "profile", tmp_path / "chromedriver.log")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def _keep(path):
+    shutil.copy2(path, artifacts_dir() / path.name)
+    return path
+
+
+def test_uis_show_the_run_its_parameters_and_metrics(stack, validated, browser, tmp_path):
+    flow_run = validated.flow_run
+    parent = mlflow_parent(stack, flow_run.id)
+
+    browser.open(f"{stack.ui_url}/deployments/deployment/{validated.deployment_id}")
+    browser.wait_for_text(["validate-data", "karpa-local", flow_run.name, "Completed"])
+    _keep(browser.screenshot(tmp_path / "prefect-deployment.png"))
+
+    url = f"{stack.mlflow_url}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
+    browser.open(url)
+    rows_in = f"{int(parent.data.metrics['rows.in'])}"
+    text = browser.wait_for_text(
+        [parent.info.run_name, "rows.in", rows_in, "seconds.validate", "pretrain.steps"]
+    )
+    assert flow_run.name in text  # the run name carries the Prefect flow run's name
+    _keep(browser.screenshot(tmp_path / "mlflow-run.png"))
+
+    browser.open(parent.data.tags["prefect.flow_run_url"])
+    browser.wait_for_text([flow_run.name, "validate-data", "Completed"])
+    _keep(browser.screenshot(tmp_path / "prefect-flow-run.png"))

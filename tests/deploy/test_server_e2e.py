@@ -1,0 +1,133 @@
+"""Server mode end to end: `karpa deploy`, runs created through the Prefect API and run by
+the worker, tracked in the MLflow server, linked both ways; bad parameters refused; one
+run at a time; a failure told in one sentence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.exceptions import PrefectHTTPStatusError
+
+from flows.hooks import FAILURES_FILE, SUMMARY_KEY
+from karpa.deploy import alive, deploy
+
+from .conftest import REPO, mlflow_parent, wait_final
+
+pytestmark = pytest.mark.server
+
+
+def test_deployments_have_schedules_limits_and_a_closed_schema(prefect_client):
+    nightly = prefect_client.read_deployment_by_name("karpa-retrain/nightly-retrain")
+    assert nightly.schedules[0].schedule.cron == "0 2 * * *"
+    assert nightly.schedules[0].schedule.timezone == "UTC"
+    weekly = prefect_client.read_deployment_by_name("karpa-retrain/weekly-full-pretrain")
+    assert weekly.parameters["overrides"] == ["pretrain.steps=3000"]
+    for d in (nightly, weekly):
+        assert d.enforce_parameter_schema
+        assert d.global_concurrency_limit.limit == 1
+        assert d.concurrency_options.collision_strategy.value == "ENQUEUE"
+        assert d.parameter_openapi_schema["additionalProperties"] is False
+        assert d.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
+        ]
+    assert prefect_client.read_work_pool("karpa-local").concurrency_limit == 1
+
+
+def test_validate_data_run_completes_and_links_mlflow(stack, prefect_client, validated):
+    flow_run = validated.flow_run
+    assert flow_run.state.is_completed(), flow_run.state.message
+    parent = mlflow_parent(stack, flow_run.id)
+    params, tags = parent.data.params, parent.data.tags
+    # The deployment's until=validate survives a run that sets other parameters.
+    assert params["until"] == "validate"
+    assert params["data.root"] == str(stack.world)
+    assert params["pretrain.steps"] == "7" and params["ingest.batch_rows"] == "5000"
+    assert params["tracking.ui_url"] == stack.mlflow_url
+    assert tags["prefect.flow_run_name"] == flow_run.name
+    assert tags["prefect.flow_run_url"].startswith(stack.ui_url)
+    assert str(flow_run.id) in tags["prefect.flow_run_url"]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["rows.in"] > 0
+
+    found = prefect_client.read_artifacts(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+    )
+    artifacts = {a.key: a for a in found}
+    assert f"({stack.mlflow_url}/#/experiments/" in artifacts["mlflow-run"].data
+    assert parent.info.run_id in artifacts["mlflow-run"].data
+    summary = artifacts[SUMMARY_KEY].data
+    assert "karpa-retrain/validate-data" in summary and "| validate | completed |" in summary
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"pretrain_steps": 0}, "pretrain_steps"),
+        ({"until": "everything"}, "until"),
+        ({"overrides": ["pretrain.steps"]}, "overrides"),
+        ({"pretrian_steps": 5}, "pretrian_steps"),
+    ],
+)
+def test_bad_parameters_are_refused_before_a_run_exists(
+    stack, prefect_client, validated, bad, field
+):
+    before = prefect_client.count_flow_runs()
+    with pytest.raises(PrefectHTTPStatusError) as refused:
+        prefect_client.create_flow_run_from_deployment(validated.deployment_id, parameters=bad)
+    assert refused.value.response.status_code == 409
+    assert field in refused.value.response.json()["detail"]
+    assert prefect_client.count_flow_runs() == before
+
+
+def test_failed_run_says_why_in_one_sentence(stack, prefect_client, validated):
+    missing = stack.world.parent / "not-there"
+    created = prefect_client.create_flow_run_from_deployment(
+        validated.deployment_id, parameters={"data": str(missing)}
+    )
+    flow_run = wait_final(prefect_client, created.id)
+    assert flow_run.state.is_failed()
+    message = flow_run.state.message
+    assert "does not exist" in message and str(missing) in message and "\n" not in message
+
+    record = json.loads((stack.home.root / FAILURES_FILE).read_text().splitlines()[-1])
+    assert record["flow_run_id"] == str(flow_run.id)
+    assert (record["deployment"], record["stage"], record["reason"]) == (
+        "karpa-retrain/validate-data",
+        "ingest",
+        message,
+    )
+    assert record["flow_run_url"].startswith(stack.ui_url)
+    parent = mlflow_parent(stack, flow_run.id)
+    assert parent.data.tags["karpa.failure"] == message
+    assert parent.data.tags["karpa.failed_stage"] == "ingest"
+
+
+def test_runs_of_two_deployments_wait_for_each_other(stack, prefect_client, validated):
+    """A manual validate-data run and a nightly-retrain started at the same moment run one
+    after the other (the pool's limit), never side by side."""
+    nightly = prefect_client.read_deployment_by_name("karpa-retrain/nightly-retrain")
+    same = {"data": str(stack.world), "until": "validate"}
+    created = [
+        prefect_client.create_flow_run_from_deployment(
+            validated.deployment_id, parameters={"data": same["data"]}
+        ),
+        prefect_client.create_flow_run_from_deployment(nightly.id, parameters=same),
+    ]
+    runs = [wait_final(prefect_client, c.id) for c in created]
+    assert all(r.state.is_completed() for r in runs), [r.state.message for r in runs]
+    first, second = sorted(runs, key=lambda r: r.start_time)
+    assert second.start_time >= first.end_time
+
+
+def test_deploy_again_reuses_what_runs(stack):
+    again = deploy(stack.home, REPO, query_seconds=2)
+    for before, after in (
+        (stack.state.prefect, again.prefect),
+        (stack.state.mlflow, again.mlflow),
+        (stack.state.worker, again.worker),
+    ):
+        assert (after.pid, after.url) == (before.pid, before.url)
+        assert alive(after)
+    assert "karpa-retrain/validate-data" in again.deployments
