@@ -1,0 +1,107 @@
+"""The k-shot learning curve of the text applications: every model trained on each
+k-shot subset (and on the full train set), its test metric averaged over subset seeds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from karpa.applications.data import TextSplit, TextTask
+from karpa.applications.encoders import Encoder
+from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_runs import TFIDF, MetricFn, Scorer, TextRun, fit_models
+from karpa.evaluation.bootstrap import bootstrap_metric_ci
+from karpa.evaluation.plots import CurveSeries
+from karpa_models.finetune.text import TextFeatures
+
+logger = logging.getLogger(__name__)
+
+
+def learning_curve(
+    task: TextTask,
+    encoders: Sequence[Encoder],
+    cfg: TextAppConfig,
+    scorer: Scorer,
+    metric: str,
+    fn: MetricFn,
+    features: dict[str, TextFeatures],
+    full_runs: Sequence[TextRun] = (),
+) -> list[dict[str, Any]]:
+    """One record per (model, k): the metric averaged over seeds, with a bootstrap band
+    over test examples. The full train set is the last point (k = "all"); there the
+    TF-IDF baseline of `full_runs` (the headline runs) is reused, as it would be refit
+    identically."""
+    y = task.test.labels
+    train_sets: dict[tuple[Any, int], TextSplit] = dict(task.shots)
+    train_sets[("all", 0)] = task.train
+    preds: dict[tuple[str, Any], list[np.ndarray]] = {}
+    sizes: dict[Any, float] = {}
+    curve_cfg = cfg.classifier(curve=True)
+    reusable = [r for r in full_runs if r.name == TFIDF]
+    for (k, seed), split in train_sets.items():
+        reuse = reusable if k == "all" else []
+        runs = fit_models(
+            task,
+            split,
+            encoders,
+            curve_cfg,
+            cfg.run_baselines and not reuse,
+            features,
+            prefix=f"curve/k{k}/s{seed}/",
+        )
+        runs += reuse
+        sizes[k] = round(len(split) / len(task.classes), 1) if k == "all" else float(k)
+        for run in runs:
+            preds.setdefault((run.name, k), []).append(scorer(run).pred)
+    records = []
+    for (name, k), seeds_pred in preds.items():
+        matrix = np.stack(seeds_pred, axis=1)  # (n_test, n_seeds)
+
+        def seed_mean(y_: np.ndarray, m: np.ndarray) -> float:
+            return float(np.mean([fn(y_, m[:, s]) for s in range(m.shape[1])]))
+
+        ci = bootstrap_metric_ci(
+            seed_mean,
+            y,
+            matrix,
+            n_resamples=cfg.curve_resamples,
+            confidence=cfg.confidence,
+            seed=cfg.seed,
+        )
+        records.append(
+            {
+                "model": name,
+                "k": k,
+                "labels_per_class": sizes[k],
+                "metric": metric,
+                "value": ci.estimate,
+                "low": ci.low,
+                "high": ci.high,
+                "per_seed": [fn(y, matrix[:, s]) for s in range(matrix.shape[1])],
+                "seeds": matrix.shape[1],
+                "mode": curve_cfg.mode if name != TFIDF else "tfidf",
+            }
+        )
+    logger.info("%s learning curve: %d points", task.name, len(records))
+    return records
+
+
+def curve_series(records: Sequence[dict[str, Any]]) -> list[CurveSeries]:
+    series = []
+    for name in dict.fromkeys(r["model"] for r in records):
+        rows = sorted(
+            (r for r in records if r["model"] == name), key=lambda r: r["labels_per_class"]
+        )
+        series.append(
+            CurveSeries(
+                name=name,
+                labels_per_class=[r["labels_per_class"] for r in rows],
+                value=[r["value"] for r in rows],
+                low=[r["low"] for r in rows],
+                high=[r["high"] for r in rows],
+            )
+        )
+    return series

@@ -1,0 +1,207 @@
+"""Turning the ranked recommenders into intervals, slices, plots, the saved model, the
+model card and the AppReport."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from karpa.applications.cards import write_card
+from karpa.applications.data import RecData
+from karpa.applications.encoders import PRETRAINED, SCRATCH
+from karpa.applications.figures import comparison_plot, comparison_rows
+from karpa.applications.report import AppReport, interval_dict
+from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
+from karpa.evaluation.slices import by_history_length, by_item_popularity, cold_start, slice_table
+from karpa_models.finetune.saved import save_recommender
+
+if TYPE_CHECKING:
+    from karpa.applications.recommendation import RankedModel, RecommendationConfig
+
+logger = logging.getLogger(__name__)
+
+HEADLINE = "ndcg@10"
+
+
+def _protocol_line(model: RankedModel) -> str:
+    p = model.full.protocol
+    seen = "history excluded" if p["exclude_seen"] else "history kept"
+    return f"full ranking of {p['n_items']} items, {seen}, ties count against the model"
+
+
+def rec_slices(
+    models: Sequence[RankedModel], main: RankedModel, data: RecData, cfg: RecommendationConfig
+) -> list[dict[str, Any]]:
+    """NDCG@10 and HR@10 by cold start, target popularity and history length: the main
+    model with intervals, every other model's NDCG@10 as ndcg@10/<model>."""
+    slicings = [
+        cold_start(data.test_targets, data.item_counts),
+        by_item_popularity(data.test_targets, data.item_counts),
+        by_history_length([len(h) for h in data.test_histories], cfg.history_edges),
+    ]
+    per_user = main.full.per_user()
+    mine = {"ndcg@10": per_user["ndcg@10"], "hr@10": per_user["hr@10"]}
+    records = slice_table(
+        slicings,
+        mine,
+        n_resamples=min(cfg.n_resamples, 200),
+        confidence=cfg.confidence,
+        seed=cfg.seed,
+    )
+    others = {f"ndcg@10/{m.name}": m.full.per_user()["ndcg@10"] for m in models if m is not main}
+    if others:
+        records += slice_table(slicings, others)
+    return records
+
+
+def finish_recommendation(
+    models: Sequence[RankedModel],
+    data: RecData,
+    cfg: RecommendationConfig,
+    out_dir: Path,
+    timings: dict[str, float],
+    started: float,
+    provenance: dict[str, str],
+) -> AppReport:
+    """Intervals, slices, the comparison plot, the saved model, the card and the report."""
+    main = next(m for m in models if m.kind == "model")
+    values = main.full.per_user()[HEADLINE]
+    line = _protocol_line(main)
+    n, conf, seed = cfg.n_resamples, cfg.confidence, cfg.seed
+    headline = interval_dict(bootstrap_ci(values, n, conf, seed), HEADLINE, line)
+    intervals = {
+        name: interval_dict(bootstrap_ci(main.full.per_user()[name], n, conf, seed), name, line)
+        for name in ("hr@10", "mrr")
+    }
+    comparisons = {}
+    for m in models:
+        if m is main:
+            continue
+        theirs = m.full.per_user()[HEADLINE]
+        comparisons[m.name] = {
+            "kind": m.kind,
+            "metrics": m.metrics(),
+            "headline": interval_dict(bootstrap_ci(theirs, n, conf, seed), HEADLINE, line),
+            "delta": interval_dict(
+                paired_bootstrap(values, theirs, n, conf, seed),
+                HEADLINE,
+                f"{main.name} minus {m.name}, paired bootstrap over test users",
+            ),
+        }
+    gain = None
+    if main.name == PRETRAINED and SCRATCH in comparisons:
+        gain = dict(comparisons[SCRATCH]["delta"])
+    slices = rec_slices(models, main, data, cfg)
+    plots = {
+        "comparison": comparison_plot(
+            comparison_rows(main.name, headline, comparisons),
+            out_dir / "comparison.png",
+            HEADLINE,
+            f"recommendation: test {HEADLINE} (full ranking), {conf:.0%} bootstrap intervals",
+        ),
+    }
+    model_dir = save_recommender(main.recommender, out_dir / "model")
+    protocol = {
+        "split": "leave-last-out: train items / validation item (early stopping) / test item",
+        "test_history": "train items + validation item",
+        "full": main.full.protocol,
+        "sampled": main.sampled.protocol,
+        "headline": f"{HEADLINE}, {line}",
+        "bootstrap": f"{n} percentile resamples of test users, {conf:.0%}; deltas paired",
+        "cold_start": "target item with no interaction in any training sequence",
+        "early_stopping": f"validation {cfg.metric} under full ranking on "
+        f"{min(cfg.max_val_users or len(data.val_targets), len(data.val_targets))} users, "
+        f"patience {cfg.patience} epochs",
+        "recommender": cfg.recommender().to_dict(),
+        "pretrained_head": cfg.use_pretrained_head,
+        "test_users": len(data.test_targets),
+        "test_users_available": data.n_test_total,
+        **provenance,
+    }
+    cold = int(np.sum(data.item_counts[data.test_targets] == 0))
+    data_info = {
+        "items": len(data.catalogue),
+        "items_with_image": int(np.sum(data.catalogue.has_image))
+        if data.catalogue.has_image is not None
+        else 0,
+        "warm_items": int(np.sum(data.item_counts > 0)),
+        "training_sequences": len(data.train_sequences),
+        "test_users": len(data.test_targets),
+        "cold_test_targets": cold,
+    }
+    summary = (
+        f"Ranks the whole catalogue of {len(data.catalogue)} items for a user's next "
+        f"interaction, from the {main.name} behaviour tower; items without history score "
+        "by their text and image content."
+    )
+    limits = [
+        "Sampled-negative numbers flatter every model; decisions use full ranking.",
+        "Items added after fine-tuning are unknown to the saved model until it is retrained.",
+    ]
+    if data.n_test_total > len(data.test_targets):
+        limits.append(f"Test capped at {len(data.test_targets)} of {data.n_test_total} users.")
+    details = {"model_dir": str(model_dir)}
+    for m in models:
+        if m.train_info:
+            details[f"training ({m.name})"] = (
+                f"{m.train_info['steps']} steps, best at {m.train_info['best_step']}, "
+                f"{m.train_info['seconds']:.1f}s"
+            )
+    timings["total_s"] = time.perf_counter() - started
+    card = write_card(
+        application="recommendation",
+        model_name=f"recommendation-{main.name}",
+        summary=summary,
+        headline=headline,
+        metrics=main.metrics(),
+        intervals=intervals,
+        comparisons=comparisons,
+        slices=slices,
+        figures={"Headline metric of every model on the same test users": plots["comparison"]},
+        protocol=protocol,
+        data=data_info,
+        details=details,
+        limits=limits,
+        out_dir=out_dir,
+        confidence=conf,
+    )
+    report = AppReport(
+        application="recommendation",
+        model_name=f"recommendation-{main.name}",
+        headline=headline,
+        metrics=main.metrics(),
+        intervals=intervals,
+        comparisons=comparisons,
+        pretraining_gain=gain,
+        slices=slices,
+        artifacts={
+            "plots": {k: str(v) for k, v in plots.items()},
+            "model_card": card,
+            "model_dir": str(model_dir),
+            "report": str(out_dir / "report.json"),
+        },
+        protocol=protocol,
+        data=data_info,
+        training={
+            m.name: {k: v for k, v in m.train_info.items() if k != "history"}
+            for m in models
+            if m.train_info
+        },
+        timings=timings,
+    )
+    report.write(out_dir / "report.json")
+    logger.info(
+        "recommendation: %s %s %.4f [%.4f, %.4f] in %.1fs",
+        main.name,
+        HEADLINE,
+        headline["estimate"],
+        headline["low"],
+        headline["high"],
+        timings["total_s"],
+    )
+    return report

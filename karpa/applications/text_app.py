@@ -1,0 +1,81 @@
+"""What the two text applications share: fit every model on the full train set, score
+and compare them on the same test texts, then draw the k-shot learning curve."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from karpa.applications.curve import learning_curve
+from karpa.applications.data import TextTask
+from karpa.applications.encoders import Encoder
+from karpa.applications.text_compare import compare
+from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_runs import (
+    MetricFn,
+    Scored,
+    Scorer,
+    TextRun,
+    fit_models,
+    frozen_features,
+)
+from karpa_models.finetune.loop import MetricsCallback
+from karpa_models.runtime import Runtime
+
+
+@dataclass
+class TextEvaluation:
+    """Every model on the full train set, scored, compared and (optionally) curved."""
+
+    runs: list[TextRun]
+    scored: dict[str, Scored]
+    main: str
+    headline: dict[str, Any]
+    comparisons: dict[str, dict[str, Any]]
+    gain: dict[str, Any] | None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def main_run(self) -> TextRun:
+        return next(r for r in self.runs if r.name == self.main)
+
+
+def evaluate_text(
+    task: TextTask,
+    encoders: Sequence[Encoder],
+    cfg: TextAppConfig,
+    scorer: Scorer,
+    metric: str,
+    fn: MetricFn,
+    runtime: Runtime,
+    protocol: str,
+    on_metrics: MetricsCallback | None = None,
+) -> tuple[TextEvaluation, dict[str, float]]:
+    """Fit every model on the full train set, score and compare them, then run the
+    learning curve (unless cfg.k_shots is empty). -> (evaluation, timings in seconds)."""
+    started = time.perf_counter()
+    features = frozen_features(encoders, cfg.max_len, runtime)
+    runs = fit_models(
+        task,
+        task.train,
+        encoders,
+        cfg.classifier(),
+        cfg.run_baselines,
+        features,
+        on_metrics,
+        prefix=f"{task.name}/",
+    )
+    scored = {r.name: scorer(r) for r in runs}
+    main, headline, comparisons, gain = compare(
+        runs, scored, task.test.labels, metric, fn, cfg, protocol
+    )
+    timings = {"fit_and_score_s": time.perf_counter() - started}
+    curve: list[dict[str, Any]] = []
+    if cfg.k_shots is None or len(cfg.k_shots) > 0:
+        started = time.perf_counter()
+        curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs)
+        timings["learning_curve_s"] = time.perf_counter() - started
+    evaluation = TextEvaluation(runs, scored, main, headline, comparisons, gain, curve)
+    return evaluation, timings

@@ -1,0 +1,64 @@
+"""Settings of the two text applications (intent, sentiment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from karpa_models.finetune.config import ClassifierConfig
+
+
+@dataclass(frozen=True)
+class TextAppConfig:
+    """Fine-tuning and evaluation settings shared by intent and sentiment.
+
+    The headline models train on the full labeled train set with `mode`; the learning
+    curve trains one model per k-shot subset with `curve_mode` (a linear probe by default:
+    the encoder's features are computed once, so a dozen runs cost seconds).
+    """
+
+    mode: str = "full"
+    epochs: int = 3
+    max_steps: int | None = 150
+    min_steps: int = 40
+    batch_size: int = 32
+    lr: float = 2e-3
+    encoder_lr_scale: float = 0.25
+    weight_decay: float = 0.01
+    patience: int = 2
+    evals_per_epoch: int = 2
+    class_weighting: bool = False
+    max_len: int | None = None
+    curve_mode: str = "linear_probe"
+    curve_epochs: int = 10  # the curve's minibatch settings apply when curve_mode is full
+    curve_min_steps: int = 60
+    curve_lr: float | None = None  # None: lr
+    k_shots: tuple[int, ...] | None = None  # None: every k in fewshot.parquet
+    seeds: tuple[int, ...] | None = (0,)  # k-shot subset seeds; None: all there are
+    run_scratch: bool = True
+    run_baselines: bool = True
+    n_resamples: int = 1000
+    curve_resamples: int = 200
+    confidence: float = 0.95
+    max_test_examples: int | None = 2000
+    preset: str = "tiny"  # the architecture when no foundation checkpoint is given
+    device: str = "auto"
+    seed: int = 0
+
+    def classifier(self, curve: bool = False) -> ClassifierConfig:
+        """The fine-tuning recipe of the headline models, or of the learning-curve runs."""
+        return ClassifierConfig(
+            mode=self.curve_mode if curve else self.mode,
+            epochs=self.curve_epochs if curve else self.epochs,
+            max_steps=None if curve else self.max_steps,
+            min_steps=self.curve_min_steps if curve else self.min_steps,
+            batch_size=self.batch_size,
+            lr=(self.curve_lr or self.lr) if curve else self.lr,
+            encoder_lr_scale=self.encoder_lr_scale,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            evals_per_epoch=1 if curve else self.evals_per_epoch,
+            class_weighting=self.class_weighting,
+            max_len=self.max_len,
+            seed=self.seed,
+            device=self.device,
+        )

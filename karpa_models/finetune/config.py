@@ -1,0 +1,132 @@
+"""Fine-tuning recipes as frozen dataclasses: one for text classifiers, one for the
+next-item recommender. Plain values only, so a recipe travels as JSON (`to_dict`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+MODES = ("full", "linear_probe")
+CLASSIFIER_METRICS = ("macro_f1", "accuracy")
+RANKING_METRICS = ("ndcg@10", "hr@10", "mrr")
+LOSSES = ("full_softmax", "sampled_softmax")
+
+
+def _check_common(where: str, values: dict[str, Any]) -> None:
+    for name in ("epochs", "batch_size", "patience"):
+        if values[name] < 1:
+            raise ValueError(f"{where}.{name} must be >= 1, got {values[name]}")
+    if values["max_steps"] is not None and values["max_steps"] < 1:
+        raise ValueError(f"{where}.max_steps must be >= 1 or None, got {values['max_steps']}")
+    if values["min_steps"] < 0:
+        raise ValueError(f"{where}.min_steps must be >= 0, got {values['min_steps']}")
+    if values["lr"] <= 0:
+        raise ValueError(f"{where}.lr must be > 0, got {values['lr']}")
+    if not 0.0 <= values["warmup_ratio"] < 1.0:
+        raise ValueError(f"{where}.warmup_ratio must be in [0, 1), got {values['warmup_ratio']}")
+    if values["device"] not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"{where}.device must be auto, cpu or cuda, got {values['device']!r}")
+    if values["precision"] not in ("auto", "fp32", "bf16"):
+        raise ValueError(
+            f"{where}.precision must be auto, fp32 or bf16, got {values['precision']!r}"
+        )
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """How a text classifier is fine-tuned from a text tower.
+
+    mode "full" trains the whole encoder (at lr * encoder_lr_scale) and the head (at lr)
+    with AdamW; "linear_probe" freezes the encoder and fits the head as a logistic
+    regression on its pooled vectors (computed once), choosing the L2 strength among
+    probe_l2 on validation; the minibatch settings then do not apply.
+    """
+
+    mode: str = "full"
+    epochs: int = 8
+    max_steps: int | None = None  # a cap on optimiser steps across all epochs
+    min_steps: int = 0  # a floor, so a few-shot set still gets enough updates
+    batch_size: int = 32
+    lr: float = 2e-3  # the head's learning rate
+    encoder_lr_scale: float = 0.25  # full mode: the encoder moves slower than the new head
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    head_dropout: float = 0.1
+    class_weighting: bool = False  # inverse class frequency in the loss
+    patience: int = 3  # validations without improvement before stopping
+    evals_per_epoch: int = 1
+    metric: str = "macro_f1"  # early stopping (or the probe's L2 choice) on validation
+    probe_l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)  # linear_probe: L2 strengths tried
+    probe_max_iter: int = 100  # linear_probe: L-BFGS iterations per strength
+    max_len: int | None = None  # token budget per text; None: the tower's max_len
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_common("classifier", dataclasses.asdict(self))
+        if self.mode not in MODES:
+            raise ValueError(f"classifier.mode must be one of {MODES}, got {self.mode!r}")
+        if self.metric not in CLASSIFIER_METRICS:
+            raise ValueError(
+                f"classifier.metric must be one of {CLASSIFIER_METRICS}, got {self.metric!r}"
+            )
+        if not self.probe_l2 or any(v < 0 for v in self.probe_l2):
+            raise ValueError(f"classifier.probe_l2 must be non-empty and >= 0: {self.probe_l2}")
+        if self.evals_per_epoch < 1:
+            raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """How the behaviour tower is fine-tuned into a next-item recommender.
+
+    Every step shows each sampled user's training sequence cut at a random point: the
+    items before the cut, then MASK, whose state must score the item after the cut
+    highest among the whole catalogue. cloze_prob additionally masks earlier positions
+    (BERT4Rec), which gives more targets per sequence for the same encoder pass.
+    """
+
+    epochs: int = 30
+    max_steps: int | None = None
+    min_steps: int = 0
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    cloze_prob: float = 0.15
+    loss: str = "full_softmax"
+    n_sampled: int = 256  # negatives per step for sampled_softmax, shared by the batch
+    patience: int = 4
+    metric: str = "ndcg@10"
+    exclude_seen: bool = True  # drop the history's items from the candidates
+    max_len: int | None = None  # history window + 1 (the MASK); None: the tower's max_len
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_common("recommender", dataclasses.asdict(self))
+        if self.loss not in LOSSES:
+            raise ValueError(f"recommender.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.metric not in RANKING_METRICS:
+            raise ValueError(
+                f"recommender.metric must be one of {RANKING_METRICS}, got {self.metric!r}"
+            )
+        if not 0.0 <= self.cloze_prob < 1.0:
+            raise ValueError(f"recommender.cloze_prob must be in [0, 1), got {self.cloze_prob}")
+        if self.n_sampled < 1:
+            raise ValueError(f"recommender.n_sampled must be >= 1, got {self.n_sampled}")
+        if self.max_len is not None and self.max_len < 2:
+            raise ValueError(f"recommender.max_len must be >= 2, got {self.max_len}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

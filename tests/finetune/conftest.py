@@ -1,0 +1,79 @@
+"""Fixtures for fine-tuning tests: one intra-op thread, a shrunken tiny architecture, a
+keyword-separable text task and a sequential item world."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from karpa_models.config import ModelConfig, load_preset
+
+CLASS_WORDS = {
+    "refund": ("refund", "reimburse", "repay"),
+    "delivery": ("parcel", "courier", "shipping"),
+    "login": ("password", "login", "signin"),
+}
+FILLER = ("hello", "please", "my", "order", "today", "thanks", "the", "is", "help", "with")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def keyword_texts(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """n texts, each with one keyword of its class among filler words (balanced classes)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(CLASS_WORDS)
+    texts, labels = [], []
+    for i in range(n):
+        label = names[i % len(names)]
+        words = list(rng.choice(FILLER, size=int(rng.integers(3, 7))))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(CLASS_WORDS[label])))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="session")
+def model_cfg() -> ModelConfig:
+    """The tiny preset shrunk so that a step costs milliseconds; 30 catalogue items."""
+    cfg, _ = load_preset("tiny")
+    return dataclasses.replace(
+        cfg,
+        embed_dim=32,
+        text=dataclasses.replace(cfg.text, width=32, layers=1, heads=2, max_len=24),
+        image=dataclasses.replace(cfg.image, width=32, layers=1, heads=2),
+        behaviour=dataclasses.replace(
+            cfg.behaviour, width=32, layers=1, heads=2, max_len=12, n_items=30
+        ),
+    )
+
+
+def cycle_sequences(n_users: int, n_items: int, seed: int, cold: set[int]) -> list[list[int]]:
+    """Users walk the catalogue in steps of +1 (mod n_items), skipping `cold` items, from
+    a random start: the next item is fully determined by the last one."""
+    rng = np.random.default_rng(seed)
+    walk = [i for i in range(n_items) if i not in cold]
+    out = []
+    for _ in range(n_users):
+        start = int(rng.integers(0, len(walk)))
+        length = int(rng.integers(4, 9))
+        out.append([walk[(start + j) % len(walk)] for j in range(length)])
+    return out
+
+
+@pytest.fixture
+def make_texts():
+    return keyword_texts
+
+
+@pytest.fixture
+def make_sequences():
+    return cycle_sequences

@@ -1,0 +1,170 @@
+"""Text classification fine-tuning: it learns, it leaves the foundation alone, its knobs work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from karpa_models.finetune import (
+    ClassifierConfig,
+    TextFeatures,
+    scratch_foundation,
+    train_classifier,
+)
+from karpa_models.finetune.classifier import class_weights, val_metric
+from karpa_models.runtime import init_runtime
+
+
+@pytest.fixture
+def data(make_texts):
+    train = make_texts(90, seed=0)
+    val = make_texts(30, seed=1)
+    test = make_texts(60, seed=2)
+    return train, val, test
+
+
+@pytest.fixture
+def foundation(model_cfg, data):
+    (train_x, _), _, _ = data
+    return scratch_foundation(model_cfg, train_x * 3, seed=0)
+
+
+def _state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_full_finetune_learns_and_leaves_the_foundation_unchanged(foundation, data):
+    model, tok = foundation
+    before = _state(model)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = data
+    cfg = ClassifierConfig(
+        mode="full",
+        epochs=12,
+        batch_size=16,
+        lr=3e-3,
+        encoder_lr_scale=1.0,
+        patience=20,
+        device="cpu",
+    )
+    seen = []
+    clf = train_classifier(
+        model,
+        tok,
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        cfg,
+        on_metrics=lambda m, s: seen.append((s, m)),
+        name="kw",
+    )
+    probs = clf.predict_proba(test_x)
+    assert probs.shape == (60, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    accuracy = np.mean(np.asarray(clf.classes)[probs.argmax(1)] == np.asarray(test_y))
+    # Three balanced classes: the majority class scores 1/3.
+    assert accuracy > 0.8, accuracy
+    assert clf.classes == ["delivery", "login", "refund"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    steps = [s for s, _ in seen]
+    assert steps == sorted(steps) and {"kw/train_loss", "kw/val_macro_f1"} <= set(seen[0][1])
+    info = clf.train_info
+    assert info["best_step"] <= info["steps"] <= info["planned_steps"]
+    assert info["best_val_macro_f1"] == max(h["value"] for h in info["history"])
+
+
+def test_linear_probe_freezes_the_encoder_and_reuses_features(foundation, data):
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), (test_x, _) = data
+    runtime = init_runtime("cpu")
+    features = TextFeatures(model.text, tok, 24, runtime)
+    cfg = ClassifierConfig(mode="linear_probe", device="cpu")
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg, features=features)
+    assert clf.features is features
+    for k, v in model.text.state_dict().items():
+        assert torch.equal(v, clf.model.text.state_dict()[k]), k
+    assert all(not p.requires_grad for p in clf.model.text.parameters())
+    info = clf.train_info
+    assert info["probe_l2"] in cfg.probe_l2 and info["steps"] == 0
+    # The memo and a full forward pass give the same probabilities.
+    fast = clf.predict_proba(test_x)
+    clf.features = None
+    np.testing.assert_allclose(clf.predict_proba(test_x), fast, atol=1e-4)
+    # The chosen probe scores on validation what train_info says it did.
+    val_pred = np.asarray(clf.classes)[clf.predict_proba(val_x).argmax(1)]
+    expected = val_metric(
+        np.array([clf.classes.index(y) for y in val_y]),
+        np.array([clf.classes.index(y) for y in val_pred]),
+        3,
+        "macro_f1",
+    )
+    assert info["best_val_macro_f1"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_linear_probe_separates_separable_features():
+    from karpa_models.finetune.probe import fit_linear_probe
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (3, 8))
+    y = np.repeat(np.arange(3), 40)
+    x = (centres[y] + rng.normal(0, 1, (120, 8))).astype(np.float32) * 50 + 7  # any scale
+
+    def acc(t, p):
+        return float(np.mean(t == p))
+
+    W, b, chosen = fit_linear_probe(x[::2], y[::2], x[1::2], y[1::2], 3, acc, (1e-4, 1e-2))
+    pred = (torch.from_numpy(x[1::2]) @ W.T + b).argmax(-1).numpy()
+    assert acc(y[1::2], pred) == chosen["val"] > 0.95
+
+
+def test_early_stopping_restores_the_best_weights(foundation, data):
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    cfg = ClassifierConfig(
+        mode="full",
+        epochs=30,
+        batch_size=30,
+        lr=3e-3,
+        patience=2,
+        evals_per_epoch=1,
+        metric="accuracy",
+        device="cpu",
+    )
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    info = clf.train_info
+    if info["early_stopped"]:
+        assert info["steps"] < info["planned_steps"]
+    # The restored model scores the best validation value again.
+    pred = np.asarray(clf.classes)[clf.predict_proba(val_x).argmax(1)]
+    assert np.mean(pred == np.asarray(val_y)) == pytest.approx(info["best_val_accuracy"])
+
+
+def test_class_weights_and_metrics():
+    y = np.array([0, 0, 0, 1])
+    np.testing.assert_allclose(class_weights(y, 3), [4 / 9, 4 / 3, 4 / 3])
+    t, p = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])
+    assert val_metric(t, p, 3, "accuracy") == 0.75
+    # F1: class 0 = 2/3, class 1 = 0.8; class 2 is absent from both and not averaged.
+    assert val_metric(t, p, 3, "macro_f1") == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_bad_inputs_are_refused(foundation, data):
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    with pytest.raises(ValueError, match="mode"):
+        ClassifierConfig(mode="half")
+    with pytest.raises(ValueError, match="two classes"):
+        train_classifier(model, tok, train_x[:3], ["a"] * 3, val_x, val_y, ClassifierConfig())
+    with pytest.raises(ValueError, match="not among the classes"):
+        train_classifier(
+            model,
+            tok,
+            train_x,
+            train_y,
+            val_x,
+            val_y,
+            ClassifierConfig(),
+            classes=["refund", "login"],
+        )
