@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +79,36 @@ class FoundationModel(PythonModel):
         return pd.DataFrame({"kind": kinds, "embedding": out})
 
 
+@contextmanager
+def tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at `uri` for one call. `mlflow.set_tracking_uri` also sets
+    the MLFLOW_TRACKING_URI environment variable, which karpa reads as "use a team
+    server": leaving it behind would send later runs of this process to the wrong store."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {key: os.environ.get(key) for key in keys}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def log_pyfunc(
-    tracking_uri: str, run_id: str, name: str, python_model: PythonModel,
+    tracking_uri_: str, run_id: str, name: str, python_model: PythonModel,
     artifacts: dict[str, str], input_example: pd.DataFrame,
 ) -> str:
     """Log a pyfunc model to an existing run (by id) and return its model URI."""
-    mlflow.set_tracking_uri(tracking_uri)
     context = type("Ctx", (), {"artifacts": artifacts})()
     python_model.load_context(context)
     output = python_model.predict(context, input_example)
     signature = infer_signature(input_example, output)
     # `start_run(run_id=...)` makes the run active in this thread only, for this call.
-    with mlflow.start_run(run_id=run_id):
+    with tracking_uri(tracking_uri_), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name=name, python_model=python_model, artifacts=artifacts,
             signature=signature, input_example=input_example,

@@ -117,7 +117,8 @@ def history(audit_log: Path, name: str) -> list[dict[str, Any]]:
 
 def load_predictor(tracking_uri: str, model_uri: str):
     """A logged pyfunc model as a plain `DataFrame -> DataFrame` function."""
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    model = mlflow.pyfunc.load_model(model_uri)
+    from karpa.tracking.models import tracking_uri as pointing_at
+
+    with pointing_at(tracking_uri):
+        model = mlflow.pyfunc.load_model(model_uri)
     return model.predict

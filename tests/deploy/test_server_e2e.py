@@ -5,6 +5,7 @@ run at a time; a failure told in one sentence."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -91,7 +92,13 @@ def test_failed_run_says_why_in_one_sentence(stack, prefect_client, validated):
     message = flow_run.state.message
     assert "does not exist" in message and str(missing) in message and "\n" not in message
 
-    record = json.loads((stack.home.root / FAILURES_FILE).read_text().splitlines()[-1])
+    # The failure hook runs after the state turns Failed: wait for its record.
+    path = stack.home.root / FAILURES_FILE
+    deadline = time.monotonic() + 60
+    while str(flow_run.id) not in (path.read_text() if path.is_file() else ""):
+        assert time.monotonic() < deadline, f"no failure record in {path}"
+        time.sleep(0.5)
+    record = json.loads(path.read_text().splitlines()[-1])
     assert record["flow_run_id"] == str(flow_run.id)
     assert (record["deployment"], record["stage"], record["reason"]) == (
         "karpa-retrain/validate-data",
