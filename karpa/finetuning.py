@@ -14,7 +14,7 @@ from karpa.config import FinetuneConfig
 from karpa.errors import ConfigError
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest
-from karpa.store import Store
+from karpa.store import Store, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,5 @@ def run_application(
             "report": str(final / "report.json"),
         }
         (tmp / "report.json").write_text(json.dumps(body, indent=2, sort_keys=True))
-        from karpa.store import write_manifest
-
         write_manifest(tmp, manifest)
     return AppManifest(**manifest)

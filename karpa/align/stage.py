@@ -6,7 +6,6 @@ neither changed.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -122,7 +121,3 @@ def _checked(result: AlignManifest, cfg: AlignConfig) -> AlignManifest:
 
 def load_view(manifest: AlignManifest, name: str) -> pd.DataFrame:
     return pd.read_parquet(Path(manifest.path) / f"{name}.parquet")
-
-
-def coverage_json(manifest: AlignManifest) -> str:
-    return json.dumps(manifest.coverage, indent=2, sort_keys=True)

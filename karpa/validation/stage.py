@@ -31,10 +31,10 @@ LATEST = "latest-accepted.json"  # which entry's profiles the next run's drift c
 
 
 def reference_time(cfg: ValidateConfig, now: dt.datetime | None = None) -> dt.datetime:
+    """The configured time (naive means UTC), else `now`, else the current time."""
     if cfg.reference_time:
-        return pd.Timestamp(cfg.reference_time).tz_localize("UTC").to_pydatetime() \
-            if pd.Timestamp(cfg.reference_time).tzinfo is None \
-            else pd.Timestamp(cfg.reference_time).to_pydatetime()
+        stamp = pd.Timestamp(cfg.reference_time)
+        return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
     return now or dt.datetime.now(dt.UTC)
 
 
@@ -87,8 +87,6 @@ def validate(
 
 
 def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, Any]:
-    import logging as _logging
-
     from data_contracts import (
         compute_drift,
         profile_table,
@@ -100,7 +98,7 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
     )
 
     # Great Expectations sets one of its own loggers to INFO on import; keep runs quiet.
-    _logging.getLogger("great_expectations.data_context.types.base").setLevel(_logging.WARNING)
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     final = store.path("validated", key)
     frames: dict[str, pd.DataFrame] = {}
     pii: dict[str, dict[str, int]] = {}
