@@ -109,6 +109,20 @@ class RankedModel:
         return out
 
 
+def sampled_negatives(wanted: int, n_items: int) -> int:
+    """The sampled protocol's negatives per user: `wanted`, or every other item of a
+    catalogue too small for it (the protocol records the number used, and metric names
+    carry it: sampled100/..., sampled98/...)."""
+    if n_items - 1 >= wanted:
+        return wanted
+    logger.warning(
+        "recommendation: a catalogue of %d items has fewer than %d negatives per user; "
+        "the sampled protocol uses all %d other items",
+        n_items, wanted, n_items - 1,
+    )
+    return n_items - 1
+
+
 def rank(
     name: str, kind: str, scores: np.ndarray, data: RecData, cfg: RecommendationConfig, **extra: Any
 ) -> RankedModel:
@@ -119,7 +133,7 @@ def rank(
         data.test_targets,
         ks=(10,),
         exclude=exclude,
-        n_negatives=cfg.n_negatives,
+        n_negatives=sampled_negatives(cfg.n_negatives, len(data.catalogue)),
         seed=cfg.negatives_seed,
     )
     return RankedModel(name, kind, full, sampled, **extra)

@@ -90,3 +90,13 @@ def test_metric_names_suit_a_tracker(report):
     names = set(report.flat_metrics()) | set().union(*report.streamed)
     assert "test/ndcg_at_10" in names and "recommendation/pretrained/val_ndcg_at_10" in names
     assert all(re.match(r"^[/\w.\- :]*$", k) for k in names)
+
+
+def test_sampled_protocol_takes_every_other_item_of_a_small_catalogue(caplog):
+    from karpa.applications.recommendation import sampled_negatives
+
+    assert sampled_negatives(100, 500) == 100
+    assert sampled_negatives(100, 101) == 100
+    assert not caplog.records
+    assert sampled_negatives(100, 99) == 98
+    assert "all 98 other items" in caplog.text
