@@ -31,8 +31,11 @@ def app_rows(report: dict[str, Any]) -> list[str]:
     lines.append(f"  {'pretraining gain':<22} {_signed(report.get('pretraining_gain'))}")
     curve = report.get("learning_curve") or []
     for k in sorted({r["k"] for r in curve if str(r["k"]) != "all"}, key=int):
-        cells = [f"{r['model']} {r['value']:.3f}" for r in curve if r["k"] == k]
-        lines.append(f"  {k} labels/class: " + ", ".join(cells))
+        rows = [r for r in curve if r["k"] == k]
+        cells = [f"{r['model']} {_ci(r)}" for r in rows]
+        gains = [_signed(r["gain"]) for r in rows if r.get("gain")]
+        lines.append(f"  {k} labels/class: " + ", ".join(cells)
+                     + (f"; gain {gains[0]}" if gains else ""))
     return lines
 
 

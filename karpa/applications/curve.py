@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from karpa.applications.data import TextSplit, TextTask
-from karpa.applications.encoders import Encoder
+from karpa.applications.encoders import PRETRAINED, SCRATCH, Encoder
 from karpa.applications.text_config import TextAppConfig
 from karpa.applications.text_runs import TFIDF, MetricFn, Scorer, TextRun, fit_models
-from karpa.evaluation.bootstrap import bootstrap_metric_ci
+from karpa.evaluation.bootstrap import bootstrap_metric_ci, paired_bootstrap_metric
 from karpa.evaluation.plots import CurveSeries
 from karpa_models.finetune.text import TextFeatures
 
@@ -31,7 +31,8 @@ def learning_curve(
     full_runs: Sequence[TextRun] = (),
 ) -> list[dict[str, Any]]:
     """One record per (model, k): the metric averaged over seeds, with a bootstrap band
-    over test examples. The full train set is the last point (k = "all"); there the
+    over test examples; the pretrained model's records also carry the pretraining gain
+    (minus scratch at the same k, paired). The full train set is the last point (k = "all"); there the
     TF-IDF baseline of `full_runs` (the headline runs) is reused, as it would be refit
     identically."""
     y = task.test.labels
@@ -56,13 +57,12 @@ def learning_curve(
         sizes[k] = round(len(split) / len(task.classes), 1) if k == "all" else float(k)
         for run in runs:
             preds.setdefault((run.name, k), []).append(scorer(run).pred)
+    def seed_mean(y_: np.ndarray, m: np.ndarray) -> float:
+        return float(np.mean([fn(y_, m[:, s]) for s in range(m.shape[1])]))
+
     records = []
     for (name, k), seeds_pred in preds.items():
         matrix = np.stack(seeds_pred, axis=1)  # (n_test, n_seeds)
-
-        def seed_mean(y_: np.ndarray, m: np.ndarray) -> float:
-            return float(np.mean([fn(y_, m[:, s]) for s in range(m.shape[1])]))
-
         ci = bootstrap_metric_ci(
             seed_mean,
             y,
@@ -85,6 +85,17 @@ def learning_curve(
                 "mode": curve_cfg.mode if name != TFIDF else "tfidf",
             }
         )
+        if name == PRETRAINED and (SCRATCH, k) in preds:
+            # Pretrained minus scratch at this k, both seed-averaged, resampled jointly.
+            gain = paired_bootstrap_metric(
+                seed_mean,
+                (y, matrix),
+                (y, np.stack(preds[(SCRATCH, k)], axis=1)),
+                n_resamples=cfg.curve_resamples,
+                confidence=cfg.confidence,
+                seed=cfg.seed,
+            )
+            records[-1]["gain"] = {"estimate": gain.estimate, "low": gain.low, "high": gain.high}
     logger.info("%s learning curve: %d points", task.name, len(records))
     return records
 

@@ -65,7 +65,8 @@ class AppReport:
 
     def flat_metrics(self) -> dict[str, float]:
         """Finite numbers only, keyed for a tracker: test/<metric>, headline/<bound>,
-        <model>/<metric>, <model>/delta_<bound>, gain/<bound>, curve/<model>/k<k>; names
+        <model>/<metric>, <model>/delta_<bound>, gain/<bound>, curve/<model>/k<k>,
+        gain/k<k>/<bound>; names
         pass through `tracker_key` (ndcg@10 -> ndcg_at_10)."""
         out: dict[str, float] = {}
         out.update({f"test/{k}": v for k, v in self.metrics.items()})
@@ -81,6 +82,8 @@ class AppReport:
             out[f"gain/{bound}"] = (self.pretraining_gain or {}).get(bound)
         for rec in self.learning_curve:
             out[f"curve/{rec['model']}/k{rec['k']}"] = rec["value"]
+            for bound, value in (rec.get("gain") or {}).items():
+                out[f"gain/k{rec['k']}/{bound}"] = value
         return {
             tracker_key(k): float(v)
             for k, v in out.items()

@@ -94,6 +94,16 @@ def test_learning_curve_covers_every_k_and_model(report):
     for r in report.learning_curve:
         assert r["low"] <= r["value"] <= r["high"]
         assert r["seeds"] == 1  # seeds=(0,) by default; the full set is one run
+    # Pretraining gain per labels-per-class: pretrained minus scratch, with its interval.
+    by = {(r["model"], r["k"]): r for r in report.learning_curve}
+    flat = report.flat_metrics()
+    for k in (2, 4, "all"):
+        gain = by[("pretrained", k)]["gain"]
+        assert gain["estimate"] == pytest.approx(
+            by[("pretrained", k)]["value"] - by[("scratch", k)]["value"])
+        assert gain["low"] <= gain["estimate"] <= gain["high"]
+        assert flat[f"gain/k{k}/estimate"] == pytest.approx(gain["estimate"])
+    assert all("gain" not in r for r in report.learning_curve if r["model"] != "pretrained")
 
 
 def test_artifacts_exist_and_the_saved_model_predicts(report):
