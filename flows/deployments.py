@@ -1,5 +1,5 @@
-"""The flows that `prefect.yaml` deploys: the retrain pipeline with a form, a summary and a
-one-sentence failure.
+"""The flows that `prefect.yaml` deploys: the retrain pipeline, and an on-demand fine-tune
+from the champion foundation, each with a form, a summary and a one-sentence failure.
 
 The parameters are flat on purpose: Prefect merges a run's parameters into the
 deployment's one top-level key at a time, so with flat ones a run of `validate-data` that
@@ -17,10 +17,13 @@ from prefect.states import Failed, State
 
 from flows.hooks import mlflow_ui_url, report_run
 from flows.params import (
+    FINETUNE_FORM,
     FORM,
+    Application,
     ApplicationChoice,
     ConfigPath,
     DataRoot,
+    FinetuneUntil,
     Overrides,
     Preset,
     PretrainLR,
@@ -74,7 +77,7 @@ def retrain_deployed(
 ) -> dict | State:
     """sources -> ingest -> validate -> align -> pretrain -> ... up to `until`, then a
     summary artifact; a failure ends the run with one sentence saying why."""
-    params = RetrainParams(
+    return _run(RetrainParams(
         config=config,
         data=data,
         until=until,
@@ -83,7 +86,30 @@ def retrain_deployed(
         pretrain_lr=pretrain_lr,
         application=application,
         overrides=overrides,
-    )
+    ))
+
+
+@flow(name="karpa-finetune", on_completion=[report_run], on_failure=[report_run])
+def finetune_deployed(
+    config: ConfigPath = FORM["config"],
+    data: DataRoot = FORM["data"],
+    application: Application = FINETUNE_FORM["application"],
+    until: FinetuneUntil = FINETUNE_FORM["until"],
+    overrides: Overrides = FORM["overrides"],
+) -> dict | State:
+    """Fine-tune one application, or all, from the registry's champion foundation on the
+    current data (ingest, validate and align reuse what is unchanged), evaluate, and by
+    default put the new models through the promotion gate."""
+    return _run(RetrainParams(
+        config=config,
+        data=data,
+        until=until,
+        application=application,
+        overrides=["finetune.foundation=champion", *overrides],
+    ))
+
+
+def _run(params: RetrainParams) -> dict | State:
     try:
         # `.fn`: the retrain body runs as this flow run (one run, one MLflow link), not as
         # a subflow under it.

@@ -84,6 +84,8 @@ ApplicationChoice = Annotated[
     ),
 ]
 
+FinetuneUntil = Literal["finetune", "promote"]
+
 
 class RetrainParams(BaseModel):
     """What a person may change when starting a retrain."""
@@ -136,3 +138,12 @@ def _form_fields() -> dict[str, Any]:
 
 
 FORM = _form_fields()
+
+# The on-demand fine-tune's own choices (flows/deployments.py:finetune_deployed); its other
+# fields are RetrainParams' own.
+FINETUNE_FORM = {
+    "application": Field("all", description="Fine-tune and evaluate one application, or all "
+                         "three, from the registry's champion foundation."),
+    "until": Field("promote", description="finetune: fine-tune and evaluate only; promote: "
+                   "also register the new models and let the promotion gate decide."),
+}

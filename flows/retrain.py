@@ -10,7 +10,7 @@ from karpa.config import RunConfig, load_config
 from tasks.align import align_views
 from tasks.finetune import finetune_app
 from tasks.ingest import ingest
-from tasks.pretrain import pretrain_stage
+from tasks.pretrain import champion_foundation_stage, pretrain_stage
 from tasks.promote import promote
 from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
 from tasks.validate import validate_tables
@@ -23,7 +23,10 @@ def resolve(params: RetrainParams) -> RunConfig:
 @flow(name="karpa-retrain", log_prints=False, on_completion=[report_run],
       on_failure=[report_run])
 def retrain(params: RetrainParams | None = None) -> dict:
-    """sources -> ingest -> validate -> align (-> pretrain -> finetune -> evaluate -> promote)."""
+    """sources -> ingest -> validate -> align (-> pretrain -> finetune -> evaluate -> promote).
+
+    With `finetune.foundation: champion` the registry's champion foundation replaces the
+    pretrain stage: an on-demand fine-tune from what is serving."""
     cfg = resolve(params or RetrainParams())
     run_id = open_pipeline_run(cfg)
     summary: dict = {"mlflow_run_id": run_id}
@@ -37,7 +40,12 @@ def retrain(params: RetrainParams | None = None) -> dict:
         if cfg.runs("align"):
             views = align_views(cfg, run_id, validated.accepted)
             summary["align"] = views.views
-        if cfg.runs("pretrain"):
+        if cfg.runs("pretrain") and cfg.finetune.foundation == "champion":
+            foundation = champion_foundation_stage(cfg, run_id)
+            summary["pretrain"] = {"champion_version": foundation.registry_version,
+                                   "steps": foundation.steps, "skipped": True,
+                                   **foundation.retrieval}
+        elif cfg.runs("pretrain"):
             foundation = pretrain_stage(cfg, run_id, views)
             summary["pretrain"] = {"steps": foundation.steps, "skipped": foundation.skipped,
                                    **foundation.retrieval}

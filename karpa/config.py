@@ -166,6 +166,11 @@ class FinetuneConfig(Section):
         default_factory=lambda: list(APPLICATIONS),
         description="Which applications to fine-tune and evaluate.",
     )
+    foundation: Literal["pretrain", "champion"] = Field(
+        "pretrain",
+        description="Fine-tune from this run's pretrain stage, or from the registry's "
+        "champion foundation (no pretraining in this run).",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     intent: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of karpa.applications.IntentConfig."

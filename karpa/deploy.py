@@ -408,6 +408,8 @@ def describe(state: DeployState) -> str:
         "Start a run:  from the UI (Deployments → Run → Custom run), or",
         f"              PREFECT_API_URL={state.prefect.url} prefect deployment run "
         "karpa-retrain/validate-data --param data=<folder>",
+        f"              PREFECT_API_URL={state.prefect.url} prefect deployment run "
+        "karpa-finetune/finetune --param application=intent",
     ]
     pids = [s.pid for s in (state.worker, state.mlflow, state.prefect) if s.started and s.pid]
     stop_hint = "karpa deploy --stop"

@@ -83,6 +83,7 @@ class FoundationManifest(BaseModel):
     corpus: dict[str, int]
     model_uri: str | None = None  # the MLflow pyfunc model, once logged
     mlflow_run_id: str | None = None
+    registry_version: str | None = None  # set when it came from the registry (the champion)
     skipped: bool = False
 
 

@@ -68,3 +68,28 @@ def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> Foun
     except BaseException:
         t.end_run(run_id, ok=False)
         raise
+
+
+@task(retries=2, retry_delay_seconds=2, task_run_name="champion-foundation")
+def champion_foundation_stage(cfg: RunConfig, parent_id: str) -> FoundationManifest:
+    """The registry's champion foundation instead of pretraining (`finetune.foundation:
+    champion`); its own child run records which version it was."""
+    from karpa.tracking.foundation import champion_foundation
+    from karpa.tracking.registry import Registry
+
+    home = resolve_home()
+    name = f"{cfg.promote.registry_prefix}foundation"
+    registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
+    m = champion_foundation(registry, name, home.store / "registry")
+    get_run_logger().info("foundation: %s v%s (champion), pretrained in run %s",
+                          name, m.registry_version, m.mlflow_run_id)
+    t = tracker(cfg)
+    run_id = t.start_run("foundation", parent_id=parent_id, tags={
+        "karpa.stage": "pretrain", "karpa.foundation": m.fingerprint,
+        "karpa.foundation.source": "registry", "karpa.foundation.version": m.registry_version,
+        "karpa.foundation_run_id": m.mlflow_run_id or "-"})
+    t.log_metrics(run_id, {f"retrieval.{k.replace('/', '.')}": v
+                           for k, v in m.retrieval.items()})
+    t.end_run(run_id)
+    t.set_tags(parent_id, {"karpa.foundation_model_uri": m.model_uri or "-"})
+    return m

@@ -62,8 +62,9 @@ def promote(cfg: RunConfig, parent_id: str, views: AlignManifest,
     try:
         prefix = cfg.promote.registry_prefix
         foundation_name = f"{prefix}foundation"
-        foundation_version = registry.register(foundation_name, foundation.model_uri,
-                                               foundation.mlflow_run_id, lineage)
+        # A foundation taken from the registry (an on-demand fine-tune) is already there.
+        foundation_version = foundation.registry_version or registry.register(
+            foundation_name, foundation.model_uri, foundation.mlflow_run_id, lineage)
         for app in apps:
             name = f"{prefix}{MODEL_NAMES[app.application]}"
             version = registry.register(name, app.model_uri, app.mlflow_run_id, {
@@ -79,14 +80,15 @@ def promote(cfg: RunConfig, parent_id: str, views: AlignManifest,
                                    **{f"{app.application}.{k}": v
                                       for k, v in decision.figures.items()
                                       if isinstance(v, int | float)}})
-        # A foundation serves only through the applications fine-tuned from it.
-        promoted = [n for n, d in decisions.items() if d["promote"]]
-        reason = (f"promoted with {', '.join(promoted)}" if promoted
-                  else "refused: no application fine-tuned from it passed its gate")
-        registry.record_decision(foundation_name, foundation_version, bool(promoted), reason,
-                                 {"applications": promoted})
-        decisions[foundation_name] = {"version": foundation_version,
-                                      "promote": bool(promoted), "reason": reason}
+        if foundation.registry_version is None:
+            # A foundation serves only through the applications fine-tuned from it.
+            promoted = [n for n, d in decisions.items() if d["promote"]]
+            reason = (f"promoted with {', '.join(promoted)}" if promoted
+                      else "refused: no application fine-tuned from it passed its gate")
+            registry.record_decision(foundation_name, foundation_version, bool(promoted),
+                                     reason, {"applications": promoted})
+            decisions[foundation_name] = {"version": foundation_version,
+                                          "promote": bool(promoted), "reason": reason}
         t.log_dict(run_id, decisions, "promotion/decisions.json")
         t.log_artifact(run_id, registry.audit_log, "promotion")
         t.end_run(run_id)

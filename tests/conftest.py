@@ -40,3 +40,21 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"public datasets not found at {SHARED_DATASETS} (present in CI)")
     return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def fast_overrides() -> list[str]:
+    """Overrides of configs/demo.yaml that run the whole pipeline in about a minute on a
+    small world: a few pretraining and fine-tuning steps, fewer bootstrap resamples, and no
+    quality floors (the gate still compares against the champion)."""
+    return [
+        "pretrain.steps=12",
+        "pretrain.progress=false",
+        "finetune.intent={max_steps: 12, min_steps: 4, curve_epochs: 3, curve_min_steps: 5, "
+        "n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
+        "finetune.sentiment={max_steps: 12, min_steps: 4, curve_epochs: 3, "
+        "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
+        "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200}",
+        "promote.floors={intent: 0.0, sentiment: 0.0, recommendation: 0.0}",
+        "promote.max_test_examples=300",
+    ]

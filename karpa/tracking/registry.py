@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -47,8 +48,13 @@ class Registry:
         return str(version.version)
 
     def alias_version(self, name: str, alias: str) -> str | None:
+        found = self.alias_info(name, alias)
+        return None if found is None else str(found.version)
+
+    def alias_info(self, name: str, alias: str) -> ModelVersion | None:
+        """The version behind `name@alias` (its run id, source and tags), or None."""
         try:
-            return str(self.client.get_model_version_by_alias(name, alias).version)
+            return self.client.get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
 

@@ -9,7 +9,7 @@ import pytest
 from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
-from flows.deployments import failure_sentence, retrain_deployed
+from flows.deployments import failure_sentence, finetune_deployed, retrain_deployed
 from flows.params import RetrainParams
 from karpa.config import STAGES, load_config
 from karpa.errors import SourceError
@@ -39,6 +39,23 @@ def test_form_has_choices_bounds_defaults_and_descriptions():
     assert props["config"]["default"] == "configs/demo.yaml"
     assert props["overrides"]["default"] == []
     assert props["overrides"]["items"]["pattern"]
+
+
+def test_finetune_form_is_a_closed_subset_of_the_retrain_one():
+    """The on-demand fine-tune offers its own choices; its parameters stay valid
+    RetrainParams, so the summary hook resolves its config like a retrain's."""
+    props = parameter_schema(finetune_deployed).model_dump()["properties"]
+    assert set(props) == {"config", "data", "application", "until", "overrides"}
+    assert set(props) <= set(RetrainParams.model_fields)
+    assert all(p.get("description") for p in props.values())
+    assert props["until"]["enum"] == ["finetune", "promote"]
+    assert props["until"]["default"] == "promote"
+    assert props["application"]["enum"] == ["all", "intent", "sentiment", "recommendation"]
+    assert props["application"]["default"] == "all"
+    cfg = load_config(DEMO, RetrainParams(application="sentiment", until="finetune",
+                      overrides=["finetune.foundation=champion"]).config_overrides())
+    assert cfg.finetune.foundation == "champion"
+    assert cfg.finetune.applications == ["sentiment"] and cfg.until == "finetune"
 
 
 def test_typed_choices_become_overrides_and_free_ones_win():

@@ -23,17 +23,6 @@ from karpa.servers import free_port, stop, wait_http
 from karpa.tracking.registry import Registry, history, load_predictor
 
 DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
-FAST = [
-    "pretrain.steps=12",
-    "pretrain.progress=false",
-    "finetune.intent={max_steps: 12, min_steps: 4, curve_epochs: 3, curve_min_steps: 5, "
-    "n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
-    "finetune.sentiment={max_steps: 12, min_steps: 4, curve_epochs: 3, curve_min_steps: 5, "
-    "n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
-    "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200}",
-    "promote.floors={intent: 0.0, sentiment: 0.0, recommendation: 0.0}",
-    "promote.max_test_examples=300",
-]
 NAMES = ("karpa-intent", "karpa-sentiment", "karpa-recommender")
 
 
@@ -46,8 +35,8 @@ def world(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.server
-def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path):
-    params = RetrainParams(config=DEMO, data=str(world), overrides=FAST)
+def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_overrides):
+    params = RetrainParams(config=DEMO, data=str(world), overrides=fast_overrides)
     first = retrain(params)
     registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
     for name in NAMES:
@@ -89,6 +78,8 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path):
     assert len(table) == 3 and set(table["label"]) <= {"positive", "negative", "neutral"}
     assert (table["model"] == "karpa-sentiment/1").all()
 
+    _finetune_from_champion(home, world, registry, fast_overrides)
+
     # `mlflow models serve` on the champion, started on a free port and stopped by pid.
     port = free_port()
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
@@ -114,3 +105,38 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path):
         assert set(prediction) == {"label", "probability", "out_of_scope"}
     finally:
         stop(proc)
+
+
+def _finetune_from_champion(
+    home, world: Path, registry: Registry, fast_overrides: list[str]
+) -> None:
+    """An on-demand fine-tune starts from the champion foundation without pretraining, even
+    when this home no longer has its checkpoint (it is fetched from the registry), and only
+    the fine-tuned application goes through the gate."""
+    champion = registry.alias_info("karpa-foundation", "champion")
+    checkpoints = list((home.store / "foundations").rglob("*.pt"))
+    assert checkpoints
+    for path in checkpoints:  # as on a machine that never pretrained
+        path.rename(path.with_suffix(".moved"))
+    result = retrain(RetrainParams(
+        config=DEMO, data=str(world), application="intent",
+        # A changed setting, so the intent model is trained again rather than reused.
+        overrides=[*fast_overrides, "finetune.foundation=champion",
+                   "finetune.intent={max_steps: 10, min_steps: 4, curve_epochs: 3, "
+                   "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}"]))
+    assert result["pretrain"]["champion_version"] == str(champion.version)
+    assert list(result["finetune"]) == ["intent"]
+    assert set(result["promote"]) == {"karpa-intent"}  # the foundation is not re-registered
+    assert result["promote"]["karpa-intent"]["version"] == "3"
+    fetched = home.store / "registry" / f"karpa-foundation-v{champion.version}"
+    assert list(fetched.rglob("*.pt"))
+
+    client = MlflowClient(home.tracking_uri)
+    parent = client.get_run(result["mlflow_run_id"])
+    assert parent.data.params["finetune.foundation"] == "champion"
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    names = {c.info.run_name for c in children}
+    assert "pretrain" not in names and {"foundation", "finetune-intent"} <= names
+    finetuned = next(c for c in children if c.info.run_name == "finetune-intent")
+    assert finetuned.data.tags["karpa.foundation_run_id"] == champion.run_id

@@ -1,0 +1,59 @@
+"""The registry's champion foundation as a `FoundationManifest`: an on-demand fine-tune
+starts from the foundation that is serving, without pretraining again.
+
+The manifest is the one the pretrain stage logged with the champion's run. Its checkpoint
+is used in place when this home still has it (the same machine); otherwise the registered
+model's copy is downloaded once into `cache`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+from karpa.errors import StageStop
+from karpa.manifests import FoundationManifest
+from karpa.tracking.registry import CHAMPION, Registry
+
+MANIFEST_ARTIFACT = "foundation/manifest.json"
+
+
+def champion_foundation(registry: Registry, name: str, cache: Path) -> FoundationManifest:
+    """The foundation behind `name@champion`, with its checkpoint on this machine."""
+    version = registry.alias_info(name, CHAMPION)
+    if version is None:
+        raise StageStop(
+            f"finetune.foundation=champion: the registry at {registry.tracking_uri} has no "
+            f"champion of {name!r}; run the whole pipeline once (`karpa run`) so the "
+            "promotion gate can promote a foundation"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        local = registry.client.download_artifacts(version.run_id, MANIFEST_ARTIFACT, tmp)
+        logged = json.loads(Path(local).read_text())
+    checkpoint = Path(logged["checkpoint"])
+    if not checkpoint.is_file():
+        folder = cache / f"{name}-v{version.version}"
+        copy = folder / "artifacts" / checkpoint.name
+        if not copy.is_file():
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version.version}",
+                dst_path=str(folder),
+                tracking_uri=registry.tracking_uri,
+            )
+        if not copy.is_file():
+            raise StageStop(
+                f"{name} v{version.version}: the registered model has no checkpoint "
+                f"artifacts/{checkpoint.name}; it was not logged by karpa's pretrain stage"
+            )
+        checkpoint = copy
+    return FoundationManifest(**{
+        **logged,
+        "checkpoint": str(checkpoint),
+        "model_uri": f"models:/{name}/{version.version}",
+        "mlflow_run_id": version.run_id,
+        "registry_version": str(version.version),
+        "skipped": True,
+    })
