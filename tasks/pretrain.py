@@ -20,17 +20,25 @@ from tasks.tracking import tracker
 
 
 def _example(views: AlignManifest, image_size: int) -> pd.DataFrame:
-    """Three raw inputs, one per kind: a text, a base64 PNG and an item index."""
+    """One raw input of each kind the foundation has seen: a text, a base64 PNG, an item
+    index (a public dataset may have only texts, or no images)."""
     from PIL import Image
 
     items = pd.read_parquet(Path(views.path) / "items.parquet", columns=["text", "pixels"])
-    pixels = next(p for p in items["pixels"] if p is not None)
-    image = np.frombuffer(pixels, dtype=np.uint8).reshape(image_size, image_size, 3)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    png = base64.b64encode(buf.getvalue()).decode()
-    return pd.DataFrame({"text": [items["text"].iloc[0], None, None],
-                         "image": [None, png, None], "item_idx": [None, None, 0]})
+    rows: list[dict] = []
+    texts = pd.read_parquet(Path(views.path) / "pretrain_texts.parquet", columns=["text"])
+    if len(texts):
+        rows.append({"text": texts["text"].iloc[0], "image": None, "item_idx": None})
+    pixels = next((p for p in items["pixels"] if isinstance(p, bytes)), None)
+    if pixels is not None:
+        image = np.frombuffer(pixels, dtype=np.uint8).reshape(image_size, image_size, 3)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG")
+        png = base64.b64encode(buf.getvalue()).decode()
+        rows.append({"text": None, "image": png, "item_idx": None})
+    if len(items):
+        rows.append({"text": None, "image": None, "item_idx": 0})
+    return pd.DataFrame(rows, columns=["text", "image", "item_idx"])
 
 
 @task(retries=1, retry_delay_seconds=5, task_run_name="pretrain")
