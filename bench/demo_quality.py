@@ -51,6 +51,10 @@ def main() -> None:
             seconds = time.perf_counter() - started
             print(f"\n## world seed {seed} (scale {args.scale:g}), pipeline {seconds:.0f} s")
             pre = result["pretrain"]
+            losses = ", ".join(f"{k} {pre['first_losses'][k]:.3f} -> {v:.3f}"
+                               for k, v in pre["final_losses"].items()
+                               if k in pre["first_losses"])
+            print(f"pretraining losses, first -> last logging window: {losses}")
             print("zero-shot retrieval on held-out image-text pairs: "
                   f"image->text R@1 {pre['image_to_text/recall@1']:.3f}, "
                   f"text->image R@1 {pre['text_to_image/recall@1']:.3f} "

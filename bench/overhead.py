@@ -1,12 +1,14 @@
 """Benchmark: what Prefect and MLflow cost on top of the pipeline's own work.
 
-The demo pipeline (up to `--until`) run as the deployed flow (Prefect tasks, MLflow runs,
+The demo pipeline (up to `--until`; `finetune` is the whole pipeline short of promotion,
+which is the model registry itself) run as the deployed flow (Prefect tasks, MLflow runs,
 the summary hook) side by side with the same stage functions called directly with tracking
 off, on the same demo world, each repetition in a fresh store so nothing is skipped. Both
 sides are warmed once first (imports, Prefect's local API, MLflow's database), and the
 order alternates. Target: flow / direct <= 1.10.
 
     .venv/bin/python bench/overhead.py [--scale 1] [--until align] [--repeat 3]
+    .venv/bin/python bench/overhead.py --until finetune --repeat 1 --warm-until align
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from karpa.home import activate
 logger = logging.getLogger("bench.overhead")
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "demo.yaml")
-UNTIL = ("ingest", "validate", "align", "pretrain")
+# Promotion is left out: it is the model registry itself, with nothing to call "directly".
+UNTIL = ("ingest", "validate", "align", "pretrain", "finetune")
 
 
 def run_direct(config: str, world: Path, until: str, store_root: Path, sets: list[str]) -> float:
@@ -59,7 +62,12 @@ def run_direct(config: str, world: Path, until: str, store_root: Path, sets: lis
         if cfg.runs("pretrain"):
             from karpa.pretraining.stage import pretrain_foundation
 
-            pretrain_foundation(views, cfg.pretrain, cfg.seed, store)
+            foundation = pretrain_foundation(views, cfg.pretrain, cfg.seed, store)
+            if cfg.runs("finetune"):
+                from karpa.finetuning import run_application
+
+                for app in cfg.finetune.applications:
+                    run_application(app, views, foundation, cfg.finetune, store)
     return time.perf_counter() - began
 
 
@@ -83,6 +91,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--until", choices=UNTIL, default="align")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--warm-until",
+        choices=UNTIL,
+        help="stage the warm-up runs stop at (default: --until); the warm-up pays imports "
+        "and database setup, which a shorter run pays as well",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -115,9 +129,10 @@ def main() -> None:
 
     # Progress goes to stderr as it happens, so a long run that is stopped still says
     # what it measured.
-    warm = run_direct(CONFIG, world, args.until, root / "warm-direct" / "store", args.set)
+    warm_until = args.warm_until or args.until
+    warm = run_direct(CONFIG, world, warm_until, root / "warm-direct" / "store", args.set)
     logger.info("  warm-up direct %.2f s", warm)
-    warm, _ = run_flow(CONFIG, world, args.until, root / "warm-flow", args.set)
+    warm, _ = run_flow(CONFIG, world, warm_until, root / "warm-flow", args.set)
     logger.info("  warm-up flow   %.2f s", warm)
     direct, flow, run_id = [], [], ""
     for i in range(args.repeat):

@@ -48,6 +48,8 @@ def retrain(params: RetrainParams | None = None) -> dict:
         elif cfg.runs("pretrain"):
             foundation = pretrain_stage(cfg, run_id, views)
             summary["pretrain"] = {"steps": foundation.steps, "skipped": foundation.skipped,
+                                   "first_losses": foundation.first_losses,
+                                   "final_losses": foundation.final_losses,
                                    **foundation.retrieval}
         if cfg.runs("finetune"):
             apps = [finetune_app(cfg, run_id, app, views, foundation)

@@ -76,6 +76,7 @@ class FoundationManifest(BaseModel):
     resumed_from_step: int = 0
     samples_per_s: float
     tokens_per_s: float
+    first_losses: dict[str, float] = {}  # averaged over the first logging window
     final_losses: dict[str, float]
     retrieval: dict[str, float]
     objectives: list[str]

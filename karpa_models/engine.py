@@ -46,6 +46,9 @@ class TrainResult:
     checkpoint_path: Path
     samples_per_s: float
     tokens_per_s: float
+    # Each objective's loss averaged over the first and the last logging window: the
+    # first is of this call (after a resume, of the resumed part).
+    first_losses: dict[str, float] = field(default_factory=dict)
     final_losses: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
 
@@ -148,6 +151,7 @@ def train(
         net = DistributedDataParallel(step_module, device_ids=ids, find_unused_parameters=True)
     names = list(step_module.active)
     meter = _Meter(["total", *names, "grad_norm"])
+    first: dict[str, float] = {}
     last: dict[str, float] = {}
     content = batches.item_content_inputs() if model.behaviour is not None else None
     bar = tqdm(
@@ -186,15 +190,21 @@ def train(
         mark = time.perf_counter()
         if done % cfg.log_every == 0 or done == cfg.steps:
             last = _report(done, cfg, meter, metrics, opt, runtime, bar, on_metrics)
+            first = first or last
     bar.close()
     return TrainResult(
         steps=cfg.steps,
         checkpoint_path=checkpoint_path,
         samples_per_s=meter.samples / meter.seconds if meter.seconds else 0.0,
         tokens_per_s=meter.tokens / meter.seconds if meter.seconds else 0.0,
-        final_losses={k.removeprefix("loss/"): v for k, v in last.items() if k.startswith("loss/")},
+        first_losses=_losses(first),
+        final_losses=_losses(last),
         train_seconds=meter.seconds,
     )
+
+
+def _losses(metrics: dict[str, float]) -> dict[str, float]:
+    return {k.removeprefix("loss/"): v for k, v in metrics.items() if k.startswith("loss/")}
 
 
 def _step(

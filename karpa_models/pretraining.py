@@ -39,6 +39,7 @@ class PretrainResult:
     steps: int
     samples_per_s: float
     tokens_per_s: float
+    first_losses: dict[str, float] = field(default_factory=dict)
     final_losses: dict[str, float] = field(default_factory=dict)
     active_objectives: list[str] = field(default_factory=list)
     resumed_from_step: int = 0
@@ -136,6 +137,7 @@ def pretrain(
         steps=result.steps,
         samples_per_s=result.samples_per_s,
         tokens_per_s=result.tokens_per_s,
+        first_losses=result.first_losses,
         final_losses=result.final_losses,
         active_objectives=list(batches.active),
         resumed_from_step=int(state["step"]) if state is not None else 0,

@@ -61,6 +61,7 @@ def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> Foun
                     {k: round(v, 3) for k, v in m.retrieval.items() if "@1" in k})
         summary = {f"retrieval.{k.replace('/', '.')}": v for k, v in m.retrieval.items()}
         summary.update({f"final.{k}": v for k, v in m.final_losses.items()})
+        summary.update({f"first.{k}": v for k, v in m.first_losses.items()})
         summary.update({"samples_per_s": m.samples_per_s, "tokens_per_s": m.tokens_per_s,
                         "steps": m.steps})
         t.log_metrics(run_id, summary, step=m.steps)

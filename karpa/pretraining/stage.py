@@ -82,6 +82,7 @@ def pretrain_foundation(
         "resumed_from_step": result.resumed_from_step,
         "samples_per_s": result.samples_per_s,
         "tokens_per_s": result.tokens_per_s,
+        "first_losses": result.first_losses,
         "final_losses": result.final_losses,
         "retrieval": retrieval,
         "objectives": result.active_objectives,

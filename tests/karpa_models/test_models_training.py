@@ -124,6 +124,11 @@ def test_checkpoint_is_plain_data_and_loads_offline(tmp_path, corpus, tokenizer,
         assert np.isfinite(last[f"loss/{name}"])
     assert {"loss/total", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "eta_s"} <= set(last)
     assert result.samples_per_s > 0 and set(result.final_losses) >= set(result.active_objectives)
+    # The first and the last logging window's losses, as reported (losses fall, or not).
+    first_step, first = metrics[0]
+    assert first_step < step
+    assert result.first_losses == {k[5:]: v for k, v in first.items() if k.startswith("loss/")}
+    assert result.final_losses == {k[5:]: v for k, v in last.items() if k.startswith("loss/")}
     model, tok, cfg = load_foundation(result.checkpoint_path)
     assert not model.training and cfg.behaviour.n_items == corpus.n_items
     assert tok.to_str() == tokenizer.to_str()
