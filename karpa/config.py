@@ -117,6 +117,10 @@ class AlignConfig(Section):
     salt: str = Field("karpa-v1", description="Changes every hash split when changed.")
     val_share: float = Field(0.1, ge=0.0, le=0.5)
     test_share: float = Field(0.2, gt=0.0, le=0.5)
+    stratify: bool = Field(
+        False, description="Hash-split labeled messages and news within each label, so "
+        "validation and test hold every class in its share (exactly, up to rounding)."
+    )
     transductive: bool = Field(
         False, description="Let pretraining read validation and test texts (never labels)."
     )

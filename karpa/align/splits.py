@@ -30,13 +30,39 @@ def hash_split(ids: pd.Series, salt: str, val_share: float, test_share: float) -
     return np.where(u < test_share, TEST, np.where(u < test_share + val_share, VAL, TRAIN))
 
 
+def stratified_hash_split(
+    ids: pd.Series, labels: pd.Series, salt: str, val_share: float, test_share: float
+) -> np.ndarray:
+    """`hash_split` done within each label: of every label's n rows, the round(test_share*n)
+    lowest hash values go to `test`, the next round(val_share*n) to `val`, so each split
+    holds every class in proportion (a plain hash split only does so on average). Rows
+    without a label keep the plain hash split. Depends on the ids, labels and salt only,
+    never on row order."""
+    u = hash_unit(ids, salt)
+    out = hash_split(ids, salt, val_share, test_share).astype(object)
+    values = labels.to_numpy(dtype=object)
+    labeled = labels.notna().to_numpy()
+    for label in sorted(set(values[labeled].tolist())):
+        rows = np.flatnonzero(labeled & (values == label))
+        ranked = rows[np.argsort(u[rows], kind="stable")]  # lowest hash first
+        n_test = round(test_share * len(rows))
+        n_val = round(val_share * len(rows))
+        out[ranked] = TRAIN
+        out[ranked[:n_test + n_val]] = VAL
+        out[ranked[:n_test]] = TEST
+    return out.astype(str)
+
+
 def source_split(
-    ids: pd.Series, pattern: str | None, salt: str, val_share: float, test_share: float
+    ids: pd.Series, pattern: str | None, salt: str, val_share: float, test_share: float,
+    strata: pd.Series | None = None,
 ) -> np.ndarray:
     """The source's official split where the id shows one (group `split` of `pattern`), the
-    hash split elsewhere. A source with no validation split of its own (Banking77: train
-    and test) gives `val_share` of its training rows, chosen by hash, to validation."""
-    hashed = hash_split(ids, salt, val_share, test_share)
+    hash split elsewhere (stratified by `strata`, the rows' labels, when given). A source
+    with no validation split of its own (Banking77: train and test) gives `val_share` of
+    its training rows, chosen by hash, to validation."""
+    hashed = (hash_split(ids, salt, val_share, test_share) if strata is None
+              else stratified_hash_split(ids, strata, salt, val_share, test_share))
     if not pattern:
         return hashed
     given = ids.astype(str).str.extract(pattern)["split"]

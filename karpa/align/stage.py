@@ -61,8 +61,10 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,
     """`split_hints`: table -> regex whose group `split` reads a source's official split
     from the row id (`SourceSpec.split_from_id`); rows it does not match are hash-split."""
     hints = split_hints or {}
-    # Hints join the key only when given, so runs without them keep their fingerprints.
-    key = combine([ALIGN_VERSION, digest_json(cfg.model_dump(mode="json"))]
+    # Hints and `stratify` join the key only when given, so runs without them keep their
+    # fingerprints.
+    settings = cfg.model_dump(mode="json", exclude=set() if cfg.stratify else {"stratify"})
+    key = combine([ALIGN_VERSION, digest_json(settings)]
                   + ([digest_json(hints)] if hints else [])
                   + [f"{n}:{tables[n].fingerprint}" for n in sorted(tables)])
     if store.has("views", key):
@@ -78,10 +80,10 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,
     sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
     messages = build_messages(_read(tables, "messages"), events, index, cfg.salt,
                               cfg.val_share, cfg.test_share, cfg.recent_items,
-                              hints.get("messages"))
+                              hints.get("messages"), cfg.stratify)
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(_read(tables, "news"), categories, cfg.salt, cfg.val_share,
-                      cfg.test_share, hints.get("news"))
+                      cfg.test_share, hints.get("news"), cfg.stratify)
     texts = pretrain_texts(item_view, messages, news, cfg.transductive)
     shots = pd.concat([fewshot(messages, "message_id", "intent", "intent", cfg),
                        fewshot(news, "news_id", "sentiment", "sentiment", cfg)],

@@ -158,10 +158,11 @@ def _micros(ts: pd.Series) -> np.ndarray:
 def build_messages(
     messages: pd.DataFrame, events: pd.DataFrame, item_index: dict[str, int],
     salt: str, val_share: float, test_share: float, n_recent: int,
-    split_hint: str | None = None,
+    split_hint: str | None = None, stratify: bool = False,
 ) -> pd.DataFrame:
     view = messages.sort_values("message_id").reset_index(drop=True)
-    view["split"] = source_split(view["message_id"], split_hint, salt, val_share, test_share)
+    view["split"] = source_split(view["message_id"], split_hint, salt, val_share, test_share,
+                                 view["intent"] if stratify else None)
     view["n_words"] = view["text"].fillna("").str.split().str.len().astype("int64")
     view["recent_items"] = recent_items(view, events, item_index, n_recent)
     return view[["message_id", "user_id", "text", "ts", "intent", "split", "n_words",
@@ -170,10 +171,11 @@ def build_messages(
 
 def build_news(
     news: pd.DataFrame, categories: list[str], salt: str, val_share: float, test_share: float,
-    split_hint: str | None = None,
+    split_hint: str | None = None, stratify: bool = False,
 ) -> pd.DataFrame:
     view = news.sort_values("news_id").reset_index(drop=True)
-    view["split"] = source_split(view["news_id"], split_hint, salt, val_share, test_share)
+    view["split"] = source_split(view["news_id"], split_hint, salt, val_share, test_share,
+                                 view["sentiment"] if stratify else None)
     body = view["body"].fillna("")
     view["text"] = (view["headline"].fillna("") + np.where(body != "", ". " + body, "")).str.strip()
     lowered = view["text"].str.lower()

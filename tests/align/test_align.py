@@ -11,7 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from karpa.align.splits import hash_split, leave_last_out, stratified_k_shot
+from karpa.align.splits import (
+    hash_split,
+    leave_last_out,
+    stratified_hash_split,
+    stratified_k_shot,
+)
 from karpa.align.stage import align, load_view
 from karpa.config import AlignConfig
 from karpa.errors import StageStop
@@ -190,3 +195,34 @@ def test_hash_split_shares():
     split = hash_split(ids, "s", 0.1, 0.2)
     assert abs(np.mean(split == "test") - 0.2) < 0.015
     assert abs(np.mean(split == "val") - 0.1) < 0.015
+
+
+def test_stratified_hash_split_exact_shares_and_order_free():
+    labels = pd.Series(["pos"] * 50 + ["neg"] * 30 + ["neu"] * 120 + [None] * 40,
+                       index=[f"r{i}" for i in range(240)])
+    ids = pd.Series([f"id{i}" for i in range(240)], index=labels.index)
+    split = pd.Series(stratified_hash_split(ids, labels, "s", 0.1, 0.2), index=labels.index)
+    for label, n in (("pos", 50), ("neg", 30), ("neu", 120)):
+        counts = split[labels == label].value_counts()
+        assert counts["test"] == round(0.2 * n) and counts["val"] == round(0.1 * n)
+    unlabeled = labels.isna()  # rows without a label keep the plain hash split
+    plain = hash_split(ids, "s", 0.1, 0.2)
+    assert (split[unlabeled].to_numpy() == plain[unlabeled.to_numpy()]).all()
+    order = np.random.default_rng(0).permutation(240)
+    again = stratified_hash_split(ids.iloc[order], labels.iloc[order], "s", 0.1, 0.2)
+    assert dict(zip(ids.iloc[order], again, strict=True)) == dict(zip(ids, split, strict=True))
+    other = stratified_hash_split(ids, labels, "t", 0.1, 0.2)  # another salt, another split
+    assert (other != split.to_numpy()).any()
+
+
+def test_stratify_option_splits_news_by_label(world, tmp_path):
+    store = Store(tmp_path / "store")
+    plain = align(world, CFG, store)
+    strat = align(world, CFG.model_copy(update={"stratify": True}), store)
+    assert strat.fingerprint != plain.fingerprint
+    news = load_view(strat, "news")
+    for _, group in news.groupby("sentiment"):  # 20 headlines per sentiment
+        assert group["split"].value_counts().to_dict() == {"train": 14, "test": 4, "val": 2}
+    # Off by default, and then views and fingerprints are today's.
+    assert AlignConfig().stratify is False
+    assert align(world, CFG, store).fingerprint == plain.fingerprint
