@@ -32,9 +32,9 @@ def learning_curve(
 ) -> list[dict[str, Any]]:
     """One record per (model, k): the metric averaged over seeds, with a bootstrap band
     over test examples; the pretrained model's records also carry the pretraining gain
-    (minus scratch at the same k, paired). The full train set is the last point (k = "all"); there the
-    TF-IDF baseline of `full_runs` (the headline runs) is reused, as it would be refit
-    identically."""
+    (minus scratch at the same k, paired). The full train set is the last point
+    (k = "all"); there the TF-IDF baseline of `full_runs` (the headline runs) is reused, as
+    it would be refit identically."""
     y = task.test.labels
     train_sets: dict[tuple[Any, int], TextSplit] = dict(task.shots)
     train_sets[("all", 0)] = task.train

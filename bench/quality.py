@@ -1,0 +1,341 @@
+"""Benchmark: karpa's quality on the public datasets, next to the baselines, with protocols.
+
+Runs the real-data presets in configs/real (Banking77, Financial PhraseBank 50Agree and
+AllAgree, MovieLens latest-small) with a model preset (default `small`) on CPU, calling the
+pipeline's stage functions directly (as bench/overhead.py does), each task in its own
+scratch store, and prints one table per task with its protocol and the reference targets.
+Every figure also goes to a JSON file.
+
+    .venv/bin/python bench/quality.py                          # everything: days on 2 cores
+    .venv/bin/python bench/quality.py --quick --threads 1      # smoke run, a few minutes
+    .venv/bin/python bench/quality.py --tasks banking77 --pretrain-steps 2000
+
+The full run pretrains the `small` preset (5000 steps) twice per text split: from random
+weights and from all-MiniLM-L6-v2; on a 2-core CPU that is days of work, so
+--pretrain-steps (or a GPU machine) is the practical way to run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _quality_rows as rows
+from _common import header
+from _quality_runs import PipelineRun, run_pipeline, subsample
+
+logger = logging.getLogger("bench.quality")
+REPO = Path(__file__).resolve().parents[1]
+TASKS = ("banking77", "phrasebank", "phrasebank_allagree", "movielens")
+FOLDER = {"banking77": "banking77", "phrasebank": "financial_phrasebank",
+          "phrasebank_allagree": "financial_phrasebank", "movielens": "movielens_latest_small"}
+SHOTS = 10  # Banking77's few-shot protocol: labelled examples per class
+# --quick: a few steps of everything, on a sample of each dataset (see `subsample`).
+QUICK_STEPS = 1
+QUICK_SEEDS = [0, 1]
+QUICK_TEXT = ("{max_steps: 6, min_steps: 2, curve_epochs: 1, curve_min_steps: 2, "
+              "n_resamples: 50, curve_resamples: 20}")
+QUICK_SETS = [f"finetune.intent={QUICK_TEXT}", f"finetune.sentiment={QUICK_TEXT}",
+              "finetune.recommendation={epochs: 1, max_steps: 4, n_resamples: 50}"]
+
+
+@dataclass
+class Options:
+    """What every task run shares (from the command line)."""
+
+    scratch: Path
+    preset: str
+    seeds: list[int]
+    sets: list[str]  # --quick and --pretrain-steps
+    user_sets: list[str]  # --set, applied last so that they win
+    minilm: rows.MiniLM | None = None
+
+    def base_sets(self) -> list[str]:
+        return [f"pretrain.preset={self.preset}", "pretrain.device=cpu",
+                "finetune.device=cpu", *self.sets]
+
+    def embedder(self) -> rows.MiniLM:
+        """The frozen MiniLM, loaded on first use (MovieLens alone never needs it)."""
+        if self.minilm is None:
+            self.minilm = rows.MiniLM(rows.minilm_folder())
+        return self.minilm
+
+
+@dataclass
+class TaskResult:
+    """One task's table, the protocol and targets printed beside it, and its runs."""
+
+    task: str
+    protocol: list[str]
+    table: str
+    targets: list[str]
+    figures: dict[str, Any]
+    runs: list[PipelineRun]
+
+    def text(self) -> str:
+        lines = [f"\n## {self.task}", *(f"protocol: {p}" for p in self.protocol), "",
+                 self.table, "", *(f"target: {t}" for t in self.targets),
+                 "timings:", *(f"  {r.timing()}" for r in self.runs)]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """The table's figures, and each run's timings and application report (less its
+        artifact paths, which point into the scratch folder)."""
+        runs = [{"label": r.label, "seconds": r.seconds, "pretrain_steps": r.pretrain_steps,
+                 "pretrain_samples_per_s": r.samples_per_s,
+                 "report": {k: v for k, v in r.report.items() if k != "artifacts"}}
+                for r in self.runs]
+        return {"protocol": self.protocol, "targets": self.targets, "figures": self.figures,
+                "runs": runs}
+
+
+def text_runs(task: str, data: Path, opts: Options, store: Path, sets: list[str],
+              tag: str) -> tuple[PipelineRun, PipelineRun]:
+    """karpa from its own pretraining (with the ablation and TF-IDF in its report), then
+    karpa from the MiniLM text tower (only its own model: the others would repeat)."""
+    app = "intent" if task == "banking77" else "sentiment"
+    own = run_pipeline(task, data, store, [*opts.base_sets(), *sets, *opts.user_sets],
+                       f"{task}{tag} own-init")
+    started = [f"pretrain.text_init={rows.minilm_folder()}",
+               f"finetune.{app}.run_scratch=false", f"finetune.{app}.run_baselines=false"]
+    minilm = run_pipeline(task, data, store,
+                          [*opts.base_sets(), *sets, *started, *opts.user_sets],
+                          f"{task}{tag} MiniLM-init")
+    return own, minilm
+
+
+def banking77(data: Path, opts: Options) -> TaskResult:
+    from karpa.applications.data import load_text_task
+
+    seeds = opts.seeds
+    sets = [f"align.k_shots=[{SHOTS}]", f"align.fewshot_seeds={seeds}",
+            f"finetune.intent.k_shots=[{SHOTS}]", f"finetune.intent.seeds={seeds}",
+            "finetune.intent.max_test_examples=null"]  # the whole official test split
+    own, minilm = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
+    task = load_text_task(own.views, "intent", ["oos"], None, [SHOTS], seeds)
+    classes = rows.classes_scored(task, "oos")
+    logger.info("banking77: frozen MiniLM + logistic regression")
+    n_boot = own.report["headline"]["n_resamples"]
+    frozen = rows.frozen_minilm(opts.embedder(), task, classes, SHOTS, n_boot, 0)
+    found = rows.report_text_rows(own.report, classes)
+    figures = {rows.OWN: found["pretrained"],
+               rows.MINILM_START: rows.report_text_rows(minilm.report, classes)["pretrained"],
+               rows.SCRATCH: found["scratch"], rows.TFIDF: found["tfidf_lr"], rows.FROZEN: frozen}
+    shots = {rows.OWN: rows.curve_per_seed(own.report, "pretrained", SHOTS),
+             rows.MINILM_START: rows.curve_per_seed(minilm.report, "pretrained", SHOTS),
+             rows.SCRATCH: rows.curve_per_seed(own.report, "scratch", SHOTS),
+             rows.TFIDF: rows.curve_per_seed(own.report, "tfidf_lr", SHOTS),
+             rows.FROZEN: frozen.pop("shots_per_seed")}
+    for name, per_seed in shots.items():
+        figures[name][f"{SHOTS}shot_accuracy_per_seed"] = per_seed
+    body = [[name, f"{f['accuracy']:.4f}", f"[{f['low']:.3f}, {f['high']:.3f}]",
+             f"{f['macro_f1']:.4f}", rows.pm(shots[name])] for name, f in figures.items()]
+    protocol = [
+        f"official Banking77 train/test split (ids train-*/test-*); validation = "
+        f"{len(task.val)} of the official training messages, chosen by hash (align.val_share) "
+        "for early stopping and the MiniLM C; every model trains on the other "
+        f"{len(task.train)} and is tested on all {len(task.test)} official test messages "
+        f"({len(task.classes)} intents)",
+        "accuracy with a 95% bootstrap interval over test messages; macro-F1 over the "
+        f"{len(classes)} intents (out-of-scope is never predicted: no out-of-scope example)",
+        f"{SHOTS}-shot: {SHOTS} labelled training messages per intent (align.k_shots, subset "
+        f"seeds {seeds}), accuracy mean ± std over seeds; karpa rows: "
+        f"{own.report['protocol']['learning_curve']} (the application's learning curve, "
+        "per_seed); TF-IDF and MiniLM: logistic regression on the subset",
+        f"karpa: preset {opts.preset}, pretraining steps: {own.pretrain_steps} (on the "
+        f"training texts), fine-tuned ({own.report['protocol']['mode']}) on the training messages; "
+        "MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same pretraining",
+        f"frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
+        f"regression, C from {list(rows.C_GRID)} by validation accuracy (chose {frozen['C']})",
+    ]
+    best = figures[rows.MINILM_START]["accuracy"]
+    targets = [f"accuracy >= 0.93 with the pretrained start: {best:.4f} "
+               f"({'reached' if best >= 0.93 else 'not reached'}); references: frozen MiniLM + "
+               "LR 0.930, fine-tuned BERT-large 0.937"]
+    columns = ["model", "accuracy", "95% CI", "macro-F1", f"{SHOTS}-shot accuracy"]
+    return TaskResult("banking77", protocol, rows.table(columns, body), targets, figures,
+                      [own, minilm])
+
+
+def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
+    from karpa.applications.data import load_text_task
+
+    per_split: dict[str, list[dict[str, float]]] = {r: [] for r in rows.TEXT_ROWS}
+    runs: list[PipelineRun] = []
+    for seed in opts.seeds:
+        # A stratified 70/10/20 split per seed; no learning curve (no few-shot protocol).
+        sets = [f"seed={seed}", "align.stratify=true", f"align.salt=quality-split-{seed}",
+                "align.test_share=0.2", "align.val_share=0.1", "align.k_shots=[]",
+                "finetune.sentiment.k_shots=[]", "finetune.sentiment.max_test_examples=null"]
+        own, minilm = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
+        runs += [own, minilm]
+        task = load_text_task(own.views, "sentiment")
+        classes = rows.classes_scored(task, None)
+        found = rows.report_text_rows(own.report, classes)
+        logger.info("%s split %d: frozen MiniLM + logistic regression", name, seed)
+        frozen = rows.frozen_minilm(opts.embedder(), task, classes, None,
+                                    own.report["headline"]["n_resamples"], seed)
+        split_rows = {rows.OWN: found["pretrained"],
+                      rows.MINILM_START: rows.report_text_rows(minilm.report,
+                                                               classes)["pretrained"],
+                      rows.SCRATCH: found["scratch"], rows.TFIDF: found["tfidf_lr"],
+                      rows.FROZEN: frozen}
+        for row, figures in split_rows.items():
+            per_split[row].append(figures)
+    body = [[row, rows.pm([f["accuracy"] for f in found]),
+             rows.pm([f["macro_f1"] for f in found])] for row, found in per_split.items()]
+    sizes = runs[0].report["data"]
+    source = "50Agree" if name == "phrasebank" else "AllAgree"
+    protocol = [
+        f"Financial PhraseBank {source}: {len(opts.seeds)} stratified splits (seeds "
+        f"{opts.seeds}; align.stratify=true, align.salt=quality-split-<seed>, run seed = "
+        "split seed): per sentiment class 20% test and 80% training pool, of which 10% of "
+        "the class (1/8 of the pool) is validation (early stopping, the MiniLM C) and 70% is "
+        f"what every model trains on (split 0: {sizes['train']} train, {sizes['val']} val, "
+        f"{sizes['test']} test)",
+        f"accuracy and macro-F1 over the {sizes['classes']} classes, mean ± std over splits",
+        f"karpa: preset {opts.preset}, pretraining steps: {runs[0].pretrain_steps} (on each "
+        f"split's training texts), fine-tuned ({runs[0].report['protocol']['mode']}, "
+        "class-weighted); MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same",
+        "frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
+        f"regression, C from {list(rows.C_GRID)} by validation accuracy",
+    ]
+    targets = []
+    if name == "phrasebank":
+        best = max(rows.mean_std([f["accuracy"] for f in per_split[r]])[0]
+                   for r in (rows.OWN, rows.MINILM_START))
+        targets.append(f"accuracy >= 0.86 (FinBERT): best karpa {best:.4f} "
+                       f"({'reached' if best >= 0.86 else 'not reached'})")
+    columns = ["model", "accuracy (mean ± std)", "macro-F1 (mean ± std)"]
+    return TaskResult(name, protocol, rows.table(columns, body), targets, per_split, runs)
+
+
+def movielens(data: Path, opts: Options) -> TaskResult:
+    run = run_pipeline("movielens", data, opts.scratch / "movielens",
+                       [*opts.base_sets(), *opts.user_sets], "movielens")
+    report = run.report
+    found = rows.report_rec_rows(report)
+    full, sampled = report["protocol"]["full"], report["protocol"]["sampled"]
+    neg = sampled["n_negatives"]
+    names = ["hr@10", "ndcg@10", "mrr"]
+    columns = ["model", "HR@10", "NDCG@10", "MRR",
+               f"HR@10 ({neg} neg)", f"NDCG@10 ({neg} neg)", f"MRR ({neg} neg)"]
+    order = ["popularity", "item-kNN", "EASE", "karpa (pretrained)", rows.SCRATCH]
+    body = [[row, *(f"{found[row][m]:.4f}" for m in names),
+             *(f"{found[row][f'sampled{neg}/{m}']:.4f}" for m in names)]
+            for row in order if row in found]
+    protocol = [
+        "leave-last-out by time: each user's chronological item sequence (repeats of one "
+        "item in a row collapsed); last item = test, the one before = validation (early "
+        "stopping), the rest = training; users with at least 3 interactions are evaluated "
+        f"({report['protocol']['test_users']} of {report['data']['training_sequences']} users); "
+        "test history = training items + validation item, history items excluded",
+        f"HR@10, NDCG@10, MRR: full ranking of all {full['n_items']} items (ties count against "
+        f"the model), and {neg} negatives sampled uniformly per user (seed {sampled['seed']})",
+        f"karpa: preset {opts.preset}, pretraining steps: {run.pretrain_steps}, behaviour tower "
+        "fine-tuned for next-item prediction; popularity, item-kNN, EASE fit on the same "
+        "training sequences",
+    ]
+    karpa_ndcg, ease = found["karpa (pretrained)"]["ndcg@10"], found["EASE"]["ndcg@10"]
+    targets = [f"NDCG@10 above EASE under full ranking: karpa {karpa_ndcg:.4f} vs EASE "
+               f"{ease:.4f} ({'reached' if karpa_ndcg > ease else 'not reached'})"]
+    return TaskResult("movielens", protocol, rows.table(columns, body), targets, found, [run])
+
+
+class Elapsed(logging.Formatter):
+    """Log lines prefixed with the seconds since the process started."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"[{record.relativeCreated / 1000:7.1f} s] {super().format(record)}"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument("--pretrain-steps", type=int, default=None,
+                        help="pretraining steps (default: the preset's; --quick: "
+                        f"{QUICK_STEPS})")
+    parser.add_argument("--preset", default="small", help="model preset (default small)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="PhraseBank split seeds and Banking77 few-shot subset seeds "
+                        f"(default 0 1 2 3 4; --quick: {' '.join(map(str, QUICK_SEEDS))})")
+    parser.add_argument("--quick", action="store_true",
+                        help="a sample of each dataset and a few steps: a smoke run")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every run, e.g. pretrain.lr=3e-4")
+    parser.add_argument("--out", type=Path, default=Path(".karpa/bench/quality.json"))
+    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets",
+                        help="folder holding banking77/, financial_phrasebank/, "
+                        "movielens_latest_small/")
+    parser.add_argument("--home", type=Path, help="scratch folder (default: a temporary one)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    handler = logging.StreamHandler()
+    handler.setFormatter(Elapsed("%(message)s"))
+    # The bench's own progress lines, and only warnings from the libraries (Great
+    # Expectations sets its loggers to INFO when it is imported, after this runs).
+    handler.addFilter(lambda r: r.name.startswith("bench") or r.levelno >= logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logger.setLevel(logging.INFO)
+    # Banking77 has no out-of-scope messages, so intent warns that its threshold stays 0.
+    logging.getLogger("karpa.applications.intent").setLevel(logging.ERROR)
+    # transformers draws a progress bar each time it loads MiniLM's weights.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    # numpy's BLAS (bootstrap, EASE, item-kNN, sklearn) keeps to the same thread budget.
+    blas = threadpool_limits(limits=args.threads)
+    seeds = args.seeds or (QUICK_SEEDS if args.quick else [0, 1, 2, 3, 4])
+    steps = args.pretrain_steps or (QUICK_STEPS if args.quick else None)
+    sets = ([f"pretrain.steps={steps}"] if steps else []) + (QUICK_SETS if args.quick else [])
+    command = "python bench/quality.py " + " ".join(sys.argv[1:])
+    print(header("karpa on public datasets: pretrained vs ablation vs baselines",
+                 command.strip()))
+    print(f"# preset {args.preset}, CPU, {torch.get_num_threads()} torch threads, seeds "
+          f"{seeds}" + (", QUICK: a sample of each dataset and a few steps (smoke run, the "
+                        "figures mean nothing)" if args.quick else ""), flush=True)
+    from karpa.home import activate
+
+    with tempfile.TemporaryDirectory(prefix="karpa-bench-quality-") as tmp:
+        scratch = (args.home or Path(tmp)).resolve()
+        activate(scratch / "home")  # sets HF_HUB_OFFLINE=1 among the quiet settings
+        opts = Options(scratch, args.preset, seeds, sets, args.set)
+        runners = {"banking77": banking77, "movielens": movielens,
+                   "phrasebank": lambda d, o: phrasebank("phrasebank", d, o),
+                   "phrasebank_allagree": lambda d, o: phrasebank("phrasebank_allagree", d, o)}
+        results: dict[str, Any] = {"command": command, "seeds": seeds, "preset": args.preset,
+                                   "threads": args.threads, "quick": args.quick, "tasks": {}}
+        for name in args.tasks:
+            started = time.perf_counter()
+            data = args.datasets / FOLDER[name]
+            if args.quick:
+                data = subsample(name, data, scratch / "data" / name)
+            result = runners[name](data, opts)
+            seconds = time.perf_counter() - started
+            print(result.text() + f"\n  task total {seconds:.0f} s", flush=True)
+            results["tasks"][name] = {**result.to_json(), "seconds": seconds}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2, default=str))
+        logger.info("figures written to %s", args.out)
+    blas.restore_original_limits()
+
+
+if __name__ == "__main__":
+    main()
