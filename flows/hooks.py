@@ -96,6 +96,8 @@ def _mlflow_facts(tracker: Tracker, flow_run_id: str) -> tuple[str | None, dict]
     metrics: dict[str, dict[str, float]] = {}
     for child in children:
         stage = child.data.tags.get("karpa.stage") or child.info.run_name
+        if app := child.data.tags.get("karpa.application"):
+            stage = f"{stage}-{app}"  # one child per application: keep them apart
         metrics.setdefault(stage, {}).update(child.data.metrics)
     return parent, metrics
 

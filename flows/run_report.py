@@ -26,6 +26,8 @@ HEADLINE = {
     "validate": re.compile(r"^(warnings|[a-z]+\.quarantine_share)$"),
     "align": re.compile(r"^(items\.share_with_\w+|users\.evaluable|views\.\w+)$"),
     "pretrain": re.compile(r"^(steps|samples_per_s|final\.\w+|retrieval\..*@1)$"),
+    # One entry per application ("finetune-intent"): its headline and pretraining gain.
+    "finetune": re.compile(r"^(headline|gain)\.(estimate|low|high)$"),
 }
 NOISE = re.compile(r"^(drift|pii)\.|\.(bytes|rows|rows_in|rows_accepted|rows_quarantined)$")
 MAX_PER_STAGE = 12
@@ -111,9 +113,14 @@ def failed_stage(tasks: list[TaskTiming]) -> str | None:
 
 
 def headline(stage: str, metrics: Mapping[str, float]) -> dict[str, float]:
-    pattern = HEADLINE.get(stage)
+    pattern = HEADLINE.get(stage_kind(stage))
     keys = sorted(k for k in metrics if (pattern.match(k) if pattern else not NOISE.search(k)))
     return {k: metrics[k] for k in keys[:MAX_PER_STAGE]}
+
+
+def stage_kind(stage: str) -> str:
+    """"finetune-intent" -> "finetune": a stage with one child run per application."""
+    return stage.split("-", 1)[0]
 
 
 def row_counts(stage_metrics: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, int]]:
@@ -143,6 +150,12 @@ def parent_metrics(facts: RunFacts) -> dict[str, float]:
         values = [counts[name] for counts in rows.values() if name in counts]
         if values:
             out[f"rows.{name.removeprefix('rows_')}"] = float(sum(values))
+    for stage, metrics in facts.stage_metrics.items():
+        if stage_kind(stage) == "finetune" and "-" in stage:
+            app = stage.split("-", 1)[1]
+            for key, name in (("headline.estimate", "headline"), ("gain.estimate", "gain")):
+                if key in metrics:
+                    out[f"{app}.{name}"] = metrics[key]
     return out
 
 
@@ -196,7 +209,8 @@ def render_summary(facts: RunFacts) -> str:
     if any(shown.values()):
         lines += ["", "## Headline metrics", "", "| stage | metric | value |", "|---|---|---:|"]
         order = [*KNOWN_STAGES]
-        for stage in sorted(shown, key=lambda s: (order.index(s) if s in order else 99, s)):
+        rank = {s: order.index(stage_kind(s)) if stage_kind(s) in order else 99 for s in shown}
+        for stage in sorted(shown, key=lambda s: (rank[s], s)):
             for key, value in shown[stage].items():
                 lines.append(f"| {stage} | {key} | {_fmt(value)} |")
     return "\n".join(lines) + "\n"

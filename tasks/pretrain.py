@@ -79,7 +79,8 @@ def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> Foun
         raise
 
 
-@task(retries=2, retry_delay_seconds=2, task_run_name="champion-foundation")
+# Named as a pretrain task: in the run summary its time is the pretrain stage's.
+@task(retries=2, retry_delay_seconds=2, task_run_name="pretrain-champion")
 def champion_foundation_stage(cfg: RunConfig, parent_id: str) -> FoundationManifest:
     """The registry's champion foundation instead of pretraining (`finetune.foundation:
     champion`); its own child run records which version it was."""

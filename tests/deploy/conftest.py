@@ -112,6 +112,23 @@ def validated(stack, prefect_client) -> FinishedRun:
     return FinishedRun(wait_final(prefect_client, created.id), parameters, deployment.id)
 
 
+@pytest.fixture(scope="package")
+def finetuned(stack, prefect_client, fast_overrides) -> FinishedRun:
+    """A nightly run that promotes a foundation, then a run of `finetune` created through
+    the API: intent only, from the champion foundation, fine-tune and evaluate only."""
+    nightly = prefect_client.read_deployment_by_name("karpa-retrain/nightly-retrain")
+    first = prefect_client.create_flow_run_from_deployment(
+        nightly.id, parameters={"data": str(stack.world), "overrides": fast_overrides}
+    )
+    first = wait_final(prefect_client, first.id, timeout=2 * RUN_TIMEOUT_S)
+    assert first.state.is_completed(), first.state.message
+    deployment = prefect_client.read_deployment_by_name("karpa-finetune/finetune")
+    parameters = {"data": str(stack.world), "application": "intent", "until": "finetune",
+                  "overrides": fast_overrides}
+    created = prefect_client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+    return FinishedRun(wait_final(prefect_client, created.id), parameters, deployment.id)
+
+
 def mlflow_parent(stack: Stack, flow_run_id):
     """The MLflow parent run that the pipeline opened for this Prefect flow run."""
     from mlflow.tracking import MlflowClient

@@ -54,3 +54,22 @@ def test_uis_show_the_run_its_parameters_and_metrics(stack, validated, browser, 
     browser.open(parent.data.tags["prefect.flow_run_url"])
     browser.wait_for_text([flow_run.name, "validate-data", "Completed"])
     _keep(browser.screenshot(tmp_path / "prefect-flow-run.png"))
+
+
+def test_uis_show_the_finetune_run_and_its_headline(stack, finetuned, browser, tmp_path):
+    """The on-demand fine-tune created through the API: its deployment page in Prefect, and
+    its MLflow run with the parameters it was given and the application's headline."""
+    flow_run = finetuned.flow_run
+    parent = mlflow_parent(stack, flow_run.id)
+
+    browser.open(f"{stack.ui_url}/deployments/deployment/{finetuned.deployment_id}")
+    browser.wait_for_text(["finetune", "karpa-local", flow_run.name, "Completed"])
+    _keep(browser.screenshot(tmp_path / "prefect-finetune-deployment.png"))
+
+    url = f"{stack.mlflow_url}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
+    browser.open(url)
+    text = browser.wait_for_text(
+        [parent.info.run_name, "intent.headline", "seconds.finetune", "finetune.foundation"]
+    )
+    assert flow_run.name in text and "champion" in text
+    _keep(browser.screenshot(tmp_path / "mlflow-finetune-run.png"))

@@ -46,6 +46,8 @@ METRICS = {
         "warnings": 1,
     },
     "intent": {"accuracy": 0.8, "macro_f1": 0.7, "drift.x": 1.0},
+    "finetune-sentiment": {"headline.estimate": 0.81, "headline.low": 0.77,
+                           "headline.high": 0.85, "gain.estimate": 0.24, "train.loss": 0.3},
 }
 
 
@@ -104,6 +106,8 @@ def test_summary_says_why_links_mlflow_and_lists_stages_rows_metrics():
     assert "| validate | failed | 1 | 4.5 |" in md
     assert "| items | 10 | 9 | 1 |" in md
     assert "| intent | accuracy | 0.8 |" in md
+    assert "| finetune-sentiment | headline.estimate | 0.81 |" in md
+    assert "| finetune-sentiment | gain.estimate | 0.24 |" in md and "train.loss" not in md
 
 
 def test_summary_without_mlflow_run_says_so():
@@ -117,6 +121,8 @@ def test_parent_metrics_and_failure_record():
     facts = _facts()
     metrics = parent_metrics(facts)
     assert metrics["seconds.ingest"] == 3.0 and metrics["seconds.total"] == 9.5
+    # Each application's headline and pretraining gain, to compare runs at a glance.
+    assert (metrics["sentiment.headline"], metrics["sentiment.gain"]) == (0.81, 0.24)
     assert (metrics["rows.in"], metrics["rows.accepted"], metrics["rows.quarantined"]) == (
         110,
         109,

@@ -14,7 +14,7 @@ from prefect.exceptions import PrefectHTTPStatusError
 from flows.hooks import FAILURES_FILE, SUMMARY_KEY
 from karpa.deploy import alive, deploy
 
-from .conftest import REPO, RUN_TIMEOUT_S, mlflow_parent, wait_final
+from .conftest import REPO, mlflow_parent, wait_final
 
 pytestmark = pytest.mark.server
 
@@ -142,31 +142,21 @@ def test_deploy_again_reuses_what_runs(stack):
 
 
 def test_finetune_deployment_runs_from_the_champion_and_refuses_bad_values(
-    stack, prefect_client, fast_overrides
+    stack, prefect_client, finetuned
 ):
-    """A nightly run promotes a foundation; then a `finetune` run created through the API
-    with parameters fine-tunes one application from it, without pretraining."""
-    nightly = prefect_client.read_deployment_by_name("karpa-retrain/nightly-retrain")
-    first = prefect_client.create_flow_run_from_deployment(
-        nightly.id, parameters={"data": str(stack.world), "overrides": fast_overrides}
-    )
-    first = wait_final(prefect_client, first.id, timeout=2 * RUN_TIMEOUT_S)
-    assert first.state.is_completed(), first.state.message
-
-    finetune = prefect_client.read_deployment_by_name("karpa-finetune/finetune")
-    assert finetune.enforce_parameter_schema
-    assert finetune.global_concurrency_limit.limit == 1
+    """A nightly run promoted a foundation; a `finetune` run created through the API with
+    parameters fine-tuned one application from it, without pretraining."""
+    deployment = prefect_client.read_deployment(finetuned.deployment_id)
+    assert deployment.enforce_parameter_schema
+    assert deployment.global_concurrency_limit.limit == 1
     for bad, field in (({"application": "everything"}, "application"),
                        ({"until": "pretrain"}, "until"), ({"steps": 3}, "steps")):
         with pytest.raises(PrefectHTTPStatusError) as refused:
-            prefect_client.create_flow_run_from_deployment(finetune.id, parameters=bad)
+            prefect_client.create_flow_run_from_deployment(deployment.id, parameters=bad)
         assert refused.value.response.status_code == 409
         assert field in refused.value.response.json()["detail"]
 
-    parameters = {"data": str(stack.world), "application": "intent", "until": "finetune",
-                  "overrides": fast_overrides}
-    created = prefect_client.create_flow_run_from_deployment(finetune.id, parameters=parameters)
-    flow_run = wait_final(prefect_client, created.id)
+    flow_run = finetuned.flow_run
     assert flow_run.state.is_completed(), flow_run.state.message
     parent = mlflow_parent(stack, flow_run.id)
     params, tags = parent.data.params, parent.data.tags
@@ -177,6 +167,7 @@ def test_finetune_deployment_runs_from_the_champion_and_refuses_bad_values(
     assert tags["prefect.flow_run_url"].startswith(stack.ui_url)
     assert tags["karpa.foundation_model_uri"] == "models:/karpa-foundation/1"
     assert parent.info.status == "FINISHED"
+    assert 0.0 <= parent.data.metrics["intent.headline"] <= 1.0  # from the summary hook
 
     from mlflow.tracking import MlflowClient
 
