@@ -24,7 +24,7 @@ def _example(views: AlignManifest, image_size: int) -> pd.DataFrame:
     index (a public dataset may have only texts, or no images)."""
     from PIL import Image
 
-    items = pd.read_parquet(Path(views.path) / "items.parquet", columns=["text", "pixels"])
+    items = pd.read_parquet(Path(views.path) / "items.parquet", columns=["pixels"])
     rows: list[dict] = []
     texts = pd.read_parquet(Path(views.path) / "pretrain_texts.parquet", columns=["text"])
     if len(texts):

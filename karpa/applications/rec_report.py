@@ -30,7 +30,12 @@ HEADLINE = "ndcg@10"
 
 def _protocol_line(model: RankedModel) -> str:
     p = model.full.protocol
-    seen = "history excluded" if p["exclude_seen"] else "history kept"
+    seen = "history kept"
+    if p["exclude_seen"]:
+        seen = "history excluded"
+        if p.get("excluded_target") == "miss":
+            missed = p["users_target_in_history_missed"]
+            seen += f" (a test item repeating one is a miss: {missed:,} users)"
     return f"full ranking of {p['n_items']} items, {seen}, ties count against the model"
 
 

@@ -127,7 +127,10 @@ def rank(
     name: str, kind: str, scores: np.ndarray, data: RecData, cfg: RecommendationConfig, **extra: Any
 ) -> RankedModel:
     exclude = seen_mask(data.test_histories, len(data.catalogue)) if cfg.exclude_seen else None
-    full = evaluate_ranking(scores, data.test_targets, ks=(10,), exclude=exclude)
+    # The saved model never recommends a history item, so a test item that repeats one is a
+    # miss for it (and for every model here): the report measures what is served.
+    full = evaluate_ranking(scores, data.test_targets, ks=(10,), exclude=exclude,
+                            excluded_target="miss")
     sampled = evaluate_ranking(
         scores,
         data.test_targets,
@@ -135,6 +138,7 @@ def rank(
         exclude=exclude,
         n_negatives=sampled_negatives(cfg.n_negatives, len(data.catalogue)),
         seed=cfg.negatives_seed,
+        excluded_target="miss",
     )
     return RankedModel(name, kind, full, sampled, **extra)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -166,6 +166,7 @@ def evaluate_ranking(
     exclude: Mask | None = None,
     n_negatives: int | None = None,
     seed: int = 0,
+    excluded_target: Literal["keep", "miss"] = "keep",
 ) -> RankingEvaluation:
     """HR@k and NDCG@k for each k in `ks`, and MRR, over all users.
 
@@ -173,6 +174,9 @@ def evaluate_ranking(
     exclude: optional (n_users, n_items) boolean mask of items removed from the candidates
     (e.g. `seen_mask(histories, n_items)`); n_negatives: None for full ranking, else the
     number of uniformly sampled negatives per user, drawn with `seed`.
+    excluded_target: a target that `exclude` also marks (a repeat of a history item) is
+    ranked as usual ("keep"), or counts as a miss ("miss": rank infinity, every metric 0)
+    — what a model that never recommends history items can actually do.
     """
     scores, targets, exclude = _check_inputs(scores, targets, exclude)
     n_users, n_items = scores.shape
@@ -187,6 +191,13 @@ def evaluate_ranking(
                                      refill_from_excluded=True)
         ranks = sampled_ranks(scores, targets, negatives)
         n_candidates = np.full(n_users, n_negatives + 1)
+    missed = 0
+    if excluded_target == "miss" and exclude is not None:
+        flagged = _target_flags(exclude, targets, n_users)
+        ranks = np.where(flagged, np.inf, ranks.astype(float))
+        missed = int(flagged.sum())
+    elif excluded_target != "keep":
+        raise ValueError(f"excluded_target must be 'keep' or 'miss', got {excluded_target!r}")
     values = per_user_metrics(ranks, ks)
     metrics = {name: float(v.mean()) for name, v in values.items()}
     protocol: dict[str, Any] = {
@@ -201,6 +212,8 @@ def evaluate_ranking(
         "exclude_seen": exclude is not None,
         "mean_candidates": float(np.mean(n_candidates)),
         "users_refilled_from_seen": None if n_negatives is None else short,
+        "excluded_target": excluded_target if exclude is not None else None,
+        "users_target_in_history_missed": missed if exclude is not None else None,
         "ties": TIE_RULE,
         "ks": [int(k) for k in ks],
     }
@@ -236,14 +249,16 @@ def _dense_rows(mask: Mask, start: int, stop: int) -> np.ndarray:
 
 
 def _row_counts(exclude: Mask | None, targets: np.ndarray, n_users: int) -> np.ndarray:
-    """Excluded items per user, not counting the target (which is never excluded)."""
+    """Excluded items per user, not counting the target (which is ranked regardless)."""
     if exclude is None:
         return np.zeros(n_users)
+    counts = (np.asarray(exclude.sum(axis=1)).ravel() if sp.issparse(exclude)
+              else np.asarray(exclude, dtype=bool).sum(axis=1))
+    return counts - _target_flags(exclude, targets, n_users)
+
+
+def _target_flags(exclude: Mask, targets: np.ndarray, n_users: int) -> np.ndarray:
+    """(n_users,) bool: the exclusion mask also marks the user's target."""
     if sp.issparse(exclude):
-        counts = np.asarray(exclude.sum(axis=1)).ravel()
-        target_flags = np.asarray(exclude[np.arange(n_users), targets]).ravel()
-    else:
-        exclude = np.asarray(exclude, dtype=bool)
-        counts = exclude.sum(axis=1)
-        target_flags = exclude[np.arange(n_users), targets]
-    return counts - target_flags.astype(bool)
+        return np.asarray(exclude[np.arange(n_users), targets]).ravel().astype(bool)
+    return np.asarray(exclude, dtype=bool)[np.arange(n_users), targets]

@@ -59,6 +59,31 @@ def test_exclusion_removes_seen_items_but_never_the_target():
     assert full_ranks(SCORES, TARGETS, sparse).tolist() == [2, 3, 1]
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_target_in_history_can_count_as_a_miss(sparse):
+    """What a model that never recommends history items can do: a repeated target is a
+    miss under both protocols, and the protocol says how many users that was."""
+    exclude = np.zeros_like(SCORES, dtype=bool)
+    exclude[1, 0] = True
+    exclude[0, 1] = True  # user 0's target repeats a history item
+    mask = sp.csr_matrix(exclude) if sparse else exclude
+    kept = evaluate_ranking(SCORES, TARGETS, ks=(2,), exclude=mask)
+    missed = evaluate_ranking(SCORES, TARGETS, ks=(2,), exclude=mask, excluded_target="miss")
+    assert kept.ranks.tolist() == [2, 3, 1]
+    assert missed.ranks.tolist() == [math.inf, 3, 1]
+    assert missed.metrics["hr@2"] == pytest.approx(1 / 3)
+    assert missed.metrics["mrr"] == pytest.approx((0 + 1 / 3 + 1) / 3)
+    assert missed.per_user()["ndcg@2"].tolist()[0] == 0.0
+    assert missed.protocol["excluded_target"] == "miss"
+    assert missed.protocol["users_target_in_history_missed"] == 1
+    assert kept.protocol["users_target_in_history_missed"] == 0
+    sampled = evaluate_ranking(SCORES, TARGETS, ks=(2,), exclude=mask, n_negatives=1,
+                               excluded_target="miss")
+    assert math.isinf(sampled.ranks[0]) and sampled.metrics["mrr"] < 1
+    with pytest.raises(ValueError, match="excluded_target"):
+        evaluate_ranking(SCORES, TARGETS, exclude=mask, excluded_target="drop")
+
+
 def test_seen_mask_from_histories():
     mask = seen_mask([[0, 2, 2], [], [3]], n_items=4)
     assert mask.toarray().tolist() == [
