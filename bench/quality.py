@@ -240,7 +240,8 @@ def movielens(data: Path, opts: Options) -> TaskResult:
         "item in a row collapsed); last item = test, the one before = validation (early "
         "stopping), the rest = training; users with at least 3 interactions are evaluated "
         f"({report['protocol']['test_users']} of {report['data']['training_sequences']} users); "
-        "test history = training items + validation item, history items excluded",
+        "test history = training items + validation item, history items excluded (a test "
+        "item repeating one counts as a miss, as for the served model)",
         f"HR@10, NDCG@10, MRR: full ranking of all {full['n_items']} items (ties count against "
         f"the model), and {neg} negatives sampled uniformly per user (seed {sampled['seed']})",
         f"karpa: preset {opts.preset}, pretraining steps: {run.pretrain_steps}, behaviour tower "
