@@ -27,7 +27,10 @@ def app_rows(report: dict[str, Any]) -> list[str]:
     lines = [f"{report['application']}: {head['metric']}, {protocol}",
              f"  {'karpa (pretrained)':<22} {_ci(head)}"]
     for name, comp in sorted(report.get("comparisons", {}).items()):
-        lines.append(f"  {name + ' (' + comp['kind'] + ')':<22} {_ci(comp.get('headline'))}")
+        # karpa minus this model on the same test examples, paired
+        delta = f"   karpa − it {_signed(comp['delta'])}" if comp.get("delta") else ""
+        lines.append(f"  {name + ' (' + comp['kind'] + ')':<22} {_ci(comp.get('headline'))}"
+                     + delta)
     lines.append(f"  {'pretraining gain':<22} {_signed(report.get('pretraining_gain'))}")
     curve = report.get("learning_curve") or []
     for k in sorted({r["k"] for r in curve if str(r["k"]) != "all"}, key=int):

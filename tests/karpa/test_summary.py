@@ -13,7 +13,9 @@ def test_rows_carry_intervals_for_models_baselines_gain_and_the_curve():
     report = {
         "application": "intent",
         "headline": {"metric": "accuracy", "protocol": "test split", **_ci(0.85, 0.82, 0.88)},
-        "comparisons": {"scratch": {"kind": "ablation", "headline": _ci(0.80, 0.77, 0.83)}},
+        "comparisons": {"scratch": {"kind": "ablation", "headline": _ci(0.80, 0.77, 0.83),
+                                    "delta": _ci(0.05, 0.01, 0.09)},
+                        "tfidf_lr": {"kind": "baseline", "headline": _ci(0.9, 0.88, 0.92)}},
         "pretraining_gain": _ci(0.05, 0.01, 0.09),
         "learning_curve": [
             {"model": "pretrained", "k": 10, "value": 0.33, "low": 0.30, "high": 0.36,
@@ -25,7 +27,8 @@ def test_rows_carry_intervals_for_models_baselines_gain_and_the_curve():
     assert app_rows(report) == [
         "intent: accuracy, test split",
         "  karpa (pretrained)     0.850 [0.820, 0.880]",
-        "  scratch (ablation)     0.800 [0.770, 0.830]",
+        "  scratch (ablation)     0.800 [0.770, 0.830]   karpa − it +0.050 [+0.010, +0.090]",
+        "  tfidf_lr (baseline)    0.900 [0.880, 0.920]",
         "  pretraining gain       +0.050 [+0.010, +0.090]",
         "  10 labels/class: pretrained 0.330 [0.300, 0.360], scratch 0.210 [0.180, 0.240]; "
         "gain +0.120 [+0.090, +0.150]",
