@@ -129,8 +129,10 @@ def pretrain(
         step_module = PretrainStep(model, train_cfg, batches.active)
         meta = {"model_config": model.cfg.to_dict(), "tokenizer_json": tokenizer.to_str()}
         result = train(step_module, batches, train_cfg, runtime, ckpt_path, on_metrics, meta, state)
-    finally:
+    except BaseException:
         runtime.close()
+        raise
+    runtime.close(synchronize=True)
     return PretrainResult(
         checkpoint_path=result.checkpoint_path,
         tokenizer_path=tokenizer_path,

@@ -53,8 +53,13 @@ class Runtime:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def close(self) -> None:
+    def close(self, synchronize: bool = False) -> None:
+        """Leave the process group. `synchronize` (after a run that ended well on every
+        rank) waits for all ranks first: a rank that tears down its gloo connections while
+        a peer still uses them aborts ("terminate called without an active exception")."""
         if self.owns_process_group and dist.is_initialized():
+            if synchronize:
+                dist.barrier()
             dist.destroy_process_group()
             self.owns_process_group = False
 
