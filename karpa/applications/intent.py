@@ -184,7 +184,7 @@ def run_intent(
     if task.n_test_total > len(task.test):
         limits.append(f"Test capped at {len(task.test)} of {task.n_test_total} messages.")
     timings["total_s"] = time.perf_counter() - started
-    report = finish_text_app(
+    return finish_text_app(
         "intent",
         out_dir,
         cfg,
@@ -201,12 +201,3 @@ def run_intent(
         timings=timings,
         oos_threshold=threshold,
     )
-    logger.info(
-        "intent: %s accuracy %.4f [%.4f, %.4f] in %.1fs",
-        ev.main,
-        ev.headline["estimate"],
-        ev.headline["low"],
-        ev.headline["high"],
-        timings["total_s"],
-    )
-    return report

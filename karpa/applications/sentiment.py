@@ -6,7 +6,6 @@ frequency and the headline is macro-F1, which weighs every class equally.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from karpa.evaluation.classification import classification_metrics
 from karpa.evaluation.slices import by_class
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.runtime import init_runtime
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ def run_sentiment(
     if task.n_test_total > len(task.test):
         limits.append(f"Test capped at {len(task.test)} of {task.n_test_total} headlines.")
     timings["total_s"] = time.perf_counter() - started
-    report = finish_text_app(
+    return finish_text_app(
         "sentiment",
         out_dir,
         cfg,
@@ -141,12 +138,3 @@ def run_sentiment(
         limits=limits,
         timings=timings,
     )
-    logger.info(
-        "sentiment: %s macro-F1 %.4f [%.4f, %.4f] in %.1fs",
-        ev.main,
-        ev.headline["estimate"],
-        ev.headline["low"],
-        ev.headline["high"],
-        timings["total_s"],
-    )
-    return report
