@@ -16,3 +16,21 @@ def machine() -> str:
 def header(title: str, command: str) -> str:
     today = dt.date.today().isoformat()
     return f"# {title}\n# date: {today}\n# command: {command}\n# machine: {machine()}"
+
+
+def direct_views(cfg, store):
+    """ingest -> validate -> align with the stage functions (no Prefect, no MLflow), as the
+    flow's tasks call them, official splits included; returns the AlignManifest."""
+    from karpa.align.stage import align
+    from karpa.ingest.stage import ingest_table
+    from karpa.manifests import raise_if_stopped
+    from karpa.validation.stage import validate
+
+    tables = {t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
+              for t, spec in cfg.data.sources.items()}
+    validated = validate(tables, cfg.validate_, store)
+    raise_if_stopped(validated)
+    hints = {t: s.split_from_id for t, s in cfg.data.sources.items() if s.split_from_id}
+    views = align(validated.accepted, cfg.align, store, split_hints=hints)
+    raise_if_stopped(views)
+    return views

@@ -57,28 +57,19 @@ def pretrain_progress(label: str, every_s: float = 30.0) -> Callable[[dict, int]
 def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str],
                  label: str) -> PipelineRun:
     """The stage functions one after another (no Prefect, no MLflow), up to fine-tune."""
-    from karpa.align.stage import align
+    from _common import direct_views
+
     from karpa.config import load_config
     from karpa.finetuning import run_application
-    from karpa.ingest.stage import ingest_table
-    from karpa.manifests import raise_if_stopped
     from karpa.pretraining.stage import pretrain_foundation
     from karpa.store import Store
-    from karpa.validation.stage import validate
 
     logger.info("%s: ingest, validate, align", label)
     began = time.perf_counter()
     cfg = load_config(PRESETS / f"{preset}.yaml",
                       ["until=finetune", "pretrain.progress=false", *sets], str(data))
     store = Store(store_root)
-    tables = {t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
-              for t, spec in cfg.data.sources.items()}
-    validated = validate(tables, cfg.validate_, store)
-    raise_if_stopped(validated)
-    # The flow's align task passes each source's official split; so must a direct call.
-    hints = {t: s.split_from_id for t, s in cfg.data.sources.items() if s.split_from_id}
-    views = align(validated.accepted, cfg.align, store, split_hints=hints)
-    raise_if_stopped(views)
+    views = direct_views(cfg, store)
     seconds = {"prepare": time.perf_counter() - began}
 
     logger.info("%s: pretrain (%s preset%s)", label, cfg.pretrain.preset,

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import header
+from _common import direct_views, header
 
 from karpa.home import activate
 
@@ -38,7 +38,6 @@ UNTIL = ("ingest", "validate", "align", "pretrain", "finetune")
 
 def run_direct(config: str, world: Path, until: str, store_root: Path, sets: list[str]) -> float:
     """The stage functions one after another, no Prefect, no MLflow."""
-    from karpa.align.stage import align
     from karpa.config import load_config
     from karpa.ingest.stage import ingest_table
     from karpa.manifests import raise_if_stopped
@@ -48,26 +47,22 @@ def run_direct(config: str, world: Path, until: str, store_root: Path, sets: lis
     began = time.perf_counter()
     cfg = load_config(config, [f"until={until}", "pretrain.progress=false", *sets], str(world))
     store = Store(store_root)
-    tables = {
-        t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
-        for t, spec in cfg.data.sources.items()
-    }
-    if cfg.runs("validate"):
-        validated = validate(tables, cfg.validate_, store)
-        raise_if_stopped(validated)
-        tables = validated.accepted
-    if cfg.runs("align"):
-        views = align(tables, cfg.align, store)
-        raise_if_stopped(views)
-        if cfg.runs("pretrain"):
-            from karpa.pretraining.stage import pretrain_foundation
+    if not cfg.runs("align"):
+        tables = {t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
+                  for t, spec in cfg.data.sources.items()}
+        if cfg.runs("validate"):
+            raise_if_stopped(validate(tables, cfg.validate_, store))
+        return time.perf_counter() - began
+    views = direct_views(cfg, store)
+    if cfg.runs("pretrain"):
+        from karpa.pretraining.stage import pretrain_foundation
 
-            foundation = pretrain_foundation(views, cfg.pretrain, cfg.seed, store)
-            if cfg.runs("finetune"):
-                from karpa.finetuning import run_application
+        foundation = pretrain_foundation(views, cfg.pretrain, cfg.seed, store)
+        if cfg.runs("finetune"):
+            from karpa.finetuning import run_application
 
-                for app in cfg.finetune.applications:
-                    run_application(app, views, foundation, cfg.finetune, store)
+            for app in cfg.finetune.applications:
+                run_application(app, views, foundation, cfg.finetune, store)
     return time.perf_counter() - began
 
 
