@@ -152,20 +152,9 @@ def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Servi
                 "server or unset PREFECT_API_URL to let karpa start one"
             )
         return Service("prefect-server", url=configured.rstrip("/"))
-    if previous and previous.prefect.url and _answers(f"{previous.prefect.url}/health"):
-        return previous.prefect
-    url = f"http://127.0.0.1:{port}/api"
-    if _answers(f"{url}/health"):
-        return Service("prefect-server", url=url)
-    proc = _spawn_restored(start_prefect_server, home, port)
-    _wait_or_stop(f"{url}/health", proc, home.root / "prefect-server.log", 60)
-    return Service(
-        "prefect-server",
-        url=url,
-        pid=proc.pid,
-        started=True,
-        log=str(home.root / "prefect-server.log"),
-    )
+    return _reuse_or_start("prefect-server", f"http://127.0.0.1:{port}/api",
+                           previous.prefect if previous else None, start_prefect_server,
+                           home, port, timeout=60)
 
 
 def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Service:
@@ -174,20 +163,23 @@ def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Servic
         if not _answers(f"{configured.rstrip('/')}/health"):
             raise DeployError(f"MLFLOW_TRACKING_URI={configured} does not answer")
         return Service("mlflow-server", url=configured.rstrip("/"))
-    if previous and previous.mlflow.url and _answers(f"{previous.mlflow.url}/health"):
-        return previous.mlflow
-    url = f"http://127.0.0.1:{port}"
+    return _reuse_or_start("mlflow-server", f"http://127.0.0.1:{port}",
+                           previous.mlflow if previous else None, start_mlflow_server,
+                           home, port, timeout=120)
+
+
+def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: Home,
+                    port: int, timeout: float) -> Service:
+    """The server of the last deploy if it still answers, else one already on `url`, else a
+    new one started against the home (its log next to deploy.json)."""
+    if previous and previous.url and _answers(f"{previous.url}/health"):
+        return previous
     if _answers(f"{url}/health"):
-        return Service("mlflow-server", url=url)
-    proc = _spawn_restored(start_mlflow_server, home, port)
-    _wait_or_stop(f"{url}/health", proc, home.root / "mlflow-server.log", 120)
-    return Service(
-        "mlflow-server",
-        url=url,
-        pid=proc.pid,
-        started=True,
-        log=str(home.root / "mlflow-server.log"),
-    )
+        return Service(name, url=url)
+    log = home.root / f"{name}.log"
+    proc = _spawn_restored(start, home, port)
+    _wait_or_stop(f"{url}/health", proc, log, timeout)
+    return Service(name, url=url, pid=proc.pid, started=True, log=str(log))
 
 
 def _prefect_cli(args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
