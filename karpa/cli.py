@@ -19,9 +19,11 @@ def _run(args: argparse.Namespace) -> int:
 
     home = activate(args.home)
     from flows.params import RetrainParams
-    from flows.retrain import retrain
+    from flows.retrain import resolve, retrain
 
     params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
+    # A bad config or override is one sentence before any flow run starts (no traceback).
+    resolve(params)
     result = retrain(params)
     run_id = result["mlflow_run_id"]
     print()

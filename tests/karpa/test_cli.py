@@ -1,0 +1,22 @@
+"""`karpa run` with a bad override: one sentence and exit code 2, before any run starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bad_override_is_one_sentence_before_a_run(tmp_path):
+    karpa = str(Path(sys.executable).with_name("karpa"))
+    env = {**os.environ, "KARPA_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([karpa, "run", "--set", "finetune.foundation=chmpion"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["karpa: error: configs/demo.yaml with --set: finetune.foundation: Input "
+                     "should be 'pretrain' or 'champion' (got 'chmpion')"], proc.stderr[-2000:]
+    assert not (tmp_path / "home" / "failures.jsonl").exists()  # no flow run was started
