@@ -108,9 +108,9 @@ def text_runs(task: str, data: Path, opts: Options, store: Path, sets: list[str]
     app = "intent" if task == "banking77" else "sentiment"
     own = run_pipeline(task, data, store, [*opts.base_sets(), *sets, *opts.user_sets],
                        f"{task}{tag} own-init")
-    # The encoder's learning rate is the head's x encoder_lr_scale; MiniLM gets 5e-5 (with
-    # the default head lr 2e-3), inside BERT's recommended 2e-5..5e-5: the random-init
-    # towers' 0.25 would be 5e-4, which overwrites much of what MiniLM knows.
+    # The encoder's learning rate is the head's x encoder_lr_scale: MiniLM gets 5e-5 (head
+    # 2e-3), the top of BERT's recommended 2e-5..5e-5 for fine-tuning a pretrained encoder;
+    # the random-init towers' 0.25 would be 5e-4, ten times that (not tried here).
     started = [f"pretrain.text_init={rows.minilm_folder()}",
                f"finetune.{app}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}",
                f"finetune.{app}.run_scratch=false", f"finetune.{app}.run_baselines=false"]
