@@ -163,9 +163,11 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def pm(values: Sequence[float] | None) -> str:
-    """`mean ± std` of the values, or `-` when there are none."""
+    """`mean ± std` of the values, `value (n=1)` for one (no spread to show), or `-`."""
     if not values:
         return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f} (n=1)"
     mean, std = mean_std(values)
     return f"{mean:.3f} ± {std:.3f}"
 
