@@ -41,6 +41,33 @@ class PipelineRun:
                 f"fine-tune+evaluate {s['finetune']:.0f} s ({inner})")
 
 
+class Elapsed(logging.Formatter):
+    """Log lines prefixed with the seconds since `since` (a time.time())."""
+
+    def __init__(self, since: float):
+        super().__init__("%(message)s")
+        self.since = since
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"[{record.created - self.since:7.1f} s] {super().format(record)}"
+
+
+def setup_logging(since: float | None = None) -> float:
+    """The bench's own progress lines, and only warnings from the libraries (Great
+    Expectations sets its loggers to INFO when it is imported, after this runs), timed
+    from `since` (default now, for the bench's process; a pipeline's process gets the
+    bench's). -> since"""
+    since = time.time() if since is None else since
+    handler = logging.StreamHandler()
+    handler.setFormatter(Elapsed(since))
+    handler.addFilter(lambda r: r.name.startswith("bench") or r.levelno >= logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logger.setLevel(logging.INFO)
+    # Banking77 has no out-of-scope messages, so intent warns that its threshold stays 0.
+    logging.getLogger("karpa.applications.intent").setLevel(logging.ERROR)
+    return since
+
+
 def pretrain_progress(label: str, every_s: float = 30.0) -> Callable[[dict, int], None]:
     """Pretraining's metrics callback: a progress line at most every `every_s` seconds."""
     last = [time.perf_counter()]
@@ -54,9 +81,55 @@ def pretrain_progress(label: str, every_s: float = 30.0) -> Callable[[dict, int]
     return report
 
 
-def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str],
-                 label: str) -> PipelineRun:
-    """The stage functions one after another (no Prefect, no MLflow), up to fine-tune."""
+def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str], label: str,
+                 log_since: float) -> PipelineRun:
+    """The stage functions one after another (no Prefect, no MLflow), up to fine-tune, in
+    a fresh process: a process keeps the memory its earlier pipelines allocated, and a
+    MiniLM-started pretraining after three other pipelines in one process was killed for
+    memory on a 23 GB machine. Same threads and logging as this process."""
+    import multiprocessing
+
+    import torch
+
+    out = store_root.parent / "pipeline-runs" / f"{label.replace(' ', '_')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    # spawn, not fork: a fresh interpreter (the point), and torch is not fork-safe after
+    # its thread pools started. Not a Pool: its daemonic workers may not start the
+    # pretraining DataLoader's worker.
+    child = multiprocessing.get_context("spawn").Process(
+        target=_run_and_save,
+        args=(preset, data, store_root, sets, label, out, torch.get_num_threads(), log_since),
+        name=f"pipeline {label}")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        killed = " (killed by a signal: out of memory?)" if child.exitcode < 0 else ""
+        raise RuntimeError(f"{label}: the pipeline's process exited with {child.exitcode}"
+                           f"{killed}; its log lines are above")
+    saved = json.loads(out.read_text())
+    return PipelineRun(saved["label"], saved["report"], Path(saved["views"]),
+                       saved["seconds"], saved["pretrain_steps"], saved["samples_per_s"])
+
+
+def _run_and_save(preset: str, data: Path, store_root: Path, sets: list[str], label: str,
+                  out: Path, threads: int, log_since: float) -> None:
+    """The child process's whole job: run_pipeline's work, its result written to `out`."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    setup_logging(log_since)
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        run = _run_stages(preset, data, store_root, sets, label)
+    out.write_text(json.dumps({"label": run.label, "report": run.report,
+                               "views": str(run.views), "seconds": run.seconds,
+                               "pretrain_steps": run.pretrain_steps,
+                               "samples_per_s": run.samples_per_s}, default=str))
+
+
+def _run_stages(preset: str, data: Path, store_root: Path, sets: list[str],
+                label: str) -> PipelineRun:
     from _common import direct_views
 
     from karpa.config import load_config

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 from _common import header
-from _quality_runs import PipelineRun, run_pipeline, subsample
+from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
 
 logger = logging.getLogger("bench.quality")
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +60,7 @@ class Options:
     seeds: list[int]
     sets: list[str]  # --quick and --pretrain-steps
     user_sets: list[str]  # --set, applied last so that they win
+    log_since: float  # when the bench started: each pipeline's process times its lines from it
     minilm: rows.MiniLM | None = None
 
     def base_sets(self) -> list[str]:
@@ -107,7 +108,7 @@ def text_runs(task: str, data: Path, opts: Options, store: Path, sets: list[str]
     karpa from the MiniLM text tower (only its own model: the others would repeat)."""
     app = "intent" if task == "banking77" else "sentiment"
     own = run_pipeline(task, data, store, [*opts.base_sets(), *sets, *opts.user_sets],
-                       f"{task}{tag} own-init")
+                       f"{task}{tag} own-init", opts.log_since)
     # The encoder's learning rate is the head's x encoder_lr_scale: MiniLM gets 5e-5 (head
     # 2e-3), the top of BERT's recommended 2e-5..5e-5 for fine-tuning a pretrained encoder;
     # the random-init towers' 0.25 would be 5e-4, ten times that (not tried here).
@@ -116,7 +117,7 @@ def text_runs(task: str, data: Path, opts: Options, store: Path, sets: list[str]
                f"finetune.{app}.run_scratch=false", f"finetune.{app}.run_baselines=false"]
     minilm = run_pipeline(task, data, store,
                           [*opts.base_sets(), *sets, *started, *opts.user_sets],
-                          f"{task}{tag} MiniLM-init")
+                          f"{task}{tag} MiniLM-init", opts.log_since)
     return own, minilm
 
 
@@ -230,7 +231,7 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
 
 def movielens(data: Path, opts: Options) -> TaskResult:
     run = run_pipeline("movielens", data, opts.scratch / "movielens",
-                       [*opts.base_sets(), *opts.user_sets], "movielens")
+                       [*opts.base_sets(), *opts.user_sets], "movielens", opts.log_since)
     report = run.report
     found = rows.report_rec_rows(report)
     full, sampled = report["protocol"]["full"], report["protocol"]["sampled"]
@@ -261,13 +262,6 @@ def movielens(data: Path, opts: Options) -> TaskResult:
     return TaskResult("movielens", protocol, rows.table(columns, body), targets, found, [run])
 
 
-class Elapsed(logging.Formatter):
-    """Log lines prefixed with the seconds since the process started."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"[{record.relativeCreated / 1000:7.1f} s] {super().format(record)}"
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
@@ -293,15 +287,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    handler = logging.StreamHandler()
-    handler.setFormatter(Elapsed("%(message)s"))
-    # The bench's own progress lines, and only warnings from the libraries (Great
-    # Expectations sets its loggers to INFO when it is imported, after this runs).
-    handler.addFilter(lambda r: r.name.startswith("bench") or r.levelno >= logging.WARNING)
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    logger.setLevel(logging.INFO)
-    # Banking77 has no out-of-scope messages, so intent warns that its threshold stays 0.
-    logging.getLogger("karpa.applications.intent").setLevel(logging.ERROR)
+    since = setup_logging()
     # transformers draws a progress bar each time it loads MiniLM's weights.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
@@ -324,7 +310,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="karpa-bench-quality-") as tmp:
         scratch = (args.home or Path(tmp)).resolve()
         activate(scratch / "home")  # sets HF_HUB_OFFLINE=1 among the quiet settings
-        opts = Options(scratch, args.preset, seeds, sets, args.set)
+        opts = Options(scratch, args.preset, seeds, sets, args.set, since)
         runners = {"banking77": banking77, "movielens": movielens,
                    "phrasebank": lambda d, o: phrasebank("phrasebank", d, o),
                    "phrasebank_allagree": lambda d, o: phrasebank("phrasebank_allagree", d, o)}
