@@ -1,10 +1,11 @@
 """How bench/quality.py runs karpa: the pipeline's stage functions called directly (no
-Prefect, no MLflow, as in bench/overhead.py) on a preset of configs/real, and the small
-samples of the public datasets that --quick runs on."""
+Prefect, no MLflow, as in bench/overhead.py) on a preset of configs/real, each run in a
+fresh process; and the small samples of the public datasets that --quick runs on."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -108,8 +109,7 @@ def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str], lab
         raise RuntimeError(f"{label}: the pipeline's process exited with {child.exitcode}"
                            f"{killed}; its log lines are above")
     saved = json.loads(out.read_text())
-    return PipelineRun(saved["label"], saved["report"], Path(saved["views"]),
-                       saved["seconds"], saved["pretrain_steps"], saved["samples_per_s"])
+    return PipelineRun(**{**saved, "views": Path(saved["views"])})
 
 
 def _run_and_save(preset: str, data: Path, store_root: Path, sets: list[str], label: str,
@@ -122,14 +122,13 @@ def _run_and_save(preset: str, data: Path, store_root: Path, sets: list[str], la
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         run = _run_stages(preset, data, store_root, sets, label)
-    out.write_text(json.dumps({"label": run.label, "report": run.report,
-                               "views": str(run.views), "seconds": run.seconds,
-                               "pretrain_steps": run.pretrain_steps,
-                               "samples_per_s": run.samples_per_s}, default=str))
+    out.write_text(json.dumps({**dataclasses.asdict(run), "views": str(run.views)},
+                              default=str))
 
 
 def _run_stages(preset: str, data: Path, store_root: Path, sets: list[str],
                 label: str) -> PipelineRun:
+    """ingest -> validate -> align -> pretrain -> fine-tune and evaluate, timed."""
     from _common import direct_views
 
     from karpa.config import load_config
