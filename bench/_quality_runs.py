@@ -103,7 +103,14 @@ def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str], lab
         args=(preset, data, store_root, sets, label, out, torch.get_num_threads(), log_since),
         name=f"pipeline {label}")
     child.start()
-    child.join()
+    try:
+        child.join()
+    finally:
+        # A bench stopped by Ctrl-C or `kill` takes its pipeline with it, instead of
+        # leaving a pretraining running, and holding memory, with no one to read it.
+        if child.is_alive():
+            child.terminate()
+            child.join()
     if child.exitcode != 0:
         killed = " (killed by a signal: out of memory?)" if child.exitcode < 0 else ""
         raise RuntimeError(f"{label}: the pipeline's process exited with {child.exitcode}"

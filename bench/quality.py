@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -287,6 +288,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # `kill` unwinds like Ctrl-C: the running pipeline's process is stopped with the bench
+    # (run_pipeline) and the scratch folder is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     since = setup_logging()
     # transformers draws a progress bar each time it loads MiniLM's weights.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
