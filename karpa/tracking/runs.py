@@ -28,6 +28,11 @@ BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch ca
 PARAM_VALUE_MAX = 6000
 
 
+def run_page_url(ui_url: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI's page of one run (the UI's route, written in this one place)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 class Tracker:
     """MLflow runs of one pipeline: a parent run per pipeline run, a child per stage."""
 
@@ -59,7 +64,7 @@ class Tracker:
         self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
     def run_url(self, run_id: str, ui_url: str) -> str:
-        return f"{ui_url.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{run_id}"
+        return run_page_url(ui_url, self.experiment_id, run_id)
 
     def get_run(self, run_id: str):
         return self.client.get_run(run_id)

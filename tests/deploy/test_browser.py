@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from karpa.servers import free_port
+from karpa.tracking.runs import run_page_url
 
 from .conftest import artifacts_dir, mlflow_parent
 from .webdriver import Browser, missing
@@ -29,10 +30,6 @@ def browser(tmp_path):
         b.close()
 
 
-def _mlflow_run_page(stack, run) -> str:
-    return f"{stack.mlflow_url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-
-
 def _keep(path):
     shutil.copy2(path, artifacts_dir() / path.name)
     return path
@@ -46,7 +43,7 @@ def test_uis_show_the_run_its_parameters_and_metrics(stack, validated, browser, 
     browser.wait_for_text(["validate-data", "karpa-local", flow_run.name, "Completed"])
     _keep(browser.screenshot(tmp_path / "prefect-deployment.png"))
 
-    browser.open(_mlflow_run_page(stack, parent))
+    browser.open(run_page_url(stack.mlflow_url, parent.info.experiment_id, parent.info.run_id))
     rows_in = f"{int(parent.data.metrics['rows.in'])}"
     text = browser.wait_for_text(
         [parent.info.run_name, "rows.in", rows_in, "seconds.validate", "pretrain.steps"]
@@ -69,7 +66,7 @@ def test_uis_show_the_finetune_run_and_its_headline(stack, finetuned, browser, t
     browser.wait_for_text(["finetune", "karpa-local", flow_run.name, "Completed"])
     _keep(browser.screenshot(tmp_path / "prefect-finetune-deployment.png"))
 
-    browser.open(_mlflow_run_page(stack, parent))
+    browser.open(run_page_url(stack.mlflow_url, parent.info.experiment_id, parent.info.run_id))
     text = browser.wait_for_text(
         [parent.info.run_name, "intent.headline", "seconds.finetune", "finetune.foundation"]
     )
