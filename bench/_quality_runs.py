@@ -30,6 +30,13 @@ class PipelineRun:
     pretrain_steps: int = 0
     samples_per_s: float = 0.0  # pretraining throughput over its steps after the first
 
+    @classmethod
+    def from_json(cls, run: dict[str, Any]) -> PipelineRun:
+        """A run as a result file holds it (TaskResult.to_json); its views went with the
+        bench's scratch folder."""
+        return cls(run["label"], run["report"], Path(), run["seconds"], run["pretrain_steps"],
+                   run["pretrain_samples_per_s"])
+
     def timing(self) -> str:
         s = self.seconds
         inner = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s"

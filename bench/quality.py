@@ -9,6 +9,7 @@ Every figure also goes to a JSON file.
     .venv/bin/python bench/quality.py                          # everything: days on 2 cores
     .venv/bin/python bench/quality.py --quick --threads 1      # smoke run, a few minutes
     .venv/bin/python bench/quality.py --tasks banking77 --pretrain-steps 2000
+    .venv/bin/python bench/quality.py --merge a.json b.json --out ab.json  # join splits
 
 The full run pretrains the `small` preset (5000 steps) twice per text split: from random
 weights and from all-MiniLM-L6-v2; on a 2-core CPU that is days of work, so
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 from _common import header
+from _quality_merge import SPLIT_TASKS, MergeError, merge_task
 from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
 
 logger = logging.getLogger("bench.quality")
@@ -201,20 +203,31 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
                       rows.FROZEN: frozen}
         for row, figures in split_rows.items():
             per_split[row].append(figures)
+    sizes = runs[0].report["data"]
+    protocol, table, targets = phrasebank_summary(
+        name, opts.seeds, per_split, sizes, runs[0].pretrain_steps,
+        runs[0].report["protocol"]["mode"], opts.preset)
+    return TaskResult(name, protocol, table, targets, per_split, runs)
+
+
+def phrasebank_summary(name: str, seeds: list[int], per_split: dict[str, list[dict[str, Any]]],
+                       sizes: dict[str, Any], pretrain_steps: int, mode: str,
+                       preset: str) -> tuple[list[str], str, list[str]]:
+    """The protocol lines, the table and the target line of a PhraseBank task from its
+    per-split figures (table row -> one entry per split). -> (protocol, table, targets)"""
     body = [[row, rows.pm([f["accuracy"] for f in found]),
              rows.pm([f["macro_f1"] for f in found])] for row, found in per_split.items()]
-    sizes = runs[0].report["data"]
     source = "50Agree" if name == "phrasebank" else "AllAgree"
     protocol = [
-        f"Financial PhraseBank {source}: {len(opts.seeds)} stratified splits (seeds "
-        f"{opts.seeds}; align.stratify=true, align.salt=quality-split-<seed>, run seed = "
+        f"Financial PhraseBank {source}: {len(seeds)} stratified splits (seeds "
+        f"{seeds}; align.stratify=true, align.salt=quality-split-<seed>, run seed = "
         "split seed): per sentiment class 20% test and 80% training pool, of which 10% of "
         "the class (1/8 of the pool) is validation (early stopping, the MiniLM C) and 70% is "
-        f"what every model trains on (split 0: {sizes['train']} train, {sizes['val']} val, "
-        f"{sizes['test']} test)",
+        f"what every model trains on (split {seeds[0]}: {sizes['train']} train, "
+        f"{sizes['val']} val, {sizes['test']} test)",
         f"accuracy and macro-F1 over the {sizes['classes']} classes, mean ± std over splits",
-        f"karpa: preset {opts.preset}, pretraining steps: {runs[0].pretrain_steps} (on each "
-        f"split's training texts), fine-tuned ({runs[0].report['protocol']['mode']}, "
+        f"karpa: preset {preset}, pretraining steps: {pretrain_steps} (on each "
+        f"split's training texts), fine-tuned ({mode}, "
         "class-weighted); MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same, "
         f"its encoder at {MINILM_ENCODER_LR_SCALE} x the head's learning rate",
         "frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
@@ -227,7 +240,7 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
         targets.append(f"accuracy >= 0.86 (FinBERT): best karpa {best:.4f} "
                        f"({'reached' if best >= 0.86 else 'not reached'})")
     columns = ["model", "accuracy (mean ± std)", "macro-F1 (mean ± std)"]
-    return TaskResult(name, protocol, rows.table(columns, body), targets, per_split, runs)
+    return protocol, rows.table(columns, body), targets
 
 
 def movielens(data: Path, opts: Options) -> TaskResult:
@@ -283,11 +296,55 @@ def parse_args() -> argparse.Namespace:
                         help="folder holding banking77/, financial_phrasebank/, "
                         "movielens_latest_small/")
     parser.add_argument("--home", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="run nothing: join result files that ran different splits of "
+                        "the PhraseBank tasks (--seeds) into one table each, written to --out")
     return parser.parse_args()
+
+
+def merge(paths: list[Path], out: Path, command: str) -> None:
+    """Print and write the tables of the split tasks in `paths`, their splits joined."""
+    parts = []
+    for path in paths:
+        try:
+            parts.append((path, json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError) as err:
+            raise SystemExit(f"{path}: not a bench/quality.py result file ({err})") from err
+    tasks = [t for t in parts[0][1].get("tasks", {}) if t in SPLIT_TASKS]
+    if not tasks:
+        raise SystemExit(f"{paths[0]}: no split task ({', '.join(SPLIT_TASKS)}) to merge")
+    print(header("karpa on public datasets: splits of several runs joined", command))
+    for path, results in parts:
+        print(f"# merged: {path} (seeds {results['seeds']}): {results['command']}")
+    merged: dict[str, Any] = {"command": command, "merged_from": [
+        {"file": str(path), "command": r["command"], "seeds": r["seeds"]} for path, r in parts],
+        "quick": False, "tasks": {}}
+    for name in tasks:
+        try:
+            found = merge_task(name, parts)
+        except MergeError as err:
+            raise SystemExit(str(err)) from err
+        runs = [PipelineRun.from_json(r) for r in found.runs]
+        protocol, table, targets = phrasebank_summary(
+            name, found.seeds, found.figures, runs[0].report["data"], runs[0].pretrain_steps,
+            runs[0].report["protocol"]["mode"], found.preset)
+        result = TaskResult(name, protocol, table, targets, found.figures, runs)
+        seconds = sum(r["tasks"][name]["seconds"] for _, r in parts)
+        print(result.text() + f"\n  task total {seconds:.0f} s (the runs' sum)", flush=True)
+        merged.update(seeds=found.seeds, preset=found.preset)
+        merged["tasks"][name] = {**result.to_json(), "seconds": seconds}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merged, indent=2, default=str))
+    logger.info("figures written to %s", out)
 
 
 def main() -> None:
     args = parse_args()
+    command = "python bench/quality.py " + " ".join(sys.argv[1:])
+    if args.merge:
+        setup_logging()
+        merge(args.merge, args.out, command.strip())
+        return
     # `kill` unwinds like Ctrl-C: the running pipeline's process is stopped with the bench
     # (run_pipeline) and the scratch folder is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -303,7 +360,6 @@ def main() -> None:
     seeds = args.seeds or (QUICK_SEEDS if args.quick else [0, 1, 2, 3, 4])
     steps = args.pretrain_steps or (QUICK_STEPS if args.quick else None)
     sets = ([f"pretrain.steps={steps}"] if steps else []) + (QUICK_SETS if args.quick else [])
-    command = "python bench/quality.py " + " ".join(sys.argv[1:])
     print(header("karpa on public datasets: pretrained vs ablation vs baselines",
                  command.strip()))
     print(f"# preset {args.preset}, CPU, {torch.get_num_threads()} torch threads, seeds "

@@ -1,0 +1,104 @@
+"""Merge bench/quality.py result files that ran different splits of one split protocol.
+
+On a small CPU one PhraseBank split takes 10-20 minutes, so its five splits may run as
+`--seeds 0 1 2` one day and `--seeds 3 4` another; `quality.py --merge` joins the result
+files into the table one five-split run would have printed. Only runs that differ in
+their splits may join: the same task, model preset, pretraining steps and fine-tune
+recipe, and no split twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SPLIT_TASKS = ("phrasebank", "phrasebank_allagree")
+
+
+class MergeError(ValueError):
+    """Result files that do not describe splits of one protocol."""
+
+
+@dataclass
+class MergedTask:
+    """One split task's per-split figures and runs, in seed order, from several files."""
+
+    task: str
+    seeds: list[int]
+    figures: dict[str, list[dict[str, Any]]]  # table row -> one entry per split
+    runs: list[dict[str, Any]]  # as the files hold them: own-init and MiniLM-init per split
+    preset: str
+
+
+def recipe(run: dict[str, Any]) -> dict[str, Any]:
+    """What merged runs must share: pretraining steps and the fine-tune recipe (whose seed
+    is the split's, so it is left out)."""
+    fine_tune = run["report"]["protocol"]["classifier"]
+    return {"pretrain_steps": run["pretrain_steps"]} | {
+        k: v for k, v in fine_tune.items() if k != "seed"
+    }
+
+
+def _check_recipes(
+    path: Path, runs: list[dict[str, Any]], reference: dict[str, tuple[Path, dict[str, Any]]]
+) -> None:
+    """Each run against the first seen of its start (`own-init`, `MiniLM-init`: the two
+    pipelines of a split have different recipes), remembered in `reference`."""
+    for run in runs:
+        start = run["label"].rsplit(" ", 1)[-1]
+        first, want = reference.setdefault(start, (path, recipe(run)))
+        got = recipe(run)
+        differ = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
+        if differ:
+            raise MergeError(
+                f"{path}: {run['label']} differs from {first}'s {start} runs in {', '.join(differ)}"
+            )
+
+
+def merge_task(task: str, parts: list[tuple[Path, dict[str, Any]]]) -> MergedTask:
+    """Join `task` from each (file, results) into one set of splits, or raise MergeError
+    naming the file and what differs."""
+    if task not in SPLIT_TASKS:
+        raise MergeError(
+            f"{task}: only split tasks merge ({', '.join(SPLIT_TASKS)}); its protocol has one split"
+        )
+    if not parts:
+        raise MergeError(f"{task}: no result files to merge")
+    splits: dict[int, tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]] = {}
+    seen: dict[int, Path] = {}
+    reference: dict[str, tuple[Path, dict[str, Any]]] = {}
+    preset: tuple[Path, str] | None = None
+    for path, results in parts:
+        if task not in results.get("tasks", {}):
+            raise MergeError(f"{path}: has no results for task {task!r}")
+        if results.get("quick"):
+            raise MergeError(f"{path}: a --quick run (a sample and a few steps) does not merge")
+        if preset is not None and results["preset"] != preset[1]:
+            raise MergeError(
+                f"{path}: model preset {results['preset']!r}, {preset[0]} has {preset[1]!r}"
+            )
+        preset = preset or (path, results["preset"])
+        found = results["tasks"][task]
+        seeds = results["seeds"]
+        runs = found["runs"]
+        if len(runs) != 2 * len(seeds):
+            raise MergeError(
+                f"{path}: {task} has {len(runs)} runs for {len(seeds)} split(s); "
+                "expected two per split (own-init, MiniLM-init)"
+            )
+        _check_recipes(path, runs, reference)
+        for i, seed in enumerate(seeds):
+            if seed in seen:
+                raise MergeError(f"{path}: split seed {seed} is also in {seen[seed]}")
+            seen[seed] = path
+            rows = {row: values[i] for row, values in found["figures"].items()}
+            if splits and set(rows) != set(next(iter(splits.values()))[0]):
+                raise MergeError(f"{path}: {task}'s table rows differ from the other files'")
+            splits[seed] = (rows, runs[2 * i : 2 * i + 2])
+    order = sorted(splits)
+    row_names = list(splits[order[0]][0])
+    figures = {row: [splits[seed][0][row] for seed in order] for row in row_names}
+    runs = [run for seed in order for run in splits[seed][1]]
+    assert preset is not None  # set by the first part
+    return MergedTask(task, order, figures, runs, preset[1])

@@ -1,0 +1,87 @@
+"""bench/_quality_merge: result files of different PhraseBank splits join into one table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from _quality_merge import MergeError, merge_task
+
+ROWS = ("karpa, own pretraining (random init)", "TF-IDF + logistic regression")
+
+
+def results(
+    seeds: list[int], epochs: int = 10, steps: int = 30, preset: str = "small", quick: bool = False
+) -> dict:
+    """A result file as bench/quality.py writes it, with the fields merging reads."""
+
+    def run(seed: int, start: str) -> dict:
+        scale = 0.25 if start == "own-init" else 0.025
+        return {
+            "label": f"phrasebank split {seed} {start}",
+            "pretrain_steps": steps,
+            "report": {
+                "protocol": {
+                    "classifier": {"epochs": epochs, "seed": seed, "encoder_lr_scale": scale}
+                }
+            },
+        }
+
+    figures = {
+        row: [{"accuracy": seed / 10 + i, "macro_f1": seed / 10} for seed in seeds]
+        for i, row in enumerate(ROWS)
+    }
+    runs = [run(seed, start) for seed in seeds for start in ("own-init", "MiniLM-init")]
+    return {
+        "seeds": seeds,
+        "preset": preset,
+        "quick": quick,
+        "tasks": {"phrasebank": {"figures": figures, "runs": runs}},
+    }
+
+
+def test_splits_of_two_files_join_in_seed_order():
+    found = merge_task(
+        "phrasebank", [(Path("b.json"), results([3, 4])), (Path("a.json"), results([0, 1, 2]))]
+    )
+    assert found.seeds == [0, 1, 2, 3, 4]
+    assert [f["macro_f1"] for f in found.figures[ROWS[0]]] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert [f["accuracy"] for f in found.figures[ROWS[1]]] == [1.0, 1.1, 1.2, 1.3, 1.4]
+    assert [r["label"] for r in found.runs[:3]] == [
+        "phrasebank split 0 own-init",
+        "phrasebank split 0 MiniLM-init",
+        "phrasebank split 1 own-init",
+    ]
+    assert found.preset == "small"
+
+
+def test_a_split_in_two_files_is_refused_with_both_files():
+    with pytest.raises(MergeError, match=r"b\.json: split seed 2 is also in a\.json"):
+        merge_task(
+            "phrasebank", [(Path("a.json"), results([0, 1, 2])), (Path("b.json"), results([2, 3]))]
+        )
+
+
+@pytest.mark.parametrize(
+    ("other", "what"),
+    [
+        (results([3], epochs=3), "epochs"),
+        (results([3], steps=300), "pretrain_steps"),
+        (results([3], preset="base"), "model preset 'base'"),
+        (results([3], quick=True), "--quick run"),
+    ],
+)
+def test_runs_of_another_recipe_are_refused_naming_what_differs(other, what):
+    with pytest.raises(MergeError, match=f"b.json: .*{what}"):
+        merge_task("phrasebank", [(Path("a.json"), results([0])), (Path("b.json"), other)])
+
+
+def test_one_split_tasks_and_missing_tasks_are_refused():
+    with pytest.raises(MergeError, match=r"banking77: only split tasks merge"):
+        merge_task("banking77", [(Path("a.json"), results([0]))])
+    with pytest.raises(MergeError, match=r"a\.json: has no results for task 'phrasebank_allagree'"):
+        merge_task("phrasebank_allagree", [(Path("a.json"), results([0]))])
