@@ -307,9 +307,13 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
     parts = []
     for path in paths:
         try:
-            parts.append((path, json.loads(path.read_text())))
+            results = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise SystemExit(f"{path}: not a bench/quality.py result file ({err})") from err
+        missing = [k for k in ("command", "seeds", "preset", "tasks") if k not in results]
+        if missing:
+            raise SystemExit(f"{path}: not a bench/quality.py result file (no {missing[0]!r})")
+        parts.append((path, results))
     tasks = [t for t in parts[0][1].get("tasks", {}) if t in SPLIT_TASKS]
     if not tasks:
         raise SystemExit(f"{paths[0]}: no split task ({', '.join(SPLIT_TASKS)}) to merge")
