@@ -203,18 +203,15 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
                       rows.FROZEN: frozen}
         for row, figures in split_rows.items():
             per_split[row].append(figures)
+    return phrasebank_result(name, opts.seeds, per_split, runs, opts.preset)
+
+
+def phrasebank_result(name: str, seeds: list[int], per_split: dict[str, list[dict[str, Any]]],
+                      runs: list[PipelineRun], preset: str) -> TaskResult:
+    """A PhraseBank task's protocol, table and target from its per-split figures (table
+    row -> one entry per split) and its runs (two per split, in seed order)."""
     sizes = runs[0].report["data"]
-    protocol, table, targets = phrasebank_summary(
-        name, opts.seeds, per_split, sizes, runs[0].pretrain_steps,
-        runs[0].report["protocol"]["mode"], opts.preset)
-    return TaskResult(name, protocol, table, targets, per_split, runs)
-
-
-def phrasebank_summary(name: str, seeds: list[int], per_split: dict[str, list[dict[str, Any]]],
-                       sizes: dict[str, Any], pretrain_steps: int, mode: str,
-                       preset: str) -> tuple[list[str], str, list[str]]:
-    """The protocol lines, the table and the target line of a PhraseBank task from its
-    per-split figures (table row -> one entry per split). -> (protocol, table, targets)"""
+    steps, mode = runs[0].pretrain_steps, runs[0].report["protocol"]["mode"]
     body = [[row, rows.pm([f["accuracy"] for f in found]),
              rows.pm([f["macro_f1"] for f in found])] for row, found in per_split.items()]
     source = "50Agree" if name == "phrasebank" else "AllAgree"
@@ -226,7 +223,7 @@ def phrasebank_summary(name: str, seeds: list[int], per_split: dict[str, list[di
         f"what every model trains on (split {seeds[0]}: {sizes['train']} train, "
         f"{sizes['val']} val, {sizes['test']} test)",
         f"accuracy and macro-F1 over the {sizes['classes']} classes, mean ± std over splits",
-        f"karpa: preset {preset}, pretraining steps: {pretrain_steps} (on each "
+        f"karpa: preset {preset}, pretraining steps: {steps} (on each "
         f"split's training texts), fine-tuned ({mode}, "
         "class-weighted); MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same, "
         f"its encoder at {MINILM_ENCODER_LR_SCALE} x the head's learning rate",
@@ -240,7 +237,7 @@ def phrasebank_summary(name: str, seeds: list[int], per_split: dict[str, list[di
         targets.append(f"accuracy >= 0.86 (FinBERT): best karpa {best:.4f} "
                        f"({'reached' if best >= 0.86 else 'not reached'})")
     columns = ["model", "accuracy (mean ± std)", "macro-F1 (mean ± std)"]
-    return protocol, rows.table(columns, body), targets
+    return TaskResult(name, protocol, rows.table(columns, body), targets, per_split, runs)
 
 
 def movielens(data: Path, opts: Options) -> TaskResult:
@@ -314,7 +311,7 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
         if missing:
             raise SystemExit(f"{path}: not a bench/quality.py result file (no {missing[0]!r})")
         parts.append((path, results))
-    tasks = [t for t in parts[0][1].get("tasks", {}) if t in SPLIT_TASKS]
+    tasks = [t for t in parts[0][1]["tasks"] if t in SPLIT_TASKS]
     if not tasks:
         raise SystemExit(f"{paths[0]}: no split task ({', '.join(SPLIT_TASKS)}) to merge")
     print(header("karpa on public datasets: splits of several runs joined", command))
@@ -329,10 +326,7 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
         except MergeError as err:
             raise SystemExit(str(err)) from err
         runs = [PipelineRun.from_json(r) for r in found.runs]
-        protocol, table, targets = phrasebank_summary(
-            name, found.seeds, found.figures, runs[0].report["data"], runs[0].pretrain_steps,
-            runs[0].report["protocol"]["mode"], found.preset)
-        result = TaskResult(name, protocol, table, targets, found.figures, runs)
+        result = phrasebank_result(name, found.seeds, found.figures, runs, found.preset)
         seconds = sum(r["tasks"][name]["seconds"] for _, r in parts)
         print(result.text() + f"\n  task total {seconds:.0f} s (the runs' sum)", flush=True)
         merged.update(seeds=found.seeds, preset=found.preset)
