@@ -102,17 +102,18 @@ def probe(
 
 
 def frozen_minilm(
-    embedder: MiniLM, task: TextTask, classes: Sequence[str], shots_k: int | None,
+    embedder: MiniLM, task: TextTask, labels: Sequence[str], shots_k: int | None,
     resamples: int, seed: int,
 ) -> dict[str, Any]:
     """The frozen-MiniLM row on `task` (the application's own splits): accuracy with a
-    bootstrap interval, macro-F1 over `classes`, the chosen C, and with `shots_k` the
+    bootstrap interval, macro-F1 over `labels` as the application scores it, the chosen
+    C, and with `shots_k` the
     accuracy on each k-shot subset (seed order) the learning curve used."""
     y = task.test.labels
     pred, c = probe(embedder, task.train, task.val, task.test, seed)
     ci = bootstrap_ci((pred == y).astype(float), resamples, 0.95, seed)
     row: dict[str, Any] = {"accuracy": accuracy(y, pred), "low": ci.low, "high": ci.high,
-                           "macro_f1": macro_f1(y, pred, list(classes)), "C": c}
+                           "macro_f1": macro_f1(y, pred, list(labels)), "C": c}
     if shots_k is not None:
         subsets = sorted((s, split) for (k, s), split in task.shots.items() if k == shots_k)
         row["shots_per_seed"] = [accuracy(y, probe(embedder, split, task.val, task.test, seed)[0])
@@ -120,27 +121,15 @@ def frozen_minilm(
     return row
 
 
-def classes_scored(task: TextTask, oos_label: str | None) -> list[str]:
-    """The classes macro-F1 averages over: the trained ones, plus out-of-scope only where
-    the test split has it. (The intent report's macro_f1 always counts `oos` as a class,
-    a zero on data without it, such as Banking77; the per-class F1s it also holds give the
-    macro-F1 over the intents alone.)"""
-    has_oos = oos_label is not None and bool(np.any(task.test.labels == oos_label))
-    return [*task.classes, *([oos_label] if has_oos else [])]
-
-
-def report_text_rows(report: dict[str, Any], classes: Sequence[str]) -> dict[str, dict]:
+def report_text_rows(report: dict[str, Any]) -> dict[str, dict]:
     """Report model name -> {accuracy, macro_f1, low, high}, for the report's own model
     and every comparison; low/high bound the headline metric (accuracy for intent)."""
     models = {report["model_name"].split("-", 1)[1]: (report["metrics"], report["headline"])}
     for name, comp in report["comparisons"].items():
         models[name] = (comp["metrics"], comp["headline"])
-    out = {}
-    for name, (metrics, headline) in models.items():
-        out[name] = {"accuracy": metrics["accuracy"],
-                     "macro_f1": float(np.mean([metrics[f"f1/{c}"] for c in classes])),
-                     "low": headline["low"], "high": headline["high"]}
-    return out
+    return {name: {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                   "low": headline["low"], "high": headline["high"]}
+            for name, (metrics, headline) in models.items()}
 
 
 def curve_per_seed(report: dict[str, Any], model: str, k: int) -> list[float]:

@@ -133,13 +133,13 @@ def banking77(data: Path, opts: Options) -> TaskResult:
             "finetune.intent.max_test_examples=null"]  # the whole official test split
     own, minilm = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
     task = load_text_task(own.views, "intent", ["oos"], None, [SHOTS], seeds)
-    classes = rows.classes_scored(task, "oos")
     logger.info("banking77: frozen MiniLM + logistic regression")
     n_boot = own.report["headline"]["n_resamples"]
-    frozen = rows.frozen_minilm(opts.embedder(), task, classes, SHOTS, n_boot, 0)
-    found = rows.report_text_rows(own.report, classes)
+    labels = [*task.classes, "oos"]  # as the intent application scores them
+    frozen = rows.frozen_minilm(opts.embedder(), task, labels, SHOTS, n_boot, 0)
+    found = rows.report_text_rows(own.report)
     figures = {rows.OWN: found["pretrained"],
-               rows.MINILM_START: rows.report_text_rows(minilm.report, classes)["pretrained"],
+               rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
                rows.SCRATCH: found["scratch"], rows.TFIDF: found["tfidf_lr"], rows.FROZEN: frozen}
     shots = {rows.OWN: rows.curve_per_seed(own.report, "pretrained", SHOTS),
              rows.MINILM_START: rows.curve_per_seed(minilm.report, "pretrained", SHOTS),
@@ -157,7 +157,8 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         f"{len(task.train)} and is tested on all {len(task.test)} official test messages "
         f"({len(task.classes)} intents)",
         "accuracy with a 95% bootstrap interval over test messages; macro-F1 over the "
-        f"{len(classes)} intents (out-of-scope is never predicted: no out-of-scope example)",
+        f"{len(task.classes)} intents (out-of-scope is never predicted: no out-of-scope "
+        "example)",
         f"{SHOTS}-shot: {SHOTS} labelled training messages per intent (align.k_shots, subset "
         f"seeds {seeds}), accuracy mean ± std over seeds; karpa rows: "
         f"{own.report['protocol']['learning_curve']} (the application's learning curve, "
@@ -191,14 +192,12 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
         own, minilm = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
         runs += [own, minilm]
         task = load_text_task(own.views, "sentiment")
-        classes = rows.classes_scored(task, None)
-        found = rows.report_text_rows(own.report, classes)
+        found = rows.report_text_rows(own.report)
         logger.info("%s split %d: frozen MiniLM + logistic regression", name, seed)
-        frozen = rows.frozen_minilm(opts.embedder(), task, classes, None,
+        frozen = rows.frozen_minilm(opts.embedder(), task, task.classes, None,
                                     own.report["headline"]["n_resamples"], seed)
         split_rows = {rows.OWN: found["pretrained"],
-                      rows.MINILM_START: rows.report_text_rows(minilm.report,
-                                                               classes)["pretrained"],
+                      rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
                       rows.SCRATCH: found["scratch"], rows.TFIDF: found["tfidf_lr"],
                       rows.FROZEN: frozen}
         for row, figures in split_rows.items():

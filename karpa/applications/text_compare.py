@@ -38,8 +38,8 @@ def fast_macro_f1(labels: Sequence[str]) -> MetricFn:
         t, p = codes(y), codes(pred)
         tp = np.bincount(t[t == p], minlength=n + 1)[:n]
         support = np.bincount(t, minlength=n + 1)[:n] + np.bincount(p, minlength=n + 1)[:n]
-        f1 = np.divide(2.0 * tp, support, out=np.zeros(n), where=support > 0)
-        return float(f1.mean())
+        held = support > 0  # a label with no true and no predicted example has no F1
+        return float((2.0 * tp[held] / support[held]).mean()) if held.any() else 0.0
 
     return macro
 

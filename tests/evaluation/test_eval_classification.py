@@ -35,6 +35,19 @@ def test_per_class_and_macro_f1_hand_case():
     assert macro_f1(Y_TRUE, Y_PRED, LABELS) == pytest.approx((2 / 3 + 0.8 + 0 + 2 / 3) / 4)
 
 
+def test_macro_f1_leaves_out_a_label_the_data_does_not_hold():
+    # Banking77's case: the intent labels include oos, the test split has none and the
+    # model never rejects. oos has no F1; the intents' mean is the figure.
+    y_true, y_pred = ["a", "a", "b"], ["a", "b", "b"]
+    assert per_class_f1(y_true, y_pred, ["a", "b", "oos"]) == pytest.approx(
+        {"a": 2 / 3, "b": 2 / 3}
+    )
+    assert macro_f1(y_true, y_pred, ["a", "b", "oos"]) == pytest.approx(2 / 3)
+    # A held class the model never predicts still scores 0.
+    assert macro_f1(["a", "b"], ["a", "a"], ["a", "b", "oos"]) == pytest.approx((2 / 3 + 0) / 2)
+    assert macro_f1(["x"], ["x"], ["a"]) == 0.0  # no listed label held: all wrong
+
+
 def test_oos_recall_and_precision_hand_case():
     assert oos_recall(Y_TRUE, Y_PRED) == pytest.approx(1.0)
     assert oos_precision(Y_TRUE, Y_PRED) == pytest.approx(0.5)
