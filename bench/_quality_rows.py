@@ -107,8 +107,8 @@ def frozen_minilm(
 ) -> dict[str, Any]:
     """The frozen-MiniLM row on `task` (the application's own splits): accuracy with a
     bootstrap interval, macro-F1 over `labels` as the application scores it, the chosen
-    C, and with `shots_k` the
-    accuracy on each k-shot subset (seed order) the learning curve used."""
+    C, and with `shots_k` the accuracy on each k-shot subset (seed order) the learning
+    curve used."""
     y = task.test.labels
     pred, c = probe(embedder, task.train, task.val, task.test, seed)
     ci = bootstrap_ci((pred == y).astype(float), resamples, 0.95, seed)
