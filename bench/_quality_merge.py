@@ -46,9 +46,8 @@ def _check_recipes(
     """Each run against the first seen of its start (`own-init`, `MiniLM-init`: the two
     pipelines of a split have different recipes), remembered in `reference`."""
     for run in runs:
-        start = run["label"].rsplit(" ", 1)[-1]
-        first, want = reference.setdefault(start, (path, recipe(run)))
-        got = recipe(run)
+        start, got = run["label"].rsplit(" ", 1)[-1], recipe(run)
+        first, want = reference.setdefault(start, (path, got))
         differ = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
         if differ:
             raise MergeError(
