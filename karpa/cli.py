@@ -8,8 +8,12 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from karpa.errors import KarpaError
+from karpa.errors import ConfigError, KarpaError
+
+if TYPE_CHECKING:
+    from karpa.config import RunConfig
 
 log = logging.getLogger("karpa")
 
@@ -22,8 +26,9 @@ def _run(args: argparse.Namespace) -> int:
     from flows.retrain import resolve, retrain
 
     params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
-    # A bad config or override is one sentence before any flow run starts (no traceback).
-    resolve(params)
+    # A bad config, override or data folder is one sentence before any flow run starts
+    # (in a flow run it would be the ingest task's failure, under two tracebacks).
+    _check_data_root(resolve(params), args)
     result = retrain(params)
     run_id = result["mlflow_run_id"]
     print()
@@ -41,6 +46,21 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Home: {home.root}")
     print("See both UIs (Prefect and MLflow, on 127.0.0.1): karpa ui   (or: make ui)")
     return 0
+
+
+def _check_data_root(cfg: RunConfig, args: argparse.Namespace) -> None:
+    """A local data.root that is not a folder, where a source path is relative to it."""
+    from karpa.ingest.sources import resolve_url
+
+    root = cfg.data.root
+    relative = sorted(t for t, s in cfg.data.sources.items() if resolve_url(root, s.path) != s.path)
+    if not relative or "://" in root or Path(root).is_dir():
+        return
+    named = ("--data" if args.data is not None else
+             f"data.root of {args.config}" + (" with --set" if args.set else ""))
+    paths = ", ".join(f"data.sources.{table}.path" for table in relative)
+    verb = "is" if len(relative) == 1 else "are"
+    raise ConfigError(f"{named}: {root!r} is not a folder ({paths} {verb} relative to it)")
 
 
 def _demo(args: argparse.Namespace) -> int:
