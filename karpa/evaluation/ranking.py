@@ -221,6 +221,17 @@ def evaluate_ranking(
     return RankingEvaluation(metrics=metrics, protocol=protocol, ranks=ranks)
 
 
+def validation_metrics(
+    scores: np.ndarray, targets: Sequence[int] | np.ndarray,
+    seen: Sequence[Sequence[int]] | None = None,
+) -> dict[str, float]:
+    """HR@10, NDCG@10 and MRR under full ranking, with the items in `seen` (one history per
+    user) excluded when given: what a recommender's training loop early-stops on
+    (karpa_models.finetune.next_item.train_recommender's `val_metrics`)."""
+    exclude = seen_mask(seen, np.shape(scores)[1]) if seen is not None else None
+    return evaluate_ranking(scores, targets, ks=(10,), exclude=exclude).metrics
+
+
 def _check_inputs(
     scores: np.ndarray, targets: Sequence[int] | np.ndarray, exclude: Mask | None
 ) -> tuple[np.ndarray, np.ndarray, Mask | None]:

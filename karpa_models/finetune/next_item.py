@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,6 @@ import torch
 from tokenizers import Tokenizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from karpa.evaluation.ranking import evaluate_ranking, seen_mask
 from karpa_models.finetune.catalogue import ItemCatalogue, item_content, warm_items
 from karpa_models.finetune.config import RecommenderConfig
 from karpa_models.finetune.loop import (
@@ -34,6 +33,13 @@ from karpa_models.runtime import Runtime, init_runtime
 logger = logging.getLogger(__name__)
 
 
+# The caller's ranking metrics (karpa.evaluation.ranking.validation_metrics): metrics are
+# defined once, in evaluation, and this package imports nothing of the project's.
+# (scores (U, n_items), targets (U,), seen histories or None) -> {"ndcg@10": ..., ...}
+RankingMetrics = Callable[[np.ndarray, np.ndarray, Sequence[Sequence[int]] | None],
+                          dict[str, float]]
+
+
 def ranking_metric(
     model: NextItemRecommender,
     histories: Sequence[Sequence[int]],
@@ -41,11 +47,11 @@ def ranking_metric(
     max_len: int,
     runtime: Runtime,
     exclude_seen: bool,
+    metrics: RankingMetrics,
 ) -> dict[str, float]:
-    """HR@10, NDCG@10 and MRR of the targets under full ranking of the catalogue."""
+    """The validation users' ranking metrics under full ranking of the catalogue."""
     scores = model.score_histories(histories, max_len, runtime)  # (U, n_items)
-    exclude = seen_mask(histories, model.n_items) if exclude_seen else None
-    return evaluate_ranking(scores, targets, ks=(10,), exclude=exclude).metrics
+    return metrics(scores, targets, histories if exclude_seen else None)
 
 
 def train_recommender(
@@ -59,6 +65,8 @@ def train_recommender(
     decoder_state: dict[str, Any] | None = None,
     on_metrics: MetricsCallback | None = None,
     name: str = "recommender",
+    *,
+    val_metrics: RankingMetrics,
 ) -> FineTunedRecommender:
     """Fine-tune a next-item recommender from the foundation's behaviour tower.
 
@@ -67,7 +75,8 @@ def train_recommender(
     of one item only mark their item as warm. val_histories / val_targets: the validation
     users' histories and held-out next items, for early stopping on `cfg.metric`.
     decoder_state: a pretrained masked-item decoder (`pretrained_item_decoder`) to start
-    the head from. The foundation is not changed.
+    the head from. val_metrics: how a validation ranking is measured (early stopping
+    reads `cfg.metric` from it). The foundation is not changed.
     """
     started = time.perf_counter()
     seed_everything(cfg.seed)
@@ -123,7 +132,7 @@ def train_recommender(
             if step >= total:
                 break
         metrics = ranking_metric(
-            model, val_histories, val_targets, max_len, runtime, cfg.exclude_seen
+            model, val_histories, val_targets, max_len, runtime, cfg.exclude_seen, val_metrics
         )
         stopped = stopper.update(metrics[cfg.metric], step, model)
         if on_metrics is not None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from karpa.evaluation.ranking import validation_metrics
 from karpa_models.finetune import (
     ClassifierConfig,
     ItemCatalogue,
@@ -65,6 +66,7 @@ def test_recommender_round_trip(tmp_path, model_cfg, make_sequences):
         [s[:-1] for s in seqs[:8]],
         [s[-1] for s in seqs[:8]],
         RecommenderConfig(epochs=1, batch_size=20, device="cpu"),
+        val_metrics=validation_metrics,
     )
     folder = save_recommender(rec, tmp_path / "rec")
     assert json.loads((folder / "items.json").read_text())["item_ids"][:2] == ["I0", "I1"]
