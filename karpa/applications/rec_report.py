@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +15,11 @@ from karpa.applications.cards import write_card
 from karpa.applications.data import RecData
 from karpa.applications.encoders import PRETRAINED, SCRATCH
 from karpa.applications.figures import comparison_plot, comparison_rows
+from karpa.applications.rec_config import RankedModel, RecommendationConfig
 from karpa.applications.report import AppReport, interval_dict
 from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
 from karpa.evaluation.slices import by_history_length, by_item_popularity, cold_start, slice_table
 from karpa_models.finetune.saved import save_recommender
-
-if TYPE_CHECKING:
-    from karpa.applications.recommendation import RankedModel, RecommendationConfig
 
 logger = logging.getLogger(__name__)
 
