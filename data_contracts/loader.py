@@ -7,17 +7,14 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-import pyarrow as pa
 import yaml
 from pydantic import ValidationError
 
+from data_contracts.columns import CANONICAL_TABLES, CONTRACTS_DIR, declared_types
 from data_contracts.model import Contract, ContractError
 from data_contracts.rules import compile_rules
-from karpa.schema import TABLES
 
 logger = logging.getLogger(__name__)
-
-CONTRACTS_DIR = Path(__file__).resolve().parent
 
 
 def _describe(error: dict) -> str:
@@ -28,37 +25,26 @@ def _describe(error: dict) -> str:
     return f"{location or '(top level)'}: {error['msg']}"
 
 
-def _arrow_matches(column_type: str, arrow_type: pa.DataType) -> bool:
-    checks = {
-        "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-        "integer": pa.types.is_integer,
-        "number": pa.types.is_floating,
-        "timestamp": pa.types.is_timestamp,
-        "binary": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
-        "list": lambda t: pa.types.is_list(t) or pa.types.is_large_list(t),
-    }
-    return checks[column_type](arrow_type)
-
-
 def _check_against_schema(contract: Contract, source: str) -> None:
-    # A contract for a canonical table must describe that table as ingestion writes it;
-    # a mismatch here would otherwise surface as a confusing validation failure later.
-    schema = TABLES.get(contract.table)
-    if schema is None:
+    # A contract for a canonical table must describe that table as its packaged contract
+    # declares it (the columns ingestion writes); a mismatch here would otherwise surface
+    # as a confusing validation failure later.
+    if contract.table not in CANONICAL_TABLES:
         raise ContractError(
-            f"{source}: table {contract.table!r} is not a canonical table ({', '.join(TABLES)})"
+            f"{source}: table {contract.table!r} is not a canonical table "
+            f"({', '.join(CANONICAL_TABLES)})"
         )
+    declared = declared_types(contract.table)
     for column, prop in contract.properties.items():
-        if column not in schema.names:
+        if column not in declared:
             raise ContractError(
                 f"{source}: property {column!r} is not a column of the canonical "
                 f"{contract.table!r} table"
             )
-        arrow_type = schema.field(column).type
-        if not _arrow_matches(prop.type, arrow_type):
+        if prop.type != declared[column]:
             raise ContractError(
                 f"{source}: property {column!r} has type {prop.type!r} but the canonical "
-                f"column is {arrow_type}"
+                f"column is {declared[column]}"
             )
 
 
@@ -106,4 +92,4 @@ def load_contracts(
     directory: Path | None = None, tables: Iterable[str] | None = None
 ) -> dict[str, Contract]:
     """Load the contracts of `tables` (default: every canonical table) from `directory`."""
-    return {table: load_contract(table, directory) for table in (tables or TABLES)}
+    return {table: load_contract(table, directory) for table in (tables or CANONICAL_TABLES)}

@@ -12,71 +12,20 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from data_contracts.columns import CANONICAL_TABLES, TIMESTAMP, arrow_fields
+
 PROVENANCE = [
     pa.field("_source", pa.string()),
     pa.field("_row", pa.int64()),
     pa.field("_ingest_error", pa.string()),
 ]
 
-TS = pa.timestamp("us", tz="UTC")
+TS = TIMESTAMP
 
+# The columns and their types are the contracts' (data_contracts/<table>.yaml, the one place
+# they are declared), followed by the provenance columns.
 TABLES: dict[str, pa.Schema] = {
-    "items": pa.schema(
-        [
-            pa.field("item_id", pa.string()),
-            pa.field("title", pa.string()),
-            pa.field("description", pa.string()),
-            pa.field("category", pa.string()),
-            # Free-form key/value attributes as a JSON object string: sources differ in
-            # which attributes they have, and a JSON string survives every file format.
-            pa.field("attributes", pa.string()),
-            pa.field("price", pa.float64()),
-            pa.field("created_at", TS),
-            *PROVENANCE,
-        ]
-    ),
-    "images": pa.schema(
-        [
-            pa.field("image_id", pa.string()),
-            pa.field("item_id", pa.string()),
-            pa.field("bytes", pa.binary()),
-            pa.field("width", pa.int32()),
-            pa.field("height", pa.int32()),
-            *PROVENANCE,
-        ]
-    ),
-    "events": pa.schema(
-        [
-            pa.field("user_id", pa.string()),
-            pa.field("item_id", pa.string()),
-            pa.field("event_type", pa.string()),
-            pa.field("value", pa.float64()),
-            pa.field("ts", TS),
-            pa.field("session_id", pa.string()),
-            *PROVENANCE,
-        ]
-    ),
-    "messages": pa.schema(
-        [
-            pa.field("message_id", pa.string()),
-            pa.field("user_id", pa.string()),
-            pa.field("text", pa.string()),
-            pa.field("ts", TS),
-            pa.field("intent", pa.string()),
-            *PROVENANCE,
-        ]
-    ),
-    "news": pa.schema(
-        [
-            pa.field("news_id", pa.string()),
-            pa.field("ts", TS),
-            pa.field("headline", pa.string()),
-            pa.field("body", pa.string()),
-            pa.field("entities", pa.list_(pa.string())),
-            pa.field("sentiment", pa.string()),
-            *PROVENANCE,
-        ]
-    ),
+    table: pa.schema([*arrow_fields(table), *PROVENANCE]) for table in CANONICAL_TABLES
 }
 
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
