@@ -7,7 +7,8 @@ from typing import Literal
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.score import score_file
+from karpa.home import resolve_home
+from tasks.score import score as score_task
 
 
 class ScoreParams(BaseModel):
@@ -24,4 +25,5 @@ class ScoreParams(BaseModel):
 
 @flow(name="karpa-score")
 def score(params: ScoreParams) -> dict:
-    return score_file(params.application, params.input, params.output, params.alias)
+    home = resolve_home()  # once, here: the task takes it as an argument
+    return score_task(home, params.application, params.input, params.output, params.alias)

@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-NAMES = {"intent": "karpa-intent", "sentiment": "karpa-sentiment",
-         "recommend": "karpa-recommender"}
-
-
-def latest_views(store: Path) -> Path | None:
-    """The most recently written aligned views (to look up a user's history)."""
-    entries = [p for p in (store / "views").glob("*") if (p / "manifest.json").is_file()]
-    return max(entries, key=lambda p: p.stat().st_mtime) if entries else None
-
-
-def user_history(store: Path, user: str) -> list[str]:
-    import pandas as pd
-
-    from karpa.errors import KarpaError
-
-    views = latest_views(store)
-    if views is None:
-        raise KarpaError(f"no aligned views in {store}: run the pipeline first (karpa run)")
-    seq = pd.read_parquet(views / "sequences.parquet", columns=["user_id", "items"])
-    items = pd.read_parquet(views / "items.parquet", columns=["item_idx", "item_id"])
-    ids = items.sort_values("item_idx")["item_id"].tolist()
-    row = seq[seq["user_id"] == user]
-    if row.empty:
-        raise KarpaError(f"user {user!r} has no history in {views / 'sequences.parquet'}")
-    return [ids[i] for i in row.iloc[0]["items"]]
+from karpa.scoring import NAMES
 
 
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from karpa.home import activate
+    from karpa.scoring import user_history
     from karpa.tracking.registry import Registry, load_predictor
 
     home = activate(args.home)
