@@ -30,7 +30,7 @@ from prefect.states import State
 from prefect.utilities.urls import url_for
 
 from flows.params import RetrainParams
-from flows.run_report import (
+from karpa.run_report import (
     RunFacts,
     TaskTiming,
     failed_stage,

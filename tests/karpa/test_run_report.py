@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flows.run_report import (
+from karpa.run_report import (
     RunFacts,
     TaskTiming,
     failed_stage,

@@ -2,7 +2,8 @@
 metrics for its MLflow parent run, and a failure record for on-call.
 
 Pure functions over plain data (task timings from Prefect, metrics from MLflow), so they are
-tested without either; flows/hooks.py gathers the data and publishes the results.
+tested without either; flows/hooks.py (the flows' state hooks) gathers the data and
+publishes the results.
 """
 
 from __future__ import annotations
