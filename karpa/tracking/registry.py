@@ -27,8 +27,20 @@ class Registry:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.audit_log = audit_log
 
-    def register(self, name: str, model_uri: str, run_id: str | None, tags: dict[str, str]) -> str:
-        """A new version of `name` from a logged model; it becomes the challenger."""
+    def register(self, name: str, model_uri: str, run_id: str | None, tags: dict[str, str],
+                 key: dict[str, str] | None = None) -> str:
+        """A new version of `name` from a logged model; it becomes the challenger.
+
+        With `key` (tags that name who registers it, e.g. the pipeline run and the
+        application), registering is idempotent: a retry finds the version that an earlier
+        attempt made and returns it, instead of registering a duplicate.
+        """
+        if key:
+            found = self.find_version(name, key)
+            if found is not None:
+                if self.alias_version(name, CHALLENGER) != found:
+                    self.move(name, CHALLENGER, found, "registered as the newest version")
+                return found
         try:
             self.client.get_registered_model(name)
         except MlflowException:
@@ -42,10 +54,33 @@ class Registry:
             model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         )
         version = self.client.create_model_version(
-            name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+            name, model_uri, run_id=run_id, tags={**tags, **(key or {})}, model_id=model_id
         )
         self.move(name, CHALLENGER, str(version.version), "registered as the newest version")
         return str(version.version)
+
+    def find_version(self, name: str, tags: dict[str, str]) -> str | None:
+        """The newest version of `name` that carries every one of `tags`, or None."""
+        where = " and ".join([f"name = '{_quoted(name)}'",
+                              *(f"tags.`{k}` = '{_quoted(v)}'" for k, v in tags.items())])
+        try:
+            found = self.client.search_model_versions(where)
+        except MlflowException:
+            return None
+        versions = [int(v.version) for v in found if all(
+            v.tags.get(k) == value for k, value in tags.items())]
+        return str(max(versions)) if versions else None
+
+    def recorded_decision(self, name: str, version: str) -> tuple[bool, str, dict] | None:
+        """The gate's decision already recorded on a version (promoted, reason, figures)."""
+        tags = self.client.get_model_version(name, version).tags
+        if "karpa.decision" not in tags:
+            return None
+        try:
+            figures = json.loads(tags.get("karpa.figures", "{}"))
+        except json.JSONDecodeError:  # cut at 5,000 characters
+            figures = {}
+        return tags["karpa.decision"] == "promoted", tags.get("karpa.reason", ""), figures
 
     def alias_version(self, name: str, alias: str) -> str | None:
         found = self.alias_info(name, alias)
@@ -111,6 +146,10 @@ class Registry:
         self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         with self.audit_log.open("a") as f:
             f.write(json.dumps(entry, default=str) + "\n")
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "\\'")
 
 
 def history(audit_log: Path, name: str) -> list[dict[str, Any]]:
