@@ -36,7 +36,6 @@ def main() -> None:
         from karpa.home import activate
 
         activate(Path(tmp) / "home")
-        from flows.params import RetrainParams
         from flows.retrain import retrain
         from karpa.demo import generate_world
         from karpa.summary import headline_table
@@ -45,9 +44,9 @@ def main() -> None:
             world = Path(tmp) / f"world-{seed}"
             generate_world(world, scale=args.scale, seed=seed)
             started = time.perf_counter()
-            result = retrain(RetrainParams(
+            result = retrain(
                 config=str(ROOT / "configs" / "demo.yaml"), data=str(world),
-                overrides=["pretrain.progress=false", "until=finetune", *args.set]))
+                overrides=["pretrain.progress=false", "until=finetune", *args.set])
             seconds = time.perf_counter() - started
             print(f"\n## world seed {seed} (scale {args.scale:g}), pipeline {seconds:.0f} s")
             pre = result["pretrain"]

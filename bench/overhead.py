@@ -69,12 +69,13 @@ def run_direct(config: str, world: Path, until: str, store_root: Path, sets: lis
 def run_flow(
     config: str, world: Path, until: str, home: Path, sets: list[str]
 ) -> tuple[float, str]:
-    """The deployed flow, called in-process, with this run's home (a fresh store)."""
-    from flows.deployments import retrain_deployed
+    """The retrain flow (the one the deployments run), called in-process, with this run's
+    home (a fresh store)."""
+    from flows.retrain import retrain
 
     os.environ["KARPA_HOME"] = str(home)
     began = time.perf_counter()
-    result = retrain_deployed(
+    result = retrain(
         config=config, data=str(world), until=until, overrides=["pretrain.progress=false", *sets]
     )
     return time.perf_counter() - began, result["mlflow_run_id"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,29 +29,23 @@ from prefect.states import State
 from prefect.utilities.urls import url_for
 
 from flows.params import RetrainParams
+from karpa.config import RunConfig, TrackingConfig, load_config
+from karpa.home import DEFAULT_EXPERIMENT, Home, resolve_home
 from karpa.run_report import (
     RunFacts,
     TaskTiming,
     failed_stage,
     failure_record,
+    mlflow_ui_url,
     parent_metrics,
     render_summary,
     stage_timings,
 )
-from karpa.config import RunConfig, TrackingConfig, load_config
-from karpa.home import DEFAULT_EXPERIMENT, resolve_home
 from karpa.tracking import Tracker
 
 FAILURES_FILE = "failures.jsonl"
 SUMMARY_KEY = "run-summary"
 TASK_STATE_WAIT_S = 3.0
-
-
-def mlflow_ui_url(configured: str) -> str:
-    """Where the MLflow UI is: a tracking server serves its own UI, so with an HTTP
-    tracking URI that is the address; otherwise the configured one (`karpa ui`)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else configured
 
 
 def _config(parameters: dict[str, Any]) -> RunConfig | None:
@@ -105,6 +98,7 @@ def _mlflow_facts(tracker: Tracker, flow_run_id: str) -> tuple[str | None, dict]
 def report_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """Publish the summary of a finished run; on failure, first record why for on-call."""
     logger = flow_run_logger(flow_run, flow)
+    home = resolve_home()  # once: the hook runs in the flow run's process, on its home
     fresh, tasks, deployment = flow_run, [], None
     with get_client(sync_client=True) as client:
         try:
@@ -124,10 +118,11 @@ def report_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
             flow_seconds=(ended - fresh.start_time).total_seconds() if fresh.start_time else None,
             deployment=deployment,
         )
-        tracker = _add_mlflow_facts(facts, fresh.parameters, str(flow_run.id), logger)
+        tracker = _add_mlflow_facts(home, facts, fresh.parameters, str(flow_run.id), logger)
         if state.is_failed():
             _record_failure(
-                facts, failed_stage(tasks), url_for(fresh), str(flow_run.id), tracker, logger
+                home, facts, failed_stage(tasks), url_for(fresh), str(flow_run.id), tracker,
+                logger,
             )
         try:
             client.create_artifact(
@@ -144,13 +139,13 @@ def report_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
 
 
 def _add_mlflow_facts(
-    facts: RunFacts, parameters: dict[str, Any], flow_run_id: str, logger
+    home: Home, facts: RunFacts, parameters: dict[str, Any], flow_run_id: str, logger
 ) -> Tracker | None:
     """Fill in the MLflow parent run and stage metrics, and log the headline numbers on the
     parent run. MLflow being down must not stop the summary or the failure record."""
     cfg = _config(parameters)
     try:
-        tracker = Tracker(resolve_home(), cfg.tracking.experiment if cfg else DEFAULT_EXPERIMENT)
+        tracker = Tracker(home, cfg.tracking.experiment if cfg else DEFAULT_EXPERIMENT)
         facts.mlflow_run_id, facts.stage_metrics = _mlflow_facts(tracker, flow_run_id)
         if facts.mlflow_run_id:
             ui = mlflow_ui_url(cfg.tracking.ui_url if cfg else TrackingConfig().ui_url)
@@ -163,6 +158,7 @@ def _add_mlflow_facts(
 
 
 def _record_failure(
+    home: Home,
     facts: RunFacts,
     stage: str | None,
     flow_run_url: str | None,
@@ -178,7 +174,7 @@ def _record_failure(
         stage=stage,
         now=dt.datetime.now(dt.UTC),
     )
-    path = resolve_home().root / FAILURES_FILE
+    path = home.root / FAILURES_FILE
     _append_line(path, json.dumps(record, default=str))
     where = f" in {stage}" if stage else ""
     logger.error("run failed%s: %s (recorded in %s)", where, facts.message, path)

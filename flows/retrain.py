@@ -1,12 +1,38 @@
-"""The retrain flow: wiring only. Each stage is a task that returns a small manifest."""
+"""The retrain flow, `karpa-retrain`: the one flow that `karpa run` and the deployments in
+prefect.yaml (nightly, weekly, validate-data) all run. Wiring only: each stage is a task
+that returns a small manifest.
+
+The parameters are flat on purpose: Prefect merges a run's parameters into the
+deployment's one top-level key at a time, so with flat ones a run of `validate-data` that
+sets only `data` keeps the deployment's `until=validate`; with one nested model it would
+silently replace all of it. Their types (choices, bounds, descriptions) come from
+flows/params.py, and they are validated into `RetrainParams`.
+"""
 
 from __future__ import annotations
 
+import traceback
+
 from prefect import flow, get_run_logger
+from prefect.states import Failed, State
 
 from flows.hooks import report_run
-from flows.params import RetrainParams
-from karpa.config import RunConfig, load_config
+from flows.params import (
+    FORM,
+    ApplicationChoice,
+    ConfigPath,
+    DataRoot,
+    Overrides,
+    Preset,
+    PretrainLR,
+    PretrainSteps,
+    RetrainParams,
+    Until,
+)
+from karpa.config import RunConfig, TrackingConfig, load_config
+from karpa.errors import KarpaError
+from karpa.home import Home, resolve_home
+from karpa.run_report import failure_sentence, mlflow_ui_url
 from tasks.align import align_views
 from tasks.finetune import finetune_app
 from tasks.ingest import ingest
@@ -20,49 +46,102 @@ def resolve(params: RetrainParams) -> RunConfig:
     return load_config(params.config, params.config_overrides(), params.data)
 
 
-@flow(name="karpa-retrain", log_prints=False, on_completion=[report_run],
-      on_failure=[report_run])
-def retrain(params: RetrainParams | None = None) -> dict:
+@flow(name="karpa-retrain", on_completion=[report_run], on_failure=[report_run])
+def retrain(
+    config: ConfigPath = FORM["config"],
+    data: DataRoot = FORM["data"],
+    until: Until = FORM["until"],
+    preset: Preset = FORM["preset"],
+    pretrain_steps: PretrainSteps = FORM["pretrain_steps"],
+    pretrain_lr: PretrainLR = FORM["pretrain_lr"],
+    application: ApplicationChoice = FORM["application"],
+    overrides: Overrides = FORM["overrides"],
+) -> dict | State:
+    """sources -> ingest -> validate -> align -> pretrain -> ... up to `until`, then a
+    summary artifact; a failure ends the run with one sentence saying why."""
+    return run_retrain(RetrainParams(
+        config=config,
+        data=data,
+        until=until,
+        preset=preset,
+        pretrain_steps=pretrain_steps,
+        pretrain_lr=pretrain_lr,
+        application=application,
+        overrides=overrides,
+    ))
+
+
+def run_retrain(params: RetrainParams) -> dict | State:
+    """The body of a pipeline flow run: the config and the home resolved once, then the
+    pipeline; a failure becomes the run's final state, its message one sentence."""
+    try:
+        cfg = resolve(_links_to_tracking_server(params.folded()))
+        return pipeline(cfg, resolve_home())
+    except Exception as exc:
+        sentence = failure_sentence(exc)
+        logger = get_run_logger()
+        if isinstance(exc, KarpaError):
+            logger.error("%s", sentence)
+        else:
+            logger.error("%s\n%s", sentence, "".join(traceback.format_exception(exc)))
+        # Returning the state (instead of raising) makes its message exactly the sentence;
+        # the exception travels as its data, so a direct caller still gets it raised.
+        return Failed(message=sentence, data=exc)
+
+
+def _links_to_tracking_server(params: RetrainParams) -> RetrainParams:
+    """Point the Prefect → MLflow link at the tracking server when there is one (a server
+    serves its own UI), unless the run says otherwise."""
+    ui = mlflow_ui_url(TrackingConfig().ui_url)
+    if ui == TrackingConfig().ui_url or any(
+        o.startswith("tracking.ui_url=") for o in params.overrides
+    ):
+        return params
+    return params.model_copy(update={"overrides": [f"tracking.ui_url={ui}", *params.overrides]})
+
+
+def pipeline(cfg: RunConfig, home: Home) -> dict:
     """sources -> ingest -> validate -> align (-> pretrain -> finetune -> evaluate -> promote).
 
     With `finetune.foundation: champion` the registry's champion foundation replaces the
     pretrain stage: an on-demand fine-tune from what is serving."""
-    cfg = resolve(params or RetrainParams())
-    run_id = open_pipeline_run(cfg)
-    summary: dict = {"mlflow_run_id": run_id}
+    run = open_pipeline_run(cfg, home)
+    summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:
-        tables = [f.result() for f in [ingest.submit(cfg, t) for t in cfg.data.sources]]
-        log_ingest(cfg, run_id, tables)
+        tables = [f.result() for f in [
+            ingest.submit(home, t, source, cfg.data.root, cfg.ingest)
+            for t, source in cfg.data.sources.items()]]
+        log_ingest(run, tables)
         summary["tables"] = [t.model_dump() for t in tables]
         if cfg.runs("validate"):
-            validated = validate_tables(cfg, run_id, {t.table: t for t in tables})
+            validated = validate_tables(run, {t.table: t for t in tables}, cfg.validate_)
             summary["validate"] = validated.counts
         if cfg.runs("align"):
-            views = align_views(cfg, run_id, validated.accepted)
+            views = align_views(run, validated.accepted, cfg.align, cfg.data.sources)
             summary["align"] = views.views
         if cfg.runs("pretrain") and cfg.finetune.foundation == "champion":
-            foundation = champion_foundation_stage(cfg, run_id)
+            foundation = champion_foundation_stage(run, cfg.promote.registry_prefix)
             summary["pretrain"] = {"champion_version": foundation.registry_version,
                                    "steps": foundation.steps, "skipped": True,
                                    **foundation.retrieval}
         elif cfg.runs("pretrain"):
-            foundation = pretrain_stage(cfg, run_id, views)
+            foundation = pretrain_stage(run, views, cfg.pretrain, cfg.seed)
             summary["pretrain"] = {"steps": foundation.steps, "skipped": foundation.skipped,
                                    "first_losses": foundation.first_losses,
                                    "final_losses": foundation.final_losses,
                                    **foundation.retrieval}
         if cfg.runs("finetune"):
-            apps = [finetune_app(cfg, run_id, app, views, foundation)
+            apps = [finetune_app(run, app, views, foundation, cfg.finetune)
                     for app in cfg.finetune.applications]
             summary["finetune"] = {a.application: {"headline": a.headline,
                                                    "pretraining_gain": a.pretraining_gain,
                                                    "report": a.report}
                                    for a in apps}
         if cfg.runs("promote"):
-            summary["promote"] = promote(cfg, run_id, views, foundation, apps)
+            summary["promote"] = promote(run, views, foundation, apps, cfg.promote, cfg.seed)
     except BaseException as exc:
-        close_pipeline_run(cfg, run_id, ok=False, reason=str(exc))
+        close_pipeline_run(run, ok=False, reason=str(exc))
         raise
-    close_pipeline_run(cfg, run_id, ok=True)
-    get_run_logger().info("pipeline finished: MLflow run %s", run_id)
+    close_pipeline_run(run, ok=True)
+    get_run_logger().info("pipeline finished: MLflow run %s", run.mlflow_run_id)
     return summary

@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     # A bad config, override or data folder is one sentence before any flow run starts
     # (in a flow run it would be the ingest task's failure, under two tracebacks).
     _check_data_root(resolve(params), args)
-    result = retrain(params)
+    result = retrain(**params.model_dump())
     run_id = result["mlflow_run_id"]
     print()
     print(f"MLflow run: {run_id}")

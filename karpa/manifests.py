@@ -6,9 +6,27 @@ Prefect, to print and to log, and it says everything a later stage needs to find
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict
 
 from karpa.errors import StageStop
+from karpa.home import Home
+
+
+class PipelineRun(BaseModel):
+    """Where one pipeline run writes: its home folder (resolved once, by the flow), its
+    MLflow experiment and parent run. Every stage that records something receives it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: Path
+    experiment: str
+    mlflow_run_id: str
+
+    @property
+    def folders(self) -> Home:
+        return Home(self.home)
 
 
 class TableManifest(BaseModel):

@@ -9,12 +9,14 @@ publishes the results.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from karpa.config import STAGES
+from karpa.errors import KarpaError
 
 # Stages a task name can start with ("ingest-items", "validate", "pretrain", ...); any other
 # task (opening and closing MLflow runs, logging) counts as tracking overhead.
@@ -32,6 +34,7 @@ HEADLINE = {
 }
 NOISE = re.compile(r"^(drift|pii)\.|\.(bytes|rows|rows_in|rows_accepted|rows_quarantined)$")
 MAX_PER_STAGE = 12
+MESSAGE_MAX = 500
 ROW_COUNTS = ("rows_in", "rows_accepted", "rows_quarantined")
 
 
@@ -238,3 +241,25 @@ def failure_record(
         "mlflow_run_url": facts.mlflow_url,
         "parameters": dict(facts.parameters),
     }
+
+
+def failure_sentence(exc: BaseException) -> str:
+    """A failed run's final message: a KarpaError already is one sentence naming the file,
+    column or rule; anything else is a bug, named by its type and first line."""
+    if isinstance(exc, KarpaError):
+        text = str(exc)
+    else:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        text = (
+            f"Unexpected {type(exc).__name__}: {first}"
+            if first
+            else f"Unexpected {type(exc).__name__}"
+        )
+    return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+
+
+def mlflow_ui_url(configured: str) -> str:
+    """Where the MLflow UI is: a tracking server serves its own UI, so with an HTTP
+    tracking URI that is the address; otherwise the configured one (`karpa ui`)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else configured

@@ -6,25 +6,23 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from karpa.align.stage import align
-from karpa.config import RunConfig
-from karpa.home import resolve_home
-from karpa.manifests import AlignManifest, TableManifest, raise_if_stopped
+from karpa.align.stage import align, split_hints
+from karpa.config import AlignConfig, SourceSpec
+from karpa.manifests import AlignManifest, PipelineRun, TableManifest, raise_if_stopped
 from karpa.store import Store
 from tasks.tracking import record_stage
 
 
 @task(retries=1, retry_delay_seconds=2, task_run_name="align")
-def align_views(cfg: RunConfig, parent_id: str, accepted: dict[str, TableManifest]
-                ) -> AlignManifest:
-    hints = {t: s.split_from_id for t, s in cfg.data.sources.items() if s.split_from_id}
-    m = align(accepted, cfg.align, Store(resolve_home().store), split_hints=hints)
+def align_views(run: PipelineRun, accepted: dict[str, TableManifest], cfg: AlignConfig,
+                sources: dict[str, SourceSpec]) -> AlignManifest:
+    m = align(accepted, cfg, Store(run.folders.store), split_hints=split_hints(sources))
     state = "unchanged, skipped" if m.skipped else "built"
     get_run_logger().info("align: views %s (%s)", state,
                           ", ".join(f"{k} {v:,}" for k, v in m.views.items()))
     folder = Path(m.path)
     record_stage(
-        cfg, parent_id, "align", metrics={**m.coverage, **{f"views.{k}": v
+        run, "align", metrics={**m.coverage, **{f"views.{k}": v
                                                            for k, v in m.views.items()}},
         # Split membership travels with the run, so any later evaluation can be audited.
         artifacts={"align": folder / "coverage.html", "align/splits": folder / "splits.parquet",

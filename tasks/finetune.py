@@ -4,39 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from prefect import get_run_logger, task
 
-from karpa.config import RunConfig
+from karpa.config import FinetuneConfig
 from karpa.finetuning import run_application
-from karpa.home import resolve_home
-from karpa.manifests import AlignManifest, AppManifest, FoundationManifest
+from karpa.input_examples import application_example
+from karpa.manifests import AlignManifest, AppManifest, FoundationManifest, PipelineRun
 from karpa.store import Store
 from tasks.tracking import tracker
 
 
-def input_example(app: str, views: AlignManifest) -> pd.DataFrame:
-    """Raw inputs as a caller sends them: texts, or a user's recent item ids."""
-    folder = Path(views.path)
-    if app == "recommendation":
-        items = pd.read_parquet(folder / "items.parquet", columns=["item_id"])["item_id"]
-        return pd.DataFrame({"history": [list(items.iloc[:3]), list(items.iloc[3:5])],
-                             "k": [10, 5]})
-    table, column = ("messages", "text") if app == "intent" else ("news", "text")
-    texts = pd.read_parquet(folder / f"{table}.parquet", columns=[column])[column]
-    return pd.DataFrame({"text": texts.dropna().head(3).tolist()})
-
-
 @task(retries=1, retry_delay_seconds=5, task_run_name="finetune-{app}")
 def finetune_app(
-    cfg: RunConfig, parent_id: str, app: str, views: AlignManifest,
-    foundation: FoundationManifest,
+    run: PipelineRun, app: str, views: AlignManifest, foundation: FoundationManifest,
+    cfg: FinetuneConfig,
 ) -> AppManifest:
     from karpa.tracking.models import RecommenderModel, TextClassifierModel, log_pyfunc
 
     logger = get_run_logger()
-    t = tracker(cfg)
-    run_id = t.start_run(f"finetune-{app}", parent_id=parent_id, tags={
+    t = tracker(run)
+    run_id = t.start_run(f"finetune-{app}", parent_id=run.mlflow_run_id, tags={
         "karpa.stage": "finetune", "karpa.application": app,
         "karpa.foundation": foundation.fingerprint,
         "karpa.foundation_run_id": foundation.mlflow_run_id or "-",
@@ -46,7 +33,7 @@ def finetune_app(
         t.log_metrics(run_id, {f"train.{k}": v for k, v in metrics.items()}, step=step)
 
     try:
-        m = run_application(app, views, foundation, cfg.finetune, Store(resolve_home().store),
+        m = run_application(app, views, foundation, cfg, Store(run.folders.store),
                             on_metrics=on_metrics)
         head = m.headline
         gain = m.pretraining_gain or {}
@@ -64,7 +51,7 @@ def finetune_app(
                 t.log_artifact(run_id, path, "evaluation")
         model_class = RecommenderModel if app == "recommendation" else TextClassifierModel
         uri = log_pyfunc(t.home.tracking_uri, run_id, app, model_class(),
-                         {"model": m.model_dir}, input_example(app, views))
+                         {"model": m.model_dir}, application_example(app, views))
         return m.model_copy(update={"model_uri": uri, "mlflow_run_id": run_id})
     except BaseException:
         t.end_run(run_id, ok=False)

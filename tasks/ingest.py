@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from karpa.config import RunConfig
-from karpa.home import resolve_home
+from karpa.config import IngestConfig, SourceSpec
+from karpa.home import Home
 from karpa.ingest.stage import ingest_table
 from karpa.manifests import TableManifest
 from karpa.store import Store
 
 
 @task(retries=1, retry_delay_seconds=2, task_run_name="ingest-{table}")
-def ingest(cfg: RunConfig, table: str) -> TableManifest:
+def ingest(home: Home, table: str, source: SourceSpec, root: str,
+           cfg: IngestConfig) -> TableManifest:
     """Read one table's sources into the store, or reuse the entry of identical input."""
-    manifest = ingest_table(
-        table, cfg.data.sources[table], cfg.data.root, cfg.ingest, Store(resolve_home().store)
-    )
+    manifest = ingest_table(table, source, root, cfg, Store(home.store))
     state = "unchanged, skipped" if manifest.skipped else "ingested"
     get_run_logger().info(
         "%s: %s rows, %s (fingerprint %s)", table, f"{manifest.rows:,}", state,

@@ -3,58 +3,34 @@ throughput, retrieval figures, the checkpoint and a pyfunc model that embeds raw
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from prefect import get_run_logger, task
 
-from karpa.config import RunConfig
-from karpa.home import resolve_home
-from karpa.manifests import AlignManifest, FoundationManifest
+from karpa.config import PretrainConfig
+from karpa.input_examples import foundation_example
+from karpa.manifests import AlignManifest, FoundationManifest, PipelineRun
 from karpa.pretraining.stage import pretrain_foundation
 from karpa.store import Store
 from tasks.tracking import tracker
 
 
-def _example(views: AlignManifest, image_size: int) -> pd.DataFrame:
-    """One raw input of each kind the foundation has seen: a text, a base64 PNG, an item
-    index (a public dataset may have only texts, or no images)."""
-    from PIL import Image
-
-    items = pd.read_parquet(Path(views.path) / "items.parquet", columns=["pixels"])
-    rows: list[dict] = []
-    texts = pd.read_parquet(Path(views.path) / "pretrain_texts.parquet", columns=["text"])
-    if len(texts):
-        rows.append({"text": texts["text"].iloc[0], "image": None, "item_idx": None})
-    pixels = next((p for p in items["pixels"] if isinstance(p, bytes)), None)
-    if pixels is not None:
-        image = np.frombuffer(pixels, dtype=np.uint8).reshape(image_size, image_size, 3)
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="PNG")
-        png = base64.b64encode(buf.getvalue()).decode()
-        rows.append({"text": None, "image": png, "item_idx": None})
-    if len(items):
-        rows.append({"text": None, "image": None, "item_idx": 0})
-    return pd.DataFrame(rows, columns=["text", "image", "item_idx"])
-
-
 @task(retries=1, retry_delay_seconds=5, task_run_name="pretrain")
-def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> FoundationManifest:
+def pretrain_stage(run: PipelineRun, views: AlignManifest, cfg: PretrainConfig,
+                   seed: int) -> FoundationManifest:
     """A retry resumes from the last checkpoint in the stage's working folder."""
     from karpa.tracking.models import FoundationModel, log_pyfunc
 
     logger = get_run_logger()
-    t = tracker(cfg)
-    run_id = t.start_run("pretrain", parent_id=parent_id, tags={"karpa.stage": "pretrain"})
+    t = tracker(run)
+    run_id = t.start_run("pretrain", parent_id=run.mlflow_run_id,
+                         tags={"karpa.stage": "pretrain"})
 
     def on_metrics(metrics: dict[str, float], step: int) -> None:
         t.log_metrics(run_id, {k.replace("/", "."): v for k, v in metrics.items()}, step=step)
 
     try:
-        m = pretrain_foundation(views, cfg.pretrain, cfg.seed, Store(resolve_home().store),
+        m = pretrain_foundation(views, cfg, seed, Store(run.folders.store),
                                 on_metrics=on_metrics)
         logger.info("pretrain: %s (%s steps, %.0f samples/s); retrieval %s",
                     "reused" if m.skipped else "trained", m.steps, m.samples_per_s,
@@ -71,8 +47,9 @@ def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> Foun
         t.log_artifact(run_id, folder / "tokenizer.json", "foundation")
         t.log_dict(run_id, m.model_dump(), "foundation/manifest.json")
         uri = log_pyfunc(t.home.tracking_uri, run_id, "foundation", FoundationModel(),
-                         {"checkpoint": m.checkpoint}, _example(views, m.corpus["image_size"]))
-        t.set_tags(parent_id, {"karpa.foundation_model_uri": uri})
+                         {"checkpoint": m.checkpoint},
+                         foundation_example(views, m.corpus["image_size"]))
+        t.set_tags(run.mlflow_run_id, {"karpa.foundation_model_uri": uri})
         return m.model_copy(update={"model_uri": uri, "mlflow_run_id": run_id})
     except BaseException:
         t.end_run(run_id, ok=False)
@@ -81,25 +58,25 @@ def pretrain_stage(cfg: RunConfig, parent_id: str, views: AlignManifest) -> Foun
 
 # Named as a pretrain task: in the run summary its time is the pretrain stage's.
 @task(retries=2, retry_delay_seconds=2, task_run_name="pretrain-champion")
-def champion_foundation_stage(cfg: RunConfig, parent_id: str) -> FoundationManifest:
+def champion_foundation_stage(run: PipelineRun, registry_prefix: str) -> FoundationManifest:
     """The registry's champion foundation instead of pretraining (`finetune.foundation:
     champion`); its own child run records which version it was."""
     from karpa.tracking.foundation import champion_foundation
     from karpa.tracking.registry import Registry
 
-    home = resolve_home()
-    name = f"{cfg.promote.registry_prefix}foundation"
+    home = run.folders
+    name = f"{registry_prefix}foundation"
     registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
     m = champion_foundation(registry, name, home.store / "registry")
     get_run_logger().info("foundation: %s v%s (champion), pretrained in run %s",
                           name, m.registry_version, m.mlflow_run_id)
-    t = tracker(cfg)
-    run_id = t.start_run("foundation", parent_id=parent_id, tags={
+    t = tracker(run)
+    run_id = t.start_run("foundation", parent_id=run.mlflow_run_id, tags={
         "karpa.stage": "pretrain", "karpa.foundation": m.fingerprint,
         "karpa.foundation.source": "registry", "karpa.foundation.version": m.registry_version,
         "karpa.foundation_run_id": m.mlflow_run_id or "-"})
     t.log_metrics(run_id, {f"retrieval.{k.replace('/', '.')}": v
                            for k, v in m.retrieval.items()})
     t.end_run(run_id)
-    t.set_tags(parent_id, {"karpa.foundation_model_uri": m.model_uri or "-"})
+    t.set_tags(run.mlflow_run_id, {"karpa.foundation_model_uri": m.model_uri or "-"})
     return m

@@ -10,18 +10,17 @@ from prefect.artifacts import create_link_artifact
 from prefect.runtime import flow_run
 
 from karpa.config import RunConfig, flatten
-from karpa.home import resolve_home
-from karpa.manifests import TableManifest
+from karpa.home import Home
+from karpa.manifests import PipelineRun, TableManifest
 from karpa.tracking import Tracker
 
 
-def tracker(cfg: RunConfig) -> Tracker:
-    return Tracker(resolve_home(), cfg.tracking.experiment)
+def tracker(run: PipelineRun) -> Tracker:
+    return Tracker(run.folders, run.experiment)
 
 
 def record_stage(
-    cfg: RunConfig,
-    parent_id: str,
+    run: PipelineRun,
     stage: str,
     *,
     metrics: Mapping[str, float] | None = None,
@@ -31,8 +30,9 @@ def record_stage(
     ok: bool = True,
 ) -> str:
     """One child MLflow run for a stage: its tables, metrics, artifacts and tags."""
-    t = tracker(cfg)
-    run_id = t.start_run(stage, parent_id=parent_id, tags={"karpa.stage": stage, **(tags or {})})
+    t = tracker(run)
+    run_id = t.start_run(stage, parent_id=run.mlflow_run_id,
+                         tags={"karpa.stage": stage, **(tags or {})})
     if tables:
         t.log_tables(run_id, tables, context=stage)
     if metrics:
@@ -44,9 +44,9 @@ def record_stage(
 
 
 @task(retries=2, retry_delay_seconds=2)
-def open_pipeline_run(cfg: RunConfig) -> str:
+def open_pipeline_run(cfg: RunConfig, home: Home) -> PipelineRun:
     """The parent MLflow run, tagged with the Prefect flow run, and linked back to it."""
-    t = tracker(cfg)
+    t = Tracker(home, cfg.tracking.experiment)
     tags = {"karpa.config": cfg.name}
     if flow_run.id:
         tags["prefect.flow_run_id"] = str(flow_run.id)
@@ -62,23 +62,23 @@ def open_pipeline_run(cfg: RunConfig) -> str:
             description="The MLflow parent run of this pipeline run (open with `karpa ui`).",
         )
     get_run_logger().info("MLflow run %s: %s", run_id, url)
-    return run_id
+    return PipelineRun(home=home.root, experiment=cfg.tracking.experiment, mlflow_run_id=run_id)
 
 
 @task(retries=2, retry_delay_seconds=2)
-def log_ingest(cfg: RunConfig, parent_id: str, tables: list[TableManifest]) -> str:
+def log_ingest(run: PipelineRun, tables: list[TableManifest]) -> str:
     """The ingest stage's child run: tables as input datasets, their rows and bytes."""
     skipped = [m.table for m in tables if m.skipped]
     return record_stage(
-        cfg, parent_id, "ingest", tables=tables,
+        run, "ingest", tables=tables,
         metrics={"tables": len(tables), "tables_skipped": len(skipped)},
         tags={"karpa.skipped_tables": ",".join(skipped) or "-"},
     )
 
 
 @task(retries=2, retry_delay_seconds=2)
-def close_pipeline_run(cfg: RunConfig, run_id: str, ok: bool, reason: str = "") -> None:
-    t = tracker(cfg)
+def close_pipeline_run(run: PipelineRun, ok: bool, reason: str = "") -> None:
+    t = tracker(run)
     if reason:
-        t.set_tags(run_id, {"karpa.failure": reason[:5000]})
-    t.end_run(run_id, ok=ok)
+        t.set_tags(run.mlflow_run_id, {"karpa.failure": reason[:5000]})
+    t.end_run(run.mlflow_run_id, ok=ok)

@@ -10,9 +10,8 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from karpa.config import RunConfig
-from karpa.home import resolve_home
-from karpa.manifests import TableManifest, ValidateManifest, raise_if_stopped
+from karpa.config import ValidateConfig
+from karpa.manifests import PipelineRun, TableManifest, ValidateManifest, raise_if_stopped
 from karpa.store import Store
 from karpa.validation.stage import validate
 from tasks.tracking import record_stage
@@ -46,10 +45,10 @@ def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
 
 @task(retries=1, retry_delay_seconds=2, task_run_name="validate")
 def validate_tables(
-    cfg: RunConfig, parent_id: str, tables: dict[str, TableManifest]
+    run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig
 ) -> ValidateManifest:
     logger = get_run_logger()
-    m = validate(tables, cfg.validate_, Store(resolve_home().store))
+    m = validate(tables, cfg, Store(run.folders.store))
     for table, counts in m.counts.items():
         logger.info("%s: %s rows in, %s accepted, %s quarantined", table,
                     f"{counts['rows_in']:,}", f"{counts['rows_accepted']:,}",
@@ -58,7 +57,7 @@ def validate_tables(
         logger.warning("contract warning: %s", warning)
     with tempfile.TemporaryDirectory() as tmp:
         record_stage(
-            cfg, parent_id, "validate", metrics=_metrics(m),
+            run, "validate", metrics=_metrics(m),
             tables=list(m.accepted.values()),
             artifacts={
                 "validation": Path(m.report),

@@ -21,7 +21,7 @@ from karpa.align.views import (
     build_sequences,
     pretrain_texts,
 )
-from karpa.config import AlignConfig
+from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
 from karpa.schema import TABLES
@@ -54,6 +54,12 @@ def fewshot(view: pd.DataFrame, id_col: str, label: str, task: str, cfg: AlignCo
             for member in stratified_k_shot(train, k, seed, exclude):
                 rows.append((task, k, seed, member))
     return pd.DataFrame(rows, columns=["task", "k", "seed", "id"])
+
+
+def split_hints(sources: dict[str, SourceSpec]) -> dict[str, str]:
+    """Table -> the regex that reads its official split from the row id, where a source
+    has one (`SourceSpec.split_from_id`)."""
+    return {t: s.split_from_id for t, s in sources.items() if s.split_from_id}
 
 
 def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,

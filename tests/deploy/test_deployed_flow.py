@@ -13,8 +13,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import FlowRunSort
 
-from flows.deployments import retrain_deployed
 from flows.hooks import FAILURES_FILE, SUMMARY_KEY
+from flows.retrain import retrain
 from karpa.demo import generate_world
 from karpa.errors import SourceError
 
@@ -43,7 +43,7 @@ def _latest_flow_run():
 
 @pytest.mark.slow
 def test_run_publishes_summary_and_headline_metrics(prefect_api, home, world):
-    result = retrain_deployed(config=DEMO, data=str(world), until="validate")
+    result = retrain(config=DEMO, data=str(world), until="validate")
     client = MlflowClient(home.tracking_uri)
     parent = client.get_run(result["mlflow_run_id"])
     flow_run_id = parent.data.tags["prefect.flow_run_id"]
@@ -65,7 +65,7 @@ def test_run_publishes_summary_and_headline_metrics(prefect_api, home, world):
 def test_failed_run_says_why_in_one_sentence_and_tells_on_call(prefect_api, home, tmp_path):
     missing = tmp_path / "no-such-folder"
     with pytest.raises(SourceError, match="does not exist"):
-        retrain_deployed(config=DEMO, data=str(missing))
+        retrain(config=DEMO, data=str(missing))
     flow_run = _latest_flow_run()
     assert flow_run.state.is_failed()
     message = flow_run.state.message

@@ -9,16 +9,18 @@ import pytest
 from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
-from flows.deployments import failure_sentence, finetune_deployed, retrain_deployed
+from flows.deployments import finetune_deployed
 from flows.params import RetrainParams
+from flows.retrain import retrain
 from karpa.config import STAGES, load_config
 from karpa.errors import SourceError
+from karpa.run_report import failure_sentence
 
 DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
 
 
 def _schema() -> dict:
-    return parameter_schema(retrain_deployed).model_dump()["properties"]
+    return parameter_schema(retrain).model_dump()["properties"]
 
 
 def test_form_has_choices_bounds_defaults_and_descriptions():

@@ -37,14 +37,14 @@ def world(tmp_path_factory):
 @pytest.mark.server
 def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_overrides):
     params = RetrainParams(config=DEMO, data=str(world), overrides=fast_overrides)
-    first = retrain(params)
+    first = retrain(**params.model_dump())
     registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
     for name in NAMES:
         assert first["promote"][name]["promote"], first["promote"][name]["reason"]
         assert registry.alias_version(name, "champion") == "1"
     assert first["promote"]["karpa-foundation"]["promote"]
 
-    second = retrain(params)
+    second = retrain(**params.model_dump())
     for name in NAMES:
         decision = second["promote"][name]
         assert not decision["promote"] and "not above the margin" in decision["reason"]
@@ -118,12 +118,12 @@ def _finetune_from_champion(
     assert checkpoints
     for path in checkpoints:  # as on a machine that never pretrained
         path.rename(path.with_suffix(".moved"))
-    result = retrain(RetrainParams(
+    result = retrain(
         config=DEMO, data=str(world), application="intent",
         # A changed setting, so the intent model is trained again rather than reused.
         overrides=[*fast_overrides, "finetune.foundation=champion",
                    "finetune.intent={max_steps: 10, min_steps: 4, curve_epochs: 3, "
-                   "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}"]))
+                   "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}"])
     assert result["pretrain"]["champion_version"] == str(champion.version)
     assert list(result["finetune"]) == ["intent"]
     assert set(result["promote"]) == {"karpa-intent"}  # the foundation is not re-registered

@@ -33,7 +33,7 @@ def _children(client: MlflowClient, parent) -> dict:
 @pytest.mark.slow
 def test_retrain_ingests_tracks_and_skips_unchanged(prefect_api, home, world):
     params = RetrainParams(config=DEMO, data=str(world), overrides=["until=align"])
-    result = retrain(params)
+    result = retrain(**params.model_dump())
     client = MlflowClient(home.tracking_uri)
     parent = client.get_run(result["mlflow_run_id"])
     assert parent.info.status == "FINISHED"
@@ -53,11 +53,11 @@ def test_retrain_ingests_tracks_and_skips_unchanged(prefect_api, home, world):
     assert align["items.share_with_image"] > 0.5 and align["messages.test.labeled"] > 0
     assert align["views.sequences"] == result["align"]["sequences"]
 
-    again = retrain(params)
+    again = retrain(**params.model_dump())
     assert all(t["skipped"] for t in again["tables"])
 
     (world / "news.csv").write_bytes((world / "news.csv").read_bytes() + b"\n")
-    third = retrain(params)
+    third = retrain(**params.model_dump())
     changed = {t["table"] for t in third["tables"] if not t["skipped"]}
     assert changed == {"news"}
 
@@ -66,7 +66,7 @@ def test_retrain_ingests_tracks_and_skips_unchanged(prefect_api, home, world):
 def test_unreadable_source_fails_run_with_one_sentence(prefect_api, home, tmp_path):
     params = RetrainParams(config=DEMO, data=str(tmp_path / "nothing-here"))
     with pytest.raises(SourceError, match="does not exist"):
-        retrain(params)
+        retrain(**params.model_dump())
     client = MlflowClient(home.tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("karpa").experiment_id])
     failed = [r for r in runs if r.info.status == "FAILED"]
