@@ -24,12 +24,14 @@ MetricsCallback = Callable[[dict[str, float], int], None]
 
 def app_config(app: str, cfg: FinetuneConfig, preset: str) -> Any:
     """The application's config dataclass with this run's overrides, or a clear error."""
-    import karpa.applications as apps
+    from karpa.applications.intent import IntentConfig
+    from karpa.applications.rec_config import RecommendationConfig
+    from karpa.applications.sentiment import SentimentConfig
 
     base = {
-        "intent": apps.IntentConfig,
-        "sentiment": apps.SentimentConfig,
-        "recommendation": apps.RecommendationConfig,
+        "intent": IntentConfig,
+        "sentiment": SentimentConfig,
+        "recommendation": RecommendationConfig,
     }[app]()
     known = {f.name for f in dataclasses.fields(base)}
     overrides = dict(getattr(cfg, app))
@@ -52,7 +54,9 @@ def run_application(
     store: Store,
     on_metrics: MetricsCallback | None = None,
 ) -> AppManifest:
-    from karpa.applications import run_intent, run_recommendation, run_sentiment
+    from karpa.applications.intent import run_intent
+    from karpa.applications.recommendation import run_recommendation
+    from karpa.applications.sentiment import run_sentiment
 
     settings = app_config(app, cfg, foundation.preset)
     as_dict = {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}

@@ -27,7 +27,7 @@ MetricsCallback = Callable[[dict[str, float], int], None]
 
 def resolve_configs(cfg: PretrainConfig, seed: int):
     """The preset with this run's overrides applied: (ModelConfig, TrainConfig)."""
-    from karpa_models import load_preset
+    from karpa_models.config import load_preset
 
     model_cfg, train_cfg = load_preset(cfg.preset)
     if cfg.text_init:
@@ -56,7 +56,8 @@ def pretrain_foundation(
     views: AlignManifest, cfg: PretrainConfig, seed: int, store: Store,
     on_metrics: MetricsCallback | None = None,
 ) -> FoundationManifest:
-    from karpa_models import evaluate_retrieval, load_foundation, pretrain
+    from karpa_models.pretraining import load_foundation, pretrain
+    from karpa_models.retrieval import evaluate_retrieval
 
     key = pretrain_key(views, cfg, seed)
     if store.has("foundations", key):

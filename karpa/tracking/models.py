@@ -46,7 +46,7 @@ class FoundationModel(PythonModel):
     def load_context(self, context) -> None:
         import torch
 
-        from karpa_models import load_foundation
+        from karpa_models.pretraining import load_foundation
 
         torch.set_num_threads(1)
         self.model, _, self.cfg = load_foundation(context.artifacts["checkpoint"], "cpu")
@@ -128,7 +128,7 @@ class TextClassifierModel(PythonModel):
     def load_context(self, context) -> None:
         import torch
 
-        from karpa_models.finetune import load_classifier
+        from karpa_models.finetune.saved import load_classifier
 
         torch.set_num_threads(1)
         self.clf = load_classifier(context.artifacts["model"], "cpu")
@@ -157,7 +157,7 @@ class RecommenderModel(PythonModel):
     def load_context(self, context) -> None:
         import torch
 
-        from karpa_models.finetune import load_recommender
+        from karpa_models.finetune.saved import load_recommender
 
         torch.set_num_threads(1)
         self.rec = load_recommender(context.artifacts["model"], "cpu")

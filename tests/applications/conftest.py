@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from karpa_models import PretrainCorpus, load_preset, pretrain
+from karpa_models.config import load_preset
+from karpa_models.corpus import PretrainCorpus
+from karpa_models.pretraining import pretrain
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 N_ITEMS = 30

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from karpa.applications import AppReport, IntentConfig, run_intent
-from karpa_models.finetune import load_classifier
+from karpa.applications.intent import IntentConfig, run_intent
+from karpa.applications.report import AppReport
+from karpa_models.finetune.saved import load_classifier
 
 MLFLOW_NAME = re.compile(r"^[/\w.\- :]*$")  # what MLflow accepts as a metric name
 FAST = dict(

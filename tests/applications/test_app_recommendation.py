@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from karpa.applications import RecommendationConfig, run_recommendation
-from karpa_models.finetune import load_recommender
+from karpa.applications.recommendation import RecommendationConfig, run_recommendation
+from karpa_models.finetune.saved import load_recommender
 
 
 @pytest.fixture(scope="module")

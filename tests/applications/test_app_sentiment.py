@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from karpa.applications import SentimentConfig, run_sentiment
-from karpa_models.finetune import load_classifier
+from karpa.applications.sentiment import SentimentConfig, run_sentiment
+from karpa_models.finetune.saved import load_classifier
 
 FAST = dict(
     epochs=6,

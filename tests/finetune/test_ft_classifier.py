@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from karpa_models.finetune import (
-    ClassifierConfig,
-    TextFeatures,
-    scratch_foundation,
-    train_classifier,
-)
-from karpa_models.finetune.classifier import class_weights, val_metric
+from karpa_models.finetune.classifier import class_weights, train_classifier, val_metric
+from karpa_models.finetune.config import ClassifierConfig
+from karpa_models.finetune.scratch import scratch_foundation
+from karpa_models.finetune.text import TextFeatures
 from karpa_models.runtime import init_runtime
 
 

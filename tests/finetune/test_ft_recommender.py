@@ -8,12 +8,10 @@ import torch
 
 from karpa.evaluation.baselines import PopularityRecommender
 from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_metrics
-from karpa_models.finetune import (
-    ItemCatalogue,
-    RecommenderConfig,
-    scratch_foundation,
-    train_recommender,
-)
+from karpa_models.finetune.catalogue import ItemCatalogue
+from karpa_models.finetune.config import RecommenderConfig
+from karpa_models.finetune.next_item import train_recommender
+from karpa_models.finetune.scratch import scratch_foundation
 from karpa_models.finetune.sequences import (
     IGNORE,
     draw_cuts,

@@ -9,18 +9,17 @@ import pytest
 import torch
 
 from karpa.evaluation.ranking import validation_metrics
-from karpa_models.finetune import (
-    ClassifierConfig,
-    ItemCatalogue,
-    RecommenderConfig,
+from karpa_models.finetune.catalogue import ItemCatalogue
+from karpa_models.finetune.classifier import train_classifier
+from karpa_models.finetune.config import ClassifierConfig, RecommenderConfig
+from karpa_models.finetune.next_item import train_recommender
+from karpa_models.finetune.saved import (
     load_classifier,
     load_recommender,
     save_classifier,
     save_recommender,
-    scratch_foundation,
-    train_classifier,
-    train_recommender,
 )
+from karpa_models.finetune.scratch import scratch_foundation
 
 
 def test_classifier_round_trip(tmp_path, model_cfg, make_texts):
