@@ -27,7 +27,6 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from karpa.datasets.registry import DatasetError, PublicDataset, RemoteFile, get
-from karpa.home import resolve_home
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,6 @@ MIRROR_ENV = "KARPA_DATASETS_MIRROR"
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 RECORD = "karpa-fetch.json"  # what was fetched from where, with its licence, beside the data
-
-
-def default_folder(name: str) -> Path:
-    return resolve_home().root / "datasets" / name
 
 
 def file_url(dataset: PublicDataset, remote: RemoteFile, mirror: str | None) -> str:
@@ -148,13 +143,12 @@ def _unpack(archive: Path, folder: Path, strip: int) -> list[str]:
     return written
 
 
-def fetch(
-    dataset: str | PublicDataset, dest: Path | None = None, mirror: str | None = None
-) -> Path:
-    """Download, verify and unpack every file of `dataset`; the folder holding them."""
+def fetch(dataset: str | PublicDataset, dest: Path, mirror: str | None = None) -> Path:
+    """Download, verify and unpack every file of `dataset` into `dest` (the CLI's default:
+    `<home>/datasets/NAME`); the folder holding them."""
     ds = get(dataset) if isinstance(dataset, str) else dataset
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    folder = Path(dest) if dest else default_folder(ds.name)
+    folder = Path(dest)
     folder.mkdir(parents=True, exist_ok=True)
     record = {
         "dataset": ds.name,
