@@ -6,7 +6,7 @@ import sys
 
 PROBE = """
 import importlib, sys
-for name in ("karpa.deploy", "karpa.run_report", "karpa.cli"):
+for name in ("karpa.deploy", "karpa.run_report", "karpa_cli.main"):
     importlib.import_module(name)
 print(sorted({m.split(".")[0] for m in sys.modules} & {"prefect", "mlflow", "torch"}))
 """

@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from karpa.cli import main
 from karpa.datasets.fetch import MIRROR_ENV, fetch
 from karpa.datasets.registry import DatasetError, PublicDataset, RemoteFile
+from karpa_cli.main import main
 
 
 def _sha(data: bytes) -> str:

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The `karpa` command, run as a module so that it is this checkout's code.
+KARPA = [sys.executable, "-m", "karpa_cli"]
 
 
 def test_bad_override_is_one_sentence_before_a_run(tmp_path):
-    karpa = str(Path(sys.executable).with_name("karpa"))
     env = {**os.environ, "KARPA_HOME": str(tmp_path / "home")}
-    proc = subprocess.run([karpa, "run", "--set", "finetune.foundation=chmpion"], cwd=REPO,
+    proc = subprocess.run([*KARPA, "run", "--set", "finetune.foundation=chmpion"], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -24,10 +25,9 @@ def test_bad_override_is_one_sentence_before_a_run(tmp_path):
 
 
 def test_missing_data_folder_is_one_sentence_before_a_run(tmp_path):
-    karpa = str(Path(sys.executable).with_name("karpa"))
     env = {**os.environ, "KARPA_HOME": str(tmp_path / "home")}
     missing = tmp_path / "no-such-folder"
-    proc = subprocess.run([karpa, "run", "--config", "configs/real/banking77.yaml",
+    proc = subprocess.run([*KARPA, "run", "--config", "configs/real/banking77.yaml",
                            "--data", str(missing)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2
