@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_data_fetch)
     listing = data_sub.add_parser("list", help="the datasets `karpa data fetch` knows")
     listing.set_defaults(func=_data_list)
-    from karpa.cli_models import add_commands
+    from karpa_cli.models import add_commands
 
     add_commands(sub)
     return parser
