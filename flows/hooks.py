@@ -1,7 +1,7 @@
 """Flow state hooks: every finished pipeline run publishes its summary, a failed one also
 tells on-call why.
 
-`report_run` is both the `on_completion` and the `on_failure` hook of the deployed flows. It
+`report_run` is both the `on_completion` and the `on_failure` hook of the pipeline flows. It
 reads the run's task timings from Prefect and its stage metrics from MLflow (found by the
 `prefect.flow_run_id` tag that `open_pipeline_run` sets), then
 - creates the markdown artifact `run-summary` on the flow run,
@@ -14,9 +14,7 @@ A hook must never turn a finished run into an error: each part fails on its own,
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 from prefect import Flow
@@ -34,6 +32,7 @@ from karpa.home import DEFAULT_EXPERIMENT, Home, resolve_home
 from karpa.run_report import (
     RunFacts,
     TaskTiming,
+    append_record,
     failed_stage,
     failure_record,
     mlflow_ui_url,
@@ -74,25 +73,6 @@ def _task_timings(client, flow_run_id) -> list[TaskTiming]:
         )
         for r in runs
     ]
-
-
-def _mlflow_facts(tracker: Tracker, flow_run_id: str) -> tuple[str | None, dict]:
-    """The parent run tagged with this flow run, and each child's metrics by stage."""
-    client, exp = tracker.client, [tracker.experiment_id]
-    parents = client.search_runs(
-        exp, f"tags.`prefect.flow_run_id` = '{flow_run_id}'", max_results=1
-    )
-    if not parents:
-        return None, {}
-    parent = parents[0].info.run_id
-    children = client.search_runs(exp, f"tags.mlflow.parentRunId = '{parent}'")
-    metrics: dict[str, dict[str, float]] = {}
-    for child in children:
-        stage = child.data.tags.get("karpa.stage") or child.info.run_name
-        if app := child.data.tags.get("karpa.application"):
-            stage = f"{stage}-{app}"  # one child per application: keep them apart
-        metrics.setdefault(stage, {}).update(child.data.metrics)
-    return parent, metrics
 
 
 def report_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
@@ -146,7 +126,7 @@ def _add_mlflow_facts(
     cfg = _config(parameters)
     try:
         tracker = Tracker(home, cfg.tracking.experiment if cfg else DEFAULT_EXPERIMENT)
-        facts.mlflow_run_id, facts.stage_metrics = _mlflow_facts(tracker, flow_run_id)
+        facts.mlflow_run_id, facts.stage_metrics = tracker.pipeline_metrics(flow_run_id)
         if facts.mlflow_run_id:
             ui = mlflow_ui_url(cfg.tracking.ui_url if cfg else TrackingConfig().ui_url)
             facts.mlflow_url = tracker.run_url(facts.mlflow_run_id, ui)
@@ -175,7 +155,7 @@ def _record_failure(
         now=dt.datetime.now(dt.UTC),
     )
     path = home.root / FAILURES_FILE
-    _append_line(path, json.dumps(record, default=str))
+    append_record(path, record)
     where = f" in {stage}" if stage else ""
     logger.error("run failed%s: %s (recorded in %s)", where, facts.message, path)
     if tracker is None or not facts.mlflow_run_id:
@@ -187,10 +167,3 @@ def _record_failure(
         )
     except Exception as exc:
         logger.warning("failure not tagged in MLflow (%s)", exc)
-
-
-def _append_line(path: Path, line: str) -> None:
-    """One write per record, so concurrent runs never interleave half lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")

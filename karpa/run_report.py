@@ -9,10 +9,12 @@ publishes the results.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from karpa.config import STAGES
@@ -263,3 +265,11 @@ def mlflow_ui_url(configured: str) -> str:
     tracking URI that is the address; otherwise the configured one (`karpa ui`)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     return uri.rstrip("/") if uri.startswith(("http://", "https://")) else configured
+
+
+def append_record(path: Path, record: Mapping[str, Any]) -> None:
+    """One JSON line per record, in one write, so concurrent runs never interleave half
+    lines (`<home>/failures.jsonl`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, default=str) + "\n")

@@ -69,6 +69,24 @@ class Tracker:
     def get_run(self, run_id: str):
         return self.client.get_run(run_id)
 
+    def pipeline_metrics(self, flow_run_id: str) -> tuple[str | None, dict[str, dict]]:
+        """The parent run tagged with a Prefect flow run (`prefect.flow_run_id`), and each
+        child's metrics by stage ("finetune-intent" for one child per application)."""
+        exp = [self.experiment_id]
+        parents = self.client.search_runs(
+            exp, f"tags.`prefect.flow_run_id` = '{flow_run_id}'", max_results=1
+        )
+        if not parents:
+            return None, {}
+        parent = parents[0].info.run_id
+        metrics: dict[str, dict[str, float]] = {}
+        for child in self.client.search_runs(exp, f"tags.mlflow.parentRunId = '{parent}'"):
+            stage = child.data.tags.get("karpa.stage") or child.info.run_name
+            if app := child.data.tags.get("karpa.application"):
+                stage = f"{stage}-{app}"  # one child per application: keep them apart
+            metrics.setdefault(stage, {}).update(child.data.metrics)
+        return parent, metrics
+
     # -- logging ------------------------------------------------------------------------
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         items = [Param(k, str(v)[:PARAM_VALUE_MAX]) for k, v in sorted(params.items())]

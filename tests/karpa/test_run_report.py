@@ -4,13 +4,16 @@ data."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from karpa.run_report import (
     RunFacts,
     TaskTiming,
+    append_record,
     failed_stage,
     failure_record,
     headline,
+    mlflow_ui_url,
     parent_metrics,
     render_summary,
     row_counts,
@@ -134,3 +137,24 @@ def test_parent_metrics_and_failure_record():
     assert record["reason"] == facts.message and record["stage"] == "validate"
     assert record["deployment"] == "karpa-retrain/validate-data"
     assert record["time"] == "2026-01-01T02:00:00+00:00"
+
+
+def test_failure_records_are_whole_json_lines(tmp_path):
+    path = tmp_path / "home" / "failures.jsonl"
+    append_record(path, {"reason": "items: file x.csv does not exist", "at": dt.date(2026, 1, 2)})
+    append_record(path, {"reason": "second"})
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["reason"] for line in lines] == [
+        "items: file x.csv does not exist",
+        "second",
+    ]
+    assert json.loads(lines[0])["at"] == "2026-01-02"
+
+
+def test_the_mlflow_link_follows_a_tracking_server(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert mlflow_ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///x.db")
+    assert mlflow_ui_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000/")
+    assert mlflow_ui_url("http://127.0.0.1:5000") == "http://mlflow.internal:5000"
