@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
 
 from karpa.config import FinetuneConfig
@@ -11,6 +9,7 @@ from karpa.finetuning import run_application
 from karpa.input_examples import application_example
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest, PipelineRun
 from karpa.store import Store
+from karpa.tracking.stages import record_application
 from tasks.tracking import tracker
 
 
@@ -19,8 +18,6 @@ def finetune_app(
     run: PipelineRun, app: str, views: AlignManifest, foundation: FoundationManifest,
     cfg: FinetuneConfig,
 ) -> AppManifest:
-    from karpa.tracking.models import RecommenderModel, TextClassifierModel, log_pyfunc
-
     logger = get_run_logger()
     t = tracker(run)
     run_id = t.start_run(f"finetune-{app}", parent_id=run.mlflow_run_id, tags={
@@ -41,17 +38,7 @@ def finetune_app(
                     head["low"], head["high"],
                     f"; pretraining gain {gain['estimate']:+.4f} "
                     f"[{gain['low']:+.4f}, {gain['high']:+.4f}]" if gain else "")
-        t.log_metrics(run_id, {k.replace("/", "."): v for k, v in m.metrics.items()
-                               if v is not None})
-        t.set_tags(run_id, {"karpa.headline_metric": head["metric"],
-                            "karpa.finetune.skipped": str(m.skipped)})
-        folder = Path(m.path)
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix in (".png", ".html", ".md", ".json"):
-                t.log_artifact(run_id, path, "evaluation")
-        model_class = RecommenderModel if app == "recommendation" else TextClassifierModel
-        uri = log_pyfunc(t.home.tracking_uri, run_id, app, model_class(),
-                         {"model": m.model_dir}, application_example(app, views))
+        uri = record_application(t, run_id, m, application_example(app, views))
         return m.model_copy(update={"model_uri": uri, "mlflow_run_id": run_id})
     except BaseException:
         t.end_run(run_id, ok=False)

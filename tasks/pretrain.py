@@ -3,8 +3,6 @@ throughput, retrieval figures, the checkpoint and a pyfunc model that embeds raw
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger, task
 
 from karpa.config import PretrainConfig
@@ -12,6 +10,7 @@ from karpa.input_examples import foundation_example
 from karpa.manifests import AlignManifest, FoundationManifest, PipelineRun
 from karpa.pretraining.stage import pretrain_foundation
 from karpa.store import Store
+from karpa.tracking.stages import record_foundation
 from tasks.tracking import tracker
 
 
@@ -19,8 +18,6 @@ from tasks.tracking import tracker
 def pretrain_stage(run: PipelineRun, views: AlignManifest, cfg: PretrainConfig,
                    seed: int) -> FoundationManifest:
     """A retry resumes from the last checkpoint in the stage's working folder."""
-    from karpa.tracking.models import FoundationModel, log_pyfunc
-
     logger = get_run_logger()
     t = tracker(run)
     run_id = t.start_run("pretrain", parent_id=run.mlflow_run_id,
@@ -35,21 +32,8 @@ def pretrain_stage(run: PipelineRun, views: AlignManifest, cfg: PretrainConfig,
         logger.info("pretrain: %s (%s steps, %.0f samples/s); retrieval %s",
                     "reused" if m.skipped else "trained", m.steps, m.samples_per_s,
                     {k: round(v, 3) for k, v in m.retrieval.items() if "@1" in k})
-        summary = {f"retrieval.{k.replace('/', '.')}": v for k, v in m.retrieval.items()}
-        summary.update({f"final.{k}": v for k, v in m.final_losses.items()})
-        summary.update({f"first.{k}": v for k, v in m.first_losses.items()})
-        summary.update({"samples_per_s": m.samples_per_s, "tokens_per_s": m.tokens_per_s,
-                        "steps": m.steps})
-        t.log_metrics(run_id, summary, step=m.steps)
-        t.set_tags(run_id, {"karpa.foundation": m.fingerprint, "karpa.preset": m.preset,
-                            "karpa.pretrain.skipped": str(m.skipped)})
-        folder = Path(m.path)
-        t.log_artifact(run_id, folder / "tokenizer.json", "foundation")
-        t.log_dict(run_id, m.model_dump(), "foundation/manifest.json")
-        uri = log_pyfunc(t.home.tracking_uri, run_id, "foundation", FoundationModel(),
-                         {"checkpoint": m.checkpoint},
-                         foundation_example(views, m.corpus["image_size"]))
-        t.set_tags(run.mlflow_run_id, {"karpa.foundation_model_uri": uri})
+        uri = record_foundation(t, run_id, run.mlflow_run_id, m,
+                                foundation_example(views, m.corpus["image_size"]))
         return m.model_copy(update={"model_uri": uri, "mlflow_run_id": run_id})
     except BaseException:
         t.end_run(run_id, ok=False)
