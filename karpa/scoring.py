@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The registered model that answers each application's requests.
-NAMES = {"intent": "karpa-intent", "sentiment": "karpa-sentiment",
-         "recommend": "karpa-recommender"}
+NAMES = {"intent": "karpa-intent", "sentiment": "karpa-sentiment", "recommend": "karpa-recommender"}
 BATCH = 1024
 HISTORY_K = 10
 
@@ -50,26 +49,30 @@ def user_history(store: Path, user: str) -> list[str]:
 def read_inputs(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
-               ".jsonl": lambda p: pd.read_json(p, lines=True)}
+    readers = {
+        ".csv": pd.read_csv,
+        ".parquet": pd.read_parquet,
+        ".jsonl": lambda p: pd.read_json(p, lines=True),
+    }
     if path.suffix not in readers:
-        raise SourceError(f"{path}: cannot score a {path.suffix or 'suffix-less'} file "
-                          f"(use {', '.join(readers)})")
+        raise SourceError(
+            f"{path}: cannot score a {path.suffix or 'suffix-less'} file (use {', '.join(readers)})"
+        )
     if not path.is_file():
         raise SourceError(f"{path}: file not found")
     return readers[path.suffix](path)
 
 
-def requests_for(application: str, frame: pd.DataFrame, source: str,
-                 store: Path) -> pd.DataFrame:
+def requests_for(application: str, frame: pd.DataFrame, source: str, store: Path) -> pd.DataFrame:
     """What the model takes: texts, or each user's history (one user per row)."""
     import pandas as pd
 
     if application == "recommend":
         if "user_id" not in frame:
             raise SourceError(f"{source}: missing column 'user_id' (one user per row)")
-        return pd.DataFrame({"history": [user_history(store, str(u)) for u in frame["user_id"]],
-                             "k": HISTORY_K})
+        return pd.DataFrame(
+            {"history": [user_history(store, str(u)) for u in frame["user_id"]], "k": HISTORY_K}
+        )
     if "text" not in frame:
         raise SourceError(f"{source}: missing column 'text' (one text per row)")
     return frame[["text"]]
@@ -83,8 +86,9 @@ def write_atomic(frame: pd.DataFrame, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def score_file(home: Home, application: str, source: str, output: str,
-               alias: str = "champion") -> dict[str, Any]:
+def score_file(
+    home: Home, application: str, source: str, output: str, alias: str = "champion"
+) -> dict[str, Any]:
     """Score every row of `source` with `NAMES[application]@alias` into `output` (Parquet):
     the input columns, the model's answers and the model version that gave them."""
     import pandas as pd
@@ -99,12 +103,15 @@ def score_file(home: Home, application: str, source: str, output: str,
     frame = read_inputs(Path(source))
     requests = requests_for(application, frame, source, home.store)
     predict = load_predictor(home.tracking_uri, registry.model_uri(name, alias))
-    answers = pd.concat([predict(requests.iloc[i:i + BATCH])
-                         for i in range(0, len(requests), BATCH)], ignore_index=True)
+    answers = pd.concat(
+        [predict(requests.iloc[i : i + BATCH]) for i in range(0, len(requests), BATCH)],
+        ignore_index=True,
+    )
     result = pd.concat([frame.reset_index(drop=True), answers], axis=1)
     result["model"] = f"{name}/{version}"
     out = Path(output)
     write_atomic(result, out)
-    logger.info("scored %s rows of %s with %s v%s -> %s", f"{len(result):,}", source, name,
-                version, out)
+    logger.info(
+        "scored %s rows of %s with %s v%s -> %s", f"{len(result):,}", source, name, version, out
+    )
     return {"rows": len(result), "output": str(out), "model": name, "version": version}
