@@ -22,9 +22,16 @@ from pathlib import Path
 
 import yaml
 
-from karpa.errors import KarpaError
+from karpa.errors import KarpaError, ServerStartError
 from karpa.home import Home
-from karpa.servers import bin_path, spawn, start_mlflow_server, start_prefect_server, wait_http
+from karpa.servers import (
+    bin_path,
+    prepare_prefect_database,
+    spawn,
+    start_mlflow_server,
+    start_prefect_server,
+    wait_http,
+)
 from karpa.servers import stop as stop_process
 
 log = logging.getLogger(__name__)
@@ -134,13 +141,13 @@ def _spawn_restored(start, *args, **kwargs) -> subprocess.Popen:
         signal.signal(signal.SIGINT, previous)
 
 
-def _wait_or_stop(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def _wait_or_stop(url: str, proc: subprocess.Popen, log_path: Path, name: str) -> None:
     """Wait for a server just started; one that never answers is stopped, not left behind."""
     try:
-        wait_http(url, proc, timeout=timeout)
-    except (RuntimeError, TimeoutError) as exc:
+        wait_http(url, proc, name=f"the {name.replace('-', ' ')} started by karpa deploy")
+    except ServerStartError as exc:
         stop_process(proc)
-        raise DeployError(f"{exc}; see {log_path}") from None
+        raise DeployError(f"{exc} (see {log_path})") from None
 
 
 def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Service:
@@ -152,9 +159,10 @@ def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Servi
                 "server or unset PREFECT_API_URL to let karpa start one"
             )
         return Service("prefect-server", url=configured.rstrip("/"))
+    prepare_prefect_database(home)  # no-op for a home whose database exists
     return _reuse_or_start("prefect-server", f"http://127.0.0.1:{port}/api",
                            previous.prefect if previous else None, start_prefect_server,
-                           home, port, timeout=60)
+                           home, port)
 
 
 def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Service:
@@ -165,11 +173,11 @@ def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Servic
         return Service("mlflow-server", url=configured.rstrip("/"))
     return _reuse_or_start("mlflow-server", f"http://127.0.0.1:{port}",
                            previous.mlflow if previous else None, start_mlflow_server,
-                           home, port, timeout=120)
+                           home, port)
 
 
 def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: Home,
-                    port: int, timeout: float) -> Service:
+                    port: int) -> Service:
     """The server of the last deploy if it still answers, else one already on `url`, else a
     new one started against the home (its log next to deploy.json)."""
     if previous and previous.url and _answers(f"{previous.url}/health"):
@@ -178,7 +186,7 @@ def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: 
         return Service(name, url=url)
     log = home.root / f"{name}.log"
     proc = _spawn_restored(start, home, port)
-    _wait_or_stop(f"{url}/health", proc, log, timeout)
+    _wait_or_stop(f"{url}/health", proc, log, name)
     return Service(name, url=url, pid=proc.pid, started=True, log=str(log))
 
 
