@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,17 +25,27 @@ def _run(args: argparse.Namespace) -> int:
     from karpa.home import activate
 
     home = activate(args.home)
-    from flows.embedded import start_embedded_api
+    from flows.embedded import (
+        close_interrupted_runs,
+        recover_abandoned_runs,
+        start_embedded_api,
+    )
     from flows.params import RetrainParams
     from flows.retrain import resolve, retrain
+    from karpa.run_lock import exclusive_run
 
     params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
     # A bad config, override or data folder is one sentence before any flow run starts
     # (in a flow run it would be the ingest task's failure, under two tracebacks).
     _check_data_root(resolve(params), args)
-    # So is a Prefect API that does not come up: started here, with karpa's wait.
-    start_embedded_api(home)
-    result = retrain(params)
+    with exclusive_run(home):  # a second run on this home waits, and says for whom
+        # So is a Prefect API that does not come up: started here, with karpa's wait.
+        start_embedded_api(home)
+        recover_abandoned_runs(home)
+        try:
+            result = retrain(params)
+        finally:
+            close_interrupted_runs(home)
     run_id = result["mlflow_run_id"]
     print()
     print(f"MLflow run: {run_id}")
@@ -234,8 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C: `finally` blocks stop the servers a command started,
+    # the flow marks its runs failed, and Prefect's exit hook stops its embedded server.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.func is not _run:
         # Inside a flow run, Prefect's own console handler shows our loggers' lines (see
         # PREFECT_LOGGING_EXTRA_LOGGERS); elsewhere a plain handler does.

@@ -117,17 +117,29 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies left out)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def alive(service: Service) -> bool:
-    """Whether the recorded process still runs and is still what was started (a recycled
-    pid belongs to someone else and must not be signalled)."""
+    """Whether what was started still runs, in whole or in part, and is still what was
+    started. Each service leads a process group of its own (`start_new_session`), and a
+    launcher such as `mlflow server` may exit while the server it spawned lives on, so the
+    group counts, not the recorded pid alone; a group of processes that are not the
+    service's (a recycled pid) must not be signalled."""
     if not service.pid:
         return False
-    try:
-        os.kill(service.pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    cmdline = _cmdline(service.pid)
-    return not cmdline or service.name.split("-")[0] in cmdline
+    prefix = service.name.split("-")[0]
+    return any(prefix in _cmdline(pid) for pid in _group(service.pid))
 
 
 def _spawn_restored(start, *args, **kwargs) -> subprocess.Popen:
@@ -350,15 +362,11 @@ def deploy(
     return state
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def _wait_gone(pgid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _group(pgid):
             return True
-        if not _cmdline(pid) and Path("/proc").is_dir():
-            return True  # a zombie: exited, waiting to be reaped by its parent
         time.sleep(0.2)
     return False
 

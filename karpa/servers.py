@@ -9,6 +9,7 @@ sentence naming the server, the wait and that setting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -78,6 +79,44 @@ def prepare_prefect_database(home: Home) -> None:
             f"see {log_path}"
         )
     log.info("Prefect database ready in %.0f s", time.monotonic() - started)
+
+
+def orphaned_embedded_servers(home: Home) -> list[int]:
+    """Pids of Prefect embedded API servers of this home whose karpa process died (their
+    parent is now init): Prefect stops its embedded server when the process that started
+    it exits, but a `kill -9` gives it no chance."""
+    needle = f"PREFECT_API_DATABASE_CONNECTION_URL={prefect_database_url(home)}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if b"prefect.server.api.server:create_app" not in cmdline:
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        if ppid == 1 and needle in environ and b"PREFECT__SERVER_EPHEMERAL=1" in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def stop_orphaned_embedded_servers(home: Home, timeout: float = 15.0) -> list[int]:
+    """Stop the orphaned embedded servers of this home (SIGTERM, then SIGKILL)."""
+    pids = orphaned_embedded_servers(home)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in pids if Path(f"/proc/{p}").exists()]) and (
+            time.monotonic() < deadline):
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def start_prefect_server(home: Home, port: int, host: str = "127.0.0.1",
