@@ -332,9 +332,12 @@ def load_config(
     if data_root is not None:
         _set_path(tree, "data.root", data_root)
     try:
-        return RunConfig.model_validate(tree).check()
+        cfg = RunConfig.model_validate(tree).check()
     except ValidationError as err:
         raise _explain(err, source) from None
+    from karpa.confine import check_sources_confined
+
+    return check_sources_confined(cfg)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

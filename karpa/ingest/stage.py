@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from karpa.config import IngestConfig, SourceSpec
+from karpa.confine import check_files_confined
 from karpa.errors import SourceError
 from karpa.fingerprint import combine, digest_json
 from karpa.ingest.convert import to_canonical
@@ -47,7 +48,9 @@ def ingest_table(
             f"data.sources.{table}.with_files: format {spec.format!r} reads one file at a "
             f"time; with_files is for the multi-file formats ({', '.join(FORMATS)})"
         )
-    files = describe_files(list_files(table, url, spec))
+    found = list_files(table, url, spec)
+    check_files_confined(table, root, found)
+    files = describe_files(found)
     companions = _companions(table, spec, root)
     # The batch size shapes row groups, not content, so it is left out of the key; so is
     # the split hint, which align reads and ingestion does not.
@@ -107,6 +110,7 @@ def _companions(table: str, spec: SourceSpec, root: str) -> dict[str, SourceFile
         url = resolve_url(root, path)
         _refuse_folder(url, f"data.sources.{table}.with_files.{role}", spec)
         found = list_files(table, url, spec)
+        check_files_confined(table, root, found)
         if len(found) != 1:
             raise SourceError(
                 f"data.sources.{table}.with_files.{role}: {path!r} matches {len(found)} files; "
