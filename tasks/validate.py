@@ -27,6 +27,9 @@ def _metrics(m: ValidateManifest) -> dict[str, float]:
         out[f"{table}.quarantine_share"] = counts["rows_quarantined"] / max(counts["rows_in"], 1)
     for table, kinds in m.pii.items():
         out.update({f"pii.{table}.{kind}": n for kind, n in kinds.items()})
+    for table, columns in m.pii_columns.items():
+        for column, kinds in columns.items():
+            out.update({f"pii.{table}.{column}.{kind}": n for kind, n in kinds.items()})
     for finding in json.loads((Path(m.path) / "drift.json").read_text()):
         out[f"drift.{finding['table']}.{finding['column']}.{finding['statistic']}"] = \
             finding["value"]

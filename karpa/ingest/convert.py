@@ -15,13 +15,14 @@ import pyarrow.compute as pc
 
 from karpa.config import SourceSpec
 from karpa.errors import SourceError
+from karpa.ingest.scrub import masked
 from karpa.schema import REQUIRED, TABLES, TS
 
 
 def _errors_where(bad: np.ndarray, values: pa.Array, column: str, kind: str) -> list[str | None]:
     shown = values.to_pylist()
     return [
-        f"column {column!r}: {str(shown[i])[:60]!r} is not {kind}" if flag else None
+        f"column {column!r}: {masked(shown[i])!r} is not {kind}" if flag else None
         for i, flag in enumerate(bad)
     ]
 

@@ -22,6 +22,7 @@ from karpa.ingest.convert import to_canonical
 from karpa.ingest.formats import FORMATS, check_format
 from karpa.ingest.readers import read_csv, read_image_folder, read_jsonl, read_parquet
 from karpa.ingest.rows import ReadContext
+from karpa.ingest.scrub import SCRUB_VERSION, scrub_columns, scrub_table
 from karpa.ingest.sources import SourceFile, describe_files, list_files, resolve_url
 from karpa.manifests import TableManifest
 from karpa.schema import TABLES
@@ -36,9 +37,15 @@ READERS = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
 
 
 def ingest_table(
-    table: str, spec: SourceSpec, root: str, cfg: IngestConfig, store: Store
+    table: str, spec: SourceSpec, root: str, cfg: IngestConfig, store: Store,
+    *, contracts: str | None = None, scrub_pii: bool = True,
 ) -> TableManifest:
-    """Ingest one canonical table, or reuse the store entry made from the same input."""
+    """Ingest one canonical table, or reuse the store entry made from the same input.
+
+    Personal data is scrubbed from the free-text columns of the table's contract (found in
+    `contracts`, default the packaged ones) before anything is written, unless `scrub_pii`
+    is off.
+    """
     url = resolve_url(root, spec.path)
     if spec.format in FORMATS:
         check_format(table, spec)
@@ -52,6 +59,7 @@ def ingest_table(
     check_files_confined(table, root, found)
     files = describe_files(found)
     companions = _companions(table, spec, root)
+    scrubbed = scrub_columns(table, contracts) if scrub_pii else []
     # The batch size shapes row groups, not content, so it is left out of the key; so is
     # the split hint, which align reads and ingestion does not.
     key = combine(
@@ -59,6 +67,7 @@ def ingest_table(
             INGEST_VERSION,
             table,
             digest_json(spec.model_dump(mode="json", exclude={"split_from_id"})),
+            f"scrub{SCRUB_VERSION}:{','.join(scrubbed)}",
         ]
         + [f"{f.name}:{f.sha256}" for f in files]
         + [f"{role}={f.name}:{f.sha256}" for role, f in sorted(companions.items())]
@@ -70,7 +79,7 @@ def ingest_table(
         return TableManifest(**manifest, skipped=True)
 
     with store.writing("tables/" + table, key) as tmp:
-        rows = _write(table, spec, files, companions, cfg, tmp / TABLE_FILE)
+        rows, pii = _write(table, spec, files, companions, cfg, tmp / TABLE_FILE, scrubbed)
         final = store.path("tables/" + table, key)
         manifest = {
             "table": table,
@@ -79,6 +88,7 @@ def ingest_table(
             "rows": rows,
             "bytes": (tmp / TABLE_FILE).stat().st_size,
             "sources": sources,
+            "pii": pii,
         }
         write_manifest(
             tmp,
@@ -127,13 +137,16 @@ def _write(
     companions: dict[str, SourceFile],
     cfg: IngestConfig,
     out: Path,
-) -> int:
+    scrubbed: list[str],
+) -> tuple[int, dict[str, dict[str, int]]]:
     schema = TABLES[table]
     rows = 0
+    pii: dict[str, dict[str, int]] = {}
     started = last_log = time.monotonic()
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         for batch, source, first_row in _batches(table, spec, files, companions, cfg.batch_rows):
             canonical = to_canonical(batch, table, spec, source, first_row)
+            canonical = scrub_table(canonical, scrubbed, pii)
             writer.write_table(canonical, row_group_size=cfg.batch_rows)
             rows += canonical.num_rows
             now = time.monotonic()
@@ -143,7 +156,11 @@ def _write(
     elapsed = max(time.monotonic() - started, 1e-9)
     log.info("%s: ingested %s rows in %.1f s (%.0f rows/s)", table, f"{rows:,}", elapsed,
              rows / elapsed)
-    return rows
+    if any(any(kinds.values()) for kinds in pii.values()):
+        log.info("%s: scrubbed personal data: %s", table, "; ".join(
+            f"{column} " + ", ".join(f"{k}={n}" for k, n in kinds.items() if n)
+            for column, kinds in pii.items() if any(kinds.values())))
+    return rows, pii
 
 
 def _batches(
