@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from karpa.config import IngestConfig, SourceSpec
@@ -31,7 +33,7 @@ from karpa.store import Store, write_manifest
 log = logging.getLogger(__name__)
 
 # Bump when ingestion's output for the same input changes, to invalidate old entries.
-INGEST_VERSION = "1"
+INGEST_VERSION = "2"  # 2: JSONL rows are line numbers; lists only in list columns
 TABLE_FILE = "table.parquet"
 READERS = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
 
@@ -163,6 +165,12 @@ def _write(
     return rows, pii
 
 
+def _list_columns(table: str, spec: SourceSpec) -> frozenset[str]:
+    """The source columns whose canonical type is a list."""
+    return frozenset(spec.columns.get(f.name, f.name) for f in TABLES[table]
+                     if pa.types.is_list(f.type))
+
+
 def _batches(
     table: str, spec: SourceSpec, files: list, companions: dict[str, SourceFile], batch_rows: int
 ):
@@ -177,6 +185,8 @@ def _batches(
                 yield batch, f.url, first
         return
     reader = READERS[spec.format]
+    if spec.format == "jsonl":
+        reader = partial(read_jsonl, list_columns=_list_columns(table, spec))
     for f in files:
         for batch, first in reader(f.url, spec, batch_rows):
             yield batch, f.url, first
