@@ -159,6 +159,17 @@ class Contract(StrictModel):
             raise ValueError(f"max_quarantine_share names unknown rules: {', '.join(unknown)}")
         return self
 
+    def with_allowed(self, column: str, values: list[str]) -> Contract:
+        """This contract with `column`'s allowed values replaced by `values` (a run's own
+        label set); the fingerprint changes with them."""
+        if column not in self.properties or self.properties[column].type != "string":
+            raise ContractError(
+                f"{self.table}.{column}: allowed values need a string column of the contract"
+            )
+        data = self.model_dump(mode="json")
+        data["properties"][column]["allowed"] = list(values)
+        return Contract.model_validate(data)
+
     def scrub_columns(self) -> list[str]:
         """The free-text columns personal data is scrubbed from: every string property not
         marked as an id, category or label, plus those listed under `pii.columns`."""

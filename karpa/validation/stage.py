@@ -70,6 +70,10 @@ def validate(
 
     when = reference_time(cfg, now)
     contracts = load_contracts(Path(cfg.contracts) if cfg.contracts else None, tables=list(tables))
+    for key, values in cfg.labels.items():  # the run's own label sets
+        table, column = key.split(".", 1)
+        if table in contracts:
+            contracts[table] = contracts[table].with_allowed(column, values)
     key = combine(
         [VALIDATE_VERSION, when.date().isoformat(), digest_json(cfg.model_dump(mode="json"))]
         + [f"{t}:{tables[t].fingerprint}:{contracts[t].fingerprint}" for t in sorted(tables)]
