@@ -8,6 +8,7 @@ A file that cannot be read raises `SourceError` with the file and the problem.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -37,7 +38,8 @@ def _csv_header(url: str, spec: SourceSpec) -> list[str]:
                 parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
             )
         except pa.ArrowInvalid as exc:
-            raise SourceError(f"{url}: cannot read as CSV ({first_line(exc)})") from None
+            problem = _csv_problem(url, spec, exc)
+            raise SourceError(f"{url}: cannot read as CSV ({problem})") from None
         return reader.schema.names
 
 
@@ -75,7 +77,8 @@ def read_csv(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
                     f"column {column}){_encoding_hint(spec) or '; check the encoding'}"
                 ) from None
             raise SourceError(
-                f"{url}: unreadable CSV after data row {row - 1} ({first_line(exc)}); "
+                f"{url}: unreadable CSV after data row {row - 1} "
+                f"({_csv_problem(url, spec, exc)}); "
                 f"check encoding={spec.encoding!r} and delimiter={spec.delimiter!r}"
             ) from None
 
@@ -239,5 +242,32 @@ def _image_table(rows: dict[str, list[Any]]) -> pa.Table:
     return pa.table({k: pa.array(v, type=types.get(k, pa.string())) for k, v in rows.items()})
 
 
+# pyarrow's CSV parser quotes the offending row after this; the row is the user's data
+# (personal, or the first line of a file that should never have been read): cut it.
+_ECHOED_ROW = re.compile(r"(Expected \d+ columns?, got \d+)\s*:.*", re.DOTALL)
+
+
 def first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The first line of an error's message, without any source content it quotes."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    return _ECHOED_ROW.sub(r"\1", text.splitlines()[0])
+
+
+def _csv_problem(url: str, spec: SourceSpec, exc: BaseException) -> str:
+    """pyarrow's reason, with the line of a row that has the wrong number of fields."""
+    reason = first_line(exc)
+    if not _ECHOED_ROW.search(str(exc)):
+        return reason
+    try:
+        with fsspec.open(url, "r", encoding=spec.encoding, newline="") as f:
+            reader = csv.reader(f, delimiter=spec.delimiter)
+            width = None if not spec.header else len(spec.header)
+            for fields in reader:
+                width = len(fields) if width is None else width
+                if len(fields) != width:
+                    return f"line {reader.line_num}: {reason}"
+    except (UnicodeDecodeError, csv.Error, LookupError):
+        pass
+    return reason

@@ -88,3 +88,14 @@ def test_wrong_delimiter_gets_a_hint(tmp_path):
                      Store(tmp_path / "store"))
     assert "the header has one column 'message_id;text;ts': is the delimiter ';'?" in str(
         err.value)
+
+
+def test_a_ragged_csv_row_is_named_by_line_without_its_content(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        "message_id,text,ts\nm1,hi,2026-02-01\nm2,call 555-0100-1234,x,2026-02-01,extra\n")
+    with pytest.raises(SourceError) as err:
+        ingest_table("messages", SourceSpec(path="m.csv", format="csv"), str(tmp_path), CFG,
+                     Store(tmp_path / "store"))
+    sentence = str(err.value)
+    assert "line 3" in sentence and "Expected 3 columns, got 5" in sentence
+    assert "555" not in sentence and "extra" not in sentence
