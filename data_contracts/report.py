@@ -17,7 +17,8 @@ from data_contracts.outcomes import RuleOutcome, TableResult
 from data_contracts.stop import percent, stop_sentence
 
 Results = Mapping[str, TableResult] | Iterable[TableResult]
-PiiCounts = Mapping[str, Mapping[str, int]]
+# table -> kind -> replaced, or table -> column -> kind -> replaced
+PiiCounts = Mapping[str, Mapping[str, int] | Mapping[str, Mapping[str, int]]]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1d2127}
@@ -99,13 +100,29 @@ def _rules_table(outcomes: list[RuleOutcome]) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def _pii_section(counts: Mapping[str, int] | None) -> str:
+def _pii_rows(counts: Mapping[str, Any] | None) -> list[tuple[str, str, int]]:
+    """(column, kind, replaced) for counts by kind, or by column and then kind."""
+    rows = []
+    for key, value in (counts or {}).items():
+        if isinstance(value, Mapping):
+            rows += [(key, kind, n) for kind, n in value.items() if n]
+        elif value:
+            rows.append(("", key, value))
+    return rows
+
+
+def _pii_section(counts: Mapping[str, Any] | None) -> str:
     if not counts:
         return '<p class="muted">No text columns scrubbed for personal data.</p>'
-    cells = "".join(f"<tr>{_cell(k)}{_cell(f'{v:,}', 'n')}</tr>" for k, v in counts.items())
+    rows = _pii_rows(counts)
+    if not rows:
+        return '<p class="muted">No personal data found in the scrubbed text columns.</p>'
+    cells = "".join(
+        f"<tr>{_cell(c)}{_cell(k)}{_cell(f'{n:,}', 'n')}</tr>" for c, k, n in rows
+    )
     return (
         "<h3>Personal data scrubbed</h3>"
-        f"<table><tr><th>kind</th><th>replaced</th></tr>{cells}</table>"
+        f"<table><tr><th>column</th><th>kind</th><th>replaced</th></tr>{cells}</table>"
     )
 
 
@@ -209,9 +226,12 @@ def render_markdown_summary(
             f"{r.rows_quarantined:,} ({percent(r.quarantine_share)}) | {names} |"
         )
     scrubbed = [
-        f"{table}: " + ", ".join(f"{n:,} {kind}" for kind, n in counts.items() if n)
+        f"{table}: " + ", ".join(
+            f"{n:,} {kind}" + (f" in {column}" if column else "")
+            for column, kind, n in _pii_rows(counts)
+        )
         for table, counts in (pii_counts or {}).items()
-        if any(counts.values())
+        if _pii_rows(counts)
     ]
     if scrubbed:
         lines += ["", "Personal data scrubbed — " + "; ".join(scrubbed) + "."]

@@ -121,10 +121,10 @@ def _records_to_table(
     for name in names:
         values = [r.get(name) for r in records]
         # Without a canonical type to go by, a column of lists is a list column.
-        if list_columns is None:
-            as_list = any(isinstance(v, list) for v in values)
-        else:
-            as_list = name in list_columns
+        # A list column of plain strings stays text, split later by its list separator.
+        as_list = any(isinstance(v, list) for v in values) and (
+            list_columns is None or name in list_columns
+        )
         columns[name] = _column(values, as_list)
         if not as_list:
             for i, value in enumerate(values):

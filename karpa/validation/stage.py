@@ -153,9 +153,11 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
     (tmp / "results.json").write_text(
         json.dumps({t: r.summary() for t, r in results.items()}, indent=2, default=str)
     )
-    report = render_validation_report(results, pii, findings, quarantine_paths=quarantine_paths)
+    report = render_validation_report(results, pii_columns, findings,
+                                      quarantine_paths=quarantine_paths)
     (tmp / "report.html").write_text(report)
-    summary = render_markdown_summary(results, pii, findings, quarantine_paths=quarantine_paths)
+    summary = render_markdown_summary(results, pii_columns, findings,
+                                      quarantine_paths=quarantine_paths)
     warnings = [
         f"{o.table}: {o.rule} ({o.description})"
         for r in results.values() for o in [*r.rules, *r.table_rules]

@@ -122,6 +122,10 @@ def test_no_planted_value_is_written_anywhere(tmp_path, fmt):
         assert counts["rows_quarantined"] >= 1
         assert m.pii[table] and sum(m.pii[table].values()) > 0
         assert m.pii_columns[table].keys() >= set(TEXT[table])
+    # Reported per column, in the report and in the run's markdown summary.
+    report = Path(m.report).read_text()
+    assert "Personal data scrubbed" in report and "<th>column</th>" in report
+    assert " in description" in m.summary_markdown and " in attributes" in m.summary_markdown
     quarantine = pd.read_parquet(Path(m.path) / "quarantine" / "items.parquet")
     reason = quarantine.loc[quarantine["_row"] == 1, "reasons"].iat[0]
     assert "column 'price'" in reason and "is not a number" in reason
