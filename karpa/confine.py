@@ -59,11 +59,15 @@ def _inside(path: Path, root: Path) -> bool:
 def outside_reason(root: str, path: str) -> str | None:
     """Why local `path` (relative to `root` unless absolute) is not inside `root`, or None.
 
-    Paths under a remote `root` and remote URIs are not checked (None).
+    Remote URIs are not checked (None), nor relative paths under a remote `root`.
     """
     root_path = local_path(root) if root else "."
     target = local_path(path)
-    if root_path is None or target is None:
+    if target is None:
+        return None
+    if root_path is None:  # a remote data.root: a relative path is read from it too
+        if os.path.isabs(target) or path.startswith("file://"):
+            return f"{path!r} is a local path, outside data.root {root!r}"
         return None
     joined = os.path.join(root_path, _glob_free_prefix(target))
     try:
@@ -75,10 +79,11 @@ def outside_reason(root: str, path: str) -> str | None:
         raise
     if _inside(resolved, root_resolved):
         return None
-    how = "is absolute" if os.path.isabs(target) else "leads"
-    if not os.path.isabs(target) and os.path.realpath(os.path.join(root_path, target)) != \
-            os.path.normpath(os.path.abspath(os.path.join(root_path, target))):
+    # Say how it got out: by its spelling (`../`, absolute) or through a symlink.
+    if _inside(Path(os.path.abspath(joined)), Path(os.path.abspath(root_path))):
         how = "follows a symlink"
+    else:
+        how = "is" if os.path.isabs(target) else "leads"
     return f"{path!r} {how} outside data.root {root!r} (to {str(resolved)!r})"
 
 

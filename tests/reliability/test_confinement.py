@@ -63,6 +63,9 @@ def test_escaping_paths_are_refused_at_resolution(world, tmp_path):
     assert load_config(preset, [f"{key}=file://{data / 'messages.csv'}"])
     # Remote URIs are not local paths.
     assert load_config(preset, [f"{key}=s3://bucket/messages.csv"])
+    # Under a remote data.root a local file is still outside it.
+    _refused(preset, ["data.root=s3://bucket/data", f"{key}={outside / 'passwd.csv'}"], key)
+    assert load_config(preset, ["data.root=s3://bucket/data"])
 
 
 def test_deployment_form_override_goes_through_the_same_check(world):
