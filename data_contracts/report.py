@@ -19,7 +19,8 @@ from data_contracts.outcomes import RuleOutcome, TableResult
 from data_contracts.stop import percent, stop_sentence
 
 Results = Mapping[str, TableResult] | Iterable[TableResult]
-PiiCounts = Mapping[str, Mapping[str, int]]
+# table -> kind -> replaced, or table -> column -> kind -> replaced
+PiiCounts = Mapping[str, Mapping[str, int] | Mapping[str, Mapping[str, int]]]
 
 
 def _tables(results: Results) -> list[TableResult]:
@@ -72,8 +73,19 @@ def _drift_row(f: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _pii_rows(counts: Mapping[str, Any] | None) -> list[tuple[str, str, int]]:
+    """(column, kind, replaced) for counts by kind, or by column and then kind."""
+    rows = []
+    for key, value in (counts or {}).items():
+        if isinstance(value, Mapping):
+            rows += [(key, kind, n) for kind, n in value.items() if n]
+        elif value:
+            rows.append(("", key, value))
+    return rows
+
+
 def _table_view(
-    r: TableResult, pii: Mapping[str, int] | None, findings: list[dict[str, Any]]
+    r: TableResult, pii: Mapping[str, Any] | None, findings: list[dict[str, Any]]
 ) -> dict[str, Any]:
     return {
         "name": r.table,
@@ -85,7 +97,8 @@ def _table_view(
         "contract": f"{r.contract_version} ({r.contract_fingerprint[:12]})",
         "rules": [_rule_row(o) for o in r.rules],
         "table_rules": [_rule_row(o) for o in r.table_rules],
-        "pii": [(kind, f"{n:,}") for kind, n in (pii or {}).items()],
+        "pii_scrubbed": bool(pii),
+        "pii": [(column, kind, f"{n:,}") for column, kind, n in _pii_rows(pii)],
         "drift": [_drift_row(f) for f in findings if f["table"] == r.table],
     }
 
@@ -134,9 +147,12 @@ def render_markdown_summary(
             f"{r.rows_quarantined:,} ({percent(r.quarantine_share)}) | {names} |"
         )
     scrubbed = [
-        f"{table}: " + ", ".join(f"{n:,} {kind}" for kind, n in counts.items() if n)
+        f"{table}: " + ", ".join(
+            f"{n:,} {kind}" + (f" in {column}" if column else "")
+            for column, kind, n in _pii_rows(counts)
+        )
         for table, counts in (pii_counts or {}).items()
-        if any(counts.values())
+        if _pii_rows(counts)
     ]
     if scrubbed:
         lines += ["", "Personal data scrubbed — " + "; ".join(scrubbed) + "."]

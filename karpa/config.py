@@ -111,6 +111,22 @@ class ValidateConfig(Section):
         "default: the start of the run (UTC)."
     )
     scrub_pii: bool = Field(True, description="Replace emails, phones, cards and IBANs.")
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="table.column -> the values allowed there in this run (a dataset's "
+        "intents, say), replacing the contract's `allowed`; any other value is quarantined",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, allowed in value.items():
+            table, _, column = key.partition(".")
+            if table not in TABLE_NAMES or not column:
+                raise ValueError(f"key {key!r} is not <table>.<column> of a known table")
+            if not allowed:
+                raise ValueError(f"{key}: an empty list would quarantine every labelled row")
+        return value
 
 
 class AlignConfig(Section):
@@ -332,9 +348,12 @@ def load_config(
     if data_root is not None:
         _set_path(tree, "data.root", data_root)
     try:
-        return RunConfig.model_validate(tree).check()
+        cfg = RunConfig.model_validate(tree).check()
     except ValidationError as err:
         raise _explain(err, source) from None
+    from karpa.confine import check_sources_confined
+
+    return check_sources_confined(cfg)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

@@ -15,7 +15,8 @@ from karpa.store import Store
 def ingest(cfg: RunConfig, table: str) -> TableManifest:
     """Read one table's sources into the store, or reuse the entry of identical input."""
     manifest = ingest_table(
-        table, cfg.data.sources[table], cfg.data.root, cfg.ingest, Store(resolve_home().store)
+        table, cfg.data.sources[table], cfg.data.root, cfg.ingest, Store(resolve_home().store),
+        contracts=cfg.validate_.contracts, scrub_pii=cfg.validate_.scrub_pii,
     )
     state = "unchanged, skipped" if manifest.skipped else "ingested"
     get_run_logger().info(
