@@ -58,17 +58,19 @@ def section_at(root: type[BaseModel], path: list[str]) -> Any:
 
 
 def sentence(error: dict[str, Any], source: str, root: type[BaseModel]) -> str:
-    """One pydantic error of the run schema as one sentence."""
+    """One pydantic error of the run schema as one sentence, after `source: ` (the file,
+    and how it was changed) when there is a source."""
     loc = [str(p) for p in error["loc"]]
     key = ".".join(loc)
+    where = f"{source}: " if source else ""
     if error["type"] == "extra_forbidden":
         near = did_you_mean(loc[-1], keys_of(section_at(root, loc[:-1])),
                             prefix="".join(f"{p}." for p in loc[:-1]))
-        return f"{source}: unknown key {key!r}{near}"
+        return f"{where}unknown key {key!r}{near}"
     if error["type"] == "value_error":
         # Our own validators' messages are sentences already, with the value in them.
-        return f"{source}: {key}: {error['ctx']['error']}"
-    return f"{source}: {key}: {error['msg']} (got {error.get('input')!r})"
+        return f"{where}{key}: {error['ctx']['error']}"
+    return f"{where}{key}: {error['msg']} (got {error.get('input')!r})"
 
 
 def explain(err: ValidationError, source: str, root: type[BaseModel]) -> ConfigError:
@@ -78,13 +80,16 @@ def explain(err: ValidationError, source: str, root: type[BaseModel]) -> ConfigE
 def parse_override(text: str, option: str = "--set") -> tuple[str, Any]:
     """`key.path=value`, the value parsed as YAML (so numbers and lists keep their type)."""
     if "=" not in text:
-        raise ConfigError(f"{option} {text!r}: expected KEY=VALUE, for example {SET_EXAMPLE}")
+        raise ConfigError(f"{option} {text!r}: expected KEY=VALUE, for example {SET_EXAMPLE}"
+                          .lstrip())
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
-        raise ConfigError(f"{option} {text!r}: the value is not valid YAML ({first})") from None
+        raise ConfigError(
+            f"{option} {text!r}: the value is not valid YAML ({first})".lstrip()
+        ) from None
     return key.strip(), value
 
 
@@ -94,7 +99,7 @@ def set_path(tree: dict[str, Any], dotted: str, value: Any, option: str = "--set
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"{option} {dotted}: {part!r} is a value, not a section")
+            raise ConfigError(f"{option} {dotted}: {part!r} is a value, not a section".lstrip())
     node[parts[-1]] = value
 
 

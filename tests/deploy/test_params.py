@@ -52,43 +52,45 @@ def test_finetune_form_is_a_closed_subset_of_the_retrain_one():
     assert props["until"]["default"] == "promote"
     assert props["application"]["enum"] == ["all", "intent", "sentiment", "recommendation"]
     assert props["application"]["default"] == "all"
-    cfg = load_config(DEMO, RetrainParams(application="sentiment", until="finetune",
-                      overrides=["finetune.foundation=champion"]).config_overrides())
+    cfg = RetrainParams(config=DEMO, application="sentiment", until="finetune",
+                        overrides=["finetune.foundation=champion"]).resolve()
     assert cfg.finetune.foundation == "champion"
     assert cfg.finetune.applications == ["sentiment"] and cfg.until == "finetune"
 
 
-def test_typed_choices_become_overrides_and_free_ones_win():
+def test_typed_choices_apply_as_typed_values_and_free_ones_win():
     params = RetrainParams(
         config=DEMO,
+        data="/data",
         until="validate",
         preset="small",
         pretrain_steps=7,
         pretrain_lr=1e-5,
+        application="intent",
         overrides=["pretrain.steps=9"],
     )
-    assert params.config_overrides() == [
-        "until=validate",
-        "pretrain.preset=small",
-        "pretrain.steps=7",
-        "pretrain.lr=1e-05",
-        "pretrain.steps=9",
-    ]
-    folded = params.folded()
-    assert (folded.until, folded.pretrain_steps) == (None, None)
-    cfg = load_config(folded.config, folded.overrides, "/data")
+    assert params.typed_values() == {
+        "until": "validate",
+        "pretrain.preset": "small",
+        "pretrain.steps": 7,
+        "pretrain.lr": 1e-5,
+        "finetune.applications": ["intent"],
+    }
+    cfg = params.resolve()
     assert (cfg.until, cfg.pretrain.preset, cfg.pretrain.steps, cfg.pretrain.lr) == (
         "validate",
         "small",
         9,
         1e-5,
     )
+    assert cfg.finetune.applications == ["intent"]
     assert cfg.data.root == "/data"
 
 
 def test_empty_typed_choices_keep_the_config():
-    assert RetrainParams().config_overrides() == []
-    assert RetrainParams(overrides=["until=align"]).config_overrides() == ["until=align"]
+    assert RetrainParams().typed_values() == {}
+    cfg = RetrainParams(config=DEMO, overrides=["until=align"]).resolve()
+    assert cfg.until == "align" and cfg.pretrain == load_config(DEMO).pretrain
 
 
 @pytest.mark.parametrize(
