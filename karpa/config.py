@@ -10,9 +10,9 @@ Where each bound lives (one place each):
 - the run's own keys: the pydantic `Field`s here; the Prefect form (flows/params.py)
   takes its bounds and choices from them (`field_bounds`, `model_presets`);
 - per-application settings: the fields and types of the applications' dataclasses
-  (karpa/applications/text_config.py, rec_config.py), mirrored here field by field, and
-  the bounds of the recipes they build (karpa_models/finetune/config.py), checked here by
-  building those recipes;
+  (karpa/applications/text_config.py, rec_config.py), mirrored field by field in
+  karpa/config_apps.py, and the bounds of the recipes they build
+  (karpa_models/finetune/config.py), checked there by building those recipes;
 - a model size preset: karpa_models/config.py, checked here by building the model and
   training configs with this run's overrides.
 """
@@ -22,10 +22,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -33,13 +32,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    create_model,
     field_validator,
     model_validator,
 )
 
-from karpa.applications.rec_config import RecommendationConfig
-from karpa.applications.text_config import IntentConfig, SentimentConfig
+from karpa.config_apps import IntentSettings, RecommendationSettings, SentimentSettings
 from karpa.config_input import (
     check_override,
     did_you_mean,
@@ -244,59 +241,6 @@ class PretrainConfig(Section):
         if self.lr is not None:
             updates["lr"] = self.lr
         return model_cfg, dataclasses.replace(train_cfg, **updates)
-
-
-class AppSettings(Section):
-    """Base of one application's settings: a field-by-field mirror of its dataclass
-    (`settings_class`), whose names, types and defaults it takes, so that a mistyped key or
-    value is refused when the run is loaded. `preset` and `device` are empty unless set:
-    the foundation's preset and `finetune.device`."""
-
-    settings_class: ClassVar[type]
-    RUN_DEFAULTS: ClassVar[tuple[str, ...]] = ("preset", "device")
-
-    def build(self, preset: str, device: str) -> Any:
-        """The application's settings dataclass, with the run's defaults filled in."""
-        values = {k: getattr(self, k) for k in type(self).model_fields}
-        values["preset"] = self.preset or preset
-        values["device"] = self.device or device
-        return self.settings_class(**values)
-
-    @model_validator(mode="after")
-    def _recipes_build(self) -> AppSettings:
-        # The recipes' bounds live in karpa_models/finetune/config.py: build them to check.
-        settings = self.build(preset="tiny", device="auto")
-        recipes = ([("", settings.recommender)] if hasattr(settings, "recommender") else
-                   [("", settings.classifier), ("the learning curve's ",
-                                                lambda: settings.classifier(curve=True))])
-        for which, recipe in recipes:
-            try:
-                recipe()
-            except ValueError as exc:
-                # "classifier.epochs must be >= 1": the key is the application's own.
-                raise ValueError(which + str(exc).split(".", 1)[-1]) from None
-        return self
-
-
-def _app_settings(settings_class: type, name: str) -> type[AppSettings]:
-    hints = typing.get_type_hints(settings_class)
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(settings_class):
-        if f.name in AppSettings.RUN_DEFAULTS:
-            fields[f.name] = (hints[f.name] | None, None)
-        elif f.default_factory is not dataclasses.MISSING:
-            fields[f.name] = (hints[f.name], Field(default_factory=f.default_factory))
-        else:
-            fields[f.name] = (hints[f.name], f.default)
-    model = create_model(name, __base__=AppSettings, __module__=__name__, **fields)
-    model.settings_class = settings_class
-    model.__doc__ = f"The settings of {settings_class.__name__}, checked at load."
-    return model
-
-
-IntentSettings = _app_settings(IntentConfig, "IntentSettings")
-SentimentSettings = _app_settings(SentimentConfig, "SentimentSettings")
-RecommendationSettings = _app_settings(RecommendationConfig, "RecommendationSettings")
 
 
 Application = Literal["intent", "sentiment", "recommendation"]

@@ -64,8 +64,9 @@ def sentence(error: dict[str, Any], source: str, root: type[BaseModel]) -> str:
     key = ".".join(loc)
     where = f"{source}: " if source else ""
     if error["type"] == "extra_forbidden":
-        near = did_you_mean(loc[-1], keys_of(section_at(root, loc[:-1])),
-                            prefix="".join(f"{p}." for p in loc[:-1]))
+        near = did_you_mean(
+            loc[-1], keys_of(section_at(root, loc[:-1])), prefix="".join(f"{p}." for p in loc[:-1])
+        )
         return f"{where}unknown key {key!r}{near}"
     if error["type"] == "value_error":
         # Our own validators' messages are sentences already, with the value in them.
@@ -80,8 +81,9 @@ def explain(err: ValidationError, source: str, root: type[BaseModel]) -> ConfigE
 def parse_override(text: str, option: str = "--set") -> tuple[str, Any]:
     """`key.path=value`, the value parsed as YAML (so numbers and lists keep their type)."""
     if "=" not in text:
-        raise ConfigError(f"{option} {text!r}: expected KEY=VALUE, for example {SET_EXAMPLE}"
-                          .lstrip())
+        raise ConfigError(
+            f"{option} {text!r}: expected KEY=VALUE, for example {SET_EXAMPLE}".lstrip()
+        )
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw)
