@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -244,7 +245,7 @@ class PretrainConfig(Section):
 
 
 Application = Literal["intent", "sentiment", "recommendation"]
-APPLICATIONS: tuple[str, ...] = ("intent", "sentiment", "recommendation")
+APPLICATIONS: tuple[str, ...] = typing.get_args(Application)
 
 
 class FinetuneConfig(Section):
@@ -298,8 +299,8 @@ class TrackingConfig(Section):
     )
 
 
-STAGES = ("ingest", "validate", "align", "pretrain", "finetune", "promote")
 Stage = Literal["ingest", "validate", "align", "pretrain", "finetune", "promote"]
+STAGES: tuple[str, ...] = typing.get_args(Stage)
 
 
 class RunConfig(Section):
@@ -330,7 +331,7 @@ class RunConfig(Section):
         if unknown:
             raise ConfigError(
                 f"data.sources: unknown table {unknown[0]!r} "
-                f"(known tables: {', '.join(TABLE_NAMES)})"
+                f"(known tables: {', '.join(TABLE_NAMES)}){did_you_mean(unknown[0], TABLE_NAMES)}"
             )
         return self
 
@@ -385,6 +386,8 @@ def load_config(
         return RunConfig.model_validate(tree).check()
     except ValidationError as err:
         raise explain(err, source, RunConfig) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

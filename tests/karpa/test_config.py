@@ -44,6 +44,12 @@ def test_bad_value_is_one_sentence():
 def test_unknown_table_refused():
     with pytest.raises(ConfigError, match="unknown table 'orders'"):
         load_config(DEMO, ["data.sources.orders={path: x.csv, format: csv}"])
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, ["data.sources.itmes={path: x.csv, format: csv}"])
+    assert str(err.value) == (
+        f"{DEMO} with --set: data.sources: unknown table 'itmes' (known tables: items, "
+        "images, events, messages, news); did you mean 'items'?"
+    )
 
 
 def test_missing_file_is_clear(tmp_path):
