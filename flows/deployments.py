@@ -113,7 +113,7 @@ def _run(params: RetrainParams) -> dict | State:
     try:
         # `.fn`: the retrain body runs as this flow run (one run, one MLflow link), not as
         # a subflow under it.
-        return retrain.fn(_links_to_tracking_server(params.folded()))
+        return retrain.fn(_links_to_tracking_server(params))
     except Exception as exc:
         sentence = failure_sentence(exc)
         logger = get_run_logger()

@@ -39,7 +39,7 @@ from flows.run_report import (
     render_summary,
     stage_timings,
 )
-from karpa.config import RunConfig, TrackingConfig, load_config
+from karpa.config import RunConfig, TrackingConfig
 from karpa.home import DEFAULT_EXPERIMENT, resolve_home
 from karpa.tracking import Tracker
 
@@ -58,8 +58,7 @@ def mlflow_ui_url(configured: str) -> str:
 def _config(parameters: dict[str, Any]) -> RunConfig | None:
     """The run's resolved config, when its parameters are a retrain's and resolve."""
     try:
-        params = RetrainParams(**parameters)
-        return load_config(params.config, params.config_overrides(), params.data)
+        return RetrainParams(**parameters).resolve()
     except Exception:  # a run that failed on its config has none
         return None
 

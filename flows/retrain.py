@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger
 
 from flows.hooks import report_run
 from flows.params import RetrainParams
-from karpa.config import RunConfig, load_config
+from karpa.config import RunConfig
 from tasks.align import align_views
 from tasks.finetune import finetune_app
 from tasks.ingest import ingest
@@ -17,7 +17,7 @@ from tasks.validate import validate_tables
 
 
 def resolve(params: RetrainParams) -> RunConfig:
-    return load_config(params.config, params.config_overrides(), params.data)
+    return params.resolve()
 
 
 @flow(name="karpa-retrain", log_prints=False, on_completion=[report_run],

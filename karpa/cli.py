@@ -31,13 +31,16 @@ def _run(args: argparse.Namespace) -> int:
         start_embedded_api,
     )
     from flows.params import RetrainParams
-    from flows.retrain import resolve, retrain
+    from flows.retrain import retrain
+    from karpa.config import load_config
     from karpa.run_lock import exclusive_run
 
-    params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
     # A bad config, override or data folder is one sentence before any flow run starts
-    # (in a flow run it would be the ingest task's failure, under two tracebacks).
-    _check_data_root(resolve(params), args)
+    # (in a flow run it would be the ingest task's failure, under two tracebacks). The
+    # config is resolved first: the parameters would refuse a bad override without
+    # naming the file.
+    _check_data_root(load_config(args.config, args.set, args.data), args)
+    params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
     with exclusive_run(home):  # a second run on this home waits, and says for whom
         # So is a Prefect API that does not come up: started here, with karpa's wait.
         start_embedded_api(home)

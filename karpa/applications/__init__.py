@@ -21,11 +21,11 @@ from typing import Any
 
 _EXPORTS = {
     "AppReport": "karpa.applications.report",
-    "IntentConfig": "karpa.applications.intent",
+    "IntentConfig": "karpa.applications.text_config",
     "run_intent": "karpa.applications.intent",
-    "SentimentConfig": "karpa.applications.sentiment",
+    "SentimentConfig": "karpa.applications.text_config",
     "run_sentiment": "karpa.applications.sentiment",
-    "RecommendationConfig": "karpa.applications.recommendation",
+    "RecommendationConfig": "karpa.applications.rec_config",
     "run_recommendation": "karpa.applications.recommendation",
 }
 

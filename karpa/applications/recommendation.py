@@ -19,11 +19,11 @@ import numpy as np
 
 from karpa.applications.data import RecData, load_recommendation
 from karpa.applications.encoders import PRETRAINED, SCRATCH, load_encoders, provenance
+from karpa.applications.rec_config import RecommendationConfig
 from karpa.applications.rec_report import finish_recommendation
 from karpa.applications.report import AppReport
 from karpa.evaluation.baselines import EASERecommender, ItemKNNRecommender, PopularityRecommender
 from karpa.evaluation.ranking import RankingEvaluation, evaluate_ranking, seen_mask
-from karpa_models.finetune.config import RecommenderConfig
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.next_item import train_recommender
 from karpa_models.finetune.predictors import FineTunedRecommender
@@ -31,60 +31,6 @@ from karpa_models.finetune.recommender import pretrained_item_decoder
 from karpa_models.runtime import init_runtime
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RecommendationConfig:
-    """Fine-tuning and evaluation settings of the recommender (defaults: the tiny preset
-    on the demo world in well under a minute of fine-tuning per model on 2 CPU cores)."""
-
-    epochs: int = 8
-    max_steps: int | None = None
-    batch_size: int = 32  # on the demo world, more small steps beat fewer large ones
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
-    cloze_prob: float = 0.3
-    loss: str = "full_softmax"  # or "sampled_softmax"
-    n_sampled: int = 256
-    patience: int = 3
-    metric: str = "ndcg@10"  # early stopping on validation
-    exclude_seen: bool = True  # history items leave the candidates (for every model)
-    max_len: int | None = None
-    use_pretrained_head: bool = True  # start from pretraining's masked-item decoder
-    n_negatives: int = 100  # the sampled protocol
-    negatives_seed: int = 0
-    knn_neighbors: int = 100
-    ease_l2: float = 500.0
-    run_scratch: bool = True
-    run_baselines: bool = True
-    n_resamples: int = 1000
-    confidence: float = 0.95
-    max_test_users: int | None = None
-    max_val_users: int | None = 500  # early stopping reads a seeded sample of them
-    history_edges: tuple[int, ...] = (2, 5, 10, 20)
-    preset: str = "tiny"  # the architecture when no foundation checkpoint is given
-    device: str = "auto"
-    seed: int = 0
-
-    def recommender(self) -> RecommenderConfig:
-        return RecommenderConfig(
-            epochs=self.epochs,
-            max_steps=self.max_steps,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            warmup_ratio=self.warmup_ratio,
-            cloze_prob=self.cloze_prob,
-            loss=self.loss,
-            n_sampled=self.n_sampled,
-            patience=self.patience,
-            metric=self.metric,
-            exclude_seen=self.exclude_seen,
-            max_len=self.max_len,
-            seed=self.seed,
-            device=self.device,
-        )
 
 
 @dataclass
