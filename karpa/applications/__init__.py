@@ -7,8 +7,8 @@
                                       out_dir, on_metrics=None)
         -> report.AppReport (.to_dict(), .flat_metrics(), also written to out_dir/report.json)
 
-`IntentConfig` is in intent.py, `SentimentConfig` in sentiment.py, `RecommendationConfig`
-in rec_config.py. Each call trains the model from the pretrained foundation, its scratch
+`IntentConfig` and `SentimentConfig` are in text_config.py, `RecommendationConfig` in
+rec_config.py. Each call trains the model from the pretrained foundation, its scratch
 twin (the ablation) and the classic baselines on the same split, and writes plots, a model
 card (markdown + HTML) and the saved model folder (karpa_models.finetune.saved) into
 out_dir. Nothing here imports Prefect or MLflow; the tasks that call these functions log

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from karpa.applications.intent import IntentConfig, run_intent
+from karpa.applications.intent import run_intent
 from karpa.applications.report import AppReport
+from karpa.applications.text_config import IntentConfig
 from karpa_models.finetune.saved import load_classifier
 
 MLFLOW_NAME = re.compile(r"^[/\w.\- :]*$")  # what MLflow accepts as a metric name

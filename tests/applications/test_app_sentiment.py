@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from karpa.applications.sentiment import SentimentConfig, run_sentiment
+from karpa.applications.sentiment import run_sentiment
+from karpa.applications.text_config import SentimentConfig
 from karpa_models.finetune.saved import load_classifier
 
 FAST = dict(

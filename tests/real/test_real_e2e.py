@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.params import RetrainParams
 from flows.retrain import retrain
 from karpa.config import load_config
 
@@ -54,7 +53,7 @@ def test_preset_runs_end_to_end_on_a_sample(name, prefect_api, home, tmp_path, r
     overrides = [*FAST, f"until={until}"]
     if cfg.validate_.contracts:  # relative to the project folder; the test may run elsewhere
         overrides.append(f"validate.contracts={ROOT / cfg.validate_.contracts}")
-    result = retrain(RetrainParams(config=str(config), data=str(data), overrides=overrides))
+    result = retrain(config=str(config), data=str(data), overrides=overrides)
     client = MlflowClient(home.tracking_uri)
     stages = _stage_runs(client, result["mlflow_run_id"])
     assert "pretrain" in stages and result["pretrain"]["steps"] == 6
