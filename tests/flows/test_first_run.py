@@ -20,7 +20,8 @@ from karpa.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
-KARPA = str(Path(sys.executable).with_name("karpa"))
+# The `karpa` command, run as a module so that it is this checkout's code.
+KARPA = [sys.executable, "-m", "karpa_cli"]
 DEMO_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
 MARKER = "KARPA_TEST_PROCESS_MARKER"
 
@@ -56,7 +57,7 @@ def _fresh_env(marker: str, **extra: str) -> dict[str, str]:
 
 
 def _karpa(args: list[str], env: dict[str, str], cwd: Path, timeout: float):
-    return subprocess.run([KARPA, *args], env=env, cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([*KARPA, *args], env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 

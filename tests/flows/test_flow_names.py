@@ -36,5 +36,5 @@ def test_the_retrain_deployments_run_the_cli_flow():
     for name in ("nightly-retrain", "weekly-full-pretrain", "validate-data"):
         assert entrypoints[name] == "flows/retrain.py:retrain"
     cli = (ROOT / "karpa_cli" / "main.py").read_text()
-    assert "from flows.retrain import resolve, retrain" in cli
+    assert "from flows.retrain import retrain" in cli
     assert retrain.name == "karpa-retrain"

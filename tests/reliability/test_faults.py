@@ -24,7 +24,8 @@ from karpa.servers import free_port, orphaned_embedded_servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
-KARPA = str(Path(sys.executable).with_name("karpa"))
+# The `karpa` command, run as a module so that it is this checkout's code.
+KARPA = [sys.executable, "-m", "karpa_cli"]
 DEMO_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
 MARKER = "KARPA_TEST_PROCESS_MARKER"
 
@@ -77,7 +78,7 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 def _start_run(home: Path, world: Path, marker: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [KARPA, "--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
+        [*KARPA, "--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
          *extra],
         env=_env(marker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
@@ -123,7 +124,7 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
 def test_sigterm_to_karpa_ui_stops_both_servers(tmp_path):
     marker = uuid.uuid4().hex
     ui = subprocess.Popen(
-        [KARPA, "--home", str(tmp_path / "home"), "ui", "--prefect-port", str(free_port()),
+        [*KARPA, "--home", str(tmp_path / "home"), "ui", "--prefect-port", str(free_port()),
          "--mlflow-port", str(free_port())],
         env=_env(marker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL)
