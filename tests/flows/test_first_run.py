@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 KARPA = str(Path(sys.executable).with_name("karpa"))
-DEMO_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+DEMO_CONFIG = str(CONFIGS / "demo.yaml")
 MARKER = "KARPA_TEST_PROCESS_MARKER"
 
 

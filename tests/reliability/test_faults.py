@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.home import Home
 from karpa.run_lock import exclusive_run, holder
@@ -25,7 +26,7 @@ from karpa.servers import free_port, orphaned_embedded_servers
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 KARPA = str(Path(sys.executable).with_name("karpa"))
-DEMO_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+DEMO_CONFIG = str(CONFIGS / "demo.yaml")
 MARKER = "KARPA_TEST_PROCESS_MARKER"
 
 
