@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from karpa.config import CONFIGS
+
 logger = logging.getLogger("bench.quality")
-PRESETS = Path(__file__).resolve().parents[1] / "configs" / "real"
+PRESETS = CONFIGS / "real"
 
 
 @dataclass

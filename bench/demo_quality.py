@@ -18,6 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header
 
+from karpa.config import CONFIGS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,7 +47,7 @@ def main() -> None:
             generate_world(world, scale=args.scale, seed=seed)
             started = time.perf_counter()
             result = retrain(
-                config=str(ROOT / "configs" / "demo.yaml"), data=str(world),
+                config=str(CONFIGS / "demo.yaml"), data=str(world),
                 overrides=["pretrain.progress=false", "until=finetune", *args.set])
             seconds = time.perf_counter() - started
             print(f"\n## world seed {seed} (scale {args.scale:g}), pipeline {seconds:.0f} s")

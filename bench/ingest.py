@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header
 
+from karpa.config import CONFIGS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 KARPA = """
@@ -70,7 +72,7 @@ print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss}))
 
 def measure(code: str, data: Path, out: Path) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT / "configs" / "demo.yaml"), str(data), str(out)],
+        [sys.executable, "-c", code, str(CONFIGS / "demo.yaml"), str(data), str(out)],
         check=True, capture_output=True, text=True, cwd=ROOT,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])

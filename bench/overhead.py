@@ -27,11 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import direct_views, header
 
+from karpa.config import CONFIGS
 from karpa.home import activate
 
 logger = logging.getLogger("bench.overhead")
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = str(REPO / "configs" / "demo.yaml")
+CONFIG = str(CONFIGS / "demo.yaml")
 # Promotion is left out: it is the model registry itself, with nothing to call "directly".
 UNTIL = ("ingest", "validate", "align", "pretrain", "finetune")
 

@@ -196,7 +196,7 @@ def _is_preset_file(preset: str) -> bool:
 
 @functools.cache
 def model_presets() -> tuple[str, ...]:
-    """The model size presets in configs/models/, smallest model first."""
+    """The model size presets in karpa_models/presets/, smallest model first."""
     from karpa_models.config import PRESET_DIR, preset_names
 
     def width(name: str) -> int:
@@ -371,19 +371,47 @@ def check_overrides(items: Sequence[str], option: str = "--set") -> None:
         check_override(RunConfig, key, value, option)
 
 
+# The run presets shipped inside the package (package data), so that `pip install karpa`
+# followed by `karpa run` works from any folder, not only from a checkout.
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def shipped_presets() -> list[str]:
+    """The shipped run presets by name: `demo`, `real/banking77`, ..."""
+    return sorted(p.relative_to(CONFIGS).with_suffix("").as_posix()
+                  for p in CONFIGS.rglob("*.yaml"))
+
+
+def config_file(path: str | Path) -> Path:
+    """The YAML file of a run preset: `path` itself when it is a file; else a shipped
+    preset, by its path under `configs/` as a checkout shows it (`configs/demo.yaml`,
+    `configs/real/banking77.yaml`) or by its name (`demo`, `real/banking77`, `banking77`).
+    A file in the working folder wins over a shipped preset of the same path."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    name = given.as_posix().removeprefix("configs/").removesuffix(".yaml").removesuffix(".yml")
+    for candidate in (CONFIGS / f"{name}.yaml", CONFIGS / "real" / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return given  # not there: the caller says so
+
+
 def load_config(
     path: str | Path,
     overrides: Sequence[str] | None = None,
     data_root: str | None = None,
     values: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Load a preset, apply typed `values` (dotted key -> value, as the form gives them),
-    then `--set` overrides (parsed as YAML) and `--data`, and check the whole result."""
-    path = Path(path)
+    """Load a preset (a file, or one shipped with karpa: see `config_file`), apply typed
+    `values` (dotted key -> value, as the form gives them), then `--set` overrides (parsed
+    as YAML) and `--data`, and check the whole result. Errors name `path` as given."""
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = yaml.safe_load(config_file(path).read_text()) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(
+            f"{path}: config file not found (shipped presets: {', '.join(shipped_presets())})"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(tree, dict):

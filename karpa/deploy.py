@@ -25,7 +25,7 @@ import yaml
 from karpa.errors import KarpaError, ServerStartError
 from karpa.home import Home
 from karpa.servers import (
-    bin_path,
+    cli,
     prepare_prefect_database,
     spawn,
     start_mlflow_server,
@@ -203,7 +203,7 @@ def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: 
 
 
 def _prefect_cli(args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
-    cmd = [bin_path("prefect"), *args]
+    cmd = [*cli("prefect"), *args]
     with open(log_path, "ab") as handle:
         handle.write(f"\n$ {' '.join(cmd)}\n".encode())
         handle.flush()
@@ -352,7 +352,7 @@ def deploy(
         log_path = home.root / "prefect-worker.log"
         proc = _spawn_restored(
             spawn,
-            [bin_path("prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
+            [*cli("prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
             home,
             log_path,
             env,

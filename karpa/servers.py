@@ -32,10 +32,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bin_path(name: str) -> str:
-    """The console script installed beside this interpreter (the project's venv)."""
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
+def cli(module: str) -> list[str]:
+    """The command line of a dependency's CLI (`prefect`, `mlflow`) run by this interpreter:
+    its console script need not be on PATH (an install by pipx, or into a venv that is not
+    activated, exposes `karpa` alone)."""
+    return [sys.executable, "-m", module]
 
 
 def prefect_database_url(home: Home) -> str:
@@ -61,7 +62,7 @@ def prepare_prefect_database(home: Home) -> None:
     with open(log_path, "ab") as out:
         try:
             done = subprocess.run(
-                [bin_path("prefect"), "server", "database", "upgrade", "-y"],
+                [*cli("prefect"), "server", "database", "upgrade", "-y"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PREFECT_API_DATABASE_CONNECTION_URL": configured},
                 cwd=home.root, timeout=timeout.seconds, check=False,
@@ -123,7 +124,7 @@ def start_prefect_server(home: Home, port: int, host: str = "127.0.0.1",
                          log: Path | None = None) -> subprocess.Popen:
     """`prefect server start` against this home's database, with its UI pointed at its own
     port: `--port` alone moves the API, but the UI keeps calling :4200 unless told."""
-    cmd = [bin_path("prefect"), "server", "start", "--host", host, "--port", str(port),
+    cmd = [*cli("prefect"), "server", "start", "--host", host, "--port", str(port),
            "--analytics-off"]
     env = {
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database_url(home),
@@ -139,7 +140,7 @@ def start_prefect_server(home: Home, port: int, host: str = "127.0.0.1",
 def start_mlflow_server(home: Home, port: int, host: str = "127.0.0.1",
                         log: Path | None = None) -> subprocess.Popen:
     # One worker and no job execution: ~0.5 GB instead of ~3 GB on a small machine.
-    cmd = [bin_path("mlflow"), "server", "--host", host, "--port", str(port),
+    cmd = [*cli("mlflow"), "server", "--host", host, "--port", str(port),
            "--backend-store-uri", f"sqlite:///{home.mlflow_db}",
            "--default-artifact-root", home.artifacts.as_uri(), "--workers", "1"]
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

@@ -1,6 +1,6 @@
 """Typed configuration: the model architecture and the pretraining recipe.
 
-Size presets are YAML data files `configs/models/<name>.yaml` with two sections, `model:`
+Size presets are YAML data files `karpa_models/presets/<name>.yaml` with two sections, `model:`
 and `train:`; `load_preset("tiny")` returns both as frozen dataclasses. Configs travel inside
 checkpoints as plain dicts (`to_dict` / `from_dict`), so a checkpoint never pickles a custom
 object and loads with `torch.load(..., weights_only=True)`.
@@ -18,7 +18,8 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "models"
+# Size presets are package data beside this module (`pip install` ships them).
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 # Every self-supervised objective, by the name used in configs, metrics and errors.
 OBJECTIVES: tuple[str, ...] = (
@@ -221,7 +222,8 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name_or_path: str | Path) -> tuple[ModelConfig, TrainConfig]:
-    """Read a size preset: a name under configs/models/ (`tiny`, `small`, `base`) or a YAML path."""
+    """Read a size preset: a name under karpa_models/presets/ (`tiny`, `small`, `base`) or a
+    YAML path."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PRESET_DIR / f"{name_or_path}.yaml"

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         "--corpus", required=True, type=Path, help="folder written by PretrainCorpus.save"
     )
     parser.add_argument(
-        "--preset", default="tiny", help="preset name under configs/models or a YAML path"
+        "--preset", default="tiny", help="preset name under karpa_models/presets or a YAML path"
     )
     parser.add_argument("--out", required=True, type=Path, help="checkpoint and metrics folder")
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")

@@ -24,8 +24,23 @@ from mlflow.pyfunc import PythonModel
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_PATHS = [str(ROOT / "karpa_models"), str(ROOT / "karpa")]
-REQUIREMENTS = ["torch==2.13.0", "tokenizers>=0.21", "pandas>=3.1,<3.2", "numpy>=2.4,<2.5",
-                "pillow>=11", "scikit-learn>=1.6", "pyyaml>=6", "pydantic>=2.14,<3"]
+# What a served model imports, with the pins declared once, in pyproject.toml.
+SERVING_NEEDS = ("torch", "tokenizers", "pandas", "numpy", "pillow", "scikit-learn", "scipy",
+                 "pyyaml", "pydantic")
+
+
+def serving_requirements() -> list[str]:
+    """The package's own requirement lines (as installed) of what a served model imports."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    wanted = []
+    for line in requires("karpa") or []:
+        req = Requirement(line)
+        if req.marker is None and req.name.lower() in SERVING_NEEDS:
+            wanted.append(str(req))
+    return sorted(wanted)
 
 
 def decode_png(value: str, size: int) -> np.ndarray:
@@ -112,7 +127,7 @@ def log_pyfunc(
         info = mlflow.pyfunc.log_model(
             name=name, python_model=python_model, artifacts=artifacts,
             signature=signature, input_example=input_example,
-            pip_requirements=REQUIREMENTS, code_paths=CODE_PATHS,
+            pip_requirements=serving_requirements(), code_paths=CODE_PATHS,
         )
     return info.model_uri
 

@@ -5,7 +5,6 @@ sentence, recorded for on-call and tagged in MLflow."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -15,10 +14,11 @@ from prefect.client.schemas.sorting import FlowRunSort
 
 from flows.hooks import FAILURES_FILE, SUMMARY_KEY
 from flows.retrain import retrain
+from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.errors import SourceError
 
-DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+DEMO = str(CONFIGS / "demo.yaml")
 
 
 @pytest.fixture(scope="module")

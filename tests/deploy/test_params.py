@@ -3,8 +3,6 @@ onto config overrides, and bad values refused before a run starts."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from prefect.exceptions import ParameterTypeError
 from prefect.utilities.callables import parameter_schema
@@ -13,11 +11,10 @@ from pydantic import ValidationError
 from flows.deployments import finetune_deployed
 from flows.params import RetrainParams
 from flows.retrain import retrain
-from karpa.config import STAGES, PretrainConfig, RunConfig, load_config, model_presets
+from karpa.config import CONFIGS, STAGES, PretrainConfig, RunConfig, load_config, model_presets
 from karpa.errors import SourceError
 from karpa.run_report import failure_sentence
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEMO = str(CONFIGS / "demo.yaml")
 
 

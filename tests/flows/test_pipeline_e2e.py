@@ -18,11 +18,12 @@ from mlflow.tracking import MlflowClient
 from flows.params import RetrainParams
 from flows.retrain import retrain
 from flows.score import ScoreParams, score
+from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.servers import free_port, stop, wait_http
 from karpa.tracking.registry import Registry, history, load_predictor
 
-DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+DEMO = str(CONFIGS / "demo.yaml")
 NAMES = ("karpa-intent", "karpa-sentiment", "karpa-recommender")
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.params import RetrainParams
 from flows.retrain import retrain
+from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.errors import SourceError
 
-DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+DEMO = str(CONFIGS / "demo.yaml")
 
 
 @pytest.fixture(scope="module")

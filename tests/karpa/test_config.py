@@ -1,11 +1,10 @@
-from pathlib import Path
 
 import pytest
 
-from karpa.config import check_overrides, flatten, load_config
+from karpa.config import CONFIGS, check_overrides, flatten, load_config
 from karpa.errors import ConfigError
 
-DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+DEMO = CONFIGS / "demo.yaml"
 
 
 def test_demo_preset_loads_and_flattens():

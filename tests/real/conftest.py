@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from karpa.config import CONFIGS
+
 ROOT = Path(__file__).resolve().parents[2]
-PRESETS = ROOT / "configs" / "real"
+PRESETS = CONFIGS / "real"
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:

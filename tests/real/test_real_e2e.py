@@ -10,10 +10,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.retrain import retrain
-from karpa.config import load_config
+from karpa.config import CONFIGS, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-PRESETS = ROOT / "configs" / "real"
+PRESETS = CONFIGS / "real"
 # Presets whose sample is cut from the shared datasets; the others use hand-made files.
 FROM_SHARED = {"banking77", "phrasebank", "phrasebank_allagree", "movielens", "mnist"}
 ID_COLUMN = {"messages": "message_id", "news": "news_id"}

@@ -13,14 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from karpa.config import IngestConfig, SourceSpec, load_config
+from karpa.config import CONFIGS, IngestConfig, SourceSpec, load_config
 from karpa.errors import ConfigError, SourceError
 from karpa.ingest.stage import ingest_table
 from karpa.store import Store
 from karpa.validation.stage import validate
 
 CFG = IngestConfig(batch_rows=1000)
-PRESETS = Path(__file__).resolve().parents[2] / "configs" / "real"
+PRESETS = CONFIGS / "real"
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from karpa.config import load_config
+from karpa.config import CONFIGS, load_config
 from karpa.datasets.registry import REGISTRY
 from karpa.ingest.stage import ingest_table
 from karpa.store import Store
 from karpa.validation.stage import validate
 
 ROOT = Path(__file__).resolve().parents[2]
-PRESETS = ROOT / "configs" / "real"
+PRESETS = CONFIGS / "real"
 # preset -> the shared dataset folder it reads
 SHARED_FOLDER = {
     "banking77": "banking77",

@@ -9,14 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from karpa.config import IngestConfig, SourceSpec, ValidateConfig, load_config
+from karpa.config import CONFIGS, IngestConfig, SourceSpec, ValidateConfig, load_config
 from karpa.demo.intents import INTENTS
 from karpa.errors import ConfigError
 from karpa.ingest.stage import ingest_table
 from karpa.store import Store
 from karpa.validation.stage import validate
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_unknown_intent_is_quarantined_with_its_reason(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.home import Home
 from karpa.run_lock import exclusive_run, holder
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 # The `karpa` command, run as a module so that it is this checkout's code.
 KARPA = [sys.executable, "-m", "karpa_cli"]
-DEMO_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+DEMO_CONFIG = str(CONFIGS / "demo.yaml")
 MARKER = "KARPA_TEST_PROCESS_MARKER"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from karpa.config import ValidateConfig, load_config
+from karpa.config import CONFIGS, ValidateConfig, load_config
 from karpa.demo import generate_world
 from karpa.errors import StageStop
 from karpa.ingest.stage import ingest_table
@@ -17,7 +17,7 @@ from karpa.manifests import raise_if_stopped
 from karpa.store import Store
 from karpa.validation.stage import validate
 
-DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+DEMO = CONFIGS / "demo.yaml"
 
 
 @pytest.fixture(scope="module")
