@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -23,6 +27,7 @@ from karpa_models.tokenizer import (
     save_tokenizer,
     tokenizer_fingerprint,
     train_tokenizer,
+    wordpiece_vocab,
 )
 
 TEXTS = [
@@ -43,6 +48,41 @@ def test_tokenizer_is_lowercase_wordpiece_wrapped_in_cls_sep(tmp_path):
     assert loaded.encode("a red mug").ids == tok.encode("a red mug").ids
     assert loaded.to_str() == tok.to_str()
     assert [tok.id_to_token(i) for i in range(5)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+_TRAIN_IN_A_FRESH_PROCESS = """
+import json, sys
+from karpa_models.tokenizer import train_tokenizer
+texts = json.loads(sys.stdin.read())
+print(train_tokenizer(texts, vocab_size=120).to_str())
+"""
+
+
+def test_tokenizer_training_is_deterministic_across_processes():
+    # Many equal pair counts: HF's trainer broke these ties in hash-map order, which is
+    # seeded afresh in every process (tokenizers#1794), so compare two fresh processes.
+    texts = [f"{a}{b} {b}{a}x" for a in "pqrstuvw" for b in "klmnoz"] * 3 + TEXTS
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS],
+            input=json.dumps(texts),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    assert runs[0] == train_tokenizer(texts, vocab_size=120).to_str()
+
+
+def test_wordpiece_vocab_merges_the_most_frequent_pair_and_breaks_ties_by_string():
+    vocab = wordpiece_vocab({"ab": 5, "cd": 5, "ef": 2}, vocab_size=13, min_frequency=2)
+    ids = list(vocab)
+    assert ids[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert ids[5:11] == ["a", "c", "e", "##b", "##d", "##f"]
+    assert ids[11:] == ["ab", "cd"]  # 5 and 5: "ab" first by string; "ef" (2) left out
+    assert list(wordpiece_vocab({"ef": 1}, 100, min_frequency=2))[-1] == "##f"  # too rare
 
 
 def test_fingerprint_tracks_texts_and_vocab_size():
