@@ -12,6 +12,7 @@ import pytest
 from karpa_models.batches import (
     PretrainBatches,
     crop_sequences,
+    crop_texts,
     global_positions,
     mask_items,
     mask_tokens,
@@ -161,6 +162,37 @@ def test_sequences_crop_and_mask_items():
     target = labels != IGNORE
     assert target.any(1).all() and not target[~mask].any()
     assert (inputs[target] == 100).all() and (labels[target] == items[target]).all()
+
+
+def test_text_crops_keep_the_outer_tokens_and_a_contiguous_span():
+    rng = np.random.default_rng(0)
+    ids = np.array(
+        [[2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 3], [2, 20, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    )
+    mask = ids != 0
+    for _ in range(20):
+        out, m = crop_texts(ids, mask, 0.3, 0.6, pad=0, rng=rng)
+        n = m.sum(1)
+        assert 3 + 2 <= n[0] <= 6 + 2 and n[1] == 3  # 3-6 of the 10 words; one word stays
+        assert out[0, 0] == 2 and out[0, n[0] - 1] == 3 and (out[~m] == 0).all()
+        body = out[0, 1 : n[0] - 1]
+        assert (np.diff(body) == 1).all() and body[0] >= 10 and body[-1] <= 19
+        assert out[1, : n[1]].tolist() == [2, 20, 3]
+
+
+def test_crop_views_are_two_different_spans_of_the_same_texts(corpus, make_configs):
+    model_cfg, train_cfg = make_configs(text_views="crops")
+    tok = train_tokenizer(corpus_texts(corpus), 500)
+    cfg = concrete_model_config(model_cfg, tok, corpus)
+    batch = PretrainBatches(corpus, tok, cfg, train_cfg)[0]
+    a, b = batch["text_a_mask"], batch["text_b_mask"]
+    assert a.shape[0] == b.shape[0] == batch["text_a_ids"].shape[0]
+    assert batch["text_a_ids"].shape == a.shape and batch["text_b_labels"].shape == b.shape
+    assert not np.array_equal(a.sum(1).numpy(), b.sum(1).numpy())  # independent lengths
+    with pytest.raises(ValueError, match="text_views"):
+        make_configs(text_views="shuffled")
+    with pytest.raises(ValueError, match="crop_ratio"):
+        make_configs(crop_ratio=(0.8, 0.2))
 
 
 def test_global_positions_are_epoch_permutations_and_ranks_are_disjoint():
