@@ -32,6 +32,10 @@ class TextAppConfig:
     curve_epochs: int = 10  # the curve's minibatch settings apply when curve_mode is full
     curve_min_steps: int = 60
     curve_lr: float | None = None  # None: lr
+    # contrastive_probe (SetFit-style, karpa_models/finetune/contrastive.py): tuning steps
+    # on the labeled texts before the probe, and their learning rate.
+    contrastive_steps: int = 40
+    contrastive_lr: float = 3e-4
     k_shots: tuple[int, ...] | None = None  # None: every k in fewshot.parquet
     seeds: tuple[int, ...] | None = (0,)  # k-shot subset seeds; None: all there are
     run_scratch: bool = True
@@ -59,6 +63,8 @@ class TextAppConfig:
             evals_per_epoch=1 if curve else self.evals_per_epoch,
             class_weighting=self.class_weighting,
             max_len=self.max_len,
+            contrastive_steps=self.contrastive_steps,
+            contrastive_lr=self.contrastive_lr,
             seed=self.seed,
             device=self.device,
         )

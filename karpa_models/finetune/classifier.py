@@ -5,6 +5,8 @@ TextClassifier: text tower -> mean-pooled sentence vector (B, C) -> dropout -> l
 learning rate, with AdamW, warmup and cosine decay, and early stopping on a validation
 metric that restores the best weights. "linear_probe": the encoder is frozen, its
 features are computed once and the head is a logistic regression on them (probe.py).
+"contrastive_probe": the encoder copy is first tuned on the labeled texts with a
+supervised contrastive loss (contrastive.py), then probed the same way.
 Both take optional inverse-frequency class weights.
 """
 
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from karpa_models.finetune.config import ClassifierConfig
+from karpa_models.finetune.contrastive import contrastive_tune
 from karpa_models.finetune.loop import (
     EarlyStopping,
     MetricsCallback,
@@ -123,7 +126,13 @@ def train_classifier(
         if cfg.class_weighting
         else None
     )
-    if cfg.mode == "linear_probe":
+    if cfg.mode in ("linear_probe", "contrastive_probe"):
+        tuned = []
+        if cfg.mode == "contrastive_probe":
+            tuned = contrastive_tune(
+                model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
+            )
+            features = None  # the tuned copy's vectors, not the foundation's
         for p in model.text.parameters():
             p.requires_grad_(False)
         if features is None or features.text is not foundation.text or features.max_len != max_len:
@@ -148,10 +157,11 @@ def train_classifier(
             model.head.weight.copy_(W)
             model.head.bias.copy_(b)
         info = {
-            "steps": 0,
-            "best_step": 0,
+            "steps": len(tuned),
+            "best_step": len(tuned),
             f"best_val_{cfg.metric}": chosen["val"],
             "probe_l2": chosen["l2"],
+            "contrastive_loss": [tuned[0], tuned[-1]] if tuned else [],
             "early_stopped": False,
             "history": [],
         }
@@ -194,7 +204,7 @@ def train_classifier(
         runtime=runtime,
         mode=cfg.mode,
         train_info=info,
-        features=features if cfg.mode == "linear_probe" else None,
+        features=features if cfg.mode != "full" else None,
     )
 
 
