@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IntentConfig(TextAppConfig):
+    # Few-label curve points: supervised contrastive tuning, then the probe (SetFit-style).
+    curve_mode: str = "contrastive_probe"
     oos_label: str = "oos"
     threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
     length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)

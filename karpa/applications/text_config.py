@@ -36,6 +36,10 @@ class TextAppConfig:
     # on the labeled texts before the probe, and their learning rate.
     contrastive_steps: int = 40
     contrastive_lr: float = 3e-4
+    # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
+    # labels per class this beat standardised ones on validation (probe.py).
+    probe_normalize: bool = True
+    probe_l2: tuple[float, ...] = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
     k_shots: tuple[int, ...] | None = None  # None: every k in fewshot.parquet
     seeds: tuple[int, ...] | None = (0,)  # k-shot subset seeds; None: all there are
     run_scratch: bool = True
@@ -65,6 +69,8 @@ class TextAppConfig:
             max_len=self.max_len,
             contrastive_steps=self.contrastive_steps,
             contrastive_lr=self.contrastive_lr,
+            probe_normalize=self.probe_normalize,
+            probe_l2=self.probe_l2,
             seed=self.seed,
             device=self.device,
         )

@@ -50,15 +50,23 @@ logger = logging.getLogger(__name__)
 class TextClassifier(nn.Module):
     """ids (B, T) int64, mask (B, T) bool -> logits (B, n_classes)."""
 
-    def __init__(self, text: nn.Module, n_classes: int, dropout: float = 0.1):
+    def __init__(
+        self, text: nn.Module, n_classes: int, dropout: float = 0.1, normalize: bool = False
+    ):
         super().__init__()
         self.text = text
+        self.normalize = normalize  # the head reads L2-normalised vectors (probe_normalize)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(text.width, n_classes)
         init_weights(self.head)
 
+    def head_input(self, vectors: Tensor) -> Tensor:
+        """Pooled vectors (B, C) as the head reads them."""
+        return F.normalize(vectors, dim=-1) if self.normalize else vectors
+
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
-        return self.head(self.drop(pooled(self.text, ids, mask)))  # (B, n_classes)
+        vectors = self.head_input(pooled(self.text, ids, mask))  # (B, C)
+        return self.head(self.drop(vectors))  # (B, n_classes)
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -120,7 +128,10 @@ def train_classifier(
     max_len = min(cfg.max_len or foundation.text.max_len, foundation.text.max_len)
 
     text = copy.deepcopy(foundation.text)
-    model = TextClassifier(text, len(classes), cfg.head_dropout).to(runtime.device)
+    probe = cfg.mode in ("linear_probe", "contrastive_probe")
+    model = TextClassifier(
+        text, len(classes), cfg.head_dropout, normalize=probe and cfg.probe_normalize
+    ).to(runtime.device)
     weights = (
         torch.from_numpy(class_weights(y_train, len(classes))).to(runtime.device)
         if cfg.class_weighting
@@ -152,6 +163,7 @@ def train_classifier(
             cfg.probe_max_iter,
             weights,
             runtime.device,
+            normalize=model.normalize,
         )
         with torch.no_grad():
             model.head.weight.copy_(W)

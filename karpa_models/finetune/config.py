@@ -64,6 +64,9 @@ class ClassifierConfig:
     metric: str = "macro_f1"  # early stopping (or the probe's L2 choice) on validation
     probe_l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)  # linear_probe: L2 strengths tried
     probe_max_iter: int = 100  # linear_probe: L-BFGS iterations per strength
+    # Probes: fit on L2-normalised vectors (the head then normalises) instead of
+    # standardised ones; better with few labels (see probe.py).
+    probe_normalize: bool = False
     contrastive_steps: int = 40  # contrastive_probe: tuning steps before the probe
     contrastive_batch: int = 64  # contrastive_probe: labeled texts per step
     contrastive_lr: float = 3e-4
