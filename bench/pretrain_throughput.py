@@ -98,7 +98,7 @@ def step_flops(corpus, tokenizer, model_cfg, train_cfg) -> tuple[float, int]:
     image_mask = torch.ones(1, model.image.n_patches)
     flops = 0.0
     t, i, b = cfg.text, cfg.image, cfg.behaviour
-    for key in ("text_mask", "text_mask", "pair_mask", "item_mask"):  # two masked views
+    for key in ("text_a_mask", "text_b_mask", "pair_mask", "item_mask"):  # two text views
         if key in batch:
             flops += tower(model.text, t.layers, t.width, batch[key])
     for key in ("pair_images", "item_images"):

@@ -77,6 +77,40 @@ def _at_least_one(chosen: np.ndarray, candidate: np.ndarray, rng: np.random.Gene
         chosen[rows, pick[rows]] = True
 
 
+def crop_texts(
+    ids: np.ndarray,
+    mask: np.ndarray,
+    min_ratio: float,
+    max_ratio: float,
+    pad: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random contiguous span of each text (Contriever's independent cropping), kept
+    between the text's first and last tokens ([CLS] ... [SEP]). The span covers a share of
+    the words drawn uniformly in [min_ratio, max_ratio], at least one token.
+    ids (B, T), mask (B, T) bool -> ids (B, T'), mask (B, T'), left-aligned and padded."""
+    lengths = mask.sum(1)  # (B,)
+    inner = np.maximum(lengths - 2, 0)  # tokens between the opening and closing ones
+    span = np.maximum(np.rint(inner * rng.uniform(min_ratio, max_ratio, len(ids))), 1)
+    span = np.minimum(span, inner).astype(np.int64)
+    start = 1 + np.floor(rng.random(len(ids)) * (inner - span + 1)).astype(np.int64)
+    new_len = np.where(lengths >= 2, span + 2, lengths)
+    T = max(int(new_len.max(initial=1)), 1)
+    out = np.full((len(ids), T), pad, dtype=ids.dtype)
+    for row in range(len(ids)):
+        n = int(lengths[row])
+        if n < 2:
+            out[row, :n] = ids[row, :n]
+            continue
+        body = ids[row, start[row] : start[row] + span[row]]
+        out[row, 0], out[row, 1 : 1 + len(body)], out[row, 1 + len(body)] = (
+            ids[row, 0],
+            body,
+            ids[row, n - 1],
+        )
+    return out, np.arange(T)[None, :] < new_len[:, None]
+
+
 def crop_sequences(
     seqs: list[np.ndarray],
     max_len: int,
@@ -121,7 +155,7 @@ class PretrainBatches(Dataset):
     """Map-style dataset over steps: `ds[step]` is this rank's share of that step's batch.
 
     Keys (absent when the objective is off), shapes per rank:
-      text_a_ids, text_a_labels, text_b_ids, text_b_labels, text_mask   (B, T)
+      text_a_ids, text_a_labels, text_a_mask (B, T); text_b_* the same, (B, T')
       pair_ids, pair_mask (P, T); pair_images (P, S, S, 3) uint8; patch_mask (P, N) bool
       seq_items, seq_labels, seq_mask (S, L)
       item_idx (I,); item_ids, item_mask (I, T); item_images (I, S, S, 3); item_has_image (I,)
@@ -231,13 +265,18 @@ class PretrainBatches(Dataset):
             rows = self._rows(step, len(self.text_pool), self.slices.text, _TEXT)
             ids, mask = self.text_pool.take(rows)
             for view in ("a", "b"):
+                v_ids, v_mask = ids, mask
+                if self.cfg.text_views == "crops":
+                    v_ids, v_mask = crop_texts(
+                        ids, mask, *self.cfg.crop_ratio, self.special.pad, rng
+                    )
                 inputs, labels = mask_tokens(
-                    ids, mask, self.special, self.vocab, self.cfg.mask_prob, rng
+                    v_ids, v_mask, self.special, self.vocab, self.cfg.mask_prob, rng
                 )
                 out[f"text_{view}_ids"], out[f"text_{view}_labels"] = inputs, labels
-            out["text_mask"] = mask
+                out[f"text_{view}_mask"] = v_mask
+                n_tokens += int(v_mask.sum())
             n_samples += len(rows)
-            n_tokens += 2 * int(mask.sum())
         if active & {"image_text", "masked_patch"}:
             rows = self._rows(step, len(self.pair_text_rows), self.slices.pairs, _PAIRS)
             out["pair_ids"], out["pair_mask"] = self.text_pool.take(self.pair_text_rows[rows])

@@ -143,6 +143,10 @@ class TrainConfig:
     item_mask_prob: float = 0.2
     patch_mask_prob: float = 0.5
     text_temperature: float = 0.05  # fixed τ of the sentence-level contrastive loss (STACK.md)
+    # The sentence-level contrastive views: "masked" (the whole text, masked twice) or
+    # "crops" (two independent random spans of it, each covering a share in crop_ratio).
+    text_views: str = "masked"
+    crop_ratio: tuple[float, float] = (0.3, 0.7)
     init_temperature: float = 0.07  # start of the learnable τ of the cross-modal losses
     weighting: str = "static"  # "static" (loss_weights) or "uncertainty" (Kendall et al.)
     # A weight of 0 switches an objective off (it is not even computed); objectives not
@@ -189,6 +193,14 @@ class TrainConfig:
             )
         if any(w < 0 for w in self.loss_weights.values()):
             raise ValueError(f"train.loss_weights must be >= 0, got {self.loss_weights}")
+        if self.text_views not in ("masked", "crops"):
+            raise ValueError(f"train.text_views must be masked or crops, got {self.text_views!r}")
+        object.__setattr__(self, "crop_ratio", tuple(float(r) for r in self.crop_ratio))
+        low, high = self.crop_ratio if len(self.crop_ratio) == 2 else (0.0, -1.0)
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(
+                f"train.crop_ratio must be two shares 0 < low <= high <= 1, got {self.crop_ratio}"
+            )
         for name in ("mask_prob", "item_mask_prob", "patch_mask_prob"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"train.{name} must be in (0, 1), got {getattr(self, name)}")

@@ -60,12 +60,14 @@ class PretrainStep(nn.Module):
             losses[name], extra = result
             metrics.update(extra)
 
-        # Phase 1, text: two independently masked views, each through the encoder once
-        # (dropout differs too). Both views feed MLM; their pooled vectors feed InfoNCE.
+        # Phase 1, text: two views of each text (independently masked, and cropped when
+        # train.text_views is "crops"), each through the encoder once (dropout differs
+        # too). Both views feed MLM; their pooled vectors feed InfoNCE.
         if "text_a_ids" in batch:
-            m = batch["text_mask"]
-            h_a, pooled_a = self.model.text_features(batch["text_a_ids"], m)  # (B, T, C), (B, C)
-            h_b, pooled_b = self.model.text_features(batch["text_b_ids"], m)
+            h_a, pooled_a = self.model.text_features(
+                batch["text_a_ids"], batch["text_a_mask"]
+            )  # (B, T, C), (B, C)
+            h_b, pooled_b = self.model.text_features(batch["text_b_ids"], batch["text_b_mask"])
             if "mlm" in obj:
                 emb = self.model.text.token_embedding
                 loss_a, met_a = obj["mlm"](h_a, batch["text_a_labels"], emb)

@@ -107,8 +107,8 @@ def pretrain(
                     if model_cfg.text_init
                     else train_tokenizer(corpus_texts(corpus), model_cfg.text.vocab_size)
                 )
-            # Tokenizer training is not reproducible (see train_tokenizer): every rank must
-            # use rank 0's vocabulary, not train its own.
+            # Rank 0 trains the vocabulary once (training is deterministic, but each rank
+            # repeating it would only cost time) and every rank uses that one.
             tokenizer = Tokenizer.from_str(
                 runtime.broadcast(tokenizer.to_str() if tokenizer else None)
             )

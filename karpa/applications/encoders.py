@@ -2,9 +2,9 @@
 scratch twin (same architecture, random weights, a tokenizer trained on the same texts).
 
 With a foundation, the twin reuses the foundation's own tokenizer: it was trained on the
-same texts, and a vocabulary retrained here would differ run to run (HF's WordPiece
-trainer breaks ties in hash order), adding noise to the very difference the ablation
-measures. Without a foundation, a tokenizer is trained on pretrain_texts.parquet."""
+same texts, so the two differ in their weights alone (retraining would give the same
+vocabulary, at a cost). Without a foundation, a tokenizer is trained on
+pretrain_texts.parquet."""
 
 from __future__ import annotations
 

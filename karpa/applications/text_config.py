@@ -35,6 +35,14 @@ class TextAppConfig:
     curve_epochs: int = 10  # the curve's minibatch settings apply when curve_mode is full
     curve_min_steps: int = 60
     curve_lr: float | None = None  # None: lr
+    # contrastive_probe (SetFit-style, karpa_models/finetune/contrastive.py): tuning steps
+    # on the labeled texts before the probe, and their learning rate.
+    contrastive_steps: int = 40
+    contrastive_lr: float = 3e-4
+    # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
+    # labels per class this beat standardised ones on validation (probe.py).
+    probe_normalize: bool = True
+    probe_l2: tuple[float, ...] = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
     k_shots: tuple[int, ...] | None = None  # None: every k in fewshot.parquet
     seeds: tuple[int, ...] | None = (0,)  # k-shot subset seeds; None: all there are
     run_scratch: bool = True
@@ -62,6 +70,10 @@ class TextAppConfig:
             evals_per_epoch=1 if curve else self.evals_per_epoch,
             class_weighting=self.class_weighting,
             max_len=self.max_len,
+            contrastive_steps=self.contrastive_steps,
+            contrastive_lr=self.contrastive_lr,
+            probe_normalize=self.probe_normalize,
+            probe_l2=self.probe_l2,
             seed=self.seed,
             device=self.device,
         )
@@ -69,6 +81,8 @@ class TextAppConfig:
 
 @dataclass(frozen=True)
 class IntentConfig(TextAppConfig):
+    # Few-label curve points: supervised contrastive tuning, then the probe (SetFit-style).
+    curve_mode: str = "contrastive_probe"
     oos_label: str = "oos"
     threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
     length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)

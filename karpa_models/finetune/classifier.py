@@ -5,6 +5,8 @@ TextClassifier: text tower -> mean-pooled sentence vector (B, C) -> dropout -> l
 learning rate, with AdamW, warmup and cosine decay, and early stopping on a validation
 metric that restores the best weights. "linear_probe": the encoder is frozen, its
 features are computed once and the head is a logistic regression on them (probe.py).
+"contrastive_probe": the encoder copy is first tuned on the labeled texts with a
+supervised contrastive loss (contrastive.py), then probed the same way.
 Both take optional inverse-frequency class weights.
 """
 
@@ -24,6 +26,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from karpa_models.finetune.config import ClassifierConfig
+from karpa_models.finetune.contrastive import contrastive_tune
 from karpa_models.finetune.loop import (
     EarlyStopping,
     MetricsCallback,
@@ -47,15 +50,23 @@ logger = logging.getLogger(__name__)
 class TextClassifier(nn.Module):
     """ids (B, T) int64, mask (B, T) bool -> logits (B, n_classes)."""
 
-    def __init__(self, text: nn.Module, n_classes: int, dropout: float = 0.1):
+    def __init__(
+        self, text: nn.Module, n_classes: int, dropout: float = 0.1, normalize: bool = False
+    ):
         super().__init__()
         self.text = text
+        self.normalize = normalize  # the head reads L2-normalised vectors (probe_normalize)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(text.width, n_classes)
         init_weights(self.head)
 
+    def head_input(self, vectors: Tensor) -> Tensor:
+        """Pooled vectors (B, C) as the head reads them."""
+        return F.normalize(vectors, dim=-1) if self.normalize else vectors
+
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
-        return self.head(self.drop(pooled(self.text, ids, mask)))  # (B, n_classes)
+        vectors = self.head_input(pooled(self.text, ids, mask))  # (B, C)
+        return self.head(self.drop(vectors))  # (B, n_classes)
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -117,13 +128,22 @@ def train_classifier(
     max_len = min(cfg.max_len or foundation.text.max_len, foundation.text.max_len)
 
     text = copy.deepcopy(foundation.text)
-    model = TextClassifier(text, len(classes), cfg.head_dropout).to(runtime.device)
+    probe = cfg.mode in ("linear_probe", "contrastive_probe")
+    model = TextClassifier(
+        text, len(classes), cfg.head_dropout, normalize=probe and cfg.probe_normalize
+    ).to(runtime.device)
     weights = (
         torch.from_numpy(class_weights(y_train, len(classes))).to(runtime.device)
         if cfg.class_weighting
         else None
     )
-    if cfg.mode == "linear_probe":
+    if cfg.mode in ("linear_probe", "contrastive_probe"):
+        tuned = []
+        if cfg.mode == "contrastive_probe":
+            tuned = contrastive_tune(
+                model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
+            )
+            features = None  # the tuned copy's vectors, not the foundation's
         for p in model.text.parameters():
             p.requires_grad_(False)
         if features is None or features.text is not foundation.text or features.max_len != max_len:
@@ -143,15 +163,17 @@ def train_classifier(
             cfg.probe_max_iter,
             weights,
             runtime.device,
+            normalize=model.normalize,
         )
         with torch.no_grad():
             model.head.weight.copy_(W)
             model.head.bias.copy_(b)
         info = {
-            "steps": 0,
-            "best_step": 0,
+            "steps": len(tuned),
+            "best_step": len(tuned),
             f"best_val_{cfg.metric}": chosen["val"],
             "probe_l2": chosen["l2"],
+            "contrastive_loss": [tuned[0], tuned[-1]] if tuned else [],
             "early_stopped": False,
             "history": [],
         }
@@ -194,7 +216,7 @@ def train_classifier(
         runtime=runtime,
         mode=cfg.mode,
         train_info=info,
-        features=features if cfg.mode == "linear_probe" else None,
+        features=features if cfg.mode != "full" else None,
     )
 
 

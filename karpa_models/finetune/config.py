@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-MODES = ("full", "linear_probe")
+MODES = ("full", "linear_probe", "contrastive_probe")
 CLASSIFIER_METRICS = ("macro_f1", "accuracy")
 RANKING_METRICS = ("ndcg@10", "hr@10", "mrr")
 LOSSES = ("full_softmax", "sampled_softmax")
@@ -40,7 +40,10 @@ class ClassifierConfig:
     mode "full" trains the whole encoder (at lr * encoder_lr_scale) and the head (at lr)
     with AdamW; "linear_probe" freezes the encoder and fits the head as a logistic
     regression on its pooled vectors (computed once), choosing the L2 strength among
-    probe_l2 on validation; the minibatch settings then do not apply.
+    probe_l2 on validation; the minibatch settings then do not apply. "contrastive_probe"
+    (SetFit-style, for few labels) first tunes a copy of the encoder with a supervised
+    contrastive loss on the labeled texts (the contrastive_* settings), then fits the same
+    linear probe on the tuned encoder's vectors.
     """
 
     mode: str = "full"
@@ -61,6 +64,13 @@ class ClassifierConfig:
     metric: str = "macro_f1"  # early stopping (or the probe's L2 choice) on validation
     probe_l2: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)  # linear_probe: L2 strengths tried
     probe_max_iter: int = 100  # linear_probe: L-BFGS iterations per strength
+    # Probes: fit on L2-normalised vectors (the head then normalises) instead of
+    # standardised ones; better with few labels (see probe.py).
+    probe_normalize: bool = False
+    contrastive_steps: int = 40  # contrastive_probe: tuning steps before the probe
+    contrastive_batch: int = 64  # contrastive_probe: labeled texts per step
+    contrastive_lr: float = 3e-4
+    contrastive_temperature: float = 0.1
     max_len: int | None = None  # token budget per text; None: the tower's max_len
     seed: int = 0
     device: str = "auto"
@@ -76,6 +86,13 @@ class ClassifierConfig:
             )
         if not self.probe_l2 or any(v < 0 for v in self.probe_l2):
             raise ValueError(f"classifier.probe_l2 must be non-empty and >= 0: {self.probe_l2}")
+        if self.contrastive_steps < 0 or self.contrastive_batch < 2:
+            raise ValueError(
+                "classifier.contrastive_steps must be >= 0 and contrastive_batch >= 2, got "
+                f"{self.contrastive_steps} and {self.contrastive_batch}"
+            )
+        if self.contrastive_lr <= 0 or self.contrastive_temperature <= 0:
+            raise ValueError("classifier.contrastive_lr and contrastive_temperature must be > 0")
         if self.evals_per_epoch < 1:
             raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
 

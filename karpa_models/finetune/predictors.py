@@ -55,7 +55,7 @@ class FineTunedClassifier:
         if self.features is not None:
             x = torch.from_numpy(self.features(texts)).to(self.runtime.device)  # (n, C)
             with self.runtime.autocast():
-                logits = model.head(x)
+                logits = model.head(model.head_input(x))
             return torch.softmax(logits.float(), dim=-1).cpu().numpy()
         enc = encode(self.tokenizer, texts, self.max_len)
         out = np.zeros((len(enc), len(self.classes)), dtype=np.float32)

@@ -52,12 +52,23 @@ def fit_linear_probe(
     max_iter: int = 100,
     weights: Tensor | None = None,
     device: torch.device | None = None,
+    normalize: bool = False,
 ) -> tuple[Tensor, Tensor, dict[str, float]]:
     """x_* (N, C) float32 features, y_* (N,) class indices -> W (K, C), b (K,) for raw
-    features, and {"l2", "val"} of the chosen strength (validation by `metric`)."""
+    features, and {"l2", "val"} of the chosen strength (validation by `metric`).
+
+    normalize: fit on L2-normalised rows instead of standardised columns; W and b then
+    apply to L2-normalised features (the caller normalises). With a few labels per class,
+    per-column statistics of a hundred examples are noise that standardising amplifies.
+    """
     device = device or torch.device("cpu")
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0) + 1e-6  # a constant feature must not divide by zero
+    if normalize:
+        x_train, x_val = l2_normalize(x_train), l2_normalize(x_val)
+        mean = np.zeros(x_train.shape[1], dtype=x_train.dtype)
+        std = np.ones(x_train.shape[1], dtype=x_train.dtype)
+    else:
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0) + 1e-6  # a constant feature must not divide by zero
     xt = torch.from_numpy((x_train - mean) / std).to(device)
     xv = torch.from_numpy((x_val - mean) / std).to(device)
     yt = torch.from_numpy(y_train).to(device)
@@ -79,3 +90,8 @@ def fit_linear_probe(
     W_raw = W / std_t
     b_raw = b - W_raw @ mean_t
     return W_raw, b_raw, {"l2": float(l2), "val": float(value)}
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """(N, C) rows scaled to unit length (a zero row stays zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

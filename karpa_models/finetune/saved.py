@@ -48,6 +48,7 @@ def save_classifier(clf: FineTunedClassifier, folder: str | Path) -> Path:
         "format": CLASSIFIER_FORMAT,
         "max_len": clf.max_len,
         "mode": clf.mode,
+        "normalize": bool(getattr(clf.model, "normalize", False)),
         "n_classes": len(clf.classes),
         "train_info": clf.train_info,
     }
@@ -68,7 +69,9 @@ def load_classifier(folder: str | Path, device: str = "cpu") -> FineTunedClassif
     classes = list(_json(folder / "classes.json")["classes"])
     thresholds = _json(folder / "thresholds.json")
     runtime = init_runtime(device, "auto")
-    model = TextClassifier(build_text_tower(cfg), len(classes))
+    model = TextClassifier(
+        build_text_tower(cfg), len(classes), normalize=bool(meta.get("normalize", False))
+    )
     model.load_state_dict(_weights(folder))
     model.to(runtime.device).eval()
     return FineTunedClassifier(

@@ -165,3 +165,36 @@ def test_bad_inputs_are_refused(foundation, data):
             ClassifierConfig(),
             classes=["refund", "login"],
         )
+
+
+def test_supervised_contrastive_loss_prefers_classes_together():
+    from karpa_models.finetune.contrastive import supervised_contrastive_loss
+
+    y = torch.tensor([0, 0, 1, 1])
+    together = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    mixed = together[[0, 2, 1, 3]]
+    assert supervised_contrastive_loss(together, y, 0.1) < supervised_contrastive_loss(
+        mixed, y, 0.1
+    )
+    # No anchor with a positive: nothing to learn, and no NaN.
+    assert supervised_contrastive_loss(together[:2], torch.tensor([0, 1]), 0.1).item() == 0.0
+
+
+def test_contrastive_probe_tunes_a_copy_then_probes_it(foundation, data):
+    model, tok = foundation
+    before = _state(model)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = data
+    cfg = ClassifierConfig(mode="contrastive_probe", contrastive_steps=30, device="cpu")
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    for k, v in model.text.state_dict().items():
+        assert torch.equal(v, before["text." + k]), k  # the foundation is untouched
+    assert any(
+        not torch.equal(v, before["text." + k]) for k, v in clf.model.text.state_dict().items()
+    )
+    info = clf.train_info
+    assert info["steps"] == 30 and info["contrastive_loss"][1] < info["contrastive_loss"][0]
+    assert clf.features is not None and clf.features.text is clf.model.text
+    fast = clf.predict_proba(test_x)
+    clf.features = None
+    np.testing.assert_allclose(clf.predict_proba(test_x), fast, atol=1e-4)
+    assert np.mean(np.asarray(clf.classes)[fast.argmax(1)] == np.asarray(test_y)) > 0.6

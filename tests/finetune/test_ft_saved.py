@@ -77,3 +77,18 @@ def test_recommender_round_trip(tmp_path, model_cfg, make_sequences):
         load_classifier(folder)
     with pytest.raises(FileNotFoundError):
         load_recommender(tmp_path / "nothing")
+
+
+def test_normalised_probe_round_trip(tmp_path, model_cfg, make_texts):
+    # A probe fitted on L2-normalised vectors: the saved head must normalise as well.
+    train_x, train_y = make_texts(30, seed=0)
+    val_x, val_y = make_texts(12, seed=1)
+    model, tok = scratch_foundation(model_cfg, train_x * 3, seed=0)
+    cfg = ClassifierConfig(mode="linear_probe", probe_normalize=True, device="cpu")
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    assert clf.model.normalize
+    texts = ["hello my refund please", "where is the courier", ""]
+    fast = clf.predict_proba(texts)  # through the memoised features
+    loaded = load_classifier(save_classifier(clf, tmp_path / "probe"))
+    assert loaded.model.normalize
+    np.testing.assert_allclose(loaded.predict_proba(texts), fast, atol=1e-5)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from karpa_models.batches import (
     PretrainBatches,
     crop_sequences,
+    crop_texts,
     global_positions,
     mask_items,
     mask_tokens,
@@ -23,6 +28,7 @@ from karpa_models.tokenizer import (
     save_tokenizer,
     tokenizer_fingerprint,
     train_tokenizer,
+    wordpiece_vocab,
 )
 
 TEXTS = [
@@ -43,6 +49,41 @@ def test_tokenizer_is_lowercase_wordpiece_wrapped_in_cls_sep(tmp_path):
     assert loaded.encode("a red mug").ids == tok.encode("a red mug").ids
     assert loaded.to_str() == tok.to_str()
     assert [tok.id_to_token(i) for i in range(5)] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+_TRAIN_IN_A_FRESH_PROCESS = """
+import json, sys
+from karpa_models.tokenizer import train_tokenizer
+texts = json.loads(sys.stdin.read())
+print(train_tokenizer(texts, vocab_size=120).to_str())
+"""
+
+
+def test_tokenizer_training_is_deterministic_across_processes():
+    # Many equal pair counts: HF's trainer broke these ties in hash-map order, which is
+    # seeded afresh in every process (tokenizers#1794), so compare two fresh processes.
+    texts = [f"{a}{b} {b}{a}x" for a in "pqrstuvw" for b in "klmnoz"] * 3 + TEXTS
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _TRAIN_IN_A_FRESH_PROCESS],
+            input=json.dumps(texts),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    assert runs[0] == train_tokenizer(texts, vocab_size=120).to_str()
+
+
+def test_wordpiece_vocab_merges_the_most_frequent_pair_and_breaks_ties_by_string():
+    vocab = wordpiece_vocab({"ab": 5, "cd": 5, "ef": 2}, vocab_size=13, min_frequency=2)
+    ids = list(vocab)
+    assert ids[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert ids[5:11] == ["a", "c", "e", "##b", "##d", "##f"]
+    assert ids[11:] == ["ab", "cd"]  # 5 and 5: "ab" first by string; "ef" (2) left out
+    assert list(wordpiece_vocab({"ef": 1}, 100, min_frequency=2))[-1] == "##f"  # too rare
 
 
 def test_fingerprint_tracks_texts_and_vocab_size():
@@ -121,6 +162,37 @@ def test_sequences_crop_and_mask_items():
     target = labels != IGNORE
     assert target.any(1).all() and not target[~mask].any()
     assert (inputs[target] == 100).all() and (labels[target] == items[target]).all()
+
+
+def test_text_crops_keep_the_outer_tokens_and_a_contiguous_span():
+    rng = np.random.default_rng(0)
+    ids = np.array(
+        [[2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 3], [2, 20, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
+    )
+    mask = ids != 0
+    for _ in range(20):
+        out, m = crop_texts(ids, mask, 0.3, 0.6, pad=0, rng=rng)
+        n = m.sum(1)
+        assert 3 + 2 <= n[0] <= 6 + 2 and n[1] == 3  # 3-6 of the 10 words; one word stays
+        assert out[0, 0] == 2 and out[0, n[0] - 1] == 3 and (out[~m] == 0).all()
+        body = out[0, 1 : n[0] - 1]
+        assert (np.diff(body) == 1).all() and body[0] >= 10 and body[-1] <= 19
+        assert out[1, : n[1]].tolist() == [2, 20, 3]
+
+
+def test_crop_views_are_two_different_spans_of_the_same_texts(corpus, make_configs):
+    model_cfg, train_cfg = make_configs(text_views="crops")
+    tok = train_tokenizer(corpus_texts(corpus), 500)
+    cfg = concrete_model_config(model_cfg, tok, corpus)
+    batch = PretrainBatches(corpus, tok, cfg, train_cfg)[0]
+    a, b = batch["text_a_mask"], batch["text_b_mask"]
+    assert a.shape[0] == b.shape[0] == batch["text_a_ids"].shape[0]
+    assert batch["text_a_ids"].shape == a.shape and batch["text_b_labels"].shape == b.shape
+    assert not np.array_equal(a.sum(1).numpy(), b.sum(1).numpy())  # independent lengths
+    with pytest.raises(ValueError, match="text_views"):
+        make_configs(text_views="shuffled")
+    with pytest.raises(ValueError, match="crop_ratio"):
+        make_configs(crop_ratio=(0.8, 0.2))
 
 
 def test_global_positions_are_epoch_permutations_and_ranks_are_disjoint():

@@ -24,7 +24,6 @@ ALL = ["mlm", "text_contrastive", "image_text", "masked_item", "content_behaviou
 
 @pytest.fixture(scope="module")
 def tokenizer(corpus):
-    # One tokenizer for every run: HF's trainer is not reproducible (see train_tokenizer).
     return train_tokenizer(corpus_texts(corpus), 500)
 
 
@@ -178,6 +177,17 @@ def test_missing_modalities_switch_their_objectives_off(tmp_path, corpus, make_c
     assert result.active_objectives == ["mlm", "text_contrastive"]
     model, _, cfg = load_foundation(result.checkpoint_path)
     assert model.behaviour is None and cfg.text.vocab_size == model.text.tok_emb.num_embeddings
+
+
+def test_one_command_gives_the_same_foundation_twice(tmp_path, corpus, make_configs):
+    # No tokenizer passed: each run trains its own vocabulary, which must not differ.
+    model_cfg, train_cfg = make_configs(steps=2, checkpoint_every=2)
+    a = pretrain(corpus, model_cfg, train_cfg, tmp_path / "a")
+    b = pretrain(corpus, model_cfg, train_cfg, tmp_path / "b")
+    assert a.tokenizer_path.read_text() == b.tokenizer_path.read_text()
+    assert a.first_losses == b.first_losses
+    wa, wb = _all_weights(a.checkpoint_path), _all_weights(b.checkpoint_path)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_loader_workers_do_not_change_the_run(tmp_path, corpus, tokenizer, make_configs):
