@@ -14,6 +14,7 @@ from flows.retrain import retrain
 from karpa.config import CONFIGS, STAGES, PretrainConfig, RunConfig, load_config, model_presets
 from karpa.errors import SourceError
 from karpa.run_report import failure_sentence
+from karpa_models.config import PRESET_DIR
 
 DEMO = str(CONFIGS / "demo.yaml")
 
@@ -135,7 +136,7 @@ def test_form_bounds_and_choices_are_the_config_schemas():
         assert any(form.get(b) is not None for b in bounds) and form["type"] == schema["type"]
     preset = next(a for a in props["preset"]["anyOf"] if "enum" in a)["enum"]
     assert preset == list(model_presets())
-    assert set(preset) == {p.stem for p in (CONFIGS / "models").glob("*.yaml")}
+    assert set(preset) == {p.stem for p in PRESET_DIR.glob("*.yaml")}
     apps = next(a for a in props["application"]["anyOf"] if "enum" in a)["enum"]
     assert apps == ["all", *RunConfig.model_json_schema()["$defs"]["FinetuneConfig"][
         "properties"]["applications"]["items"]["enum"]]
