@@ -10,10 +10,11 @@ from karpa.align.stage import align, split_hints
 from karpa.config import AlignConfig, SourceSpec
 from karpa.manifests import AlignManifest, PipelineRun, TableManifest, raise_if_stopped
 from karpa.store import Store
+from tasks.retry import transient_only
 from tasks.tracking import record_stage
 
 
-@task(retries=1, retry_delay_seconds=2, task_run_name="align")
+@task(retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only, task_run_name="align")
 def align_views(run: PipelineRun, accepted: dict[str, TableManifest], cfg: AlignConfig,
                 sources: dict[str, SourceSpec]) -> AlignManifest:
     m = align(accepted, cfg, Store(run.folders.store), split_hints=split_hints(sources))

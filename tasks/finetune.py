@@ -10,10 +10,12 @@ from karpa.input_examples import application_example
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest, PipelineRun
 from karpa.store import Store
 from karpa.tracking.stages import record_application
+from tasks.retry import transient_only
 from tasks.tracking import tracker
 
 
-@task(retries=1, retry_delay_seconds=5, task_run_name="finetune-{app}")
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient_only,
+      task_run_name="finetune-{app}")
 def finetune_app(
     run: PipelineRun, app: str, views: AlignManifest, foundation: FoundationManifest,
     cfg: FinetuneConfig,

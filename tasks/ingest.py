@@ -9,9 +9,11 @@ from karpa.home import Home
 from karpa.ingest.stage import ingest_table
 from karpa.manifests import TableManifest
 from karpa.store import Store
+from tasks.retry import transient_only
 
 
-@task(retries=1, retry_delay_seconds=2, task_run_name="ingest-{table}")
+@task(retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only,
+      task_run_name="ingest-{table}")
 def ingest(home: Home, table: str, source: SourceSpec, root: str, cfg: IngestConfig,
            contracts: str | None, scrub_pii: bool) -> TableManifest:
     """Read one table's sources into the store, or reuse the entry of identical input;

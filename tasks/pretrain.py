@@ -11,10 +11,11 @@ from karpa.manifests import AlignManifest, FoundationManifest, PipelineRun
 from karpa.pretraining.stage import pretrain_foundation
 from karpa.store import Store
 from karpa.tracking.stages import record_foundation
+from tasks.retry import transient_only
 from tasks.tracking import tracker
 
 
-@task(retries=1, retry_delay_seconds=5, task_run_name="pretrain")
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient_only, task_run_name="pretrain")
 def pretrain_stage(run: PipelineRun, views: AlignManifest, cfg: PretrainConfig,
                    seed: int) -> FoundationManifest:
     """A retry resumes from the last checkpoint in the stage's working folder."""
@@ -41,7 +42,8 @@ def pretrain_stage(run: PipelineRun, views: AlignManifest, cfg: PretrainConfig,
 
 
 # Named as a pretrain task: in the run summary its time is the pretrain stage's.
-@task(retries=2, retry_delay_seconds=2, task_run_name="pretrain-champion")
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=transient_only,
+      task_run_name="pretrain-champion")
 def champion_foundation_stage(run: PipelineRun, registry_prefix: str) -> FoundationManifest:
     """The registry's champion foundation instead of pretraining (`finetune.foundation:
     champion`); its own child run records which version it was."""

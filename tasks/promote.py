@@ -8,12 +8,13 @@ from karpa.config import PromoteConfig
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest, PipelineRun
 from karpa.promotion.stage import decision_metrics, promote_models
 from karpa.tracking.registry import Registry
+from tasks.retry import transient_only
 from tasks.tracking import tracker
 
 
 # A retry is safe: versions are registered under the pipeline run's key and found again,
 # and a decision already recorded on a version stands (karpa.promotion.stage).
-@task(retries=1, retry_delay_seconds=5, task_run_name="promote")
+@task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient_only, task_run_name="promote")
 def promote(run: PipelineRun, views: AlignManifest, foundation: FoundationManifest,
             apps: list[AppManifest], cfg: PromoteConfig, seed: int) -> dict[str, dict]:
     home = run.folders

@@ -13,6 +13,7 @@ from karpa.config import RunConfig, flatten
 from karpa.home import Home
 from karpa.manifests import PipelineRun, TableManifest
 from karpa.tracking import Tracker
+from tasks.retry import transient_only
 
 
 def tracker(run: PipelineRun) -> Tracker:
@@ -43,7 +44,7 @@ def record_stage(
     return run_id
 
 
-@task(retries=2, retry_delay_seconds=2)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=transient_only)
 def open_pipeline_run(cfg: RunConfig, home: Home) -> PipelineRun:
     """The parent MLflow run, tagged with the Prefect flow run, and linked back to it."""
     t = Tracker(home, cfg.tracking.experiment)
@@ -65,7 +66,7 @@ def open_pipeline_run(cfg: RunConfig, home: Home) -> PipelineRun:
     return PipelineRun(home=home.root, experiment=cfg.tracking.experiment, mlflow_run_id=run_id)
 
 
-@task(retries=2, retry_delay_seconds=2)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=transient_only)
 def log_ingest(run: PipelineRun, tables: list[TableManifest]) -> str:
     """The ingest stage's child run: tables as input datasets, their rows and bytes."""
     skipped = [m.table for m in tables if m.skipped]
@@ -76,7 +77,7 @@ def log_ingest(run: PipelineRun, tables: list[TableManifest]) -> str:
     )
 
 
-@task(retries=2, retry_delay_seconds=2)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=transient_only)
 def close_pipeline_run(run: PipelineRun, ok: bool, reason: str = "") -> None:
     t = tracker(run)
     if reason:

@@ -15,6 +15,7 @@ from karpa.manifests import PipelineRun, TableManifest, ValidateManifest, raise_
 from karpa.store import Store
 from karpa.validation.samples import write_sample_csv
 from karpa.validation.stage import validate
+from tasks.retry import transient_only
 from tasks.tracking import record_stage
 
 SAMPLE_ROWS = 50
@@ -48,7 +49,7 @@ def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
     return folder
 
 
-@task(retries=1, retry_delay_seconds=2, task_run_name="validate")
+@task(retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only, task_run_name="validate")
 def validate_tables(
     run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig
 ) -> ValidateManifest:
