@@ -28,6 +28,7 @@ from karpa_models.batches import PretrainBatches
 from karpa_models.checkpoint import restore_training_state, save_training_state
 from karpa_models.config import TrainConfig
 from karpa_models.hf_text import HFTextTower
+from karpa_models.optim import adamw, warmup_cosine
 from karpa_models.pretrain_step import PretrainStep
 from karpa_models.runtime import Runtime
 
@@ -63,35 +64,10 @@ def build_optimizer(
         if isinstance(step.model.text, HFTextTower)
         else set()
     )
-    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
-    for p in step.parameters():
-        if p.requires_grad:
-            groups.setdefault((p.ndim >= 2, id(p) in pretrained), []).append(p)
-    param_groups = [
-        {
-            "params": ps,
-            "weight_decay": cfg.weight_decay if decay else 0.0,
-            "lr": cfg.lr * (cfg.pretrained_lr_scale if is_pretrained else 1.0),
-        }
-        for (decay, is_pretrained), ps in sorted(groups.items())
-    ]
-    return torch.optim.AdamW(
-        param_groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-8, fused=device.type == "cuda"
-    )
-
-
-def warmup_cosine(cfg: TrainConfig) -> Callable[[int], float]:
-    """Learning-rate multiplier: linear warmup to 1, then cosine decay to min_lr_ratio."""
-
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (
-            1.0 + math.cos(math.pi * progress)
-        )
-
-    return factor
+    own = [p for p in step.parameters() if id(p) not in pretrained]
+    start = [p for p in step.parameters() if id(p) in pretrained]
+    return adamw([(own, cfg.lr), (start, cfg.lr * cfg.pretrained_lr_scale)],
+                 cfg.weight_decay, device)
 
 
 class _Meter:
@@ -139,7 +115,7 @@ def train(
     model = step_module.model
     step_module.to(runtime.device)
     opt = build_optimizer(step_module, cfg, runtime.device)
-    sched = LambdaLR(opt, warmup_cosine(cfg))
+    sched = LambdaLR(opt, warmup_cosine(cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio))
     start = 0
     if resume_state is not None:
         start = restore_training_state(resume_state, step_module, opt, sched, runtime, cfg)

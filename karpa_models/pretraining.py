@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 
@@ -25,6 +23,7 @@ from karpa_models.corpus import PretrainCorpus
 from karpa_models.engine import MetricsCallback, train
 from karpa_models.hf_text import pretrained_tokenizer
 from karpa_models.model import FoundationModel, build_model, resolve_text_init
+from karpa_models.optim import seed_everything
 from karpa_models.pretrain_step import PretrainStep
 from karpa_models.runtime import init_runtime
 from karpa_models.tokenizer import save_tokenizer, train_tokenizer
@@ -113,7 +112,7 @@ def pretrain(
                 runtime.broadcast(tokenizer.to_str() if tokenizer else None)
             )
             cfg = concrete_model_config(model_cfg, tokenizer, corpus)
-            _seed_everything(train_cfg.seed)
+            seed_everything(train_cfg.seed)
             model = build_model(cfg)
             if runtime.distributed:
                 torch.manual_seed(train_cfg.seed + runtime.rank)  # each rank its own dropout
@@ -161,12 +160,6 @@ def load_foundation(
     model.set_tokenizer(tokenizer)
     model.to(device).eval()
     return model, tokenizer, cfg
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 _TRAJECTORY = (

@@ -30,11 +30,8 @@ from karpa_models.finetune.contrastive import contrastive_tune
 from karpa_models.finetune.loop import (
     EarlyStopping,
     MetricsCallback,
-    adamw,
     check_finite,
-    seed_everything,
     steps_plan,
-    warmup_cosine,
 )
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
@@ -42,6 +39,7 @@ from karpa_models.finetune.sequences import length_grouped
 from karpa_models.finetune.text import TextFeatures, encode, pooled, to_device
 from karpa_models.layers import init_weights
 from karpa_models.model import FoundationModel
+from karpa_models.optim import adamw, seed_everything, warmup_cosine
 from karpa_models.runtime import Runtime, init_runtime
 
 logger = logging.getLogger(__name__)

@@ -18,16 +18,14 @@ from karpa_models.finetune.config import RecommenderConfig
 from karpa_models.finetune.loop import (
     EarlyStopping,
     MetricsCallback,
-    adamw,
     check_finite,
-    seed_everything,
     steps_plan,
-    warmup_cosine,
 )
 from karpa_models.finetune.predictors import FineTunedRecommender
 from karpa_models.finetune.recommender import NextItemRecommender, build_recommender
 from karpa_models.finetune.sequences import draw_cuts, length_grouped, next_item_batch
 from karpa_models.model import FoundationModel
+from karpa_models.optim import adamw, seed_everything, warmup_cosine
 from karpa_models.runtime import Runtime, init_runtime
 
 logger = logging.getLogger(__name__)
