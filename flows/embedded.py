@@ -101,3 +101,11 @@ def _crash_unfinished_flow_runs(reason: str) -> list[str]:
         for run in runs:
             client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
     return [str(run.id) for run in runs]
+
+
+def stop_embedded_api() -> None:
+    """Stop the embedded API server this process started (Prefect's exit hook does this on
+    a normal exit; a forced one skips it)."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    SubprocessASGIServer().stop()

@@ -29,11 +29,13 @@ def _run(args: argparse.Namespace) -> int:
         close_interrupted_runs,
         recover_abandoned_runs,
         start_embedded_api,
+        stop_embedded_api,
     )
     from flows.params import RetrainParams
     from flows.retrain import retrain
     from karpa.config import load_config
     from karpa.run_lock import exclusive_run
+    from karpa_cli.sigterm import watch_sigterm
 
     # A bad config, override or data folder is one sentence before any flow run starts
     # (in a flow run it would be the ingest task's failure, under two tracebacks). The
@@ -45,6 +47,12 @@ def _run(args: argparse.Namespace) -> int:
         # So is a Prefect API that does not come up: started here, with karpa's wait.
         start_embedded_api(home)
         recover_abandoned_runs(home)
+
+        def force_stop() -> None:
+            close_interrupted_runs(home)
+            stop_embedded_api()
+
+        watch_sigterm(force_stop)
         try:
             result = retrain(**params.model_dump())
         finally:

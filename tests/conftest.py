@@ -4,7 +4,11 @@ so a test session never touches the developer's own `.karpa/`."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -58,3 +62,54 @@ def fast_overrides() -> list[str]:
         "promote.floors={intent: 0.0, sentiment: 0.0, recommendation: 0.0}",
         "promote.max_test_examples=300",
     ]
+
+
+class UserShell:
+    """A new user's shell for running the `karpa` command in a subprocess: none of this
+    session's Prefect, MLflow or karpa settings, and a marker in the environment that every
+    process the command starts inherits, so a test can find whatever it left running."""
+
+    VAR = "KARPA_TEST_PROCESS_MARKER"
+    # `python -m karpa_cli`: this checkout's CLI, whatever the installed script points at.
+    KARPA = (sys.executable, "-m", "karpa_cli")
+
+    def __init__(self) -> None:
+        self.marker = uuid.uuid4().hex
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("PREFECT_", "KARPA_", "MLFLOW_"))}
+        self.env = {**clean, self.VAR: self.marker}
+
+    def run(self, args: list[str], cwd: Path, timeout: float, **extra_env: str):
+        return subprocess.run([*self.KARPA, *args], env={**self.env, **extra_env}, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def start(self, args: list[str], cwd: Path | None = None) -> subprocess.Popen:
+        return subprocess.Popen([*self.KARPA, *args], env=self.env, cwd=cwd,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                stdin=subprocess.DEVNULL)
+
+    def processes(self) -> list[int]:
+        """Live processes (zombies left out) whose environment carries the marker."""
+        needle = f"{self.VAR}={self.marker}".encode()
+        found = []
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                marked = needle in (entry / "environ").read_bytes().split(b"\0")
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if marked and state != "Z":
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # gone meanwhile, or not ours to read
+        return found
+
+    def assert_nothing_left(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := self.processes()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"processes left running: {left}"
+
+
+@pytest.fixture
+def shell() -> UserShell:
+    return UserShell()

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,7 @@ from karpa.servers import free_port, orphaned_embedded_servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
-# The `karpa` command, run as a module so that it is this checkout's code.
-KARPA = [sys.executable, "-m", "karpa_cli"]
 DEMO_CONFIG = str(CONFIGS / "demo.yaml")
-MARKER = "KARPA_TEST_PROCESS_MARKER"
 
 
 @pytest.fixture(scope="module")
@@ -36,26 +32,6 @@ def world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("faults") / "world"
     generate_world(out, scale=0.1, seed=0)
     return out
-
-
-def _env(marker: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "KARPA_", "MLFLOW_"))}
-    return {**env, MARKER: marker}
-
-
-def _processes_with(marker: str) -> list[int]:
-    needle = f"{MARKER}={marker}".encode()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def _wait_for(condition, timeout: float, what: str):
@@ -77,21 +53,17 @@ def _rows(db: Path, sql: str) -> list[tuple]:
             return []  # the tables are not made yet
 
 
-def _start_run(home: Path, world: Path, marker: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*KARPA, "--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
-         *extra],
-        env=_env(marker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        stdin=subprocess.DEVNULL)
+def _start_run(shell, home: Path, world: Path, *extra: str) -> subprocess.Popen:
+    return shell.start(["--home", str(home), "run", "--config", DEMO_CONFIG,
+                        "--data", str(world), *extra])
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing_running(
-        world, tmp_path, sig):
-    marker = uuid.uuid4().hex
+        world, tmp_path, sig, shell):
     home = tmp_path / "home"
     mlflow_db, prefect_db = home / "mlflow.db", home / "prefect" / "prefect.db"
-    first = _start_run(home, world, marker, "--set", "until=pretrain")
+    first = _start_run(shell, home, world, "--set", "until=pretrain")
     try:
         _wait_for(lambda: _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'"),
                   600, "the first run's MLflow run to start")
@@ -103,12 +75,12 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
             first.wait()
     if sig == signal.SIGTERM:  # it unwound: its own runs are closed and its server stopped
         assert not _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'")
-        _wait_for(lambda: not _processes_with(marker), 60, "its processes to stop")
+        shell.assert_nothing_left()
     else:  # nothing could run: its runs stay RUNNING and its server orphaned, until...
         assert _rows(prefect_db, "select id from flow_run where state_type='RUNNING'")
         assert orphaned_embedded_servers(Home(home))
 
-    second = _start_run(home, world, marker, "--set", "until=ingest")
+    second = _start_run(shell, home, world, "--set", "until=ingest")
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out[-3000:]
     assert not _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'")
@@ -119,30 +91,26 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
         failed = _rows(mlflow_db, "select value from tags where key='karpa.failure'")
         assert any("stopped before it finished" in v for (v,) in failed)
         assert _rows(prefect_db, "select id from flow_run where state_type='CRASHED'")
-    _wait_for(lambda: not _processes_with(marker), 60, "every process karpa started to stop")
+    shell.assert_nothing_left()
 
 
-def test_sigterm_to_karpa_ui_stops_both_servers(tmp_path):
-    marker = uuid.uuid4().hex
-    ui = subprocess.Popen(
-        [*KARPA, "--home", str(tmp_path / "home"), "ui", "--prefect-port", str(free_port()),
-         "--mlflow-port", str(free_port())],
-        env=_env(marker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        stdin=subprocess.DEVNULL)
+def test_sigterm_to_karpa_ui_stops_both_servers(tmp_path, shell):
+    ui = shell.start(["--home", str(tmp_path / "home"), "ui",
+                      "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())])
     try:
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(ui.stdout), daemon=True)
         reader.start()
         _wait_for(lambda: any("Press Ctrl-C" in line for line in lines), 600,
                   "both UIs to answer")
-        assert len(_processes_with(marker)) >= 3  # karpa ui and at least the two servers
+        assert len(shell.processes()) >= 3  # karpa ui and at least the two servers
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) != 0
     finally:
         if ui.poll() is None:
             ui.kill()
             ui.wait()
-    _wait_for(lambda: not _processes_with(marker), 60, "the UI servers to stop")
+    shell.assert_nothing_left()
 
 
 def test_a_second_run_on_one_home_waits_for_the_first_and_says_for_whom(tmp_path, caplog):
