@@ -84,6 +84,8 @@ def _assert_nothing_left(marker: str, timeout: float = 30.0) -> None:
 
 def test_first_run_on_a_new_home_with_cold_caches_under_load_completes(
         world, tmp_path, busy_cpus):
+    """The first `karpa run` on a new home, with cold byte-code caches and both cores busy,
+    completes."""
     marker = uuid.uuid4().hex
     home = tmp_path / "home"
     # A byte-code cache of its own: every module compiles afresh, as after a new install.
@@ -98,8 +100,9 @@ def test_first_run_on_a_new_home_with_cold_caches_under_load_completes(
 
 
 def test_an_embedded_server_that_does_not_answer_is_one_sentence(world, tmp_path):
-    """Prefect's own variable wins over karpa's setting, and names itself in the sentence;
-    the run has not started: no MLflow store, no process left."""
+    """An embedded Prefect API that does not answer in time is one sentence naming the setting to
+    raise, with no run started and nothing left running."""
+    # Prefect's own variable wins over karpa's setting, and names itself in the sentence.
     marker = uuid.uuid4().hex
     home = tmp_path / "home"
     env = _fresh_env(marker, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
@@ -119,6 +122,8 @@ def test_an_embedded_server_that_does_not_answer_is_one_sentence(world, tmp_path
 
 def test_a_database_that_takes_too_long_is_one_sentence_and_not_left_half_made(
         world, tmp_path):
+    """Creating the Prefect database past the timeout is one sentence naming KARPA_SERVER_TIMEOUT,
+    and no half-made database is left."""
     marker = uuid.uuid4().hex
     home = tmp_path / "home"
     done = _karpa(["--home", str(home), "--server-timeout", "0.5", "run",
@@ -135,6 +140,7 @@ def test_a_database_that_takes_too_long_is_one_sentence_and_not_left_half_made(
 
 
 def test_ui_servers_that_do_not_answer_are_one_sentence_and_stopped(tmp_path):
+    """UI servers that do not answer in time are one sentence, and are stopped."""
     marker = uuid.uuid4().hex
     home = tmp_path / "home"
     env = _fresh_env(marker)
