@@ -81,7 +81,8 @@ def run_tests(files: list[Path], cases: list[Case], pytest_args: list[str]) -> N
         xml = Path(tmp) / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                f"--junitxml={xml}", *pytest_args, *map(str, files)]
-        subprocess.run(cmd, cwd=REPO, check=False)
+        # pytest's own output goes to stderr: stdout is the table alone.
+        subprocess.run(cmd, cwd=REPO, check=False, stdout=sys.stderr)
         for testcase in ET.parse(xml).getroot().iter("testcase"):
             module = testcase.get("classname", "").rsplit(".", 1)[-1]
             name, _, param = testcase.get("name", "").partition("[")

@@ -34,3 +34,13 @@ def test_results_and_parameters_show_on_their_rows():
     assert len(table) == len(cases) + 2
     areas = [row.split(" | ")[0].removeprefix("| ") for row in table[2:]]
     assert areas == sorted(areas, key=ORDER.index)  # grouped in the README's order
+
+
+def test_the_readme_table_lists_every_case_as_the_tests_say_it():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Reliability", 1)[1]
+    for row in markdown(collect(FILES)).splitlines()[2:]:
+        case = row.rsplit(" | ", 1)[0]  # area, case and test; the result is of its run
+        assert case in section, (
+            f"README's Reliability table lacks {case!r}: run python bench/reliability_table.py"
+        )
