@@ -283,6 +283,7 @@ def _report(
             f"loss {out['loss/total']:.4f}, {out.get('samples_per_s', 0.0):,.0f} samples/s, "
             f"{out.get('tokens_per_s', 0.0):,.0f} tokens/s",
         )
+        progress.detail = None  # the lines in between carry no stale loss
         if on_metrics is not None:
             on_metrics(out, done)
     return out

@@ -93,3 +93,17 @@ def test_unknown_rate_and_long_durations_read_well(clock):
         "0 s", "1 min 00 s", "1 min 05 s", "2 h 07 min"
     ]
     assert [format_rate(r) for r in (0.123, 12.54, 1234.5)] == ["0.12", "12.5", "1,234"]
+
+
+def test_pretraining_reports_through_the_helper(corpus, make_configs, tmp_path, caplog):
+    """Each loss report of pretraining is one progress line with rate, ETA and the loss."""
+    from karpa_models.pretraining import pretrain
+
+    model_cfg, train_cfg = make_configs(steps=4, log_every=2, checkpoint_every=4)
+    with caplog.at_level(logging.INFO, logger="karpa_models.engine"):
+        pretrain(corpus, model_cfg, train_cfg, tmp_path / "run")
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == "karpa_models.engine" and r.getMessage().startswith("pretrain: step")]
+    assert [line.split(" (")[0] for line in lines] == ["pretrain: step 2/4", "pretrain: step 4/4"]
+    assert all(" steps/s, ETA " in line and ", loss " in line for line in lines), lines
+    assert lines[-1].startswith("pretrain: step 4/4 (100%)") and "ETA 0 s" in lines[-1]
