@@ -185,6 +185,18 @@ def _data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_tables(args: argparse.Namespace) -> int:
+    from data_contracts import ContractError, load_contracts
+    from data_contracts.tables_doc import tables_markdown
+
+    try:
+        contracts = load_contracts(Path(args.contracts) if args.contracts else None)
+    except ContractError as exc:
+        raise KarpaError(str(exc)) from None
+    print(tables_markdown(contracts.values()), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karpa", description=__doc__)
     parser.add_argument("--home", help="home folder (default: $KARPA_HOME or ./.karpa)")
@@ -250,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_data_fetch)
     listing = data_sub.add_parser("list", help="the datasets `karpa data fetch` knows")
     listing.set_defaults(func=_data_list)
+    tables = data_sub.add_parser(
+        "tables", help="the canonical tables (columns, types, required, rules) as markdown, "
+        "from the data contracts")
+    tables.add_argument("--contracts", help="folder of contracts (default: the packaged ones)")
+    tables.set_defaults(func=_data_tables)
     from karpa_cli.models import add_commands
 
     add_commands(sub)

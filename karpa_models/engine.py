@@ -30,6 +30,7 @@ from karpa_models.config import TrainConfig
 from karpa_models.hf_text import HFTextTower
 from karpa_models.optim import adamw, warmup_cosine
 from karpa_models.pretrain_step import PretrainStep
+from karpa_models.progress import Progress
 from karpa_models.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def train(
         # or a resumed run's dropout would diverge from an uninterrupted one.
         generator=torch.Generator().manual_seed(cfg.seed),
     )
+    progress = Progress("pretrain", cfg.steps, start=start, logger=logger)
     step_module.train()
     mark = time.perf_counter()
     for step, batch in zip(range(start, cfg.steps), loader, strict=True):
@@ -165,8 +167,10 @@ def train(
         # Logging counts as training time (charged to the next step); checkpointing does not.
         mark = time.perf_counter()
         if done % cfg.log_every == 0 or done == cfg.steps:
-            last = _report(done, cfg, meter, metrics, opt, runtime, bar, on_metrics)
+            last = _report(done, cfg, meter, metrics, opt, runtime, bar, progress, on_metrics)
             first = first or last
+        elif runtime.is_main:
+            progress.update(done)  # a line every so often between the loss reports
     bar.close()
     return TrainResult(
         steps=cfg.steps,
@@ -235,10 +239,10 @@ def _report(
     opt: torch.optim.Optimizer,
     runtime: Runtime,
     bar: tqdm,
+    progress: Progress,
     on_metrics: MetricsCallback | None,
 ) -> dict[str, float]:
     means = meter.means()
-    rate = meter.steps / meter.window_seconds if meter.window_seconds else 0.0
     out = {f"loss/{k}": v for k, v in means.items() if k != "grad_norm"}
     out["grad_norm"] = means["grad_norm"]
     out["lr"] = opt.param_groups[0]["lr"]
@@ -246,27 +250,17 @@ def _report(
     if meter.seconds:
         out["samples_per_s"] = meter.samples / meter.seconds
         out["tokens_per_s"] = meter.tokens / meter.seconds
-    eta = (cfg.steps - done) / rate if rate else float("nan")
-    out["eta_s"] = eta
+    out["eta_s"] = progress.eta_s()
     meter.reset()
     if runtime.is_main:
         bar.set_postfix(loss=f"{out['loss/total']:.3f}", refresh=False)
-        logger.info(
-            "step %d/%d | loss %.4f | %.0f samples/s | %.0f tokens/s | eta %s",
+        progress.log(
             done,
-            cfg.steps,
-            out["loss/total"],
-            out.get("samples_per_s", 0.0),
-            out.get("tokens_per_s", 0.0),
-            _hms(eta),
+            f"loss {out['loss/total']:.4f}, {out.get('samples_per_s', 0.0):,.0f} samples/s, "
+            f"{out.get('tokens_per_s', 0.0):,.0f} tokens/s",
         )
+        progress.detail = None  # the lines in between carry no stale loss
         if on_metrics is not None:
             on_metrics(out, done)
     return out
 
-
-def _hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -16,6 +16,7 @@ from karpa.applications.text_runs import TFIDF, MetricFn, Scorer, TextRun, fit_m
 from karpa.evaluation.bootstrap import bootstrap_metric_ci, paired_bootstrap_metric
 from karpa.evaluation.plots import CurveSeries
 from karpa_models.finetune.text import TextFeatures
+from karpa_models.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def learning_curve(
     sizes: dict[Any, float] = {}
     curve_cfg = cfg.classifier(curve=True)
     reusable = [r for r in full_runs if r.name == TFIDF]
+    progress = Progress(
+        f"{task.name} learning curve", len(train_sets), unit="train set", logger=logger
+    )
     for (k, seed), split in train_sets.items():
         reuse = reusable if k == "all" else []
         runs = fit_models(
@@ -57,6 +61,7 @@ def learning_curve(
         sizes[k] = round(len(split) / len(task.classes), 1) if k == "all" else float(k)
         for run in runs:
             preds.setdefault((run.name, k), []).append(scorer(run).pred)
+        progress.update(detail=f"k={k} seed {seed} fitted")
     def seed_mean(y_: np.ndarray, m: np.ndarray) -> float:
         return float(np.mean([fn(y_, m[:, s]) for s in range(m.shape[1])]))
 

@@ -27,6 +27,7 @@ from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_met
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.next_item import train_recommender
 from karpa_models.finetune.recommender import pretrained_item_decoder
+from karpa_models.progress import Progress
 from karpa_models.runtime import init_runtime
 
 __all__ = ["RankedModel", "RecommendationConfig", "run_recommendation"]
@@ -76,9 +77,13 @@ def baselines(data: RecData, cfg: RecommendationConfig) -> list[RankedModel]:
         "ease": EASERecommender(n, l2=cfg.ease_l2),
     }
     out = []
+    progress = Progress(
+        "recommendation baselines", len(fitted), unit="baseline", every=1, logger=logger
+    )
     for name, model in fitted.items():
         model.fit(data.train_sequences)
         out.append(rank(name, "baseline", model.score(data.test_histories), data, cfg))
+        progress.update(detail=f"{name} fitted and ranked")
     return out
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from karpa_models.progress import Progress
+
 logger = logging.getLogger(__name__)
 
 # Resample indices are drawn in chunks of about this many cells to bound memory.
@@ -89,13 +91,8 @@ def bootstrap_metric_ci(
     """
     arrays_np = _aligned(arrays)
     n = len(arrays_np[0])
-    stats = np.array(
-        [
-            metric_fn(*(a[row] for a in arrays_np))
-            for idx in resample_indices(n, n_resamples, seed)
-            for row in idx
-        ],
-        dtype=float,
+    stats = _each_resample(
+        lambda row: metric_fn(*(a[row] for a in arrays_np)), n, n_resamples, seed, "bootstrap"
     )
     return _interval(float(metric_fn(*arrays_np)), stats, confidence, seed)
 
@@ -133,16 +130,31 @@ def paired_bootstrap_metric(
     a, b = _aligned(challenger), _aligned(champion)
     if len(a[0]) != len(b[0]):
         raise ValueError(f"paired inputs must align: {len(a[0])} vs {len(b[0])} examples")
-    stats = np.array(
-        [
-            metric_fn(*(x[row] for x in a)) - metric_fn(*(x[row] for x in b))
-            for idx in resample_indices(len(a[0]), n_resamples, seed)
-            for row in idx
-        ],
-        dtype=float,
+    stats = _each_resample(
+        lambda row: metric_fn(*(x[row] for x in a)) - metric_fn(*(x[row] for x in b)),
+        len(a[0]),
+        n_resamples,
+        seed,
+        "paired bootstrap",
     )
     estimate = float(metric_fn(*a) - metric_fn(*b))
     return _interval(estimate, stats, confidence, seed, paired=True)
+
+
+def _each_resample(
+    stat: Callable[[np.ndarray], float], n: int, n_resamples: int, seed: int, what: str
+) -> np.ndarray:
+    """(n_resamples,) values of `stat` on each resample's (n,) row indices; a run long
+    enough to notice logs its progress."""
+    progress = Progress(what, n_resamples, unit="resample", logger=logger)
+    out = np.empty(n_resamples, dtype=float)
+    done = 0
+    for idx in resample_indices(n, n_resamples, seed):
+        for row in idx:
+            out[done] = stat(row)
+            done += 1
+            progress.update(done)
+    return out
 
 
 def _interval(

@@ -40,6 +40,7 @@ from karpa_models.finetune.text import TextFeatures, encode, pooled, to_device
 from karpa_models.layers import init_weights
 from karpa_models.model import FoundationModel
 from karpa_models.optim import adamw, seed_everything, warmup_cosine
+from karpa_models.progress import Progress
 from karpa_models.runtime import Runtime, init_runtime
 
 logger = logging.getLogger(__name__)
@@ -251,6 +252,7 @@ def _train_full(
     y_train_t = torch.from_numpy(y_train).to(runtime.device)
     y_val_t = torch.from_numpy(y_val).to(runtime.device)
     step, stopped, losses = 0, False, []
+    progress = Progress(f"{name} fine-tune", total, every=max(1, total // 4), logger=logger)
     while step < total and not stopped:
         for b, rows in enumerate(batches.epoch(rng, cfg.batch_size)):
             model.train()
@@ -279,6 +281,8 @@ def _train_full(
                         step,
                     )
                 losses = []
+                progress.detail = f"val {cfg.metric} {value:.3f}"
+            progress.update(step)
             if stopped or step >= total:
                 break
     stopper.restore(model)

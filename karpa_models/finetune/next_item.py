@@ -26,6 +26,7 @@ from karpa_models.finetune.recommender import NextItemRecommender, build_recomme
 from karpa_models.finetune.sequences import draw_cuts, length_grouped, next_item_batch
 from karpa_models.model import FoundationModel
 from karpa_models.optim import adamw, seed_everything, warmup_cosine
+from karpa_models.progress import Progress
 from karpa_models.runtime import Runtime, init_runtime
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def train_recommender(
     stopper = EarlyStopping(cfg.patience)
     val_histories = [list(h) for h in val_histories]
     step, stopped, losses = 0, False, []
+    progress = Progress(f"{name} fine-tune", total, every=max(1, total // 4), logger=logger)
     while step < total and not stopped:
         cuts = draw_cuts(trainable, rng)
         windows = np.minimum(cuts, max_len - 1)
@@ -127,12 +129,14 @@ def train_recommender(
             opt.step()
             sched.step()
             step += 1
+            progress.update(step)
             if step >= total:
                 break
         metrics = ranking_metric(
             model, val_histories, val_targets, max_len, runtime, cfg.exclude_seen, val_metrics
         )
         stopped = stopper.update(metrics[cfg.metric], step, model)
+        progress.detail = f"val {cfg.metric} {metrics[cfg.metric]:.4f}"
         if on_metrics is not None:
             # "@" is not allowed in tracker metric names (MLflow): ndcg@10 -> ndcg_at_10.
             report = {f"{name}/val_{k.replace('@', '_at_')}": v for k, v in metrics.items()}

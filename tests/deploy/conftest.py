@@ -10,7 +10,7 @@ whatever happened.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from karpa.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 150
+HOOK_TIMEOUT_S = 60
 
 
 @dataclass
@@ -129,17 +130,60 @@ def finetuned(stack, prefect_client, fast_overrides) -> FinishedRun:
     return FinishedRun(wait_final(prefect_client, created.id), parameters, deployment.id)
 
 
-def mlflow_parent(stack: Stack, flow_run_id):
-    """The MLflow parent run that the pipeline opened for this Prefect flow run."""
+def eventually(read: Callable[[], Any], ready: Callable[[Any], bool], what: str,
+               timeout: float = HOOK_TIMEOUT_S) -> Any:
+    """`read()` again until `ready` holds for its value, and that value.
+
+    A deployed run's state hooks (the summary artifact, the headline metrics on the MLflow
+    parent run, the failure record and tags) run in the worker's process after the run has
+    turned final: a test waits for the very thing it checks, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if ready(value):
+            return value
+        assert time.monotonic() < deadline, f"{what}: not there after {timeout:.0f} s"
+        time.sleep(0.5)
+
+
+def mlflow_parent(stack: Stack, flow_run_id, metrics: Iterable[str] = (),
+                  tags: Iterable[str] = ()):
+    """The MLflow parent run that the pipeline opened for this Prefect flow run, once it
+    carries the named metrics and tags (those a hook writes land after the run ends)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(stack.mlflow_url)
     experiment = client.get_experiment_by_name("karpa")
-    runs = client.search_runs(
-        [experiment.experiment_id], f"tags.`prefect.flow_run_id` = '{flow_run_id}'"
-    )
-    assert len(runs) == 1, f"expected one MLflow parent run for {flow_run_id}, got {len(runs)}"
-    return runs[0]
+    metrics, tags = list(metrics), list(tags)
+
+    def read():
+        runs = client.search_runs(
+            [experiment.experiment_id], f"tags.`prefect.flow_run_id` = '{flow_run_id}'"
+        )
+        assert len(runs) <= 1, f"expected one MLflow parent run for {flow_run_id}, got {len(runs)}"
+        return runs[0] if runs else None
+
+    def ready(run) -> bool:
+        return (run is not None and all(m in run.data.metrics for m in metrics)
+                and all(t in run.data.tags for t in tags))
+
+    return eventually(read, ready, f"MLflow parent run of {flow_run_id} with {metrics + tags}")
+
+
+def flow_run_artifacts(client, flow_run_id, keys: Iterable[str] = ()) -> dict[str, Any]:
+    """The flow run's artifacts by key, once every key in `keys` is there."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    keys = list(keys)
+
+    def read() -> dict[str, Any]:
+        found = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+        return {a.key: a for a in found}
+
+    return eventually(read, lambda got: all(k in got for k in keys),
+                      f"artifacts {keys} of flow run {flow_run_id}")
 
 
 def artifacts_dir() -> Path:

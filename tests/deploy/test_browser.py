@@ -39,7 +39,7 @@ def _keep(path):
 
 def test_uis_show_the_run_its_parameters_and_metrics(stack, validated, browser, tmp_path):
     flow_run = validated.flow_run
-    parent = mlflow_parent(stack, flow_run.id)
+    parent = mlflow_parent(stack, flow_run.id, metrics=["rows.in", "seconds.validate"])
 
     browser.open(f"{stack.ui_url}/deployments/deployment/{validated.deployment_id}")
     browser.wait_for_text(["validate-data", "karpa-local", flow_run.name, "Completed"])
@@ -62,7 +62,7 @@ def test_uis_show_the_finetune_run_and_its_headline(stack, finetuned, browser, t
     """The on-demand fine-tune created through the API: its deployment page in Prefect, and
     its MLflow run with the parameters it was given and the application's headline."""
     flow_run = finetuned.flow_run
-    parent = mlflow_parent(stack, flow_run.id)
+    parent = mlflow_parent(stack, flow_run.id, metrics=["intent.headline", "seconds.finetune"])
 
     browser.open(f"{stack.ui_url}/deployments/deployment/{finetuned.deployment_id}")
     browser.wait_for_text(["finetune", "karpa-local", flow_run.name, "Completed"])

@@ -5,16 +5,14 @@ run at a time; a failure told in one sentence."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.exceptions import PrefectHTTPStatusError
 
 from flows.hooks import FAILURES_FILE, SUMMARY_KEY
 from karpa.deploy import alive, deploy
 
-from .conftest import REPO, mlflow_parent, wait_final
+from .conftest import REPO, eventually, flow_run_artifacts, mlflow_parent, wait_final
 
 pytestmark = pytest.mark.server
 
@@ -39,7 +37,8 @@ def test_deployments_have_schedules_limits_and_a_closed_schema(prefect_client):
 def test_validate_data_run_completes_and_links_mlflow(stack, prefect_client, validated):
     flow_run = validated.flow_run
     assert flow_run.state.is_completed(), flow_run.state.message
-    parent = mlflow_parent(stack, flow_run.id)
+    # rows.in and the summary come from the completion hook, after the run turned final.
+    parent = mlflow_parent(stack, flow_run.id, metrics=["rows.in"])
     params, tags = parent.data.params, parent.data.tags
     # The deployment's until=validate survives a run that sets other parameters.
     assert params["until"] == "validate"
@@ -52,10 +51,7 @@ def test_validate_data_run_completes_and_links_mlflow(stack, prefect_client, val
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["rows.in"] > 0
 
-    found = prefect_client.read_artifacts(
-        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
-    )
-    artifacts = {a.key: a for a in found}
+    artifacts = flow_run_artifacts(prefect_client, flow_run.id, ["mlflow-run", SUMMARY_KEY])
     assert f"({stack.mlflow_url}/#/experiments/" in artifacts["mlflow-run"].data
     assert parent.info.run_id in artifacts["mlflow-run"].data
     summary = artifacts[SUMMARY_KEY].data
@@ -92,13 +88,11 @@ def test_failed_run_says_why_in_one_sentence(stack, prefect_client, validated):
     message = flow_run.state.message
     assert "does not exist" in message and str(missing) in message and "\n" not in message
 
-    # The failure hook runs after the state turns Failed: wait for its record.
+    # The failure hook runs after the state turns Failed: wait for its record and tags.
     path = stack.home.root / FAILURES_FILE
-    deadline = time.monotonic() + 60
-    while str(flow_run.id) not in (path.read_text() if path.is_file() else ""):
-        assert time.monotonic() < deadline, f"no failure record in {path}"
-        time.sleep(0.5)
-    record = json.loads(path.read_text().splitlines()[-1])
+    text = eventually(lambda: path.read_text() if path.is_file() else "",
+                      lambda t: str(flow_run.id) in t, f"failure record in {path}")
+    record = json.loads(text.splitlines()[-1])
     assert record["flow_run_id"] == str(flow_run.id)
     assert (record["deployment"], record["stage"], record["reason"]) == (
         "karpa-retrain/validate-data",
@@ -106,7 +100,7 @@ def test_failed_run_says_why_in_one_sentence(stack, prefect_client, validated):
         message,
     )
     assert record["flow_run_url"].startswith(stack.ui_url)
-    parent = mlflow_parent(stack, flow_run.id)
+    parent = mlflow_parent(stack, flow_run.id, tags=["karpa.failure", "karpa.failed_stage"])
     assert parent.data.tags["karpa.failure"] == message
     assert parent.data.tags["karpa.failed_stage"] == "ingest"
 
@@ -158,7 +152,7 @@ def test_finetune_deployment_runs_from_the_champion_and_refuses_bad_values(
 
     flow_run = finetuned.flow_run
     assert flow_run.state.is_completed(), flow_run.state.message
-    parent = mlflow_parent(stack, flow_run.id)
+    parent = mlflow_parent(stack, flow_run.id, metrics=["intent.headline"])
     params, tags = parent.data.params, parent.data.tags
     assert params["finetune.foundation"] == "champion"
     assert params["finetune.applications"] == "['intent']"

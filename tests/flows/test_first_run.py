@@ -45,6 +45,8 @@ def busy_cpus() -> Iterator[None]:
 
 def test_first_run_on_a_new_home_with_cold_caches_under_load_completes(
         world, tmp_path, busy_cpus, shell):
+    """The first `karpa run` on a new home, with cold byte-code caches and both cores busy,
+    completes."""
     home = tmp_path / "home"
     # A byte-code cache of its own: every module compiles afresh, as after a new install.
     done = shell.run(["--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
@@ -58,8 +60,8 @@ def test_first_run_on_a_new_home_with_cold_caches_under_load_completes(
 
 
 def test_an_embedded_server_that_does_not_answer_is_one_sentence(world, tmp_path, shell):
-    """Prefect's own variable wins over karpa's setting, and names itself in the sentence;
-    the run has not started: no MLflow store, no process left."""
+    """An embedded Prefect API that does not answer in time is one sentence naming the setting to
+    raise, with no run started and nothing left running."""
     home = tmp_path / "home"
     done = shell.run(["--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
                       "--set", "until=ingest"], tmp_path, timeout=600,
@@ -78,6 +80,8 @@ def test_an_embedded_server_that_does_not_answer_is_one_sentence(world, tmp_path
 
 def test_a_database_that_takes_too_long_is_one_sentence_and_not_left_half_made(
         world, tmp_path, shell):
+    """Creating the Prefect database past the timeout is one sentence naming KARPA_SERVER_TIMEOUT,
+    and no half-made database is left."""
     home = tmp_path / "home"
     done = shell.run(["--home", str(home), "--server-timeout", "0.5", "run",
                       "--config", DEMO_CONFIG, "--data", str(world)], tmp_path, timeout=600)
@@ -92,6 +96,7 @@ def test_a_database_that_takes_too_long_is_one_sentence_and_not_left_half_made(
 
 
 def test_ui_servers_that_do_not_answer_are_one_sentence_and_stopped(tmp_path, shell):
+    """UI servers that do not answer in time are one sentence, and are stopped."""
     home = tmp_path / "home"
     (home / "prefect").mkdir(parents=True)
     (home / "prefect" / "prefect.db").touch()  # a database that exists is not made first

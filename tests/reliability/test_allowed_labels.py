@@ -18,6 +18,8 @@ from karpa.validation.stage import validate
 
 
 def test_unknown_intent_is_quarantined_with_its_reason(tmp_path):
+    """An intent outside the run's label set (a typo) is quarantined with the rule and the allowed
+    values, not learned as a new class."""
     labels = ["track_order", "refund_status", "refund_staus", None, "track_order"]
     rows = [{"message_id": f"m{i}", "text": "where is my parcel", "ts": "2026-02-01T10:00:00Z",
              "intent": label} for i, label in enumerate(labels)]
@@ -41,6 +43,8 @@ def test_unknown_intent_is_quarantined_with_its_reason(tmp_path):
 
 
 def test_presets_declare_their_label_sets():
+    """The demo and Banking77 presets declare their intents, and the news contract its sentiments,
+    so a stray label is caught there too."""
     demo = load_config(CONFIGS / "demo.yaml")
     assert tuple(demo.validate_.labels["messages.intent"]) == INTENTS
     banking = load_config(CONFIGS / "real" / "banking77.yaml")
@@ -53,5 +57,7 @@ def test_presets_declare_their_label_sets():
 
 
 def test_label_keys_are_checked_at_resolution():
+    """A label set under a misspelt table name is refused in one sentence when the config is
+    resolved."""
     with pytest.raises(ConfigError, match=r"validate\.labels: .*'mesages\.intent'"):
         load_config(CONFIGS / "demo.yaml", ["validate.labels={mesages.intent: [a]}"])

@@ -36,6 +36,8 @@ def _validated(tmp_path: Path, table: str, spec: SourceSpec):
 
 
 def test_jsonl_list_where_a_string_is_expected_is_quarantined(tmp_path):
+    """A JSONL record with a list where a string belongs is quarantined by row, naming file, line
+    and column; the other rows go on."""
     lines = [_message(1), _message(2, text=["a", "list"]), _message(3)]
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     _, counts, quarantine = _validated(
@@ -47,6 +49,7 @@ def test_jsonl_list_where_a_string_is_expected_is_quarantined(tmp_path):
 
 
 def test_jsonl_rows_are_line_numbers_after_blank_lines(tmp_path):
+    """A JSONL file with blank lines reports quarantined rows by their true line numbers."""
     text = (json.dumps(_message(1)) + "\n\n\n" + json.dumps(_message(2, ts="yesterday"))
             + "\n\n" + json.dumps(_message(3)) + "\n")
     (tmp_path / "m.jsonl").write_text(text)
@@ -58,6 +61,8 @@ def test_jsonl_rows_are_line_numbers_after_blank_lines(tmp_path):
 
 
 def test_latin1_jsonl_line_names_row_byte_and_hint(tmp_path):
+    """A latin-1 line in a UTF-8 JSONL file is quarantined by row, naming the byte and suggesting
+    the encoding."""
     good = json.dumps(_message(1)).encode()
     bad = json.dumps(_message(2, text="café"), ensure_ascii=False).encode("latin-1")
     (tmp_path / "m.jsonl").write_bytes(good + b"\n" + bad + b"\n")
@@ -69,6 +74,8 @@ def test_latin1_jsonl_line_names_row_byte_and_hint(tmp_path):
 
 
 def test_latin1_csv_names_the_line_and_suggests_the_encoding(tmp_path):
+    """A latin-1 CSV is one sentence naming the file and line and suggesting `encoding: latin-1`,
+    without quoting the row."""
     rows = ["message_id,text,ts"] + [f"m{i},hello,2026-02-01" for i in range(5)]
     rows.insert(4, "m9,café au lait,2026-02-01")
     (tmp_path / "m.csv").write_bytes("\n".join(rows).encode("latin-1") + b"\n")
@@ -82,6 +89,8 @@ def test_latin1_csv_names_the_line_and_suggests_the_encoding(tmp_path):
 
 
 def test_wrong_delimiter_gets_a_hint(tmp_path):
+    """A CSV separated by `;` read as comma-separated is one sentence asking whether the delimiter
+    is `;`."""
     (tmp_path / "m.csv").write_text("message_id;text;ts\nm1;hello;2026-02-01\n")
     with pytest.raises(SourceError) as err:
         ingest_table("messages", SourceSpec(path="m.csv", format="csv"), str(tmp_path), CFG,
@@ -91,6 +100,8 @@ def test_wrong_delimiter_gets_a_hint(tmp_path):
 
 
 def test_a_ragged_csv_row_is_named_by_line_without_its_content(tmp_path):
+    """A CSV row with too many fields is one sentence naming its line and field counts, never its
+    (possibly personal) content."""
     (tmp_path / "m.csv").write_text(
         "message_id,text,ts\nm1,hi,2026-02-01\nm2,call 555-0100-1234,x,2026-02-01,extra\n")
     with pytest.raises(SourceError) as err:

@@ -48,6 +48,8 @@ def _refused(preset: Path, overrides: list[str], key: str) -> str:
 
 
 def test_escaping_paths_are_refused_at_resolution(world, tmp_path):
+    """A source path outside data.root (`../`, absolute, `file://`, a glob, a symlink to a file or
+    folder) is refused in one sentence before any work; remote URIs pass."""
     data, outside, preset = world
     key = "data.sources.messages.path"
     _refused(preset, [f"{key}=../outside/passwd.csv"], key)
@@ -69,6 +71,7 @@ def test_escaping_paths_are_refused_at_resolution(world, tmp_path):
 
 
 def test_deployment_form_override_goes_through_the_same_check(world):
+    """The same escaping path given in a deployment's form is refused by the same check."""
     from flows.params import RetrainParams
     from flows.retrain import resolve
 
@@ -81,6 +84,8 @@ def test_deployment_form_override_goes_through_the_same_check(world):
 
 
 def test_symlink_inside_a_source_folder_is_refused_at_ingest(world, tmp_path):
+    """A symlink to an outside file inside a source folder is refused at ingest before it is read.
+    """
     data, outside, _ = world
     folder = data / "msgs"
     folder.mkdir()
@@ -93,6 +98,7 @@ def test_symlink_inside_a_source_folder_is_refused_at_ingest(world, tmp_path):
 
 
 def test_symlink_loop_is_one_sentence(world, tmp_path):
+    """A symlink loop, as the source path or inside a source folder, is one sentence."""
     data, _, preset = world
     os.symlink("loop.csv", data / "loop.csv")
     with pytest.raises(ConfigError, match=r"data\.sources\.messages\.path: 'loop\.csv' runs into a "

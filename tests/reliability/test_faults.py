@@ -58,9 +58,11 @@ def _start_run(shell, home: Path, world: Path, *extra: str) -> subprocess.Popen:
                         "--data", str(world), *extra])
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing_running(
         world, tmp_path, sig, shell):
+    """A `karpa run` killed with SIGTERM closes its runs and servers; one killed with SIGKILL is
+    closed as failed by the next run, which completes; nothing is left running."""
     home = tmp_path / "home"
     mlflow_db, prefect_db = home / "mlflow.db", home / "prefect" / "prefect.db"
     first = _start_run(shell, home, world, "--set", "until=pretrain")
@@ -95,6 +97,7 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
 
 
 def test_sigterm_to_karpa_ui_stops_both_servers(tmp_path, shell):
+    """SIGTERM to `karpa ui` stops its Prefect and MLflow servers."""
     ui = shell.start(["--home", str(tmp_path / "home"), "ui",
                       "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())])
     try:
@@ -114,6 +117,8 @@ def test_sigterm_to_karpa_ui_stops_both_servers(tmp_path, shell):
 
 
 def test_a_second_run_on_one_home_waits_for_the_first_and_says_for_whom(tmp_path, caplog):
+    """A second run on the same home waits for the first, logging which process it waits for, then
+    runs."""
     home = Home(tmp_path / "home").ensure()
     release = tmp_path / "release"
     script = (
@@ -151,6 +156,7 @@ def test_a_second_run_on_one_home_waits_for_the_first_and_says_for_whom(tmp_path
 
 
 def test_a_killed_holder_does_not_block_the_next_run(tmp_path):
+    """A run killed while holding the home's lock does not block the next one."""
     home = Home(tmp_path / "home").ensure()
     script = (
         "import time; from pathlib import Path; from karpa.home import Home;"

@@ -15,6 +15,8 @@ DANGEROUS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1:A2)", "\
 
 
 def test_quarantine_samples_escape_formula_starts(tmp_path: Path):
+    """Quarantined values that start like a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) are
+    written escaped to the CSV sample; numbers stay numbers."""
     folder = tmp_path / "validated"
     (folder / "quarantine").mkdir(parents=True)
     frame = pd.DataFrame({
