@@ -97,8 +97,14 @@ class QuarantineThresholds(StrictModel):
         return self.rules.get(rule, self.table)
 
 
+# Roles whose values are codes, not prose: never scrubbed (an id that looks like a phone
+# number must still join). Every other string column is free text and is scrubbed.
+NOT_TEXT_ROLES = frozenset({"id", "category", "label"})
+
+
 class PiiConfig(StrictModel):
     enabled: bool = True
+    # Scrubbed in any case; every string column whose role is not in NOT_TEXT_ROLES is too.
     columns: list[str] = Field(default_factory=list)
 
 
@@ -152,6 +158,29 @@ class Contract(StrictModel):
         if unknown:
             raise ValueError(f"max_quarantine_share names unknown rules: {', '.join(unknown)}")
         return self
+
+    def with_allowed(self, column: str, values: list[str]) -> Contract:
+        """This contract with `column`'s allowed values replaced by `values` (a run's own
+        label set); the fingerprint changes with them."""
+        if column not in self.properties or self.properties[column].type != "string":
+            raise ContractError(
+                f"{self.table}.{column}: allowed values need a string column of the contract"
+            )
+        data = self.model_dump(mode="json")
+        data["properties"][column]["allowed"] = list(values)
+        return Contract.model_validate(data)
+
+    def scrub_columns(self) -> list[str]:
+        """The free-text columns personal data is scrubbed from: every string property not
+        marked as an id, category or label, plus those listed under `pii.columns`."""
+        if not self.pii.enabled:
+            return []
+        return [
+            name
+            for name, prop in self.properties.items()
+            if prop.type == "string"
+            and (prop.role not in NOT_TEXT_ROLES or name in self.pii.columns)
+        ]
 
     @property
     def fingerprint(self) -> str:

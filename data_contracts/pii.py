@@ -171,5 +171,5 @@ def scrub_frame(frame: pd.DataFrame, columns: Iterable[str]) -> tuple[pd.DataFra
             for kind, count in counts.items():
                 totals[kind] += count
         scrubbed.loc[candidates, column] = cleaned
-    logger.info("scrubbed personal data: %s", ", ".join(f"{k}={v}" for k, v in totals.items()))
+    logger.debug("scrubbed personal data: %s", ", ".join(f"{k}={v}" for k, v in totals.items()))
     return scrubbed, totals

@@ -66,7 +66,7 @@ class Rule:
         texts = {
             "not_null": "value is required",
             "unique": "value must be unique",
-            "in_set": "value must be one of " + ", ".join(map(str, p.get("values", []))),
+            "in_set": _one_of(p.get("values", [])),
             "between": "value must be " + _span(p.get("min"), p.get("max")),
             "length": "length must be " + _span(p.get("min"), p.get("max")),
             "pattern": f"value must match {p.get('regex')!r}",
@@ -91,6 +91,14 @@ def _span(low: Any, high: Any) -> str:
     if high is None:
         return f"at least {_show(low)}"
     return f"within [{_show(low)}, {_show(high)}]"
+
+
+def _one_of(values: list[Any], shown: int = 12) -> str:
+    """`value must be one of a, b, c`; a long set (77 intents) is counted, not listed."""
+    if len(values) <= shown:
+        return "value must be one of " + ", ".join(map(str, values))
+    head = ", ".join(map(str, values[:shown]))
+    return f"value must be one of the {len(values)} allowed values ({head}, ...)"
 
 
 def _show(bound: Any) -> str:

@@ -27,7 +27,7 @@ from prefect.states import State
 from prefect.utilities.urls import url_for
 
 from flows.params import RetrainParams
-from karpa.config import RunConfig, TrackingConfig, load_config
+from karpa.config import RunConfig, TrackingConfig
 from karpa.home import DEFAULT_EXPERIMENT, Home, resolve_home
 from karpa.run_report import (
     RunFacts,
@@ -50,8 +50,7 @@ TASK_STATE_WAIT_S = 3.0
 def _config(parameters: dict[str, Any]) -> RunConfig | None:
     """The run's resolved config, when its parameters are a retrain's and resolve."""
     try:
-        params = RetrainParams(**parameters)
-        return load_config(params.config, params.config_overrides(), params.data)
+        return RetrainParams(**parameters).resolve()
     except Exception:  # a run that failed on its config has none
         return None
 

@@ -1,18 +1,31 @@
 """Typed flow parameters: the Prefect UI renders them as a form and refuses bad values.
 
-Each parameter type is defined once here, with its choices, bounds and description, and
-used both by `RetrainParams` (the retrain flow's model) and by the deployed flows'
-signatures (flows/deployments.py). A typed value that is left empty keeps what the config
-file says; a set one becomes a config override, applied before the free-form `overrides`.
+Each parameter type is defined once here, with its description, and used both by
+`RetrainParams` (the retrain flow's model) and by the deployed flows' signatures
+(flows/deployments.py). Choices and bounds are the run config's own (karpa/config.py), so
+the form and the config cannot disagree. A typed value that is left empty keeps what the
+config file says; a set one is applied as a typed value (not re-parsed text), before the
+free-form `overrides`, which are checked key by key against the config schema.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
-from karpa.config import Stage
+from karpa.config import (
+    APPLICATIONS,
+    PretrainConfig,
+    RunConfig,
+    Stage,
+    check_overrides,
+    field_bounds,
+    load_config,
+    model_presets,
+)
+from karpa.errors import ConfigError
 
 DEFAULT_CONFIG = "configs/demo.yaml"
 
@@ -37,7 +50,7 @@ Until = Annotated[
     ),
 ]
 Preset = Annotated[
-    Literal["tiny", "small", "base"] | None,
+    Literal[model_presets()] | None,  # type: ignore[valid-type]
     Field(
         title="Model size",
         description="Model size preset: tiny (CPU, minutes), small (real data on a CPU), "
@@ -47,8 +60,7 @@ Preset = Annotated[
 PretrainSteps = Annotated[
     int | None,
     Field(
-        ge=1,
-        le=1_000_000,
+        **field_bounds(PretrainConfig, "steps"),
         title="Pretraining steps",
         description="Pretraining steps; empty: the model preset's.",
     ),
@@ -56,15 +68,33 @@ PretrainSteps = Annotated[
 PretrainLR = Annotated[
     float | None,
     Field(
-        gt=0.0,
-        le=0.1,
+        **field_bounds(PretrainConfig, "lr"),
         title="Pretraining learning rate",
         description="Peak pretraining learning rate; empty: the model preset's.",
     ),
 ]
+
+
+def _known_override(text: Any) -> Any:
+    """Refuse an override whose key or value the config schema refuses, in its words."""
+    if isinstance(text, str):
+        try:
+            check_overrides([text], option="")
+        except ConfigError as exc:
+            raise PydanticCustomError("config_override", "{sentence}",
+                                      {"sentence": str(exc)}) from None
+    return text
+
+
 # KEY=VALUE with a dotted key: the same syntax as `karpa run --set`, so a malformed line is
-# refused by the form (and by the API's schema check) rather than half-way through a run.
-Override = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*=.*$")]
+# refused by the form (and by the API's schema check) rather than half-way through a run;
+# the key and the value are then checked against the config schema when the parameters
+# are validated (by the deployed flow, before its body starts).
+Override = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*=.*$"),
+    BeforeValidator(_known_override),
+]
 Overrides = Annotated[
     list[Override],
     Field(
@@ -73,8 +103,7 @@ Overrides = Annotated[
         "e.g. pretrain.max_texts=5000.",
     ),
 ]
-APPLICATIONS = ("intent", "sentiment", "recommendation")
-Application = Literal["all", "intent", "sentiment", "recommendation"]
+Application = Literal["all", *APPLICATIONS]  # type: ignore[valid-type]
 ApplicationChoice = Annotated[
     Application | None,
     Field(
@@ -101,8 +130,8 @@ class RetrainParams(BaseModel):
     application: ApplicationChoice = None
     overrides: Overrides = Field(default_factory=list)
 
-    def config_overrides(self) -> list[str]:
-        """The typed choices as config overrides, then the free-form ones (which win)."""
+    def typed_values(self) -> dict[str, Any]:
+        """The typed choices that are set, as config keys with typed values."""
         typed = {
             "until": self.until,
             "pretrain.preset": self.preset,
@@ -110,21 +139,19 @@ class RetrainParams(BaseModel):
             "pretrain.lr": self.pretrain_lr,
             "finetune.applications": _applications(self.application),
         }
-        return [f"{key}={value}" for key, value in typed.items() if value is not None] + list(
-            self.overrides
-        )
+        return {key: value for key, value in typed.items() if value is not None}
 
-    def folded(self) -> RetrainParams:
-        """The same choices with the typed ones folded into `overrides`, for code that reads
-        only `config`, `overrides` and `data`."""
-        return RetrainParams(config=self.config, data=self.data, overrides=self.config_overrides())
+    def resolve(self) -> RunConfig:
+        """The run's config: the file, the typed choices, then the free-form overrides
+        (which win), and the data folder; checked completely."""
+        return load_config(self.config, self.overrides, self.data, values=self.typed_values())
 
 
-def _applications(choice: Application | None) -> str | None:
-    """A YAML list for `finetune.applications`: one application, or all of them."""
+def _applications(choice: Application | None) -> list[str] | None:
+    """`finetune.applications`: one application, or all of them."""
     if choice is None:
         return None
-    return "[" + ", ".join(APPLICATIONS if choice == "all" else (choice,)) + "]"
+    return list(APPLICATIONS if choice == "all" else (choice,))
 
 
 def _form_fields() -> dict[str, Any]:

@@ -29,7 +29,7 @@ from flows.params import (
     RetrainParams,
     Until,
 )
-from karpa.config import RunConfig, TrackingConfig, load_config
+from karpa.config import RunConfig, TrackingConfig
 from karpa.errors import KarpaError
 from karpa.home import Home, resolve_home
 from karpa.run_report import failure_sentence, mlflow_ui_url
@@ -43,7 +43,7 @@ from tasks.validate import validate_tables
 
 
 def resolve(params: RetrainParams) -> RunConfig:
-    return load_config(params.config, params.config_overrides(), params.data)
+    return params.resolve()
 
 
 @flow(name="karpa-retrain", on_completion=[report_run], on_failure=[report_run])
@@ -75,7 +75,7 @@ def run_retrain(params: RetrainParams) -> dict | State:
     """The body of a pipeline flow run: the config and the home resolved once, then the
     pipeline; a failure becomes the run's final state, its message one sentence."""
     try:
-        cfg = resolve(_links_to_tracking_server(params.folded()))
+        cfg = resolve(_links_to_tracking_server(params))
         return pipeline(cfg, resolve_home())
     except Exception as exc:
         sentence = failure_sentence(exc)
@@ -109,7 +109,8 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:
         tables = [f.result() for f in [
-            ingest.submit(home, t, source, cfg.data.root, cfg.ingest)
+            ingest.submit(home, t, source, cfg.data.root, cfg.ingest,
+                          cfg.validate_.contracts, cfg.validate_.scrub_pii)
             for t, source in cfg.data.sources.items()]]
         log_ingest(run, tables)
         summary["tables"] = [t.model_dump() for t in tables]

@@ -1,21 +1,50 @@
 """Run configuration: YAML presets in `configs/` loaded into typed models.
 
 Every stage reads the resolved configuration and nothing else, and the same resolved
-configuration is what MLflow records. Unknown or mistyped keys are refused with one
-sentence that names the key, the file and the nearest valid key.
+configuration is what MLflow records. It is checked completely when it is loaded, before
+any flow or task starts: the run's own keys, the per-application settings and the model
+size preset. Unknown or mistyped keys are refused with one sentence that names the key,
+the file and the nearest valid key (karpa/config_input.py).
+
+Where each bound lives (one place each):
+- the run's own keys: the pydantic `Field`s here; the Prefect form (flows/params.py)
+  takes its bounds and choices from them (`field_bounds`, `model_presets`);
+- per-application settings: the fields and types of the applications' dataclasses
+  (karpa/applications/text_config.py, rec_config.py), mirrored field by field in
+  karpa/config_apps.py, and the bounds of the recipes they build
+  (karpa_models/finetune/config.py), checked there by building those recipes;
+- a model size preset: karpa_models/config.py, checked here by building the model and
+  training configs with this run's overrides.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
+import functools
 import re
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from karpa.config_apps import IntentSettings, RecommendationSettings, SentimentSettings
+from karpa.config_input import (
+    check_override,
+    did_you_mean,
+    explain,
+    parse_override,
+    set_path,
+)
 from karpa.errors import ConfigError
 from karpa.schema import TABLE_NAMES
 
@@ -111,6 +140,22 @@ class ValidateConfig(Section):
         "default: the start of the run (UTC)."
     )
     scrub_pii: bool = Field(True, description="Replace emails, phones, cards and IBANs.")
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="table.column -> the values allowed there in this run (a dataset's "
+        "intents, say), replacing the contract's `allowed`; any other value is quarantined",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, allowed in value.items():
+            table, _, column = key.partition(".")
+            if table not in TABLE_NAMES or not column:
+                raise ValueError(f"key {key!r} is not <table>.<column> of a known table")
+            if not allowed:
+                raise ValueError(f"{key}: an empty list would quarantine every labelled row")
+        return value
 
 
 class AlignConfig(Section):
@@ -145,10 +190,26 @@ class AlignConfig(Section):
     )
 
 
+def _is_preset_file(preset: str) -> bool:
+    return Path(preset).suffix in (".yaml", ".yml")  # as karpa_models.load_preset reads it
+
+
+@functools.cache
+def model_presets() -> tuple[str, ...]:
+    """The model size presets in configs/models/, smallest model first."""
+    from karpa_models.config import PRESET_DIR, preset_names
+
+    def width(name: str) -> int:
+        raw = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text()) or {}
+        return int((raw.get("model") or {}).get("embed_dim", 0))
+
+    return tuple(sorted(preset_names(), key=lambda name: (width(name), name)))
+
+
 class PretrainConfig(Section):
     preset: str = Field("tiny", description="Model size preset: tiny, small, base, or a YAML path.")
-    steps: int | None = Field(None, ge=1, le=10_000_000, description="Override the preset's steps.")
-    lr: float | None = Field(None, gt=0.0, le=1.0, description="Override the preset's peak LR.")
+    steps: int | None = Field(None, ge=1, le=1_000_000, description="Override the preset's steps.")
+    lr: float | None = Field(None, gt=0.0, le=0.1, description="Override the preset's peak LR.")
     text_init: str | None = Field(
         None, description="Start the text tower from a pretrained Hugging Face encoder "
         "(local folder or hub id)."
@@ -160,9 +221,47 @@ class PretrainConfig(Section):
     )
     progress: bool = Field(True, description="Show a progress bar with rate and ETA.")
 
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if _is_preset_file(value):
+            if not Path(value).is_file():
+                raise ValueError(f"model preset file {value!r} not found")
+            return value
+        known = model_presets()
+        if value not in known:
+            raise ValueError(f"unknown model preset {value!r} (known: {', '.join(known)}, or "
+                             f"a YAML file){did_you_mean(value, known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _preset_builds(self) -> PretrainConfig:
+        # The preset's own bounds live in karpa_models/config.py: build it to check it.
+        try:
+            self.model_configs(seed=0)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"model preset {self.preset!r}: {exc}") from None
+        return self
+
+    def model_configs(self, seed: int) -> tuple[Any, Any]:
+        """The preset with this run's overrides applied: (ModelConfig, TrainConfig)."""
+        from karpa_models.config import load_preset
+
+        model_cfg, train_cfg = load_preset(self.preset)
+        if self.text_init:
+            model_cfg = dataclasses.replace(model_cfg, text_init=self.text_init)
+        updates: dict[str, Any] = {"device": self.device, "precision": self.precision,
+                                   "progress": self.progress, "seed": seed}
+        if self.steps is not None:
+            updates["steps"] = self.steps
+            updates["warmup_steps"] = min(train_cfg.warmup_steps, max(self.steps // 10, 1))
+        if self.lr is not None:
+            updates["lr"] = self.lr
+        return model_cfg, dataclasses.replace(train_cfg, **updates)
+
 
 Application = Literal["intent", "sentiment", "recommendation"]
-APPLICATIONS: tuple[str, ...] = ("intent", "sentiment", "recommendation")
+APPLICATIONS: tuple[str, ...] = typing.get_args(Application)
 
 
 class FinetuneConfig(Section):
@@ -176,15 +275,15 @@ class FinetuneConfig(Section):
         "champion foundation (no pretraining in this run).",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    intent: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of karpa.applications.IntentConfig."
+    intent: IntentSettings = Field(  # type: ignore[valid-type]
+        default_factory=IntentSettings, description="karpa.applications.IntentConfig."
     )
-    sentiment: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of karpa.applications.SentimentConfig."
+    sentiment: SentimentSettings = Field(  # type: ignore[valid-type]
+        default_factory=SentimentSettings, description="karpa.applications.SentimentConfig."
     )
-    recommendation: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Overrides of karpa.applications.RecommendationConfig.",
+    recommendation: RecommendationSettings = Field(  # type: ignore[valid-type]
+        default_factory=RecommendationSettings,
+        description="karpa.applications.RecommendationConfig.",
     )
 
 
@@ -216,8 +315,8 @@ class TrackingConfig(Section):
     )
 
 
-STAGES = ("ingest", "validate", "align", "pretrain", "finetune", "promote")
 Stage = Literal["ingest", "validate", "align", "pretrain", "finetune", "promote"]
+STAGES: tuple[str, ...] = typing.get_args(Stage)
 
 
 class RunConfig(Section):
@@ -234,8 +333,8 @@ class RunConfig(Section):
     ingest: IngestConfig = IngestConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     align: AlignConfig = AlignConfig()
-    pretrain: PretrainConfig = PretrainConfig()
-    finetune: FinetuneConfig = FinetuneConfig()
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     promote: PromoteConfig = PromoteConfig()
     tracking: TrackingConfig = TrackingConfig()
 
@@ -248,73 +347,38 @@ class RunConfig(Section):
         if unknown:
             raise ConfigError(
                 f"data.sources: unknown table {unknown[0]!r} "
-                f"(known tables: {', '.join(TABLE_NAMES)})"
+                f"(known tables: {', '.join(TABLE_NAMES)}){did_you_mean(unknown[0], TABLE_NAMES)}"
             )
         return self
 
 
-def _fields_by_key(model: Any) -> dict[str, Any]:
-    """A model's fields by the key a user writes (the alias where there is one)."""
-    fields = getattr(model, "model_fields", None) or {}
-    return {(f.alias or name): f for name, f in fields.items()}
+def field_bounds(section: type[BaseModel], name: str) -> dict[str, float]:
+    """A config key's numeric bounds as `Field` keywords (ge, gt, le, lt), so that a form
+    offering the key takes them from here rather than repeating the numbers."""
+    out: dict[str, float] = {}
+    for meta in section.model_fields[name].metadata:
+        for bound in ("ge", "gt", "le", "lt"):
+            if getattr(meta, bound, None) is not None:
+                out[bound] = getattr(meta, bound)
+    return out
 
 
-def _nearest(model: type[BaseModel], loc: tuple[Any, ...], bad: str) -> str | None:
-    """Walk the model along `loc` (minus the bad key) and find the closest field name."""
-    current: Any = model
-    parts = list(loc[:-1])
-    while parts:
-        fields = _fields_by_key(current)
-        part = parts.pop(0)
-        if part not in fields:
-            return None
-        current = fields[part].annotation
-        if typing.get_origin(current) is dict:
-            # A mapping of sections (data.sources.<table>): skip the free key.
-            current = typing.get_args(current)[1]
-            if not parts:
-                return None
-            parts.pop(0)
-    names = list(_fields_by_key(current))
-    match = difflib.get_close_matches(bad, names, n=1, cutoff=0.5)
-    return match[0] if match else None
-
-
-def _explain(err: ValidationError, source: str) -> ConfigError:
-    first = err.errors()[0]
-    loc = tuple(first["loc"])
-    key = ".".join(str(p) for p in loc)
-    if first["type"] == "extra_forbidden":
-        hint = _nearest(RunConfig, loc, str(loc[-1]))
-        near = f"; did you mean {'.'.join([*map(str, loc[:-1]), hint])!r}?" if hint else ""
-        return ConfigError(f"{source}: unknown key {key!r}{near}")
-    return ConfigError(f"{source}: {key}: {first['msg']} (got {first.get('input')!r})")
-
-
-def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = tree
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {dotted}: {part!r} is a value, not a section")
-    node[parts[-1]] = value
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """`key.path=value`, the value parsed as YAML (so numbers and lists keep their type)."""
-    if "=" not in text:
-        raise ConfigError(
-            f"--set {text!r}: expected KEY=VALUE, for example ingest.batch_rows=50000"
-        )
-    key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+def check_overrides(items: Sequence[str], option: str = "--set") -> None:
+    """Check KEY=VALUE overrides against the schema before any file is read (the form's
+    free-form overrides): each key must exist, each value must fit its key."""
+    for text in items:
+        key, value = parse_override(text, option)
+        check_override(RunConfig, key, value, option)
 
 
 def load_config(
-    path: str | Path, overrides: list[str] | None = None, data_root: str | None = None
+    path: str | Path,
+    overrides: Sequence[str] | None = None,
+    data_root: str | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Load a preset, apply `--set` overrides and `--data`, and validate the result."""
+    """Load a preset, apply typed `values` (dotted key -> value, as the form gives them),
+    then `--set` overrides (parsed as YAML) and `--data`, and check the whole result."""
     path = Path(path)
     try:
         tree = yaml.safe_load(path.read_text()) or {}
@@ -325,16 +389,24 @@ def load_config(
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     source = str(path)
+    for key, value in (values or {}).items():
+        set_path(tree, key, value, option="parameter")
+        source = f"{path} with parameters"
     for text in overrides or []:
         key, value = parse_override(text)
-        _set_path(tree, key, value)
+        set_path(tree, key, value)
         source = f"{path} with --set"
     if data_root is not None:
-        _set_path(tree, "data.root", data_root)
+        set_path(tree, "data.root", data_root)
     try:
-        return RunConfig.model_validate(tree).check()
+        cfg = RunConfig.model_validate(tree).check()
     except ValidationError as err:
-        raise _explain(err, source) from None
+        raise explain(err, source, RunConfig) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    from karpa.confine import check_sources_confined
+
+    return check_sources_confined(cfg)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

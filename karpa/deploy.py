@@ -22,9 +22,16 @@ from pathlib import Path
 
 import yaml
 
-from karpa.errors import KarpaError
+from karpa.errors import KarpaError, ServerStartError
 from karpa.home import Home
-from karpa.servers import bin_path, spawn, start_mlflow_server, start_prefect_server, wait_http
+from karpa.servers import (
+    bin_path,
+    prepare_prefect_database,
+    spawn,
+    start_mlflow_server,
+    start_prefect_server,
+    wait_http,
+)
 from karpa.servers import stop as stop_process
 
 log = logging.getLogger(__name__)
@@ -110,17 +117,29 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies left out)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def alive(service: Service) -> bool:
-    """Whether the recorded process still runs and is still what was started (a recycled
-    pid belongs to someone else and must not be signalled)."""
+    """Whether what was started still runs, in whole or in part, and is still what was
+    started. Each service leads a process group of its own (`start_new_session`), and a
+    launcher such as `mlflow server` may exit while the server it spawned lives on, so the
+    group counts, not the recorded pid alone; a group of processes that are not the
+    service's (a recycled pid) must not be signalled."""
     if not service.pid:
         return False
-    try:
-        os.kill(service.pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    cmdline = _cmdline(service.pid)
-    return not cmdline or service.name.split("-")[0] in cmdline
+    prefix = service.name.split("-")[0]
+    return any(prefix in _cmdline(pid) for pid in _group(service.pid))
 
 
 def _spawn_restored(start, *args, **kwargs) -> subprocess.Popen:
@@ -134,13 +153,13 @@ def _spawn_restored(start, *args, **kwargs) -> subprocess.Popen:
         signal.signal(signal.SIGINT, previous)
 
 
-def _wait_or_stop(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def _wait_or_stop(url: str, proc: subprocess.Popen, log_path: Path, name: str) -> None:
     """Wait for a server just started; one that never answers is stopped, not left behind."""
     try:
-        wait_http(url, proc, timeout=timeout)
-    except (RuntimeError, TimeoutError) as exc:
+        wait_http(url, proc, name=f"the {name.replace('-', ' ')} started by karpa deploy")
+    except ServerStartError as exc:
         stop_process(proc)
-        raise DeployError(f"{exc}; see {log_path}") from None
+        raise DeployError(f"{exc} (see {log_path})") from None
 
 
 def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Service:
@@ -152,9 +171,10 @@ def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Servi
                 "server or unset PREFECT_API_URL to let karpa start one"
             )
         return Service("prefect-server", url=configured.rstrip("/"))
+    prepare_prefect_database(home)  # no-op for a home whose database exists
     return _reuse_or_start("prefect-server", f"http://127.0.0.1:{port}/api",
                            previous.prefect if previous else None, start_prefect_server,
-                           home, port, timeout=60)
+                           home, port)
 
 
 def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Service:
@@ -165,11 +185,11 @@ def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Servic
         return Service("mlflow-server", url=configured.rstrip("/"))
     return _reuse_or_start("mlflow-server", f"http://127.0.0.1:{port}",
                            previous.mlflow if previous else None, start_mlflow_server,
-                           home, port, timeout=120)
+                           home, port)
 
 
 def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: Home,
-                    port: int, timeout: float) -> Service:
+                    port: int) -> Service:
     """The server of the last deploy if it still answers, else one already on `url`, else a
     new one started against the home (its log next to deploy.json)."""
     if previous and previous.url and _answers(f"{previous.url}/health"):
@@ -178,7 +198,7 @@ def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: 
         return Service(name, url=url)
     log = home.root / f"{name}.log"
     proc = _spawn_restored(start, home, port)
-    _wait_or_stop(f"{url}/health", proc, log, timeout)
+    _wait_or_stop(f"{url}/health", proc, log, name)
     return Service(name, url=url, pid=proc.pid, started=True, log=str(log))
 
 
@@ -342,15 +362,11 @@ def deploy(
     return state
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def _wait_gone(pgid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _group(pgid):
             return True
-        if not _cmdline(pid) and Path("/proc").is_dir():
-            return True  # a zombie: exited, waiting to be reaped by its parent
         time.sleep(0.2)
     return False
 

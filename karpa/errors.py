@@ -22,3 +22,7 @@ class ConfigError(KarpaError):
 
 class StageStop(KarpaError):
     """A stage decided the run must stop (for example too many quarantined rows)."""
+
+
+class ServerStartError(KarpaError):
+    """A server karpa started (or needs) did not come up in time, or exited first."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from karpa.config import FinetuneConfig
-from karpa.errors import ConfigError
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest
 from karpa.store import Store, write_manifest
@@ -23,27 +22,9 @@ MetricsCallback = Callable[[dict[str, float], int], None]
 
 
 def app_config(app: str, cfg: FinetuneConfig, preset: str) -> Any:
-    """The application's config dataclass with this run's overrides, or a clear error."""
-    from karpa.applications.intent import IntentConfig
-    from karpa.applications.rec_config import RecommendationConfig
-    from karpa.applications.sentiment import SentimentConfig
-
-    base = {
-        "intent": IntentConfig,
-        "sentiment": SentimentConfig,
-        "recommendation": RecommendationConfig,
-    }[app]()
-    known = {f.name for f in dataclasses.fields(base)}
-    overrides = dict(getattr(cfg, app))
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ConfigError(
-            f"finetune.{app}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
-        )
-    defaults = {"device": cfg.device}
-    if "preset" in known:
-        defaults["preset"] = preset
-    return dataclasses.replace(base, **{**defaults, **overrides})
+    """The application's settings dataclass for this run (checked when the run was
+    loaded): its settings, the foundation's preset and finetune.device unless set."""
+    return getattr(cfg, app).build(preset=preset, device=cfg.device)
 
 
 def run_application(

@@ -10,9 +10,12 @@ the environment when they first load.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from karpa.errors import ConfigError
 
 # Offline and quiet by default (STACK.md): without the first, every Prefect run logs an
 # error trying to reach the internet; MLflow accepts only "true" for DO_NOT_TRACK.
@@ -32,6 +35,16 @@ QUIET_ENV = {
 }
 
 DEFAULT_EXPERIMENT = "karpa"
+
+# How long karpa waits for a server it starts itself (the embedded Prefect API of `karpa
+# run`, the servers of `karpa ui` and `karpa deploy`). Prefect's own default for its
+# embedded server is 20 s; a cold start on a fresh home (database migrations, first imports)
+# took 16-22 s on an idle 2-core machine and failed the 20 s under load, so karpa waits
+# far longer: a server that will never answer is rare, a slow one is the norm there.
+SERVER_TIMEOUT_VAR = "KARPA_SERVER_TIMEOUT"
+DEFAULT_SERVER_TIMEOUT_S = 180.0
+# Prefect's own setting for its embedded server; when a user sets it, it wins.
+PREFECT_EPHEMERAL_TIMEOUT_VAR = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,42 @@ class Home:
         for path in (self.prefect, self.artifacts, self.store, self.checkpoints, self.reports):
             path.mkdir(parents=True, exist_ok=True)
         return self
+
+
+@dataclass(frozen=True)
+class ServerTimeout:
+    """Seconds to wait for a server to answer, and the setting a user raises to wait longer."""
+
+    seconds: float
+    setting: str
+
+
+def server_timeout() -> ServerTimeout:
+    """`KARPA_SERVER_TIMEOUT` (seconds) when set, else 180."""
+    raw = os.environ.get(SERVER_TIMEOUT_VAR)
+    if raw is None or not raw.strip():
+        return ServerTimeout(DEFAULT_SERVER_TIMEOUT_S, SERVER_TIMEOUT_VAR)
+    return ServerTimeout(parse_seconds(SERVER_TIMEOUT_VAR, raw), SERVER_TIMEOUT_VAR)
+
+
+def ephemeral_server_timeout() -> ServerTimeout:
+    """The wait for Prefect's embedded API server: Prefect's own variable when the user
+    set it, else karpa's setting."""
+    raw = os.environ.get(PREFECT_EPHEMERAL_TIMEOUT_VAR)
+    if raw is None or not raw.strip():
+        return server_timeout()
+    return ServerTimeout(parse_seconds(PREFECT_EPHEMERAL_TIMEOUT_VAR, raw),
+                         PREFECT_EPHEMERAL_TIMEOUT_VAR)
+
+
+def parse_seconds(name: str, raw: str) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"{name}={raw!r}: must be a positive number of seconds")
+    return seconds
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Home:

@@ -41,6 +41,7 @@ class TableManifest(BaseModel):
     bytes: int
     skipped: bool = False
     sources: list[str] = []
+    pii: dict[str, dict[str, int]] = {}  # column -> kind -> replacements made at ingestion
 
 
 class AlignManifest(BaseModel):
@@ -67,6 +68,7 @@ class ValidateManifest(BaseModel):
     accepted: dict[str, TableManifest]
     counts: dict[str, dict[str, int]]  # table -> rows_in / rows_accepted / rows_quarantined
     pii: dict[str, dict[str, int]]  # table -> kind -> replacements
+    pii_columns: dict[str, dict[str, dict[str, int]]] = {}  # table -> column -> kind -> n
     warnings: list[str]
     drifted: list[str]
     report: str

@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from karpa.errors import ConfigError, KarpaError
+from karpa.home import SERVER_TIMEOUT_VAR, parse_seconds, server_timeout
 
 if TYPE_CHECKING:
     from karpa.config import RunConfig
@@ -22,14 +25,30 @@ def _run(args: argparse.Namespace) -> int:
     from karpa.home import activate
 
     home = activate(args.home)
+    from flows.embedded import (
+        close_interrupted_runs,
+        recover_abandoned_runs,
+        start_embedded_api,
+    )
     from flows.params import RetrainParams
-    from flows.retrain import resolve, retrain
+    from flows.retrain import retrain
+    from karpa.config import load_config
+    from karpa.run_lock import exclusive_run
 
-    params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
     # A bad config, override or data folder is one sentence before any flow run starts
-    # (in a flow run it would be the ingest task's failure, under two tracebacks).
-    _check_data_root(resolve(params), args)
-    result = retrain(**params.model_dump())
+    # (in a flow run it would be the ingest task's failure, under two tracebacks). The
+    # config is resolved first: the parameters would refuse a bad override without
+    # naming the file.
+    _check_data_root(load_config(args.config, args.set, args.data), args)
+    params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
+    with exclusive_run(home):  # a second run on this home waits, and says for whom
+        # So is a Prefect API that does not come up: started here, with karpa's wait.
+        start_embedded_api(home)
+        recover_abandoned_runs(home)
+        try:
+            result = retrain(**params.model_dump())
+        finally:
+            close_interrupted_runs(home)
     run_id = result["mlflow_run_id"]
     print()
     print(f"MLflow run: {run_id}")
@@ -83,13 +102,22 @@ def _ui(args: argparse.Namespace) -> int:
     from karpa.home import activate
 
     home = activate(args.home)
-    from karpa.servers import start_mlflow_server, start_prefect_server, stop, wait_http
+    from karpa.servers import (
+        prepare_prefect_database,
+        start_mlflow_server,
+        start_prefect_server,
+        stop,
+        wait_http,
+    )
 
+    prepare_prefect_database(home)
     prefect = start_prefect_server(home, args.prefect_port)
     mlflow = start_mlflow_server(home, args.mlflow_port)
     try:
-        wait_http(f"http://127.0.0.1:{args.prefect_port}/api/health", prefect)
-        wait_http(f"http://127.0.0.1:{args.mlflow_port}/health", mlflow)
+        wait_http(f"http://127.0.0.1:{args.prefect_port}/api/health", prefect,
+                  name=f"the Prefect UI server (log {home.root / 'prefect-server.log'})")
+        wait_http(f"http://127.0.0.1:{args.mlflow_port}/health", mlflow,
+                  name=f"the MLflow UI server (log {home.root / 'mlflow-server.log'})")
         print(f"Prefect UI: http://127.0.0.1:{args.prefect_port}  (pid {prefect.pid})")
         print(f"MLflow UI:  http://127.0.0.1:{args.mlflow_port}  (pid {mlflow.pid})")
         print(f"Both read the home {home.root}. Press Ctrl-C to stop both.")
@@ -152,6 +180,11 @@ def _data_list(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karpa", description=__doc__)
     parser.add_argument("--home", help="home folder (default: $KARPA_HOME or ./.karpa)")
+    parser.add_argument(
+        "--server-timeout", type=float, metavar="SECONDS",
+        help="how long to wait for a server karpa starts (the embedded Prefect API, the "
+        "UI and deploy servers; default: $KARPA_SERVER_TIMEOUT or 180)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the retrain pipeline with the embedded defaults")
@@ -215,8 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C: `finally` blocks stop the servers a command started,
+    # the flow marks its runs failed, and Prefect's exit hook stops its embedded server.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.func is not _run:
         # Inside a flow run, Prefect's own console handler shows our loggers' lines (see
         # PREFECT_LOGGING_EXTRA_LOGGERS); elsewhere a plain handler does.
@@ -227,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("karpa", "karpa_models", "data_contracts"):
         logging.getLogger(name).setLevel(logging.INFO)
     try:
+        if args.server_timeout is not None:
+            seconds = parse_seconds("--server-timeout", str(args.server_timeout))
+            os.environ[SERVER_TIMEOUT_VAR] = str(seconds)
+        server_timeout()  # a bad value is one sentence now, not when a server starts
         return args.func(args)
     except KarpaError as exc:
         print(f"karpa: error: {exc}", file=sys.stderr)

@@ -12,10 +12,12 @@ from karpa.store import Store
 
 
 @task(retries=1, retry_delay_seconds=2, task_run_name="ingest-{table}")
-def ingest(home: Home, table: str, source: SourceSpec, root: str,
-           cfg: IngestConfig) -> TableManifest:
-    """Read one table's sources into the store, or reuse the entry of identical input."""
-    manifest = ingest_table(table, source, root, cfg, Store(home.store))
+def ingest(home: Home, table: str, source: SourceSpec, root: str, cfg: IngestConfig,
+           contracts: str | None = None, scrub_pii: bool = True) -> TableManifest:
+    """Read one table's sources into the store (personal data scrubbed first), or reuse the
+    entry of identical input."""
+    manifest = ingest_table(table, source, root, cfg, Store(home.store),
+                            contracts=contracts, scrub_pii=scrub_pii)
     state = "unchanged, skipped" if manifest.skipped else "ingested"
     get_run_logger().info(
         "%s: %s rows, %s (fingerprint %s)", table, f"{manifest.rows:,}", state,

@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from karpa.config import ValidateConfig
 from karpa.manifests import PipelineRun, TableManifest, ValidateManifest, raise_if_stopped
 from karpa.store import Store
+from karpa.validation.samples import write_sample_csv
 from karpa.validation.stage import validate
 from tasks.tracking import record_stage
 
@@ -26,6 +27,9 @@ def _metrics(m: ValidateManifest) -> dict[str, float]:
         out[f"{table}.quarantine_share"] = counts["rows_quarantined"] / max(counts["rows_in"], 1)
     for table, kinds in m.pii.items():
         out.update({f"pii.{table}.{kind}": n for kind, n in kinds.items()})
+    for table, columns in m.pii_columns.items():
+        for column, kinds in columns.items():
+            out.update({f"pii.{table}.{column}.{kind}": n for kind, n in kinds.items()})
     for finding in json.loads((Path(m.path) / "drift.json").read_text()):
         out[f"drift.{finding['table']}.{finding['column']}.{finding['statistic']}"] = \
             finding["value"]
@@ -34,12 +38,13 @@ def _metrics(m: ValidateManifest) -> dict[str, float]:
 
 
 def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
-    """The first rows of each quarantine table as CSV (no image bytes): what on-call opens."""
+    """The first rows of each quarantine table as CSV (no image bytes): what on-call opens,
+    safe to open in a spreadsheet."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in sorted((Path(m.path) / "quarantine").glob("*.parquet")):
         frame = pd.read_parquet(path).head(SAMPLE_ROWS)
         frame = frame.drop(columns=[c for c in ("bytes",) if c in frame.columns])
-        frame.to_csv(folder / f"{path.stem}.csv", index=False)
+        write_sample_csv(frame, folder / f"{path.stem}.csv")
     return folder
 
 

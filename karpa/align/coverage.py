@@ -6,12 +6,11 @@ the config turn a shortfall into a stop with one sentence.
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 
 from karpa.align.splits import TEST, TRAIN, VAL
+from karpa.html_report import render
 
 
 def _share(mask: pd.Series) -> float:
@@ -69,29 +68,15 @@ def check_thresholds(figures: dict[str, float], minimums: dict[str, float]) -> s
     return None
 
 
-CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px}
-th{background:#f4f4f4;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.bad{color:#b00;font-weight:bold}"""
-
-
 def render_html(figures: dict[str, float], minimums: dict[str, float], title: str) -> str:
     """A self-contained page (inline styles, no scripts, no network)."""
-    groups: dict[str, list[tuple[str, float]]] = {}
+    groups: dict[str, list[dict[str, object]]] = {}
     for name, value in figures.items():
-        groups.setdefault(name.split(".")[0], []).append((name, value))
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for group, rows in groups.items():
-        body.append(f"<h2>{html.escape(group)}</h2><table><tr><th>figure</th><th>value</th>"
-                    "<th>minimum</th></tr>")
-        for name, value in rows:
-            minimum = minimums.get(name)
-            bad = minimum is not None and value < minimum
-            shown = f"{value:.3f}" if isinstance(value, float) and value < 1 else f"{value:,.0f}"
-            body.append(
-                f"<tr><td>{html.escape(name)}</td><td class='n{' bad' if bad else ''}'>{shown}"
-                f"</td><td class='n'>{'' if minimum is None else minimum}</td></tr>"
-            )
-        body.append("</table>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+        minimum = minimums.get(name)
+        groups.setdefault(name.split(".")[0], []).append({
+            "name": name,
+            "shown": f"{value:.3f}" if isinstance(value, float) and value < 1 else f"{value:,.0f}",
+            "bad": minimum is not None and value < minimum,
+            "minimum": "" if minimum is None else minimum,
+        })
+    return render("karpa.align", "coverage.html.j2", title=title, groups=groups)

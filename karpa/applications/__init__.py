@@ -7,11 +7,12 @@
                                       out_dir, on_metrics=None)
         -> report.AppReport (.to_dict(), .flat_metrics(), also written to out_dir/report.json)
 
-`IntentConfig` is in intent.py, `SentimentConfig` in sentiment.py, `RecommendationConfig`
-in rec_config.py. Each call trains the model from the pretrained foundation, its scratch
-twin (the ablation) and the classic baselines on the same split, and writes plots, a model
-card (markdown + HTML) and the saved model folder (karpa_models.finetune.saved) into
-out_dir. Nothing here imports Prefect or MLflow; the tasks that call these functions log
-what they return. Import from the modules themselves: this package file imports nothing,
-so that importing one module does not import torch through the others.
+`IntentConfig` and `SentimentConfig` are in text_config.py, `RecommendationConfig` in
+rec_config.py: modules without numerical imports, so the run config checks them at load.
+Each call trains the model from the pretrained foundation, its scratch twin (the ablation)
+and the classic baselines on the same split, and writes plots, a model card (markdown +
+HTML) and the saved model folder (karpa_models.finetune.saved) into out_dir. Nothing here
+imports Prefect or MLflow; the tasks that call these functions log what they return.
+Import from the modules themselves: this package file imports nothing, so that importing
+one module does not import torch through the others.
 """

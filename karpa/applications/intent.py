@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
-from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_config import IntentConfig
 from karpa.applications.text_report import finish_text_app, text_slices
 from karpa.applications.text_runs import Scored, TextRun
 from karpa.evaluation.bootstrap import bootstrap_metric_ci
@@ -38,13 +37,6 @@ from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.runtime import init_runtime
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IntentConfig(TextAppConfig):
-    oos_label: str = "oos"
-    threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
-    length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)
 
 
 def intent_scorer(task: TextTask, cfg: IntentConfig) -> Callable[[TextRun], Scored]:

@@ -1,14 +1,13 @@
-"""Settings of the recommendation application, and one model's ranked test scores (shared
-by recommendation.py, which ranks, and rec_report.py, which reports)."""
+"""Settings of the recommendation application.
+
+A plain frozen dataclass in a module that imports no numerical library, so the run
+configuration (karpa.config) can check it when a run is resolved."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from karpa.evaluation.ranking import RankingEvaluation
 from karpa_models.finetune.config import RecommenderConfig
-from karpa_models.finetune.predictors import FineTunedRecommender
 
 
 @dataclass(frozen=True)
@@ -63,25 +62,3 @@ class RecommendationConfig:
             seed=self.seed,
             device=self.device,
         )
-
-
-@dataclass
-class RankedModel:
-    """One model's test scores evaluated under both protocols."""
-
-    name: str
-    kind: str  # "model" | "ablation" | "baseline"
-    full: RankingEvaluation
-    sampled: RankingEvaluation
-    recommender: FineTunedRecommender | None = None
-    train_info: dict[str, Any] | None = None
-
-    def metrics(self) -> dict[str, float]:
-        out = dict(self.full.metrics)
-        out.update(
-            {
-                f"sampled{self.sampled.protocol['n_negatives']}/{k}": v
-                for k, v in self.sampled.metrics.items()
-            }
-        )
-        return out

@@ -15,7 +15,8 @@ from karpa.applications.cards import write_card
 from karpa.applications.data import RecData
 from karpa.applications.encoders import PRETRAINED, SCRATCH
 from karpa.applications.figures import comparison_plot, comparison_rows
-from karpa.applications.rec_config import RankedModel, RecommendationConfig
+from karpa.applications.rec_config import RecommendationConfig
+from karpa.applications.rec_ranked import RankedModel
 from karpa.applications.report import AppReport, interval_dict
 from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
 from karpa.evaluation.slices import by_history_length, by_item_popularity, cold_start, slice_table

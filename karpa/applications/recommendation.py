@@ -18,7 +18,8 @@ import numpy as np
 
 from karpa.applications.data import RecData, load_recommendation
 from karpa.applications.encoders import PRETRAINED, SCRATCH, load_encoders, provenance
-from karpa.applications.rec_config import RankedModel, RecommendationConfig
+from karpa.applications.rec_config import RecommendationConfig
+from karpa.applications.rec_ranked import RankedModel
 from karpa.applications.rec_report import finish_recommendation
 from karpa.applications.report import AppReport
 from karpa.evaluation.baselines import EASERecommender, ItemKNNRecommender, PopularityRecommender

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
-from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_config import SentimentConfig
 from karpa.applications.text_report import finish_text_app, text_slices
 from karpa.applications.text_runs import Scored, TextRun
 from karpa.evaluation.bootstrap import bootstrap_ci
@@ -26,11 +25,6 @@ from karpa.evaluation.classification import classification_metrics
 from karpa.evaluation.slices import by_class
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.runtime import init_runtime
-
-
-@dataclass(frozen=True)
-class SentimentConfig(TextAppConfig):
-    class_weighting: bool = True
 
 
 def sentiment_scorer(task: TextTask) -> Callable[[TextRun], Scored]:

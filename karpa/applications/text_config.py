@@ -1,4 +1,7 @@
-"""Settings of the two text applications (intent, sentiment)."""
+"""Settings of the two text applications (intent, sentiment).
+
+Plain frozen dataclasses in a module that imports no numerical library, so the run
+configuration (karpa.config) can check them when a run is resolved."""
 
 from __future__ import annotations
 
@@ -62,3 +65,15 @@ class TextAppConfig:
             seed=self.seed,
             device=self.device,
         )
+
+
+@dataclass(frozen=True)
+class IntentConfig(TextAppConfig):
+    oos_label: str = "oos"
+    threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
+    length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)
+
+
+@dataclass(frozen=True)
+class SentimentConfig(TextAppConfig):
+    class_weighting: bool = True

@@ -1,10 +1,10 @@
 """Download a registered public dataset into `<home>/datasets/<name>/`, verified.
 
-Each file streams into a hidden temporary file in the target folder while it is hashed; only
-a file whose checksum matches the registry is renamed into place, so a failed or corrupted
-download leaves nothing behind that looks like data. Archives are then unpacked into the
-same folder (through a temporary folder, member paths checked so none escapes it). A file
-already present with the right checksum is not downloaded again.
+pooch downloads each file into a temporary file in the target folder and renames it into place
+only when its checksum matches the registry's, so a failed or corrupted download leaves
+nothing behind that looks like data; a file already present with the right checksum is not
+downloaded again. Archives are then unpacked into the same folder (through a temporary folder,
+member paths checked so none escapes it, leading folders stripped).
 
 `KARPA_DATASETS_MIRROR` (or `mirror=`) replaces every canonical address with
 `<mirror>/<dataset>/<file name>`: an internal mirror for machines without internet access,
@@ -13,18 +13,21 @@ and a local HTTP server in tests.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tarfile
-import urllib.error
-import urllib.request
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+
+import pooch
+import requests
 
 from karpa.datasets.registry import DatasetError, PublicDataset, RemoteFile, get
 
@@ -34,6 +37,7 @@ MIRROR_ENV = "KARPA_DATASETS_MIRROR"
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 RECORD = "karpa-fetch.json"  # what was fetched from where, with its licence, beside the data
+_GOT = re.compile(r"but got ([0-9a-fA-F]+)")  # the computed hash in pooch's mismatch message
 
 
 def file_url(dataset: PublicDataset, remote: RemoteFile, mirror: str | None) -> str:
@@ -42,56 +46,65 @@ def file_url(dataset: PublicDataset, remote: RemoteFile, mirror: str | None) -> 
     return remote.url
 
 
-def _hashers(remote: RemoteFile) -> dict[str, hashlib._Hash]:
-    return {"sha256": hashlib.sha256(), **({"md5": hashlib.md5()} if remote.md5 else {})}
+def _pin(remote: RemoteFile) -> tuple[str, str]:
+    """(algorithm, hex digest) of the registry's pin: the sha256, else the publisher's md5."""
+    return ("sha256", remote.sha256.lower()) if remote.sha256 else ("md5", str(remote.md5).lower())
 
 
-def _mismatch(remote: RemoteFile, digests: dict[str, str]) -> str | None:
-    """'sha256 <got> ... <want>' for the first pinned checksum that differs, else None."""
-    for kind in ("sha256", "md5"):
-        want = getattr(remote, kind)
-        if want and digests[kind] != want.lower():
-            return f"its {kind} {digests[kind]} does not match the registry's {want}"
-    return None
-
-
-def _digest_file(path: Path, remote: RemoteFile) -> dict[str, str]:
-    hashers = _hashers(remote)
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
-    return {k: h.hexdigest() for k, h in hashers.items()}
-
-
-def _download(url: str, target: Path, remote: RemoteFile, dataset: str) -> dict[str, str]:
-    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    hashers = _hashers(remote)
+@contextlib.contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    # pooch logs every download to stderr through a handler of its own; we log our own lines.
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, part.open("wb") as out:
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                for h in hashers.values():
-                    h.update(chunk)
-        digests = {k: h.hexdigest() for k, h in hashers.items()}
-        problem = _mismatch(remote, digests)
-        if problem:
-            raise DatasetError(
-                f"{dataset}/{remote.name}: the file downloaded from {url} is not the registered "
-                f"one ({problem}), so nothing was kept"
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """A few words on why a request failed: the HTTP status, else the innermost cause."""
+    if exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}"
+    root: BaseException = exc
+    seen = {id(root)}
+    while (inner := root.__cause__ or root.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        root = inner
+    return str(root) or type(root).__name__
+
+
+def _retrieve(url: str, target: Path, remote: RemoteFile, dataset: str) -> dict[str, str]:
+    """Download `remote` to `target` unless a verified copy is there; its digests."""
+    kind, want = _pin(remote)
+    try:
+        with _quiet_pooch():
+            pooch.retrieve(
+                url,
+                known_hash=f"{kind}:{want}",
+                fname=target.name,
+                path=target.parent,
+                downloader=pooch.HTTPDownloader(progressbar=False, timeout=TIMEOUT_S),
             )
-        os.replace(part, target)
-        return digests
-    except (urllib.error.URLError, OSError) as exc:
-        if isinstance(exc, urllib.error.HTTPError):
-            reason = f"HTTP {exc.code} {exc.reason}"
-        else:
-            reason = getattr(exc, "reason", None) or exc
+    except ValueError as exc:  # pooch's checksum mismatch; it has deleted the download
+        got = _GOT.search(str(exc))
+        if got is None:
+            raise
+        raise DatasetError(
+            f"{dataset}/{remote.name}: the file downloaded from {url} is not the registered one "
+            f"(its {kind} {got.group(1).lower()} does not match the registry's {want}), "
+            "so nothing was kept"
+        ) from None
+    except (requests.RequestException, OSError) as exc:
+        reason = _reason(exc) if isinstance(exc, requests.RequestException) else exc
         raise DatasetError(
             f"{dataset}/{remote.name}: download from {url} failed ({reason}); nothing was kept"
         ) from None
-    finally:
-        part.unlink(missing_ok=True)
+    digests = {"sha256": pooch.file_hash(str(target), alg="sha256")}
+    if remote.md5:
+        digests["md5"] = pooch.file_hash(str(target), alg="md5")
+    return digests
 
 
 def _member_path(name: str, strip: int, archive: Path) -> PurePosixPath | None:
@@ -159,21 +172,17 @@ def fetch(dataset: str | PublicDataset, dest: Path, mirror: str | None = None) -
         "files": [],
     }
     for remote in ds.files:
-        target = folder / remote.name
         url = file_url(ds, remote, mirror)
-        digests = _digest_file(target, remote) if target.is_file() else None
-        if digests is not None and _mismatch(remote, digests) is None:
-            log.info("%s/%s: present, checksum verified", ds.name, remote.name)
-        else:
-            log.info("%s/%s: downloading %s", ds.name, remote.name, url)
-            digests = _download(url, target, remote, ds.name)
-            if not remote.sha256:
-                log.info(
-                    "%s/%s: sha256 %s (the registry pins only its md5)",
-                    ds.name,
-                    remote.name,
-                    digests["sha256"],
-                )
+        target = folder / remote.name
+        digests = _retrieve(url, target, remote, ds.name)
+        log.info("%s/%s: in place, checksum verified (source %s)", ds.name, remote.name, url)
+        if not remote.sha256:
+            log.info(
+                "%s/%s: sha256 %s (the registry pins only its md5)",
+                ds.name,
+                remote.name,
+                digests["sha256"],
+            )
         entry: dict[str, object] = {"name": remote.name, "url": url, **digests}
         if remote.unpack:
             entry["unpacked"] = _unpack(target, folder, remote.strip_components)

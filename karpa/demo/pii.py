@@ -137,3 +137,68 @@ def disclosure(kind: str, rng: np.random.Generator) -> tuple[str, str]:
     lead = LEAD_INS[kind][rng.integers(len(LEAD_INS[kind]))]
     value = MAKERS[kind](rng)
     return lead.format(value), value
+
+
+# Ordinary numbers customer and finance text is full of; a scrubber must leave them alone.
+ORDINARY: tuple[str, ...] = (
+    "order #{order} arrived",
+    "order {order7} is late",
+    "it cost ${dollars}.{cents}",
+    "refund of EUR {thousands},{cents3}.00 please",
+    "delivered on {year}-{month}-{day} at {hour}:{minute}",
+    "booked for {day}.{month}.{year}",
+    "{ticker} closed at {price} ({sign}{pct}%)",
+    "volume was {big} shares",
+    "qty {qty}, size {size}",
+    "ticket {year}{month}{day}-{order4}",
+    "invoice INV-{order7}",
+    "tracking number {order7}{order4}",
+)
+TICKERS = ("AAPL", "MSFT", "NOKIA", "SAP", "TSLA", "VOD.L")
+
+
+def ordinary_sentence(rng: np.random.Generator) -> str:
+    """A sentence with ordinary numbers (amounts, dates, order ids, prices) and no PII."""
+    template = ORDINARY[rng.integers(len(ORDINARY))]
+    return template.format(
+        order=rng.integers(10_000, 99_999), order7=rng.integers(1_000_000, 9_999_999),
+        order4=f"{rng.integers(0, 9999):04d}", dollars=rng.integers(1, 999),
+        cents=f"{rng.integers(0, 99):02d}", cents3=f"{rng.integers(0, 999):03d}",
+        thousands=rng.integers(1, 99), year=rng.integers(2000, 2027),
+        month=f"{rng.integers(1, 13):02d}", day=f"{rng.integers(1, 29):02d}",
+        hour=f"{rng.integers(0, 24):02d}", minute=f"{rng.integers(0, 60):02d}",
+        ticker=TICKERS[rng.integers(len(TICKERS))],
+        price=f"{rng.integers(1, 999)}.{rng.integers(0, 99):02d}",
+        sign="+-"[rng.integers(2)], pct=f"{rng.integers(0, 9)}.{rng.integers(0, 9)}",
+        big=f"{rng.integers(1, 999):,}" + ",000", qty=rng.integers(1, 20),
+        size=rng.integers(30, 48),
+    )
+
+
+def _other_phone(rng: np.random.Generator) -> str:
+    forms = ("555-01{} {}", "555.01{}.{}", "+49 30 901{}{}", "+33 6 12 {} {}",
+             "+1-202-555-01{}{}", "(0)20 7946 {}{}")
+    form = forms[rng.integers(len(forms))]
+    if form.startswith("555"):
+        return form.format(_digits(rng, 2), _digits(rng, 4)).replace(" ", "-")
+    return form.format(_digits(rng, 2), _digits(rng, 2))
+
+
+def planted_set(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """`n` texts of `(kind, value, text)`: each discloses one value of one kind (in turn)
+    among ordinary numbers; every fifth text is ordinary only (kind and value "")."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        ordinary = ordinary_sentence(rng)
+        if i % 5 == 4:
+            out.append(("", "", ordinary))
+            continue
+        kind = PII_TYPES[i % 5]
+        said, value = disclosure(kind, rng)
+        if kind == "phone" and rng.random() < 0.5:  # forms the demo world does not use
+            value = _other_phone(rng)
+            said = LEAD_INS["phone"][rng.integers(len(LEAD_INS["phone"]))].format(value)
+        parts = [ordinary, said] if rng.random() < 0.5 else [said, ordinary]
+        out.append((kind, value, ", ".join(parts)))
+    return out

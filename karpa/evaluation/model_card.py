@@ -9,7 +9,6 @@ artifact, with nothing fetched from anywhere.
 from __future__ import annotations
 
 import base64
-import html
 import logging
 import math
 import numbers
@@ -19,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from karpa.html_report import render
 
 logger = logging.getLogger(__name__)
 
@@ -115,36 +116,16 @@ def to_markdown(card: ModelCard | Mapping[str, Any], base_dir: str | Path | None
 def to_html(card: ModelCard | Mapping[str, Any]) -> str:
     """The card as one self-contained HTML page: inline CSS, figures as data URIs."""
     card = _as_card(card)
-    body: list[str] = []
-    for kind, payload in _blocks(card):
-        if kind in ("h1", "h2", "p"):
-            body.append(f"<{kind}>{html.escape(str(payload))}</{kind}>")
-        elif kind == "list":
-            items = "".join(f"<li>{html.escape(str(i))}</li>" for i in payload)
-            body.append(f"<ul>{items}</ul>")
-        elif kind == "table":
-            headers, rows = payload
-            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-            cells = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                for row in rows
-            )
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
-        elif kind == "figure":
-            caption, path = payload
-            encoded = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            body.append(
-                f'<figure><img alt="{html.escape(caption, quote=True)}" '
-                f'src="data:image/png;base64,{encoded}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
-    title = html.escape(f"Model card: {card.application} / {card.model_name}")
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        + "\n".join(body)
-        + "\n</main>\n</body>\n</html>\n"
-    )
+    blocks = [
+        (kind, (payload[0], _png_base64(payload[1])) if kind == "figure" else payload)
+        for kind, payload in _blocks(card)
+    ]
+    title = f"Model card: {card.application} / {card.model_name}"
+    return render("karpa.evaluation", "model_card.html.j2", title=title, blocks=blocks)
+
+
+def _png_base64(path: Path) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def write_model_card(
@@ -270,18 +251,3 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328;
-       background: #ffffff; margin: 0; line-height: 1.5; }
-main { max-width: 980px; margin: 0 auto; padding: 24px 32px 48px; }
-h1 { font-size: 1.7em; border-bottom: 2px solid #d0d7de; padding-bottom: 6px; }
-h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #d0d7de; }
-table { border-collapse: collapse; margin: 12px 0; font-size: 0.92em; }
-th, td { border: 1px solid #d0d7de; padding: 4px 10px; text-align: left; }
-th { background: #f6f8fa; }
-tbody tr:nth-child(even) { background: #fafbfc; }
-figure { margin: 16px 0; }
-figure img { max-width: 100%; border: 1px solid #d0d7de; }
-figcaption { font-size: 0.9em; color: #57606a; }
-"""

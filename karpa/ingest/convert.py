@@ -15,13 +15,14 @@ import pyarrow.compute as pc
 
 from karpa.config import SourceSpec
 from karpa.errors import SourceError
+from karpa.ingest.scrub import masked
 from karpa.schema import REQUIRED, TABLES, TS
 
 
 def _errors_where(bad: np.ndarray, values: pa.Array, column: str, kind: str) -> list[str | None]:
     shown = values.to_pylist()
     return [
-        f"column {column!r}: {str(shown[i])[:60]!r} is not {kind}" if flag else None
+        f"column {column!r}: {masked(shown[i])!r} is not {kind}" if flag else None
         for i, flag in enumerate(bad)
     ]
 
@@ -77,13 +78,28 @@ def _convert(
     return pc.cast(values, target), None
 
 
+def _delimiter_hint(found: list[str], spec: SourceSpec, table: str) -> str | None:
+    """`the header has one column 'a;b;c': is the delimiter ';'?`, where that is likely."""
+    if len(found) != 1:
+        return None
+    counts = {d: found[0].count(d) for d in (";", "\t", "|", ",") if d != spec.delimiter}
+    delimiter = max(counts, key=counts.get)
+    if not counts[delimiter]:
+        return None
+    return (f"the header has one column {found[0][:80]!r}: is the delimiter {delimiter!r}? "
+            f"(set data.sources.{table}.delimiter)")
+
+
 def to_canonical(
     batch: pa.Table, table: str, spec: SourceSpec, source: str, first_row: int
 ) -> pa.Table:
     """Canonical columns, in canonical order and types, plus provenance."""
     schema = TABLES[table]
     n = batch.num_rows
-    rows = np.arange(first_row, first_row + n, dtype=np.int64)
+    if "_row" in batch.column_names:  # a reader that skips lines numbers its rows itself
+        rows = batch["_row"].to_numpy()
+    else:
+        rows = np.arange(first_row, first_row + n, dtype=np.int64)
     columns: dict[str, pa.Array] = {}
     # Sparse: most batches have no parse errors, and 1M empty lists cost real time.
     errors: dict[int, list[str]] = {}
@@ -104,10 +120,16 @@ def to_canonical(
         elif src in batch.column_names:
             values = batch[src].combine_chunks()
         elif name in REQUIRED[table] and n:
-            found = ", ".join(repr(c) for c in batch.column_names if not c.startswith("_"))
+            found = [c for c in batch.column_names if not c.startswith("_")]
+            hint = _delimiter_hint(found, spec, table)
+            if hint:
+                raise SourceError(
+                    f"{source}: missing required column {src!r} for {table}.{name}; {hint}"
+                )
             raise SourceError(
                 f"{source}: missing required column {src!r} for {table}.{name} "
-                f"(found {found}); check the delimiter and data.sources.{table}.columns"
+                f"(found {', '.join(map(repr, found))}); check the delimiter and "
+                f"data.sources.{table}.columns"
             )
         else:
             columns[name] = pa.nulls(n, type=field.type)

@@ -22,6 +22,7 @@ from karpa.ingest.idx import read_idx
 from karpa.ingest.movielens import read_movielens_100k_items, read_movielens_items
 from karpa.ingest.readers import first_line
 from karpa.ingest.rows import Batch, ReadContext, RowBuffer
+from karpa.ingest.scrub import masked
 
 Reader = Callable[[str, SourceSpec, int, ReadContext], Iterator[Batch]]
 
@@ -71,7 +72,7 @@ def read_clinc_json(
                 if ok
                 else (
                     f"entry {key}[{index - 1}] is not a [text, intent] pair of strings "
-                    f"(got {json.dumps(pair)[:60]})"
+                    f"(got {masked(json.dumps(pair))})"
                 )
             )
             batch = buffer.add(

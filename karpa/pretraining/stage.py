@@ -8,7 +8,6 @@ must find its checkpoints again; `manifest.json` is written last and marks it co
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -27,19 +26,7 @@ MetricsCallback = Callable[[dict[str, float], int], None]
 
 def resolve_configs(cfg: PretrainConfig, seed: int):
     """The preset with this run's overrides applied: (ModelConfig, TrainConfig)."""
-    from karpa_models.config import load_preset
-
-    model_cfg, train_cfg = load_preset(cfg.preset)
-    if cfg.text_init:
-        model_cfg = dataclasses.replace(model_cfg, text_init=cfg.text_init)
-    updates = {"device": cfg.device, "precision": cfg.precision, "progress": cfg.progress,
-               "seed": seed}
-    if cfg.steps is not None:
-        updates["steps"] = cfg.steps
-        updates["warmup_steps"] = min(train_cfg.warmup_steps, max(cfg.steps // 10, 1))
-    if cfg.lr is not None:
-        updates["lr"] = cfg.lr
-    return model_cfg, dataclasses.replace(train_cfg, **updates)
+    return cfg.model_configs(seed)
 
 
 def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:

@@ -33,6 +33,26 @@ def run_page_url(ui_url: str, experiment_id: str, run_id: str) -> str:
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def fail_abandoned_runs(home: Home, reason: str) -> list[str]:
+    """Mark FAILED, with `reason` as their `karpa.failure` tag, the runs of the home's own
+    MLflow store that are still RUNNING. Called while holding the home's run lock, when no
+    run of this home can be alive: they belong to a process that died (`kill -9`, a power
+    cut). A team tracking server (`MLFLOW_TRACKING_URI`) is left alone: runs of other
+    machines live there."""
+    if home.tracking_uri != f"sqlite:///{home.mlflow_db}" or not home.mlflow_db.exists():
+        return []
+    client = MlflowClient(tracking_uri=home.tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    abandoned = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'",
+                                   max_results=10_000)
+    for run in abandoned:
+        client.set_tag(run.info.run_id, "karpa.failure", reason)
+        client.set_terminated(run.info.run_id, "FAILED")
+    return [run.info.run_id for run in abandoned]
+
+
 class Tracker:
     """MLflow runs of one pipeline: a parent run per pipeline run, a child per stage."""
 

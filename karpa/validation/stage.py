@@ -70,6 +70,10 @@ def validate(
 
     when = reference_time(cfg, now)
     contracts = load_contracts(Path(cfg.contracts) if cfg.contracts else None, tables=list(tables))
+    for key, values in cfg.labels.items():  # the run's own label sets
+        table, column = key.split(".", 1)
+        if table in contracts:
+            contracts[table] = contracts[table].with_allowed(column, values)
     key = combine(
         [VALIDATE_VERSION, when.date().isoformat(), digest_json(cfg.model_dump(mode="json"))]
         + [f"{t}:{tables[t].fingerprint}:{contracts[t].fingerprint}" for t in sorted(tables)]
@@ -101,13 +105,25 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     final = store.path("validated", key)
     frames: dict[str, pd.DataFrame] = {}
-    pii: dict[str, dict[str, int]] = {}
+    pii_columns: dict[str, dict[str, dict[str, int]]] = {}
     for name, manifest in tables.items():
         frame = pq.read_table(manifest.path).to_pandas()
-        if cfg.scrub_pii and contracts[name].pii.columns:
-            frame, counts = scrub_frame(frame, contracts[name].pii.columns)
-            pii[name] = counts
+        columns = contracts[name].scrub_columns() if cfg.scrub_pii else []
+        counted = {c: dict(kinds) for c, kinds in manifest.pii.items()}
+        for column in columns:
+            # Ingestion scrubbed already; this finds anything a table made elsewhere still has.
+            frame, counts = scrub_frame(frame, [column])
+            kinds = counted.setdefault(column, dict.fromkeys(counts, 0))
+            for kind, n in counts.items():
+                kinds[kind] = kinds.get(kind, 0) + n
+        if counted:
+            pii_columns[name] = counted
         frames[name] = frame
+    pii = {
+        table: {kind: sum(kinds.get(kind, 0) for kinds in by_column.values())
+                for kind in next(iter(by_column.values()))}
+        for table, by_column in pii_columns.items()
+    }
     results = validate_tables(frames, contracts, reference_time=when)
 
     quarantine_paths = {t: str(final / "quarantine" / f"{t}.parquet") for t in results}
@@ -137,9 +153,11 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
     (tmp / "results.json").write_text(
         json.dumps({t: r.summary() for t, r in results.items()}, indent=2, default=str)
     )
-    report = render_validation_report(results, pii, findings, quarantine_paths=quarantine_paths)
+    report = render_validation_report(results, pii_columns, findings,
+                                      quarantine_paths=quarantine_paths)
     (tmp / "report.html").write_text(report)
-    summary = render_markdown_summary(results, pii, findings, quarantine_paths=quarantine_paths)
+    summary = render_markdown_summary(results, pii_columns, findings,
+                                      quarantine_paths=quarantine_paths)
     warnings = [
         f"{o.table}: {o.rule} ({o.description})"
         for r in results.values() for o in [*r.rules, *r.table_rules]
@@ -155,6 +173,7 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
             for t, r in results.items()
         },
         "pii": pii,
+        "pii_columns": pii_columns,
         "warnings": warnings,
         "drifted": [f"{f.table}.{f.column}.{f.statistic}" for f in findings if f.drifted],
         "report": str(final / "report.html"),

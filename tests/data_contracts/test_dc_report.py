@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -59,6 +60,21 @@ def test_html_report_without_problems_says_so(contracts, frame, item_rows, refer
     html = render_validation_report(results)
     assert "Every table is within its contract thresholds." in html
     assert "No previous profile to compare with." in html
+
+
+def test_hostile_names_are_escaped_everywhere(validated, drift):
+    evil = "<script>alert(1)</script>"
+    items = validated["items"]
+    rule = dataclasses.replace(items.rules[0], column=evil, observed=evil, expected=evil,
+                               examples=[{"source": evil, "row": 1, "value": evil, "detail": evil}])
+    hostile = dataclasses.replace(items, table=evil, rules=[rule, *items.rules[1:]])
+    drifted = [{**f.to_dict(), "table": evil, "column": evil} for f in drift]
+    html = render_validation_report(
+        [hostile], {evil: {evil: 1}}, drifted, title=evil, quarantine_paths={evil: evil}
+    )
+    assert "<script" not in html
+    # title, heading, overview, column, observed, demands, examples (4 cells), PII, drift, ...
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 12
 
 
 def test_markdown_summary(validated, drift):

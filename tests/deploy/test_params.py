@@ -6,17 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prefect.exceptions import ParameterTypeError
 from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
 from flows.deployments import finetune_deployed
 from flows.params import RetrainParams
 from flows.retrain import retrain
-from karpa.config import STAGES, load_config
+from karpa.config import STAGES, PretrainConfig, RunConfig, load_config, model_presets
 from karpa.errors import SourceError
 from karpa.run_report import failure_sentence
 
-DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+DEMO = str(CONFIGS / "demo.yaml")
 
 
 def _schema() -> dict:
@@ -54,43 +56,45 @@ def test_finetune_form_is_a_closed_subset_of_the_retrain_one():
     assert props["until"]["default"] == "promote"
     assert props["application"]["enum"] == ["all", "intent", "sentiment", "recommendation"]
     assert props["application"]["default"] == "all"
-    cfg = load_config(DEMO, RetrainParams(application="sentiment", until="finetune",
-                      overrides=["finetune.foundation=champion"]).config_overrides())
+    cfg = RetrainParams(config=DEMO, application="sentiment", until="finetune",
+                        overrides=["finetune.foundation=champion"]).resolve()
     assert cfg.finetune.foundation == "champion"
     assert cfg.finetune.applications == ["sentiment"] and cfg.until == "finetune"
 
 
-def test_typed_choices_become_overrides_and_free_ones_win():
+def test_typed_choices_apply_as_typed_values_and_free_ones_win():
     params = RetrainParams(
         config=DEMO,
+        data="/data",
         until="validate",
         preset="small",
         pretrain_steps=7,
         pretrain_lr=1e-5,
+        application="intent",
         overrides=["pretrain.steps=9"],
     )
-    assert params.config_overrides() == [
-        "until=validate",
-        "pretrain.preset=small",
-        "pretrain.steps=7",
-        "pretrain.lr=1e-05",
-        "pretrain.steps=9",
-    ]
-    folded = params.folded()
-    assert (folded.until, folded.pretrain_steps) == (None, None)
-    cfg = load_config(folded.config, folded.overrides, "/data")
+    assert params.typed_values() == {
+        "until": "validate",
+        "pretrain.preset": "small",
+        "pretrain.steps": 7,
+        "pretrain.lr": 1e-5,
+        "finetune.applications": ["intent"],
+    }
+    cfg = params.resolve()
     assert (cfg.until, cfg.pretrain.preset, cfg.pretrain.steps, cfg.pretrain.lr) == (
         "validate",
         "small",
         9,
         1e-5,
     )
+    assert cfg.finetune.applications == ["intent"]
     assert cfg.data.root == "/data"
 
 
 def test_empty_typed_choices_keep_the_config():
-    assert RetrainParams().config_overrides() == []
-    assert RetrainParams(overrides=["until=align"]).config_overrides() == ["until=align"]
+    assert RetrainParams().typed_values() == {}
+    cfg = RetrainParams(config=DEMO, overrides=["until=align"]).resolve()
+    assert cfg.until == "align" and cfg.pretrain == load_config(DEMO).pretrain
 
 
 @pytest.mark.parametrize(
@@ -119,3 +123,55 @@ def test_failure_sentence_is_one_line():
     bug = failure_sentence(ValueError("bad shape\n  with detail"))
     assert bug == "Unexpected ValueError: bad shape"
     assert len(failure_sentence(ValueError("x" * 2000))) == 500
+
+
+def test_form_bounds_and_choices_are_the_config_schemas():
+    """The form repeats no number: its bounds and choices are the run config's, so the two
+    cannot drift apart again."""
+    props = _schema()
+    config = PretrainConfig.model_json_schema()["properties"]
+    for form_key, config_key in (("pretrain_steps", "steps"), ("pretrain_lr", "lr")):
+        form = next(a for a in props[form_key]["anyOf"] if a.get("type") != "null")
+        schema = next(a for a in config[config_key]["anyOf"] if a.get("type") != "null")
+        bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        assert {b: form.get(b) for b in bounds} == {b: schema.get(b) for b in bounds}
+        assert any(form.get(b) is not None for b in bounds) and form["type"] == schema["type"]
+    preset = next(a for a in props["preset"]["anyOf"] if "enum" in a)["enum"]
+    assert preset == list(model_presets())
+    assert set(preset) == {p.stem for p in (CONFIGS / "models").glob("*.yaml")}
+    apps = next(a for a in props["application"]["anyOf"] if "enum" in a)["enum"]
+    assert apps == ["all", *RunConfig.model_json_schema()["$defs"]["FinetuneConfig"][
+        "properties"]["applications"]["items"]["enum"]]
+
+
+BAD_OVERRIDES = {
+    "finetune.intent.epochz=3":
+        "unknown key 'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?",
+    "finetune.sentiment.epochs=three":
+        "finetune.sentiment.epochs: Input should be a valid integer, unable to parse string "
+        "as an integer (got 'three')",
+    "pretrain.preset=tiniest":
+        "pretrain.preset: unknown model preset 'tiniest' (known: tiny, small, base, or a "
+        "YAML file); did you mean 'tiny'?",
+    "key": "'key': expected KEY=VALUE, for example ingest.batch_rows=50000",
+}
+
+
+@pytest.mark.parametrize("override", list(BAD_OVERRIDES))
+def test_bad_overrides_are_refused_by_the_parameters_in_one_sentence(override):
+    """RetrainParams and both deployed flows' parameter checks (which Prefect runs before a
+    flow body starts) refuse an override that the config schema refuses, in its words."""
+    with pytest.raises(ValidationError) as err:
+        RetrainParams(overrides=[override])
+    assert [e["msg"] for e in err.value.errors()] == [BAD_OVERRIDES[override]]
+    for deployed in (retrain, finetune_deployed):
+        with pytest.raises(ParameterTypeError) as err:
+            deployed.validate_parameters({"overrides": [override]})
+        assert str(err.value).splitlines()[1:] == [f" - overrides.0: {BAD_OVERRIDES[override]}"]
+
+
+def test_unknown_preset_is_refused_by_the_form():
+    with pytest.raises(ValidationError, match="Input should be 'tiny', 'small' or 'base'"):
+        RetrainParams(preset="tiniest")
+    with pytest.raises(ParameterTypeError, match="preset: Input should be 'tiny'"):
+        retrain.validate_parameters({"preset": "tiniest"})

@@ -114,3 +114,20 @@ def test_bad_card_inputs(tmp_path):
     missing = ModelCard("x", "y", figures={"plot": tmp_path / "nope.png"})
     with pytest.raises(FileNotFoundError):
         to_html(missing)
+
+
+def test_hostile_values_are_escaped(tmp_path):
+    evil = "<script>alert(1)</script>"
+    figure = tmp_path / "f.png"
+    figure.write_bytes(b"\x89PNG not really")
+    card = ModelCard(
+        application=evil, model_name=evil, summary=evil, details={evil: evil},
+        data={evil: [evil]}, metrics=[MetricEntry(evil, 0.5, protocol=evil)],
+        comparisons=[Comparison(evil, evil, evil, 0.1)],
+        slices=[{"slice": evil, "bucket": evil, "metric": evil, "value": 0.1}],
+        figures={'" onerror="alert(1)': figure}, limits=[evil],
+    )
+    page = to_html(card)
+    assert "<script" not in page and '" onerror' not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 15
+    assert 'alt="&#34; onerror=&#34;alert(1)"' in page  # an attribute cannot be broken out of

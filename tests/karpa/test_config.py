@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from karpa.config import flatten, load_config
+from karpa.config import check_overrides, flatten, load_config
 from karpa.errors import ConfigError
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
@@ -44,6 +44,12 @@ def test_bad_value_is_one_sentence():
 def test_unknown_table_refused():
     with pytest.raises(ConfigError, match="unknown table 'orders'"):
         load_config(DEMO, ["data.sources.orders={path: x.csv, format: csv}"])
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, ["data.sources.itmes={path: x.csv, format: csv}"])
+    assert str(err.value) == (
+        f"{DEMO} with --set: data.sources: unknown table 'itmes' (known tables: items, "
+        "images, events, messages, news); did you mean 'items'?"
+    )
 
 
 def test_missing_file_is_clear(tmp_path):
@@ -53,3 +59,90 @@ def test_missing_file_is_clear(tmp_path):
 
 def test_data_root_override():
     assert load_config(DEMO, data_root="/data/x").data.root == "/data/x"
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        ("finetune.intent.epochz=3",
+         "unknown key 'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?"),
+        ("finetune.intent.epocs=3",
+         "unknown key 'finetune.intent.epocs'; did you mean 'finetune.intent.epochs'?"),
+        ("finetune.intnt.epochs=3",
+         "unknown key 'finetune.intnt'; did you mean 'finetune.intent'?"),
+        ("finetune.sentiment.epochs=three",
+         "finetune.sentiment.epochs: Input should be a valid integer, unable to parse string "
+         "as an integer (got 'three')"),
+        ("pretrain.preset=tiniest",
+         "pretrain.preset: unknown model preset 'tiniest' (known: tiny, small, base, or a "
+         "YAML file); did you mean 'tiny'?"),
+        ("finetune.intent.epochs=0", "finetune.intent: epochs must be >= 1, got 0"),
+        ("finetune.recommendation.loss=soft",
+         "finetune.recommendation: loss must be one of ('full_softmax', 'sampled_softmax'), "
+         "got 'soft'"),
+    ],
+)
+def test_nested_settings_and_presets_are_checked_at_load(override, sentence):
+    """Per-application settings and the model preset are part of the one schema: refused
+    when the run is loaded, naming the file, the key and the nearest valid key."""
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, [override])
+    assert str(err.value) == f"{DEMO} with --set: {sentence}"
+
+
+def test_set_without_equals_is_one_sentence():
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, ["pretrain.steps"])
+    assert str(err.value) == (
+        "--set 'pretrain.steps': expected KEY=VALUE, for example ingest.batch_rows=50000"
+    )
+
+
+def test_bad_application_setting_in_the_file_names_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEMO.read_text() + "\nfinetune:\n  sentiment: {patiense: 3}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert str(err.value) == (
+        f"{bad}: unknown key 'finetune.sentiment.patiense'; did you mean "
+        "'finetune.sentiment.patience'?"
+    )
+
+
+def test_a_preset_file_is_built_at_load(tmp_path):
+    preset = tmp_path / "wide.yaml"
+    preset.write_text("model:\n  text: {width: 130, heads: 4}\ntrain: {steps: 10}\n")
+    with pytest.raises(ConfigError, match=r"pretrain: model preset '.*wide.yaml': "
+                       r"model.text.width 130 is not a multiple of heads 4"):
+        load_config(DEMO, [f"pretrain.preset={preset}"])
+    with pytest.raises(ConfigError, match=r"pretrain.preset: model preset file .* not found"):
+        load_config(DEMO, [f"pretrain.preset={tmp_path / 'none.yaml'}"])
+
+
+def test_application_settings_build_the_dataclass_with_run_defaults():
+    from karpa.applications import IntentConfig
+
+    cfg = load_config(DEMO, ["finetune.intent={max_steps: null, k_shots: [5]}",
+                             "finetune.device=cpu"])
+    settings = cfg.finetune.intent.build(preset="small", device=cfg.finetune.device)
+    assert isinstance(settings, IntentConfig)
+    assert (settings.max_steps, settings.k_shots, settings.preset, settings.device) == (
+        None, (5,), "small", "cpu")
+    assert flatten(cfg)["finetune.intent.epochs"] == str(IntentConfig().epochs)
+    pinned = load_config(DEMO, ["finetune.intent.preset=tiny"]).finetune.intent
+    assert pinned.build(preset="small", device="auto").preset == "tiny"
+
+
+def test_typed_values_are_applied_as_values_before_the_overrides():
+    cfg = load_config(DEMO, ["pretrain.steps=9"], values={
+        "pretrain.steps": 7, "pretrain.lr": 1e-4, "finetune.applications": ["intent"]})
+    assert (cfg.pretrain.steps, cfg.pretrain.lr, cfg.finetune.applications) == (
+        9, 1e-4, ["intent"])
+
+
+def test_override_is_checked_without_its_file():
+    check_overrides(["data.sources.items.path=x.csv", "pretrain.steps=5"])
+    with pytest.raises(ConfigError, match=r"^overrides: unknown key 'pretrain.stepz'"):
+        check_overrides(["pretrain.stepz=5"], option="overrides")
+    with pytest.raises(ConfigError, match=r"data.sources.items.format: Field required"):
+        check_overrides(["data.sources.items={path: x.csv}"])

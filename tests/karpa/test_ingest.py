@@ -158,7 +158,8 @@ def test_crash_mid_write_leaves_no_entry(tmp_path, store, monkeypatch):
         ("empty.csv", b"", "csv", r"empty\.csv: cannot read as CSV"),
         ("semi.csv", b"item_id;title\nI1;scarf\n", "csv", r"missing required column 'item_id'"),
         ("latin.csv", "item_id,title\nI1,caf\xe9\n".encode("latin-1"), "csv",
-         r"unreadable CSV .*encoding='utf-8'"),
+         r"latin\.csv: line 2 is not valid utf-8 \(byte 0xe9 at column 7\); is the file "
+         r"latin-1"),
         ("trunc.parquet", None, "parquet", r"trunc\.parquet: unreadable Parquet"),
     ],
 )

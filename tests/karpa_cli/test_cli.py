@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from karpa_cli.main import main
+
 REPO = Path(__file__).resolve().parents[2]
 # The `karpa` command, run as a module so that it is this checkout's code.
 KARPA = [sys.executable, "-m", "karpa_cli"]
@@ -35,3 +39,36 @@ def test_missing_data_folder_is_one_sentence_before_a_run(tmp_path):
         f"karpa: error: --data: '{missing}' is not a folder (data.sources.messages.path is "
         "relative to it)"], proc.stderr[-2000:]
     assert not (tmp_path / "home" / "failures.jsonl").exists()  # no flow run was started
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        ("finetune.intent.epochz=3", "configs/demo.yaml with --set: unknown key "
+         "'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?"),
+        ("finetune.sentiment.epochs=three", "configs/demo.yaml with --set: "
+         "finetune.sentiment.epochs: Input should be a valid integer, unable to parse string "
+         "as an integer (got 'three')"),
+        ("pretrain.preset=tiniest", "configs/demo.yaml with --set: pretrain.preset: unknown "
+         "model preset 'tiniest' (known: tiny, small, base, or a YAML file); did you mean "
+         "'tiny'?"),
+        ("key", "--set 'key': expected KEY=VALUE, for example ingest.batch_rows=50000"),
+    ],
+)
+def test_bad_set_is_refused_before_any_flow_or_tracking_run(
+    override, sentence, tmp_path, monkeypatch, capsys
+):
+    """In-process: the return code, the one sentence, and neither a flow run nor an
+    MLflow store."""
+    import flows.retrain
+
+    def no_flow_run(*args, **kwargs):
+        raise AssertionError("a flow run was started")
+
+    monkeypatch.setattr(flows.retrain, "retrain", no_flow_run)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the home's settings stay here
+    monkeypatch.chdir(REPO)
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "run", "--set", override]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"karpa: error: {sentence}"]
+    assert not list(home.rglob("mlflow.db")) and not list(home.rglob("mlruns"))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import socket
 import tarfile
 import zipfile
 
+import pooch
 import pytest
 
 from karpa.datasets.fetch import MIRROR_ENV, fetch
@@ -79,6 +82,37 @@ def test_missing_file_on_server_is_one_sentence(mirror, tmp_path):
                                            r"\(HTTP 404 File not found\); nothing was kept"):
         fetch(absent, dest=tmp_path / "b")
     assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_unreachable_mirror_is_one_sentence_naming_the_url(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(DatasetError) as err:
+        fetch("banking77", dest=tmp_path / "b", mirror=url)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"banking77/train.csv: download from {url}/banking77/train.csv "
+                              "failed (")
+    assert message.endswith("; nothing was kept")
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_fetch_prints_nothing_and_pooch_logs_nothing(mirror, tmp_path, capsys):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = pooch.get_logger()  # pooch's own logger, with its own stderr handler
+    level = logger.level
+    logger.addHandler(handler)
+    try:
+        fetch("mnist_test", dest=tmp_path / "m")
+        fetch("mnist_test", dest=tmp_path / "m")
+    finally:
+        logger.removeHandler(handler)
+    assert records == [] and logger.level == level
+    assert capsys.readouterr().out == ""
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

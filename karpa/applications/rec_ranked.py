@@ -1,0 +1,32 @@
+"""One model's ranked test scores, shared by recommendation.py (which ranks) and
+rec_report.py (which reports), so that neither imports the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from karpa.evaluation.ranking import RankingEvaluation
+from karpa_models.finetune.predictors import FineTunedRecommender
+
+
+@dataclass
+class RankedModel:
+    """One model's test scores evaluated under both protocols."""
+
+    name: str
+    kind: str  # "model" | "ablation" | "baseline"
+    full: RankingEvaluation
+    sampled: RankingEvaluation
+    recommender: FineTunedRecommender | None = None
+    train_info: dict[str, Any] | None = None
+
+    def metrics(self) -> dict[str, float]:
+        out = dict(self.full.metrics)
+        out.update(
+            {
+                f"sampled{self.sampled.protocol['n_negatives']}/{k}": v
+                for k, v in self.sampled.metrics.items()
+            }
+        )
+        return out
