@@ -209,3 +209,11 @@ def test_an_unknown_user_gets_the_popularity_fallback_and_is_told(report):
     popular = np.lexsort((np.arange(rec.n_items), -rec.item_counts))[:3]
     assert list(out["items"][0]) == [rec.item_ids[i] for i in popular] == list(out["items"][1])
     assert isinstance(rec, HybridRecommender)
+
+
+def test_slices_reach_the_tracker_for_karpa_and_every_baseline(report):
+    flat = report.flat_metrics()
+    for model in ("", "/ease", "/item_knn", "/popularity", "/pretrained"):
+        for key in ("cold_items/cold", "short_history/short", "item_popularity/head"):
+            name = f"slice/{key}/ndcg_at_10{model}"
+            assert name in flat, name
