@@ -47,6 +47,9 @@ class RecommendationConfig:
     blend_history_edges: tuple[int, ...] = (4, 20)  # buckets <=4 (short), 5-20, >20
     blend_min_users: int = 100  # a smaller validation bucket takes the overall weight
     cold_below: int = 5  # items with fewer training interactions are cold (slices, blend)
+    # The content ablation: the pretrained sequence model once more, same seed, with the
+    # items' content vectors zeroed (ids only); reported as "pretrained_ids_only".
+    content_ablation: bool = False
     preset: str = "tiny"  # the architecture when no foundation checkpoint is given
     device: str = "auto"
     seed: int = 0

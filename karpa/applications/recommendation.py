@@ -35,6 +35,7 @@ from karpa_models.runtime import init_runtime
 __all__ = ["HYBRID", "RankedModel", "RecommendationConfig", "run_recommendation"]
 
 HYBRID = "karpa"  # the served model: sequence model + EASE, blended on validation
+IDS_ONLY = "_ids_only"  # the content ablation's suffix
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,10 @@ def run_recommendation(
         val_rows = np.sort(rng.choice(val_rows, size=cfg.max_val_users, replace=False))
     val_histories = [data.val_histories[i] for i in val_rows]
     models: list[RankedModel] = []
-    for enc in encoders:
+    runs = [(enc, True) for enc in encoders]
+    if cfg.content_ablation and encoders[0].name == PRETRAINED:
+        runs.append((encoders[0], False))
+    for enc, use_content in runs:
         decoder = None
         if enc.name == PRETRAINED and cfg.use_pretrained_head and foundation_ckpt is not None:
             decoder = pretrained_item_decoder(foundation_ckpt)
@@ -153,13 +157,15 @@ def run_recommendation(
             cfg.recommender(),
             decoder,
             on_metrics,
-            name=f"recommendation/{enc.name}",
+            name=f"recommendation/{enc.name}" + ("" if use_content else IDS_ONLY),
             val_metrics=validation_metrics,
+            use_content=use_content,
         )
         kind = "ablation" if enc.name == SCRATCH and PRETRAINED in names else "model"
+        kind = kind if use_content else "ablation"
         models.append(
             rank(
-                enc.name,
+                enc.name + ("" if use_content else IDS_ONLY),
                 kind,
                 rec.score(data.test_histories),
                 data,

@@ -25,6 +25,7 @@ def report(views_dir, foundation_ckpt, tmp_path_factory):
         n_negatives=20,
         n_resamples=200,
         device="cpu",
+        content_ablation=True,
     )
     seen = []
     rep = run_recommendation(
@@ -48,7 +49,10 @@ def test_report_has_both_protocols_and_every_comparison(report):
         report.metrics
     )
     assert report.model_name == "recommendation-karpa"
-    assert set(report.comparisons) == {"pretrained", "scratch", "popularity", "item_knn", "ease"}
+    assert set(report.comparisons) == {
+        "pretrained", "pretrained_ids_only", "scratch", "popularity", "item_knn", "ease"
+    }
+    assert report.comparisons["pretrained_ids_only"]["kind"] == "ablation"
     for comp in report.comparisons.values():
         d = comp["delta"]
         assert d["low"] <= d["estimate"] <= d["high"]
@@ -217,3 +221,16 @@ def test_slices_reach_the_tracker_for_karpa_and_every_baseline(report):
         for key in ("cold_items/cold", "short_history/short", "item_popularity/head"):
             name = f"slice/{key}/ndcg_at_10{model}"
             assert name in flat, name
+
+
+def test_the_content_ablation_is_reported_on_the_same_users(report):
+    """ids only (content zeroed) against ids + content: the same seed, the same test users,
+    every slice."""
+    ablation = report.comparisons["pretrained_ids_only"]
+    assert ablation["kind"] == "ablation" and "ndcg@10" in ablation["metrics"]
+    mine = {(r["slice"], r["bucket"]): r["n"] for r in report.slices if r["metric"] == "ndcg@10"}
+    theirs = {(r["slice"], r["bucket"]): r["n"] for r in report.slices
+              if r["metric"] == "ndcg@10/pretrained_ids_only"}
+    assert theirs == mine
+    assert "recommendation/pretrained_ids_only" in str(report.training) or (
+        "pretrained_ids_only" in report.training)

@@ -90,3 +90,17 @@ def test_the_blend_is_chosen_on_validation_even_where_test_disagrees():
     np.testing.assert_allclose(served, zscore_rows(hybrid.ease_scores(test_hist)))  # EASE alone
     sequence_only = hybrid.sequence.score(test_hist)
     assert (sequence_only.argmax(axis=1) == test_targets).all()  # what test would have chosen
+
+
+def test_a_bucket_gain_within_noise_keeps_the_overall_weight():
+    """Short histories here prefer the sequence part on only a handful of their users: the
+    gain is within two standard errors, so the bucket keeps the overall weight (EASE)."""
+    rng = np.random.default_rng(2)
+    lengths = [2] * 200 + [30] * 400
+    histories = [list(rng.integers(0, N, size=n)) for n in lengths]
+    targets = np.array([(h[-1] + 3) % N for h in histories])  # EASE's pick for everyone
+    targets[:6] = [(h[-1] + 1) % N for h in histories[:6]]  # 6 short users: the sequence's
+    seq, ease = _Shifted(1).score(histories), _Shifted(3).score(histories)
+    choice = choose_blend(seq, ease, histories, targets, np.full(N, 10), grid=(0.0, 1.0),
+                          history_edges=(4,), cold_below=5, min_users=50)
+    assert choice.blend.weights == (0.0, 0.0)
