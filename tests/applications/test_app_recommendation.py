@@ -234,3 +234,11 @@ def test_the_content_ablation_is_reported_on_the_same_users(report):
     assert theirs == mine
     assert "recommendation/pretrained_ids_only" in str(report.training) or (
         "pretrained_ids_only" in report.training)
+
+
+def test_the_hybrid_sees_new_items_where_ease_is_blind(report):
+    """Targets with no training interaction: EASE has nothing to score them by, the hybrid
+    has their content (through the sequence part)."""
+    cold = {r["metric"]: r["value"] for r in report.slices
+            if r["slice"] == "cold_start" and r["bucket"] == "cold"}
+    assert cold["ndcg@10"] > cold["ndcg@10/ease"], cold
