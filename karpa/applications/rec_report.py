@@ -199,7 +199,11 @@ def finish_recommendation(
         )
     limits = [
         "Sampled-negative numbers flatter every model; decisions use full ranking.",
-        "Items added after fine-tuning are unknown to the saved model until it is retrained.",
+        "An item with no training interaction scores by its content alone (EASE knows "
+        "nothing of it); an item added to the catalogue after pretraining has no content "
+        "vector and is unknown to the saved model until the foundation is retrained.",
+        "A user with no known history item gets the training popularity ranking, marked "
+        "'popularity fallback: unknown user' in the served output.",
     ]
     if data.n_test_total > len(data.test_targets):
         limits.append(f"Test capped at {len(data.test_targets)} of {data.n_test_total} users.")
