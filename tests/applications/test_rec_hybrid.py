@@ -45,8 +45,13 @@ def test_zscore_and_blend_weights_by_history_length():
     seq, ease = np.array([[0.0, 1.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]])
     out = blend_scores(seq, ease, [3, 9], np.zeros(2, bool), blend)
     assert out[0].argmax() == 1 and out[1].argmax() == 0  # short: sequence; long: EASE
-    cold = blend_scores(seq, ease, [9, 9], np.array([False, True]),
-                        BlendWeights((4,), (1.0, 0.0), cold_rule="sequence"))
+    cold = blend_scores(
+        seq,
+        ease,
+        [9, 9],
+        np.array([False, True]),
+        BlendWeights((4,), (1.0, 0.0), cold_rule="sequence"),
+    )
     assert cold[0, 1] == pytest.approx(1.0)  # the cold item keeps its z(sequence)
     with pytest.raises(ValueError, match="one more weight"):
         BlendWeights((4,), (0.5,))
@@ -63,8 +68,17 @@ def test_each_bucket_takes_its_best_weight_on_validation():
     histories = [list(rng.integers(0, N, size=n)) for n in lengths]
     targets = np.array([(h[-1] + (1 if len(h) < 5 else 3)) % N for h in histories])
     seq, ease = _Shifted(1).score(histories), _Shifted(3).score(histories)
-    choice = choose_blend(seq, ease, histories, targets, np.full(N, 10), grid=(0.0, 0.5, 1.0),
-                          history_edges=(4,), cold_below=5, min_users=50)
+    choice = choose_blend(
+        seq,
+        ease,
+        histories,
+        targets,
+        np.full(N, 10),
+        grid=(0.0, 0.5, 1.0),
+        history_edges=(4,),
+        cold_below=5,
+        min_users=50,
+    )
     assert choice.blend.weights == (1.0, 0.0)  # short: the sequence part; long: EASE
     assert choice.validation > 0.5  # every target not repeating a history item is first
 
@@ -101,6 +115,15 @@ def test_a_bucket_gain_within_noise_keeps_the_overall_weight():
     targets = np.array([(h[-1] + 3) % N for h in histories])  # EASE's pick for everyone
     targets[:6] = [(h[-1] + 1) % N for h in histories[:6]]  # 6 short users: the sequence's
     seq, ease = _Shifted(1).score(histories), _Shifted(3).score(histories)
-    choice = choose_blend(seq, ease, histories, targets, np.full(N, 10), grid=(0.0, 1.0),
-                          history_edges=(4,), cold_below=5, min_users=50)
+    choice = choose_blend(
+        seq,
+        ease,
+        histories,
+        targets,
+        np.full(N, 10),
+        grid=(0.0, 1.0),
+        history_edges=(4,),
+        cold_below=5,
+        min_users=50,
+    )
     assert choice.blend.weights == (0.0, 0.0)
