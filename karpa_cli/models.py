@@ -26,10 +26,20 @@ def _predict(args: argparse.Namespace) -> int:
                          f"run the pipeline first (karpa run)")
     predict = load_predictor(home.tracking_uri, registry.model_uri(name, args.alias))
     if args.application == "recommend":
-        history = user_history(home.store, args.input)
+        from karpa.errors import KarpaError
+        from karpa.scoring import latest_views
+
+        try:
+            history = user_history(home.store, args.input)
+        except KarpaError:
+            if latest_views(home.store) is None:
+                raise
+            history = []  # an unknown user: the model answers with its popularity fallback
         out = predict(pd.DataFrame({"history": [history], "k": [args.k]}))
         result = {"user": args.input, "history_tail": history[-5:],
                   "items": list(out["items"][0]), "scores": list(out["scores"][0])}
+        if "source" in out:  # "model", or why the popularity fallback answered
+            result["source"] = str(out["source"][0])
     else:
         out = predict(pd.DataFrame({"text": [args.input]}))
         result = out.iloc[0].to_dict()

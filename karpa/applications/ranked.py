@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from karpa.evaluation.ranking import RankingEvaluation
+from karpa_models.finetune.hybrid import HybridRecommender
 from karpa_models.finetune.predictors import FineTunedRecommender
 
 
@@ -18,7 +19,7 @@ class RankedModel:
     kind: str  # "model" | "ablation" | "baseline"
     full: RankingEvaluation
     sampled: RankingEvaluation
-    recommender: FineTunedRecommender | None = None
+    recommender: FineTunedRecommender | HybridRecommender | None = None
     train_info: dict[str, Any] | None = None
 
     def metrics(self) -> dict[str, float]:

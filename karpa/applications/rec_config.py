@@ -40,6 +40,16 @@ class RecommendationConfig:
     max_test_users: int | None = None
     max_val_users: int | None = 500  # early stopping reads a seeded sample of them
     history_edges: tuple[int, ...] = (2, 5, 10, 20)
+    # The hybrid (the served model): the sequence model blended with EASE, each z-scored per
+    # user; one sequence weight per history-length bucket, chosen on validation users.
+    hybrid: bool = True
+    blend_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    blend_history_edges: tuple[int, ...] = (4, 20)  # buckets <=4 (short), 5-20, >20
+    blend_min_users: int = 100  # a smaller validation bucket takes the overall weight
+    cold_below: int = 5  # items with fewer training interactions are cold (slices, blend)
+    # The content ablation: the pretrained sequence model once more, same seed, with the
+    # items' content vectors zeroed (ids only); reported as "pretrained_ids_only".
+    content_ablation: bool = False
     preset: str = "tiny"  # the architecture when no foundation checkpoint is given
     device: str = "auto"
     seed: int = 0

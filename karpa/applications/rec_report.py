@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,19 @@ from karpa.applications.encoders import PRETRAINED, SCRATCH
 from karpa.applications.figures import comparison_plot, comparison_rows
 from karpa.applications.ranked import RankedModel
 from karpa.applications.rec_config import RecommendationConfig
+from karpa.applications.rec_hybrid import BlendChoice
 from karpa.applications.report import AppReport, interval_dict
 from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
-from karpa.evaluation.slices import by_history_length, by_item_popularity, cold_start, slice_table
-from karpa_models.finetune.saved import save_recommender
+from karpa.evaluation.slices import (
+    by_history_length,
+    by_item_popularity,
+    cold_items,
+    cold_start,
+    short_history,
+    slice_table,
+)
+from karpa_models.finetune.hybrid import HybridRecommender
+from karpa_models.finetune.saved import save_hybrid, save_recommender
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +51,17 @@ def _protocol_line(model: RankedModel) -> str:
 def rec_slices(
     models: Sequence[RankedModel], main: RankedModel, data: RecData, cfg: RecommendationConfig
 ) -> list[dict[str, Any]]:
-    """NDCG@10 and HR@10 by cold start, target popularity and history length: the main
-    model with intervals, every other model's NDCG@10 as ndcg@10/<model>."""
+    """NDCG@10 and HR@10 by cold start, cold items (< cfg.cold_below training
+    interactions), target popularity (head / mid / tail), short histories (< 5 items) and
+    history length: the main model with intervals, every other model's NDCG@10 as
+    ndcg@10/<model> (which part of the hybrid wins where)."""
+    lengths = [len(h) for h in data.test_histories]
     slicings = [
         cold_start(data.test_targets, data.item_counts),
+        cold_items(data.test_targets, data.item_counts, cfg.cold_below),
         by_item_popularity(data.test_targets, data.item_counts),
-        by_history_length([len(h) for h in data.test_histories], cfg.history_edges),
+        short_history(lengths, 5),
+        by_history_length(lengths, cfg.history_edges),
     ]
     per_user = main.full.per_user()
     mine = {"ndcg@10": per_user["ndcg@10"], "hr@10": per_user["hr@10"]}
@@ -63,6 +78,16 @@ def rec_slices(
     return records
 
 
+def _blend_line(choice: BlendChoice) -> str:
+    b = choice.blend
+    names = ["<=" + str(b.history_edges[0])] if b.history_edges else ["all"]
+    names += [f"{lo + 1}-{hi}" for lo, hi in pairwise(b.history_edges)]
+    names += [f">{b.history_edges[-1]}"] if b.history_edges else []
+    cells = ", ".join(f"{n}: {w:.1f}" for n, w in zip(names, b.weights, strict=True))
+    cold = "; cold items by the sequence part alone" if b.cold_rule == "sequence" else ""
+    return f"{cells}{cold}; validation NDCG@10 {choice.validation:.4f}"
+
+
 def finish_recommendation(
     models: Sequence[RankedModel],
     data: RecData,
@@ -71,6 +96,7 @@ def finish_recommendation(
     timings: dict[str, float],
     started: float,
     provenance: dict[str, str],
+    blend: BlendChoice | None = None,
 ) -> AppReport:
     """Intervals, slices, the comparison plot, the saved model, the card and the report."""
     main = next(m for m in models if m.kind == "model")
@@ -100,6 +126,14 @@ def finish_recommendation(
     gain = None
     if main.name == PRETRAINED and SCRATCH in comparisons:
         gain = dict(comparisons[SCRATCH]["delta"])
+    elif PRETRAINED in comparisons and SCRATCH in comparisons:
+        # The hybrid leads: the gain is its sequence part's, against the scratch twin.
+        pre = next(m for m in models if m.name == PRETRAINED).full.per_user()[HEADLINE]
+        scr = next(m for m in models if m.name == SCRATCH).full.per_user()[HEADLINE]
+        gain = interval_dict(
+            paired_bootstrap(pre, scr, n, conf, seed), HEADLINE,
+            f"{PRETRAINED} minus {SCRATCH} (the sequence models), paired bootstrap",
+        )
     slices = rec_slices(models, main, data, cfg)
     plots = {
         "comparison": comparison_plot(
@@ -109,7 +143,10 @@ def finish_recommendation(
             f"recommendation: test {HEADLINE} (full ranking), {conf:.0%} bootstrap intervals",
         ),
     }
-    model_dir = save_recommender(main.recommender, out_dir / "model")
+    if isinstance(main.recommender, HybridRecommender):
+        model_dir = save_hybrid(main.recommender, out_dir / "model")
+    else:
+        model_dir = save_recommender(main.recommender, out_dir / "model")
     protocol = {
         "split": "leave-last-out: train items / validation item (early stopping) / test item",
         "test_history": "train items + validation item",
@@ -118,6 +155,8 @@ def finish_recommendation(
         "headline": f"{HEADLINE}, {line}",
         "bootstrap": f"{n} percentile resamples of test users, {conf:.0%}; deltas paired",
         "cold_start": "target item with no interaction in any training sequence",
+        "cold_items": f"target item with < {cfg.cold_below} training interactions",
+        "short_history": "test history (train items + validation item) of < 5 items",
         "early_stopping": f"validation {cfg.metric} under full ranking on "
         f"{min(cfg.max_val_users or len(data.val_targets), len(data.val_targets))} users, "
         f"patience {cfg.patience} epochs",
@@ -143,13 +182,34 @@ def finish_recommendation(
         f"interaction, from the {main.name} behaviour tower; items without history score "
         "by their text and image content."
     )
+    if blend is not None:
+        protocol["blend"] = {
+            **blend.blend.to_dict(),
+            "validation_ndcg@10": blend.validation,
+            "chosen_on": f"{len(data.val_targets)} validation users (train items in, "
+            "validation item as target), full ranking, history excluded",
+            "table": blend.table,
+        }
+        summary = (
+            f"Ranks the whole catalogue of {len(data.catalogue)} items for a user's next "
+            "interaction: the pretrained behaviour tower (item embeddings fused with text "
+            "and image content) blended with EASE, each z-scored per user; the sequence "
+            f"weight per history length ({_blend_line(blend)}) was chosen on validation "
+            "users. Unknown users get the popularity ranking, marked as a fallback."
+        )
     limits = [
         "Sampled-negative numbers flatter every model; decisions use full ranking.",
-        "Items added after fine-tuning are unknown to the saved model until it is retrained.",
+        "An item with no training interaction scores by its content alone (EASE knows "
+        "nothing of it); an item added to the catalogue after pretraining has no content "
+        "vector and is unknown to the saved model until the foundation is retrained.",
+        "A user with no known history item gets the training popularity ranking, marked "
+        "'popularity fallback: unknown user' in the served output.",
     ]
     if data.n_test_total > len(data.test_targets):
         limits.append(f"Test capped at {len(data.test_targets)} of {data.n_test_total} users.")
     details = {"model_dir": str(model_dir)}
+    if blend is not None:
+        details["blend (sequence weight by history length)"] = _blend_line(blend)
     for m in models:
         if m.train_info:
             details[f"training ({m.name})"] = (

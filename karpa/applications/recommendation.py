@@ -20,17 +20,23 @@ from karpa.applications.data import RecData, load_recommendation
 from karpa.applications.encoders import PRETRAINED, SCRATCH, load_encoders, provenance
 from karpa.applications.ranked import RankedModel
 from karpa.applications.rec_config import RecommendationConfig
+from karpa.applications.rec_hybrid import BlendChoice, choose_blend
 from karpa.applications.rec_report import finish_recommendation
 from karpa.applications.report import AppReport
 from karpa.evaluation.baselines import EASERecommender, ItemKNNRecommender, PopularityRecommender
 from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_metrics
+from karpa_models.finetune.hybrid import HybridRecommender
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.next_item import train_recommender
+from karpa_models.finetune.predictors import FineTunedRecommender
 from karpa_models.finetune.recommender import pretrained_item_decoder
 from karpa_models.progress import Progress
 from karpa_models.runtime import init_runtime
 
-__all__ = ["RankedModel", "RecommendationConfig", "run_recommendation"]
+__all__ = ["HYBRID", "RankedModel", "RecommendationConfig", "run_recommendation"]
+
+HYBRID = "karpa"  # the served model: sequence model + EASE, blended on validation
+IDS_ONLY = "_ids_only"  # the content ablation's suffix
 
 logger = logging.getLogger(__name__)
 
@@ -69,22 +75,44 @@ def rank(
     return RankedModel(name, kind, full, sampled, **extra)
 
 
-def baselines(data: RecData, cfg: RecommendationConfig) -> list[RankedModel]:
+def baselines(
+    data: RecData, cfg: RecommendationConfig, ease: EASERecommender | None = None
+) -> list[RankedModel]:
+    """Popularity, item-kNN and EASE (`ease`, when given, is already fitted)."""
     n = len(data.catalogue)
     fitted = {
         "popularity": PopularityRecommender(n),
         "item_knn": ItemKNNRecommender(n, n_neighbors=cfg.knn_neighbors),
-        "ease": EASERecommender(n, l2=cfg.ease_l2),
+        "ease": ease or EASERecommender(n, l2=cfg.ease_l2),
     }
     out = []
     progress = Progress(
         "recommendation baselines", len(fitted), unit="baseline", every=1, logger=logger
     )
     for name, model in fitted.items():
-        model.fit(data.train_sequences)
+        if name != "ease" or ease is None:
+            model.fit(data.train_sequences)
         out.append(rank(name, "baseline", model.score(data.test_histories), data, cfg))
         progress.update(detail=f"{name} fitted and ranked")
     return out
+
+
+def hybrid_model(
+    rec: FineTunedRecommender, ease: EASERecommender, data: RecData, cfg: RecommendationConfig
+) -> tuple[HybridRecommender, BlendChoice]:
+    """The sequence model blended with EASE, the blend chosen on the validation users
+    (training items in, validation item as target); the test users are never read."""
+    seq_val = rec.score(data.val_histories)
+    ease_val = ease.score(data.val_histories)
+    choice = choose_blend(
+        seq_val, ease_val, data.val_histories, data.val_targets, data.item_counts,
+        cfg.blend_grid, cfg.blend_history_edges, cfg.cold_below, cfg.blend_min_users,
+    )
+    hybrid = HybridRecommender(
+        rec, ease.weights.astype(np.float32), data.item_counts.astype(np.int64), choice.blend,
+        train_info=dict(rec.train_info),
+    )
+    return hybrid, choice
 
 
 def run_recommendation(
@@ -117,7 +145,10 @@ def run_recommendation(
         val_rows = np.sort(rng.choice(val_rows, size=cfg.max_val_users, replace=False))
     val_histories = [data.val_histories[i] for i in val_rows]
     models: list[RankedModel] = []
-    for enc in encoders:
+    runs = [(enc, True) for enc in encoders]
+    if cfg.content_ablation and encoders[0].name == PRETRAINED:
+        runs.append((encoders[0], False))
+    for enc, use_content in runs:
         decoder = None
         if enc.name == PRETRAINED and cfg.use_pretrained_head and foundation_ckpt is not None:
             decoder = pretrained_item_decoder(foundation_ckpt)
@@ -131,13 +162,15 @@ def run_recommendation(
             cfg.recommender(),
             decoder,
             on_metrics,
-            name=f"recommendation/{enc.name}",
+            name=f"recommendation/{enc.name}" + ("" if use_content else IDS_ONLY),
             val_metrics=validation_metrics,
+            use_content=use_content,
         )
         kind = "ablation" if enc.name == SCRATCH and PRETRAINED in names else "model"
+        kind = kind if use_content else "ablation"
         models.append(
             rank(
-                enc.name,
+                enc.name + ("" if use_content else IDS_ONLY),
                 kind,
                 rec.score(data.test_histories),
                 data,
@@ -147,9 +180,19 @@ def run_recommendation(
             )
         )
     timings = {"fine_tune_s": time.perf_counter() - started}
+    mark = time.perf_counter()
+    ease = EASERecommender(len(data.catalogue), l2=cfg.ease_l2).fit(data.train_sequences)
+    choice = None
+    if cfg.hybrid:
+        # The hybrid is the application's model: the sequence model it blends stays
+        # reported beside it (kind "model" too, second), so each part's share shows.
+        hybrid, choice = hybrid_model(models[0].recommender, ease, data, cfg)
+        models.insert(0, rank(HYBRID, "model", hybrid.score(data.test_histories), data, cfg,
+                              recommender=hybrid))
+        timings["hybrid_s"] = time.perf_counter() - mark
     if cfg.run_baselines:
         mark = time.perf_counter()
-        models += baselines(data, cfg)
+        models += baselines(data, cfg, ease)
         timings["baselines_s"] = time.perf_counter() - mark
     protocol = provenance(foundation_ckpt)
-    return finish_recommendation(models, data, cfg, out_dir, timings, started, protocol)
+    return finish_recommendation(models, data, cfg, out_dir, timings, started, protocol, choice)

@@ -65,7 +65,8 @@ class AppReport:
 
     def flat_metrics(self) -> dict[str, float]:
         """Finite numbers only, keyed for a tracker: test/<metric>, headline/<bound>,
-        <model>/<metric>, <model>/delta_<bound>, gain/<bound>, curve/<model>/k<k>,
+        <model>/<metric>, <model>/delta_<bound>, gain/<bound>,
+        slice/<slice>/<bucket>/<metric>[/<model>], curve/<model>/k<k>,
         gain/k<k>/<bound>; names
         pass through `tracker_key` (ndcg@10 -> ndcg_at_10)."""
         out: dict[str, float] = {}
@@ -80,6 +81,8 @@ class AppReport:
                 out[f"{name}/delta_{bound}"] = (comp.get("delta") or {}).get(bound)
         for bound in ("estimate", "low", "high"):
             out[f"gain/{bound}"] = (self.pretraining_gain or {}).get(bound)
+        for rec in self.slices:  # slice/<slice>/<bucket>/<metric>[/<other model>]
+            out[f"slice/{rec['slice']}/{rec['bucket']}/{rec['metric']}"] = rec["value"]
         for rec in self.learning_curve:
             out[f"curve/{rec['model']}/k{rec['k']}"] = rec["value"]
             for bound, value in (rec.get("gain") or {}).items():

@@ -103,6 +103,27 @@ def cold_start(
     return Slicing(name="cold_start", labels=labels, order=("cold", "warm"))
 
 
+def cold_items(
+    target_items: Sequence[int] | np.ndarray,
+    item_counts: Sequence[int] | np.ndarray,
+    below: int = 5,
+) -> Slicing:
+    """ "cold" where the target item had fewer than `below` training interactions (the
+    items a co-occurrence model like EASE knows little about), else "warm"."""
+    return _renamed(cold_start(target_items, item_counts, below), "cold_items")
+
+
+def short_history(history_lengths: Sequence[int] | np.ndarray, below: int = 5) -> Slicing:
+    """ "short" where the user's history (the model's input) holds fewer than `below`
+    items, else "long"."""
+    labels = np.where(np.asarray(history_lengths) < below, "short", "long")
+    return Slicing(name="short_history", labels=labels, order=("short", "long"))
+
+
+def _renamed(slicing: Slicing, name: str) -> Slicing:
+    return Slicing(name=name, labels=slicing.labels, order=slicing.order)
+
+
 def slice_metrics(
     slicing: Slicing,
     per_example: Mapping[str, Sequence[float] | np.ndarray],

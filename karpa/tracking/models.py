@@ -163,26 +163,30 @@ class TextClassifierModel(PythonModel):
 
 
 class RecommenderModel(PythonModel):
-    """Top-k items for a user's recent items.
+    """Top-k items for a user's recent items, scored as the evaluation scored them.
 
     Input: a DataFrame with `history` (a list of item ids, most recent last) and optionally
-    `k` (default 10). Output per row: `items` (ids, best first) and `scores`.
+    `k` (default 10). Output per row: `items` (ids, best first; history items never),
+    `scores`, and `source`: "model", or "popularity fallback: unknown user" when the
+    history holds no item the model knows (then the items are the most popular ones).
     """
 
     def load_context(self, context) -> None:
         import torch
 
-        from karpa_models.finetune.saved import load_recommender
+        from karpa_models.finetune.saved import load_any_recommender
 
         torch.set_num_threads(1)
-        self.rec = load_recommender(context.artifacts["model"], "cpu")
+        self.rec = load_any_recommender(context.artifacts["model"], "cpu")
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
-        items, scores = [], []
+        items, scores, sources = [], [], []
         ks = model_input["k"] if "k" in model_input else [10] * len(model_input)
         for history, k in zip(model_input["history"], ks, strict=True):
             history = [str(i) for i in (list(history) if history is not None else [])]
-            top, score = self.rec.recommend(history, int(k if k == k else 10))
+            answer = self.rec.recommend(history, int(k if k == k else 10))
+            top, score = answer[0], answer[1]
             items.append([str(i) for i in top])
             scores.append([float(s) for s in score])
-        return pd.DataFrame({"items": items, "scores": scores})
+            sources.append(answer[2] if len(answer) > 2 else "model")
+        return pd.DataFrame({"items": items, "scores": scores, "source": sources})

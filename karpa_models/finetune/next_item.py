@@ -66,6 +66,7 @@ def train_recommender(
     name: str = "recommender",
     *,
     val_metrics: RankingMetrics,
+    use_content: bool = True,
 ) -> FineTunedRecommender:
     """Fine-tune a next-item recommender from the foundation's behaviour tower.
 
@@ -75,7 +76,9 @@ def train_recommender(
     users' histories and held-out next items, for early stopping on `cfg.metric`.
     decoder_state: a pretrained masked-item decoder (`pretrained_item_decoder`) to start
     the head from. val_metrics: how a validation ranking is measured (early stopping
-    reads `cfg.metric` from it). The foundation is not changed.
+    reads `cfg.metric` from it). use_content=False zeroes the items' content vectors (the
+    ids-only ablation: a cold item then has nothing to score by). The foundation is not
+    changed.
     """
     started = time.perf_counter()
     seed_everything(cfg.seed)
@@ -98,6 +101,8 @@ def train_recommender(
     max_len = min(cfg.max_len or foundation.behaviour.max_len, foundation.behaviour.max_len)
 
     content = item_content(foundation, tokenizer, catalogue, runtime)  # (n, D)
+    if not use_content:
+        content = torch.zeros_like(content)
     warm = warm_items(seqs, n_items)
     model = build_recommender(foundation.behaviour, content, warm, decoder_state)
     model.to(runtime.device)

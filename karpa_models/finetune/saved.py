@@ -8,6 +8,12 @@ classifier/                         recommender/
   classes.json   column order
   thresholds.json  out-of-scope threshold (or null)
 
+hybrid/ (the served recommender: sequence model + EASE, karpa_models/finetune/hybrid.py)
+  meta.json        format, blend weights
+  sequence/        a recommender folder as above
+  ease.npy         (I, I) float32 EASE item-item weights
+  item_counts.npy  (I,) training interactions per item (cold items, popularity fallback)
+
 Weights are a plain state dict (`torch.load(..., weights_only=True)` reads it) and the
 architecture is rebuilt from model_config.json, so loading needs neither the foundation
 checkpoint nor the network. A folder is written beside its destination and renamed into
@@ -23,11 +29,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer
 
 from karpa_models.config import ModelConfig
 from karpa_models.finetune.classifier import TextClassifier
+from karpa_models.finetune.hybrid import BlendWeights, HybridRecommender
 from karpa_models.finetune.predictors import FineTunedClassifier, FineTunedRecommender
 from karpa_models.finetune.recommender import NextItemRecommender
 from karpa_models.finetune.text import build_text_tower
@@ -39,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 CLASSIFIER_FORMAT = "karpa-classifier/1"
 RECOMMENDER_FORMAT = "karpa-recommender/1"
+HYBRID_FORMAT = "karpa-hybrid/1"
 WEIGHTS = "weights.pt"
 
 
@@ -129,6 +138,52 @@ def load_recommender(folder: str | Path, device: str = "cpu") -> FineTunedRecomm
         exclude_seen=bool(meta.get("exclude_seen", True)),
         train_info=dict(meta.get("train_info", {})),
     )
+
+
+def save_hybrid(rec: HybridRecommender, folder: str | Path) -> Path:
+    """Write the hybrid (its sequence model, EASE weights, item counts, blend) as one
+    folder, replaced atomically."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.hybrid-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_recommender(rec.sequence, tmp / "sequence")
+    np.save(tmp / "ease.npy", np.ascontiguousarray(rec.ease_weights, dtype=np.float32))
+    np.save(tmp / "item_counts.npy", np.asarray(rec.item_counts, dtype=np.int64))
+    meta = {"format": HYBRID_FORMAT, "blend": rec.blend.to_dict(), "n_items": rec.n_items,
+            "train_info": rec.train_info}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    logger.info("saved %s to %s", HYBRID_FORMAT, folder)
+    return folder
+
+
+def load_hybrid(folder: str | Path, device: str = "cpu") -> HybridRecommender:
+    """Rebuild a saved hybrid recommender on `device`."""
+    folder = Path(folder)
+    meta = _meta(folder, HYBRID_FORMAT)
+    return HybridRecommender(
+        sequence=load_recommender(folder / "sequence", device),
+        ease_weights=np.load(folder / "ease.npy", allow_pickle=False),
+        item_counts=np.load(folder / "item_counts.npy", allow_pickle=False),
+        blend=BlendWeights.from_dict(meta["blend"]),
+        train_info=dict(meta.get("train_info", {})),
+    )
+
+
+def load_any_recommender(
+    folder: str | Path, device: str = "cpu"
+) -> HybridRecommender | FineTunedRecommender:
+    """A hybrid folder or a plain recommender folder, by its meta.json format."""
+    folder = Path(folder)
+    if _json(folder / "meta.json").get("format") == HYBRID_FORMAT:
+        return load_hybrid(folder, device)
+    return load_recommender(folder, device)
 
 
 def _write_folder(

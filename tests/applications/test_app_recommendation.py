@@ -1,4 +1,5 @@
-"""Recommendation end to end: both protocols, slices, baselines, the saved model, signal."""
+"""Recommendation end to end: both protocols, slices, baselines, the hybrid (sequence model +
+EASE, blended on validation), the saved and served model, signal."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from karpa.applications.recommendation import RecommendationConfig, run_recommendation
-from karpa_models.finetune.saved import load_recommender
+from karpa_models.finetune.hybrid import FALLBACK_SOURCE, HybridRecommender
+from karpa_models.finetune.saved import load_hybrid
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,7 @@ def report(views_dir, foundation_ckpt, tmp_path_factory):
         n_negatives=20,
         n_resamples=200,
         device="cpu",
+        content_ablation=True,
     )
     seen = []
     rep = run_recommendation(
@@ -45,11 +48,21 @@ def test_report_has_both_protocols_and_every_comparison(report):
     assert {"hr@10", "ndcg@10", "mrr", "sampled20/hr@10", "sampled20/ndcg@10"} <= set(
         report.metrics
     )
-    assert set(report.comparisons) == {"scratch", "popularity", "item_knn", "ease"}
+    assert report.model_name == "recommendation-karpa"
+    assert set(report.comparisons) == {
+        "pretrained", "pretrained_ids_only", "scratch", "popularity", "item_knn", "ease"
+    }
+    assert report.comparisons["pretrained_ids_only"]["kind"] == "ablation"
     for comp in report.comparisons.values():
         d = comp["delta"]
         assert d["low"] <= d["estimate"] <= d["high"]
-    assert report.pretraining_gain == report.comparisons["scratch"]["delta"]
+    # the gain of pretraining is the sequence models' difference, not the hybrid's
+    gain = report.pretraining_gain
+    pre, scr = (report.comparisons[m]["metrics"]["ndcg@10"] for m in ("pretrained", "scratch"))
+    assert gain["estimate"] == pytest.approx(pre - scr)
+    blend = report.protocol["blend"]
+    assert len(blend["weights"]) == len(blend["history_edges"]) + 1
+    assert blend["cold_rule"] in ("blend", "sequence")
     for name in ("hr@10", "mrr"):
         ci = report.intervals[name]
         assert ci["low"] <= ci["estimate"] <= ci["high"]
@@ -58,10 +71,12 @@ def test_report_has_both_protocols_and_every_comparison(report):
 def test_slices_cover_cold_start_popularity_and_history(report, views_dir):
     seqs = pd.read_parquet(views_dir / "sequences.parquet").dropna(subset=["test_item"])
     mine = [r for r in report.slices if r["metric"] == "ndcg@10"]
-    assert {r["slice"] for r in mine} == {"cold_start", "item_popularity", "history_length"}
+    assert {r["slice"] for r in mine} == {
+        "cold_start", "cold_items", "item_popularity", "short_history", "history_length"
+    }
     cold = next(r for r in mine if r["slice"] == "cold_start" and r["bucket"] == "cold")
     assert cold["n"] == report.data["cold_test_targets"] > 0
-    for name in ("ndcg@10/popularity", "ndcg@10/scratch"):
+    for name in ("ndcg@10/popularity", "ndcg@10/scratch", "ndcg@10/ease", "ndcg@10/pretrained"):
         theirs = {(r["slice"], r["bucket"]): r["n"] for r in report.slices if r["metric"] == name}
         assert theirs == {(r["slice"], r["bucket"]): r["n"] for r in mine}  # same users
     assert sum(r["n"] for r in mine if r["slice"] == "cold_start") == len(seqs)
@@ -75,10 +90,10 @@ def test_the_recommender_learns_the_sequence_that_popularity_cannot(report):
 
 
 def test_saved_recommender_recommends_from_item_ids(report):
-    rec = load_recommender(report.artifacts["model_dir"])
+    rec = load_hybrid(report.artifacts["model_dir"])
     assert rec.n_items == 30
-    items, scores = rec.recommend(["I003", "I004", "I005"], k=5)
-    assert len(items) == 5 and np.all(np.diff(scores) <= 0)
+    items, scores, source = rec.recommend(["I003", "I004", "I005"], k=5)
+    assert len(items) == 5 and np.all(np.diff(scores) <= 0) and source == "model"
     assert "I006" in items[:3]  # the walk goes on (I003, I004, I005, then I006)
     all_scores = rec.score([[1, 2], []])
     assert all_scores.shape == (2, 30) and np.isfinite(all_scores).all()
@@ -91,7 +106,7 @@ def test_the_saved_model_scores_what_the_report_says(report, views_dir):
     recommended) on the report's test users gives the same NDCG@10."""
     from karpa.applications.data import load_recommendation
 
-    rec = load_recommender(report.artifacts["model_dir"])
+    rec = load_hybrid(report.artifacts["model_dir"])
     data = load_recommendation(views_dir, None, 0)
     gains = []
     for history, target in zip(data.test_histories, data.test_targets, strict=True):
@@ -131,3 +146,99 @@ def test_sampled_protocol_takes_every_other_item_of_a_small_catalogue(caplog):
     assert not caplog.records
     assert sampled_negatives(100, 99) == 98
     assert "all 98 other items" in caplog.text
+
+
+def _served(model_dir):
+    from types import SimpleNamespace
+
+    from karpa.tracking.models import RecommenderModel
+
+    model = RecommenderModel()
+    model.load_context(SimpleNamespace(artifacts={"model": str(model_dir)}))
+    return model
+
+
+def test_served_answers_with_the_scores_the_evaluation_ranked(report, views_dir):
+    """The registered pyfunc answers each user with the hybrid's evaluation scores: the same
+    top-k (history items never, ties to the lower index) and the same score values."""
+    from karpa.applications.data import load_recommendation
+    from karpa.applications.recommendation import rank
+    from karpa_models.finetune.hybrid import top_k
+
+    rec = load_hybrid(report.artifacts["model_dir"])
+    data = load_recommendation(views_dir, None, 0)
+    evaluated = rec.score(data.test_histories)  # all users at once, as the evaluation did
+    again = rank("karpa", "model", evaluated, data, RecommendationConfig(n_negatives=20))
+    assert again.full.metrics["ndcg@10"] == pytest.approx(report.headline["estimate"], abs=1e-12)
+    served = _served(report.artifacts["model_dir"])
+    for user in range(8):
+        history = data.test_histories[user]
+        out = served.predict(None, pd.DataFrame({"history": [[rec.item_ids[i] for i in history]],
+                                                 "k": [10]}))
+        expected = top_k(evaluated[user], 10, history)
+        assert list(out["items"][0]) == [rec.item_ids[i] for i in expected]
+        np.testing.assert_allclose(out["scores"][0], evaluated[user][expected], atol=1e-5)
+        assert out["source"][0] == "model"
+        assert not set(out["items"][0]) & {rec.item_ids[i] for i in history}
+
+
+def test_a_new_item_is_scored_by_its_content(report):
+    """An item with no training interaction has no learned id: its score comes from its
+    text and image content (changing its id embedding changes nothing; its content does)."""
+    import torch
+
+    rec = load_hybrid(report.artifacts["model_dir"])
+    new = np.flatnonzero(rec.item_counts == 0)
+    assert new.size >= 2
+    history = [int(i) for i in np.flatnonzero(rec.item_counts > 0)[:3]]
+    before = rec.score([history])[0]
+    assert np.isfinite(before[new]).all() and np.ptp(before[new]) > 0  # content tells them apart
+    behaviour = rec.sequence.model.behaviour
+    with torch.no_grad():
+        behaviour.id_emb.weight[torch.from_numpy(new)] += 3.0
+    np.testing.assert_allclose(rec.score([history])[0], before, atol=1e-6)
+    with torch.no_grad():
+        behaviour.content[new[0]] = behaviour.content[new[1]]
+    after = rec.score([history])[0]
+    assert after[new[0]] == pytest.approx(after[new[1]], abs=1e-5)
+    assert after[new[0]] != pytest.approx(before[new[0]], abs=1e-5)
+
+
+def test_an_unknown_user_gets_the_popularity_fallback_and_is_told(report):
+    served = _served(report.artifacts["model_dir"])
+    rec = served.rec
+    out = served.predict(None, pd.DataFrame({"history": [["no-such-item"], []], "k": [3, 3]}))
+    assert list(out["source"]) == [FALLBACK_SOURCE, FALLBACK_SOURCE]
+    assert FALLBACK_SOURCE == "popularity fallback: unknown user"
+    popular = np.lexsort((np.arange(rec.n_items), -rec.item_counts))[:3]
+    assert list(out["items"][0]) == [rec.item_ids[i] for i in popular] == list(out["items"][1])
+    assert isinstance(rec, HybridRecommender)
+
+
+def test_slices_reach_the_tracker_for_karpa_and_every_baseline(report):
+    flat = report.flat_metrics()
+    for model in ("", "/ease", "/item_knn", "/popularity", "/pretrained"):
+        for key in ("cold_items/cold", "short_history/short", "item_popularity/head"):
+            name = f"slice/{key}/ndcg_at_10{model}"
+            assert name in flat, name
+
+
+def test_the_content_ablation_is_reported_on_the_same_users(report):
+    """ids only (content zeroed) against ids + content: the same seed, the same test users,
+    every slice."""
+    ablation = report.comparisons["pretrained_ids_only"]
+    assert ablation["kind"] == "ablation" and "ndcg@10" in ablation["metrics"]
+    mine = {(r["slice"], r["bucket"]): r["n"] for r in report.slices if r["metric"] == "ndcg@10"}
+    theirs = {(r["slice"], r["bucket"]): r["n"] for r in report.slices
+              if r["metric"] == "ndcg@10/pretrained_ids_only"}
+    assert theirs == mine
+    assert "recommendation/pretrained_ids_only" in str(report.training) or (
+        "pretrained_ids_only" in report.training)
+
+
+def test_the_hybrid_sees_new_items_where_ease_is_blind(report):
+    """Targets with no training interaction: EASE has nothing to score them by, the hybrid
+    has their content (through the sequence part)."""
+    cold = {r["metric"]: r["value"] for r in report.slices
+            if r["slice"] == "cold_start" and r["bucket"] == "cold"}
+    assert cold["ndcg@10"] > cold["ndcg@10/ease"], cold
