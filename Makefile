@@ -23,6 +23,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 # The browser test drives Debian's headless Chromium and its driver (no browser download):

@@ -9,8 +9,10 @@ import platform
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, " \
-           f"Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def header(title: str, command: str) -> str:
@@ -26,8 +28,10 @@ def direct_views(cfg, store):
     from karpa.manifests import raise_if_stopped
     from karpa.validation.stage import validate
 
-    tables = {t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
-              for t, spec in cfg.data.sources.items()}
+    tables = {
+        t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
+        for t, spec in cfg.data.sources.items()
+    }
     validated = validate(tables, cfg.validate_, store)
     raise_if_stopped(validated)
     hints = {t: s.split_from_id for t, s in cfg.data.sources.items() if s.split_from_id}

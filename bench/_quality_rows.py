@@ -27,8 +27,13 @@ TFIDF = "TF-IDF + logistic regression"
 FROZEN = "frozen MiniLM + logistic regression"
 TEXT_ROWS = (OWN, MINILM_START, SCRATCH, TFIDF, FROZEN)
 # Rows of the recommendation table: report model name -> row.
-REC_ROWS = {"popularity": "popularity", "item_knn": "item-kNN", "ease": "EASE",
-            "pretrained": "karpa (pretrained)", "scratch": SCRATCH}
+REC_ROWS = {
+    "popularity": "popularity",
+    "item_knn": "item-kNN",
+    "ease": "EASE",
+    "pretrained": "karpa (pretrained)",
+    "scratch": SCRATCH,
+}
 # Logistic regression strengths tried on the frozen embeddings; validation picks one.
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 
@@ -64,9 +69,14 @@ class MiniLM:
         started = time.perf_counter()
         with torch.no_grad():
             for i in range(0, len(new), self.batch_size):
-                chunk = new[i:i + self.batch_size]
-                batch = self.tokenizer(chunk, padding=True, truncation=True,
-                                       max_length=self.max_len, return_tensors="pt")
+                chunk = new[i : i + self.batch_size]
+                batch = self.tokenizer(
+                    chunk,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_len,
+                    return_tensors="pt",
+                )
                 hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
                 mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)
@@ -102,8 +112,12 @@ def probe(
 
 
 def frozen_minilm(
-    embedder: MiniLM, task: TextTask, labels: Sequence[str], shots_k: int | None,
-    resamples: int, seed: int,
+    embedder: MiniLM,
+    task: TextTask,
+    labels: Sequence[str],
+    shots_k: int | None,
+    resamples: int,
+    seed: int,
 ) -> dict[str, Any]:
     """The frozen-MiniLM row on `task` (the application's own splits): accuracy with a
     bootstrap interval, macro-F1 over `labels` as the application scores it, the chosen
@@ -112,12 +126,19 @@ def frozen_minilm(
     y = task.test.labels
     pred, c = probe(embedder, task.train, task.val, task.test, seed)
     ci = bootstrap_ci((pred == y).astype(float), resamples, 0.95, seed)
-    row: dict[str, Any] = {"accuracy": accuracy(y, pred), "low": ci.low, "high": ci.high,
-                           "macro_f1": macro_f1(y, pred, list(labels)), "C": c}
+    row: dict[str, Any] = {
+        "accuracy": accuracy(y, pred),
+        "low": ci.low,
+        "high": ci.high,
+        "macro_f1": macro_f1(y, pred, list(labels)),
+        "C": c,
+    }
     if shots_k is not None:
         subsets = sorted((s, split) for (k, s), split in task.shots.items() if k == shots_k)
-        row["shots_per_seed"] = [accuracy(y, probe(embedder, split, task.val, task.test, seed)[0])
-                                 for _, split in subsets]
+        row["shots_per_seed"] = [
+            accuracy(y, probe(embedder, split, task.val, task.test, seed)[0])
+            for _, split in subsets
+        ]
     return row
 
 
@@ -127,15 +148,22 @@ def report_text_rows(report: dict[str, Any]) -> dict[str, dict]:
     models = {report["model_name"].split("-", 1)[1]: (report["metrics"], report["headline"])}
     for name, comp in report["comparisons"].items():
         models[name] = (comp["metrics"], comp["headline"])
-    return {name: {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-                   "low": headline["low"], "high": headline["high"]}
-            for name, (metrics, headline) in models.items()}
+    return {
+        name: {
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "low": headline["low"],
+            "high": headline["high"],
+        }
+        for name, (metrics, headline) in models.items()
+    }
 
 
 def curve_per_seed(report: dict[str, Any], model: str, k: int) -> list[float]:
     """The learning curve's per-seed values of `model` at k labels per class."""
-    return next((r["per_seed"] for r in report["learning_curve"]
-                 if r["model"] == model and r["k"] == k), [])
+    return next(
+        (r["per_seed"] for r in report["learning_curve"] if r["model"] == model and r["k"] == k), []
+    )
 
 
 def report_rec_rows(report: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -36,19 +36,33 @@ class PipelineRun:
     def from_json(cls, run: dict[str, Any]) -> PipelineRun:
         """A run as a result file holds it (TaskResult.to_json); its views went with the
         bench's scratch folder."""
-        return cls(run["label"], run["report"], Path(), run["seconds"], run["pretrain_steps"],
-                   run["pretrain_samples_per_s"])
+        return cls(
+            run["label"],
+            run["report"],
+            Path(),
+            run["seconds"],
+            run["pretrain_steps"],
+            run["pretrain_samples_per_s"],
+        )
 
     def timing(self) -> str:
         s = self.seconds
-        inner = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s"
-                          for k, v in self.report.get("timings", {}).items() if k != "total_s")
+        inner = ", ".join(
+            f"{k.removesuffix('_s')} {v:.0f} s"
+            for k, v in self.report.get("timings", {}).items()
+            if k != "total_s"
+        )
         # The engine times every step but the first; with one step there is no rate.
-        rate = (f", {self.samples_per_s:.1f} samples/s after the first step"
-                if self.samples_per_s else "")
-        return (f"{self.label}: ingest+validate+align {s['prepare']:.0f} s, pretrain "
-                f"{s['pretrain']:.0f} s ({self.pretrain_steps} step(s) and setup{rate}), "
-                f"fine-tune+evaluate {s['finetune']:.0f} s ({inner})")
+        rate = (
+            f", {self.samples_per_s:.1f} samples/s after the first step"
+            if self.samples_per_s
+            else ""
+        )
+        return (
+            f"{self.label}: ingest+validate+align {s['prepare']:.0f} s, pretrain "
+            f"{s['pretrain']:.0f} s ({self.pretrain_steps} step(s) and setup{rate}), "
+            f"fine-tune+evaluate {s['finetune']:.0f} s ({inner})"
+        )
 
 
 class Elapsed(logging.Formatter):
@@ -85,14 +99,20 @@ def pretrain_progress(label: str, every_s: float = 30.0) -> Callable[[dict, int]
     def report(metrics: dict[str, float], step: int) -> None:
         if time.perf_counter() - last[0] >= every_s:
             last[0] = time.perf_counter()
-            logger.info("  %s: pretrain step %d, loss %.3f, eta %.0f s", label, step,
-                        metrics.get("loss/total", float("nan")), metrics.get("eta_s", 0.0))
+            logger.info(
+                "  %s: pretrain step %d, loss %.3f, eta %.0f s",
+                label,
+                step,
+                metrics.get("loss/total", float("nan")),
+                metrics.get("eta_s", 0.0),
+            )
 
     return report
 
 
-def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str], label: str,
-                 log_since: float) -> PipelineRun:
+def run_pipeline(
+    preset: str, data: Path, store_root: Path, sets: list[str], label: str, log_since: float
+) -> PipelineRun:
     """The stage functions one after another (no Prefect, no MLflow), up to fine-tune, in
     a fresh process: a process keeps the memory its earlier pipelines allocated, and a
     MiniLM-started pretraining after three other pipelines in one process was killed for
@@ -110,7 +130,8 @@ def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str], lab
     child = multiprocessing.get_context("spawn").Process(
         target=_run_and_save,
         args=(preset, data, store_root, sets, label, out, torch.get_num_threads(), log_since),
-        name=f"pipeline {label}")
+        name=f"pipeline {label}",
+    )
     child.start()
     try:
         child.join()
@@ -122,14 +143,24 @@ def run_pipeline(preset: str, data: Path, store_root: Path, sets: list[str], lab
             child.join()
     if child.exitcode != 0:
         killed = " (killed by a signal: out of memory?)" if child.exitcode < 0 else ""
-        raise RuntimeError(f"{label}: the pipeline's process exited with {child.exitcode}"
-                           f"{killed}; its log lines are above")
+        raise RuntimeError(
+            f"{label}: the pipeline's process exited with {child.exitcode}"
+            f"{killed}; its log lines are above"
+        )
     saved = json.loads(out.read_text())
     return PipelineRun(**{**saved, "views": Path(saved["views"])})
 
 
-def _run_and_save(preset: str, data: Path, store_root: Path, sets: list[str], label: str,
-                  out: Path, threads: int, log_since: float) -> None:
+def _run_and_save(
+    preset: str,
+    data: Path,
+    store_root: Path,
+    sets: list[str],
+    label: str,
+    out: Path,
+    threads: int,
+    log_since: float,
+) -> None:
     """The child process's whole job: run_pipeline's work, its result written to `out`."""
     import torch
     from threadpoolctl import threadpool_limits
@@ -138,12 +169,12 @@ def _run_and_save(preset: str, data: Path, store_root: Path, sets: list[str], la
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         run = _run_stages(preset, data, store_root, sets, label)
-    out.write_text(json.dumps({**dataclasses.asdict(run), "views": str(run.views)},
-                              default=str))
+    out.write_text(json.dumps({**dataclasses.asdict(run), "views": str(run.views)}, default=str))
 
 
-def _run_stages(preset: str, data: Path, store_root: Path, sets: list[str],
-                label: str) -> PipelineRun:
+def _run_stages(
+    preset: str, data: Path, store_root: Path, sets: list[str], label: str
+) -> PipelineRun:
     """ingest -> validate -> align -> pretrain -> fine-tune and evaluate, timed."""
     from _common import direct_views
 
@@ -154,17 +185,23 @@ def _run_stages(preset: str, data: Path, store_root: Path, sets: list[str],
 
     logger.info("%s: ingest, validate, align", label)
     began = time.perf_counter()
-    cfg = load_config(PRESETS / f"{preset}.yaml",
-                      ["until=finetune", "pretrain.progress=false", *sets], str(data))
+    cfg = load_config(
+        PRESETS / f"{preset}.yaml", ["until=finetune", "pretrain.progress=false", *sets], str(data)
+    )
     store = Store(store_root)
     views = direct_views(cfg, store)
     seconds = {"prepare": time.perf_counter() - began}
 
-    logger.info("%s: pretrain (%s preset%s)", label, cfg.pretrain.preset,
-                ", text tower from MiniLM" if cfg.pretrain.text_init else "")
+    logger.info(
+        "%s: pretrain (%s preset%s)",
+        label,
+        cfg.pretrain.preset,
+        ", text tower from MiniLM" if cfg.pretrain.text_init else "",
+    )
     began = time.perf_counter()
-    foundation = pretrain_foundation(views, cfg.pretrain, cfg.seed, store,
-                                     on_metrics=pretrain_progress(label))
+    foundation = pretrain_foundation(
+        views, cfg.pretrain, cfg.seed, store, on_metrics=pretrain_progress(label)
+    )
     seconds["pretrain"] = time.perf_counter() - began
 
     (app,) = cfg.finetune.applications
@@ -172,8 +209,14 @@ def _run_stages(preset: str, data: Path, store_root: Path, sets: list[str],
     began = time.perf_counter()
     manifest = run_application(app, views, foundation, cfg.finetune, store)
     seconds["finetune"] = time.perf_counter() - began
-    run = PipelineRun(label, json.loads(Path(manifest.report).read_text()), Path(views.path),
-                      seconds, foundation.steps, foundation.samples_per_s)
+    run = PipelineRun(
+        label,
+        json.loads(Path(manifest.report).read_text()),
+        Path(views.path),
+        seconds,
+        foundation.steps,
+        foundation.samples_per_s,
+    )
     logger.info("  %s", run.timing())
     return run
 

@@ -30,9 +30,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     command = "python bench/demo_quality.py" + "".join(
-        [f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "",
-         f" --scale {args.scale:g}" if args.scale != 1.0 else "",
-         "".join(f" --set {s}" for s in args.set)])
+        [
+            f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "",
+            f" --scale {args.scale:g}" if args.scale != 1.0 else "",
+            "".join(f" --set {s}" for s in args.set),
+        ]
+    )
     print(header("karpa on the demo world: pretrained vs ablation vs baselines", command))
     with tempfile.TemporaryDirectory() as tmp:
         from karpa.home import activate
@@ -47,20 +50,26 @@ def main() -> None:
             generate_world(world, scale=args.scale, seed=seed)
             started = time.perf_counter()
             result = retrain(
-                config=str(CONFIGS / "demo.yaml"), data=str(world),
-                overrides=["pretrain.progress=false", "until=finetune", *args.set])
+                config=str(CONFIGS / "demo.yaml"),
+                data=str(world),
+                overrides=["pretrain.progress=false", "until=finetune", *args.set],
+            )
             seconds = time.perf_counter() - started
             print(f"\n## world seed {seed} (scale {args.scale:g}), pipeline {seconds:.0f} s")
             pre = result["pretrain"]
-            losses = ", ".join(f"{k} {pre['first_losses'][k]:.3f} -> {v:.3f}"
-                               for k, v in pre["final_losses"].items()
-                               if k in pre["first_losses"])
+            losses = ", ".join(
+                f"{k} {pre['first_losses'][k]:.3f} -> {v:.3f}"
+                for k, v in pre["final_losses"].items()
+                if k in pre["first_losses"]
+            )
             print(f"pretraining losses, first -> last logging window: {losses}")
-            print("zero-shot retrieval on held-out image-text pairs: "
-                  f"image->text R@1 {pre['image_to_text/recall@1']:.3f}, "
-                  f"text->image R@1 {pre['text_to_image/recall@1']:.3f} "
-                  f"(chance {pre['chance/recall@1']:.3f}); R@10 "
-                  f"{pre['image_to_text/recall@10']:.3f} (chance {pre['chance/recall@10']:.3f})")
+            print(
+                "zero-shot retrieval on held-out image-text pairs: "
+                f"image->text R@1 {pre['image_to_text/recall@1']:.3f}, "
+                f"text->image R@1 {pre['text_to_image/recall@1']:.3f} "
+                f"(chance {pre['chance/recall@1']:.3f}); R@10 "
+                f"{pre['image_to_text/recall@10']:.3f} (chance {pre['chance/recall@10']:.3f})"
+            )
             print(headline_table([a["report"] for a in result["finetune"].values()]))
 
 

@@ -73,7 +73,10 @@ print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss}))
 def measure(code: str, data: Path, out: Path) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", code, str(CONFIGS / "demo.yaml"), str(data), str(out)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -88,8 +91,10 @@ def main() -> None:
     if args.scales != [1.0, 10.0]:
         command += " --scales " + " ".join(f"{s:g}" for s in args.scales)
     print(header("karpa ingestion vs bare pyarrow", command))
-    print(f"{'scale':>5} {'engine':<8} {'seconds':>8} {'event rows/s':>13} {'rows/s':>10} "
-          f"{'peak MB':>8}")
+    print(
+        f"{'scale':>5} {'engine':<8} {'seconds':>8} {'event rows/s':>13} {'rows/s':>10} "
+        f"{'peak MB':>8}"
+    )
     peaks: dict[float, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for scale in args.scales:
@@ -98,15 +103,19 @@ def main() -> None:
             for engine, code in (("karpa", KARPA), ("pyarrow", BARE)):
                 r = measure(code, data, Path(tmp) / f"out-{engine}-{scale:g}")
                 total = sum(r["rows"].values())
-                print(f"{scale:>5g} {engine:<8} {r['seconds']:>8.2f} "
-                      f"{r['rows']['events'] / r['seconds']:>13,.0f} "
-                      f"{total / r['seconds']:>10,.0f} {r['peak_mb']:>8.0f}")
+                print(
+                    f"{scale:>5g} {engine:<8} {r['seconds']:>8.2f} "
+                    f"{r['rows']['events'] / r['seconds']:>13,.0f} "
+                    f"{total / r['seconds']:>10,.0f} {r['peak_mb']:>8.0f}"
+                )
                 if engine == "karpa":
                     peaks[scale] = r["peak_mb"]
     if len(peaks) > 1:
         low, high = min(peaks), max(peaks)
-        print(f"karpa peak memory, scale {high:g} / scale {low:g}: "
-              f"{peaks[high] / peaks[low]:.2f} (target <= 1.5)")
+        print(
+            f"karpa peak memory, scale {high:g} / scale {low:g}: "
+            f"{peaks[high] / peaks[low]:.2f} (target <= 1.5)"
+        )
 
 
 if __name__ == "__main__":

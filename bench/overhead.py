@@ -49,8 +49,10 @@ def run_direct(config: str, world: Path, until: str, store_root: Path, sets: lis
     cfg = load_config(config, [f"until={until}", "pretrain.progress=false", *sets], str(world))
     store = Store(store_root)
     if not cfg.runs("align"):
-        tables = {t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
-                  for t, spec in cfg.data.sources.items()}
+        tables = {
+            t: ingest_table(t, spec, cfg.data.root, cfg.ingest, store)
+            for t, spec in cfg.data.sources.items()
+        }
         if cfg.runs("validate"):
             raise_if_stopped(validate(tables, cfg.validate_, store))
         return time.perf_counter() - began

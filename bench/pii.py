@@ -48,9 +48,16 @@ def measure(n: int, seed: int) -> dict:
             numbers += 1
             numbers_kept += number in scrubbed.replace(PLACEHOLDERS[kind], " ")
     seconds = time.perf_counter() - started
-    return {"found": found, "total": total, "changed_ordinary": changed_ordinary,
-            "ordinary_texts": ordinary_texts, "numbers_kept": numbers_kept, "numbers": numbers,
-            "seconds": seconds, "examples": missed[:10]}
+    return {
+        "found": found,
+        "total": total,
+        "changed_ordinary": changed_ordinary,
+        "ordinary_texts": ordinary_texts,
+        "numbers_kept": numbers_kept,
+        "numbers": numbers,
+        "seconds": seconds,
+        "examples": missed[:10],
+    }
 
 
 def main() -> None:
@@ -66,10 +73,14 @@ def main() -> None:
         print(f"{kind:<8}{total:>9,}{found:>10,}{found / max(total, 1):>9.2%}")
     all_total, all_found = sum(r["total"].values()), sum(r["found"].values())
     print(f"{'all':<8}{all_total:>9,}{all_found:>10,}{all_found / max(all_total, 1):>9.2%}")
-    print(f"ordinary-only texts changed: {r['changed_ordinary']:,} of {r['ordinary_texts']:,} "
-          f"({r['changed_ordinary'] / max(r['ordinary_texts'], 1):.2%})")
-    print(f"ordinary numbers beside a planted value kept: {r['numbers_kept']:,} of "
-          f"{r['numbers']:,} ({r['numbers_kept'] / max(r['numbers'], 1):.2%})")
+    print(
+        f"ordinary-only texts changed: {r['changed_ordinary']:,} of {r['ordinary_texts']:,} "
+        f"({r['changed_ordinary'] / max(r['ordinary_texts'], 1):.2%})"
+    )
+    print(
+        f"ordinary numbers beside a planted value kept: {r['numbers_kept']:,} of "
+        f"{r['numbers']:,} ({r['numbers_kept'] / max(r['numbers'], 1):.2%})"
+    )
     print(f"scrub time: {r['seconds']:.2f} s ({args.n / r['seconds']:,.0f} texts/s)")
     for line in r["examples"]:
         print("  " + line)

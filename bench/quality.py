@@ -41,17 +41,26 @@ from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
 logger = logging.getLogger("bench.quality")
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("banking77", "phrasebank", "phrasebank_allagree", "movielens")
-FOLDER = {"banking77": "banking77", "phrasebank": "financial_phrasebank",
-          "phrasebank_allagree": "financial_phrasebank", "movielens": "movielens_latest_small"}
+FOLDER = {
+    "banking77": "banking77",
+    "phrasebank": "financial_phrasebank",
+    "phrasebank_allagree": "financial_phrasebank",
+    "movielens": "movielens_latest_small",
+}
 SHOTS = 10  # Banking77's few-shot protocol: labelled examples per class
 MINILM_ENCODER_LR_SCALE = 0.025  # see text_runs
 # --quick: a few steps of everything, on a sample of each dataset (see `subsample`).
 QUICK_STEPS = 1
 QUICK_SEEDS = [0, 1]
-QUICK_TEXT = ("{max_steps: 6, min_steps: 2, curve_epochs: 1, curve_min_steps: 2, "
-              "n_resamples: 50, curve_resamples: 20}")
-QUICK_SETS = [f"finetune.intent={QUICK_TEXT}", f"finetune.sentiment={QUICK_TEXT}",
-              "finetune.recommendation={epochs: 1, max_steps: 4, n_resamples: 50}"]
+QUICK_TEXT = (
+    "{max_steps: 6, min_steps: 2, curve_epochs: 1, curve_min_steps: 2, "
+    "n_resamples: 50, curve_resamples: 20}"
+)
+QUICK_SETS = [
+    f"finetune.intent={QUICK_TEXT}",
+    f"finetune.sentiment={QUICK_TEXT}",
+    "finetune.recommendation={epochs: 1, max_steps: 4, n_resamples: 50}",
+]
 
 
 @dataclass
@@ -67,8 +76,12 @@ class Options:
     minilm: rows.MiniLM | None = None
 
     def base_sets(self) -> list[str]:
-        return [f"pretrain.preset={self.preset}", "pretrain.device=cpu",
-                "finetune.device=cpu", *self.sets]
+        return [
+            f"pretrain.preset={self.preset}",
+            "pretrain.device=cpu",
+            "finetune.device=cpu",
+            *self.sets,
+        ]
 
     def embedder(self) -> rows.MiniLM:
         """The frozen MiniLM, loaded on first use (MovieLens alone never needs it)."""
@@ -89,38 +102,70 @@ class TaskResult:
     runs: list[PipelineRun]
 
     def text(self) -> str:
-        lines = [f"\n## {self.task}", *(f"protocol: {p}" for p in self.protocol), "",
-                 self.table, "", *(f"target: {t}" for t in self.targets),
-                 "timings:", *(f"  {r.timing()}" for r in self.runs)]
+        lines = [
+            f"\n## {self.task}",
+            *(f"protocol: {p}" for p in self.protocol),
+            "",
+            self.table,
+            "",
+            *(f"target: {t}" for t in self.targets),
+            "timings:",
+            *(f"  {r.timing()}" for r in self.runs),
+        ]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
         """The table's figures, and each run's timings and application report (less its
         artifact paths, which point into the scratch folder)."""
-        runs = [{"label": r.label, "seconds": r.seconds, "pretrain_steps": r.pretrain_steps,
-                 "pretrain_samples_per_s": r.samples_per_s,
-                 "report": {k: v for k, v in r.report.items() if k != "artifacts"}}
-                for r in self.runs]
-        return {"protocol": self.protocol, "targets": self.targets, "figures": self.figures,
-                "runs": runs}
+        runs = [
+            {
+                "label": r.label,
+                "seconds": r.seconds,
+                "pretrain_steps": r.pretrain_steps,
+                "pretrain_samples_per_s": r.samples_per_s,
+                "report": {k: v for k, v in r.report.items() if k != "artifacts"},
+            }
+            for r in self.runs
+        ]
+        return {
+            "protocol": self.protocol,
+            "targets": self.targets,
+            "figures": self.figures,
+            "runs": runs,
+        }
 
 
-def text_runs(task: str, data: Path, opts: Options, store: Path, sets: list[str],
-              tag: str) -> tuple[PipelineRun, PipelineRun]:
+def text_runs(
+    task: str, data: Path, opts: Options, store: Path, sets: list[str], tag: str
+) -> tuple[PipelineRun, PipelineRun]:
     """karpa from its own pretraining (with the ablation and TF-IDF in its report), then
     karpa from the MiniLM text tower (only its own model: the others would repeat)."""
     app = "intent" if task == "banking77" else "sentiment"
-    own = run_pipeline(task, data, store, [*opts.base_sets(), *sets, *opts.user_sets],
-                       f"{task}{tag} own-init", opts.log_since)
+    own = run_pipeline(
+        task,
+        data,
+        store,
+        [*opts.base_sets(), *sets, *opts.user_sets],
+        f"{task}{tag} own-init",
+        opts.log_since,
+    )
     # The encoder's learning rate is the head's x encoder_lr_scale: MiniLM gets 5e-5 (head
     # 2e-3), the top of BERT's recommended 2e-5..5e-5 for fine-tuning a pretrained encoder;
     # the random-init towers' 0.25 would be 5e-4, ten times that (not tried here).
-    started = [f"pretrain.text_init={rows.minilm_folder()}",
-               f"finetune.{app}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}",
-               f"finetune.{app}.run_scratch=false", f"finetune.{app}.run_baselines=false"]
-    minilm = run_pipeline(task, data, store,
-                          [*opts.base_sets(), *sets, *started, *opts.user_sets],
-                          f"{task}{tag} MiniLM-init", opts.log_since)
+    started = [
+        f"pretrain.text_init={rows.minilm_folder()}",
+        f"finetune.{app}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}",
+        f"finetune.{app}.run_scratch=false",
+        f"finetune.{app}.run_baselines=false",
+    ]
+    minilm = run_pipeline(
+        task,
+        data,
+        store,
+        [*opts.base_sets(), *sets, *started, *opts.user_sets],
+        f"{task}{tag} MiniLM-init",
+        opts.log_since,
+    )
     return own, minilm
 
 
@@ -128,9 +173,13 @@ def banking77(data: Path, opts: Options) -> TaskResult:
     from karpa.applications.data import load_text_task
 
     seeds = opts.seeds
-    sets = [f"align.k_shots=[{SHOTS}]", f"align.fewshot_seeds={seeds}",
-            f"finetune.intent.k_shots=[{SHOTS}]", f"finetune.intent.seeds={seeds}",
-            "finetune.intent.max_test_examples=null"]  # the whole official test split
+    sets = [
+        f"align.k_shots=[{SHOTS}]",
+        f"align.fewshot_seeds={seeds}",
+        f"finetune.intent.k_shots=[{SHOTS}]",
+        f"finetune.intent.seeds={seeds}",
+        "finetune.intent.max_test_examples=null",
+    ]  # the whole official test split
     own, minilm = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
     task = load_text_task(own.views, "intent", ["oos"], None, [SHOTS], seeds)
     logger.info("banking77: frozen MiniLM + logistic regression")
@@ -138,18 +187,32 @@ def banking77(data: Path, opts: Options) -> TaskResult:
     labels = [*task.classes, "oos"]  # as the intent application scores them
     frozen = rows.frozen_minilm(opts.embedder(), task, labels, SHOTS, n_boot, 0)
     found = rows.report_text_rows(own.report)
-    figures = {rows.OWN: found["pretrained"],
-               rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
-               rows.SCRATCH: found["scratch"], rows.TFIDF: found["tfidf_lr"], rows.FROZEN: frozen}
-    shots = {rows.OWN: rows.curve_per_seed(own.report, "pretrained", SHOTS),
-             rows.MINILM_START: rows.curve_per_seed(minilm.report, "pretrained", SHOTS),
-             rows.SCRATCH: rows.curve_per_seed(own.report, "scratch", SHOTS),
-             rows.TFIDF: rows.curve_per_seed(own.report, "tfidf_lr", SHOTS),
-             rows.FROZEN: frozen.pop("shots_per_seed")}
+    figures = {
+        rows.OWN: found["pretrained"],
+        rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
+        rows.SCRATCH: found["scratch"],
+        rows.TFIDF: found["tfidf_lr"],
+        rows.FROZEN: frozen,
+    }
+    shots = {
+        rows.OWN: rows.curve_per_seed(own.report, "pretrained", SHOTS),
+        rows.MINILM_START: rows.curve_per_seed(minilm.report, "pretrained", SHOTS),
+        rows.SCRATCH: rows.curve_per_seed(own.report, "scratch", SHOTS),
+        rows.TFIDF: rows.curve_per_seed(own.report, "tfidf_lr", SHOTS),
+        rows.FROZEN: frozen.pop("shots_per_seed"),
+    }
     for name, per_seed in shots.items():
         figures[name][f"{SHOTS}shot_accuracy_per_seed"] = per_seed
-    body = [[name, f"{f['accuracy']:.4f}", f"[{f['low']:.3f}, {f['high']:.3f}]",
-             f"{f['macro_f1']:.4f}", rows.pm(shots[name])] for name, f in figures.items()]
+    body = [
+        [
+            name,
+            f"{f['accuracy']:.4f}",
+            f"[{f['low']:.3f}, {f['high']:.3f}]",
+            f"{f['macro_f1']:.4f}",
+            rows.pm(shots[name]),
+        ]
+        for name, f in figures.items()
+    ]
     protocol = [
         f"official Banking77 train/test split (ids train-*/test-*); validation = "
         f"{len(task.val)} of the official training messages, chosen by hash (align.val_share) "
@@ -171,12 +234,15 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         f"regression, C from {list(rows.C_GRID)} by validation accuracy (chose {frozen['C']})",
     ]
     best = figures[rows.MINILM_START]["accuracy"]
-    targets = [f"accuracy >= 0.93 with the pretrained start: {best:.4f} "
-               f"({'reached' if best >= 0.93 else 'not reached'}); references: frozen MiniLM + "
-               "LR 0.930, fine-tuned BERT-large 0.937"]
+    targets = [
+        f"accuracy >= 0.93 with the pretrained start: {best:.4f} "
+        f"({'reached' if best >= 0.93 else 'not reached'}); references: frozen MiniLM + "
+        "LR 0.930, fine-tuned BERT-large 0.937"
+    ]
     columns = ["model", "accuracy", "95% CI", "macro-F1", f"{SHOTS}-shot accuracy"]
-    return TaskResult("banking77", protocol, rows.table(columns, body), targets, figures,
-                      [own, minilm])
+    return TaskResult(
+        "banking77", protocol, rows.table(columns, body), targets, figures, [own, minilm]
+    )
 
 
 def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
@@ -186,33 +252,51 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
     runs: list[PipelineRun] = []
     for seed in opts.seeds:
         # A stratified 70/10/20 split per seed; no learning curve (no few-shot protocol).
-        sets = [f"seed={seed}", "align.stratify=true", f"align.salt=quality-split-{seed}",
-                "align.test_share=0.2", "align.val_share=0.1", "align.k_shots=[]",
-                "finetune.sentiment.k_shots=[]", "finetune.sentiment.max_test_examples=null"]
+        sets = [
+            f"seed={seed}",
+            "align.stratify=true",
+            f"align.salt=quality-split-{seed}",
+            "align.test_share=0.2",
+            "align.val_share=0.1",
+            "align.k_shots=[]",
+            "finetune.sentiment.k_shots=[]",
+            "finetune.sentiment.max_test_examples=null",
+        ]
         own, minilm = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
         runs += [own, minilm]
         task = load_text_task(own.views, "sentiment")
         found = rows.report_text_rows(own.report)
         logger.info("%s split %d: frozen MiniLM + logistic regression", name, seed)
-        frozen = rows.frozen_minilm(opts.embedder(), task, task.classes, None,
-                                    own.report["headline"]["n_resamples"], seed)
-        split_rows = {rows.OWN: found["pretrained"],
-                      rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
-                      rows.SCRATCH: found["scratch"], rows.TFIDF: found["tfidf_lr"],
-                      rows.FROZEN: frozen}
+        frozen = rows.frozen_minilm(
+            opts.embedder(), task, task.classes, None, own.report["headline"]["n_resamples"], seed
+        )
+        split_rows = {
+            rows.OWN: found["pretrained"],
+            rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
+            rows.SCRATCH: found["scratch"],
+            rows.TFIDF: found["tfidf_lr"],
+            rows.FROZEN: frozen,
+        }
         for row, figures in split_rows.items():
             per_split[row].append(figures)
     return phrasebank_result(name, opts.seeds, per_split, runs, opts.preset)
 
 
-def phrasebank_result(name: str, seeds: list[int], per_split: dict[str, list[dict[str, Any]]],
-                      runs: list[PipelineRun], preset: str) -> TaskResult:
+def phrasebank_result(
+    name: str,
+    seeds: list[int],
+    per_split: dict[str, list[dict[str, Any]]],
+    runs: list[PipelineRun],
+    preset: str,
+) -> TaskResult:
     """A PhraseBank task's protocol, table and target from its per-split figures (table
     row -> one entry per split) and its runs (two per split, in seed order)."""
     sizes = runs[0].report["data"]
     steps, mode = runs[0].pretrain_steps, runs[0].report["protocol"]["mode"]
-    body = [[row, rows.pm([f["accuracy"] for f in found]),
-             rows.pm([f["macro_f1"] for f in found])] for row, found in per_split.items()]
+    body = [
+        [row, rows.pm([f["accuracy"] for f in found]), rows.pm([f["macro_f1"] for f in found])]
+        for row, found in per_split.items()
+    ]
     source = "50Agree" if name == "phrasebank" else "AllAgree"
     protocol = [
         f"Financial PhraseBank {source}: {len(seeds)} stratified splits (seeds "
@@ -231,28 +315,51 @@ def phrasebank_result(name: str, seeds: list[int], per_split: dict[str, list[dic
     ]
     targets = []
     if name == "phrasebank":
-        best = max(rows.mean_std([f["accuracy"] for f in per_split[r]])[0]
-                   for r in (rows.OWN, rows.MINILM_START))
-        targets.append(f"accuracy >= 0.86 (FinBERT): best karpa {best:.4f} "
-                       f"({'reached' if best >= 0.86 else 'not reached'})")
+        best = max(
+            rows.mean_std([f["accuracy"] for f in per_split[r]])[0]
+            for r in (rows.OWN, rows.MINILM_START)
+        )
+        targets.append(
+            f"accuracy >= 0.86 (FinBERT): best karpa {best:.4f} "
+            f"({'reached' if best >= 0.86 else 'not reached'})"
+        )
     columns = ["model", "accuracy (mean ± std)", "macro-F1 (mean ± std)"]
     return TaskResult(name, protocol, rows.table(columns, body), targets, per_split, runs)
 
 
 def movielens(data: Path, opts: Options) -> TaskResult:
-    run = run_pipeline("movielens", data, opts.scratch / "movielens",
-                       [*opts.base_sets(), *opts.user_sets], "movielens", opts.log_since)
+    run = run_pipeline(
+        "movielens",
+        data,
+        opts.scratch / "movielens",
+        [*opts.base_sets(), *opts.user_sets],
+        "movielens",
+        opts.log_since,
+    )
     report = run.report
     found = rows.report_rec_rows(report)
     full, sampled = report["protocol"]["full"], report["protocol"]["sampled"]
     neg = sampled["n_negatives"]
     names = ["hr@10", "ndcg@10", "mrr"]
-    columns = ["model", "HR@10", "NDCG@10", "MRR",
-               f"HR@10 ({neg} neg)", f"NDCG@10 ({neg} neg)", f"MRR ({neg} neg)"]
+    columns = [
+        "model",
+        "HR@10",
+        "NDCG@10",
+        "MRR",
+        f"HR@10 ({neg} neg)",
+        f"NDCG@10 ({neg} neg)",
+        f"MRR ({neg} neg)",
+    ]
     order = ["popularity", "item-kNN", "EASE", "karpa (pretrained)", rows.SCRATCH]
-    body = [[row, *(f"{found[row][m]:.4f}" for m in names),
-             *(f"{found[row][f'sampled{neg}/{m}']:.4f}" for m in names)]
-            for row in order if row in found]
+    body = [
+        [
+            row,
+            *(f"{found[row][m]:.4f}" for m in names),
+            *(f"{found[row][f'sampled{neg}/{m}']:.4f}" for m in names),
+        ]
+        for row in order
+        if row in found
+    ]
     protocol = [
         "leave-last-out by time: each user's chronological item sequence (repeats of one "
         "item in a row collapsed); last item = test, the one before = validation (early "
@@ -267,34 +374,58 @@ def movielens(data: Path, opts: Options) -> TaskResult:
         "training sequences",
     ]
     karpa_ndcg, ease = found["karpa (pretrained)"]["ndcg@10"], found["EASE"]["ndcg@10"]
-    targets = [f"NDCG@10 above EASE under full ranking: karpa {karpa_ndcg:.4f} vs EASE "
-               f"{ease:.4f} ({'reached' if karpa_ndcg > ease else 'not reached'})"]
+    targets = [
+        f"NDCG@10 above EASE under full ranking: karpa {karpa_ndcg:.4f} vs EASE "
+        f"{ease:.4f} ({'reached' if karpa_ndcg > ease else 'not reached'})"
+    ]
     return TaskResult("movielens", protocol, rows.table(columns, body), targets, found, [run])
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--pretrain-steps", type=int, default=None,
-                        help="pretraining steps (default: the preset's; --quick: "
-                        f"{QUICK_STEPS})")
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=None,
+        help=f"pretraining steps (default: the preset's; --quick: {QUICK_STEPS})",
+    )
     parser.add_argument("--preset", default="small", help="model preset (default small)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="PhraseBank split seeds and Banking77 few-shot subset seeds "
-                        f"(default 0 1 2 3 4; --quick: {' '.join(map(str, QUICK_SEEDS))})")
-    parser.add_argument("--quick", action="store_true",
-                        help="a sample of each dataset and a few steps: a smoke run")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for every run, e.g. pretrain.lr=3e-4")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="PhraseBank split seeds and Banking77 few-shot subset seeds "
+        f"(default 0 1 2 3 4; --quick: {' '.join(map(str, QUICK_SEEDS))})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a sample of each dataset and a few steps: a smoke run"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every run, e.g. pretrain.lr=3e-4",
+    )
     parser.add_argument("--out", type=Path, default=Path(".karpa/bench/quality.json"))
-    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets",
-                        help="folder holding banking77/, financial_phrasebank/, "
-                        "movielens_latest_small/")
+    parser.add_argument(
+        "--datasets",
+        type=Path,
+        default=REPO.parent / "shared" / "datasets",
+        help="folder holding banking77/, financial_phrasebank/, movielens_latest_small/",
+    )
     parser.add_argument("--home", type=Path, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
-                        help="run nothing: join result files that ran different splits of "
-                        "the PhraseBank tasks (--seeds) into one table each, written to --out")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: join result files that ran different splits of "
+        "the PhraseBank tasks (--seeds) into one table each, written to --out",
+    )
     return parser.parse_args()
 
 
@@ -316,9 +447,14 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
     print(header("karpa on public datasets: splits of several runs joined", command))
     for path, results in parts:
         print(f"# merged: {path} (seeds {results['seeds']}): {results['command']}")
-    merged: dict[str, Any] = {"command": command, "merged_from": [
-        {"file": str(path), "command": r["command"], "seeds": r["seeds"]} for path, r in parts],
-        "quick": False, "tasks": {}}
+    merged: dict[str, Any] = {
+        "command": command,
+        "merged_from": [
+            {"file": str(path), "command": r["command"], "seeds": r["seeds"]} for path, r in parts
+        ],
+        "quick": False,
+        "tasks": {},
+    }
     for name in tasks:
         try:
             found = merge_task(name, parts)
@@ -357,22 +493,38 @@ def main() -> None:
     seeds = args.seeds or (QUICK_SEEDS if args.quick else [0, 1, 2, 3, 4])
     steps = args.pretrain_steps or (QUICK_STEPS if args.quick else None)
     sets = ([f"pretrain.steps={steps}"] if steps else []) + (QUICK_SETS if args.quick else [])
-    print(header("karpa on public datasets: pretrained vs ablation vs baselines",
-                 command.strip()))
-    print(f"# preset {args.preset}, CPU, {torch.get_num_threads()} torch threads, seeds "
-          f"{seeds}" + (", QUICK: a sample of each dataset and a few steps (smoke run, the "
-                        "figures mean nothing)" if args.quick else ""), flush=True)
+    print(header("karpa on public datasets: pretrained vs ablation vs baselines", command.strip()))
+    print(
+        f"# preset {args.preset}, CPU, {torch.get_num_threads()} torch threads, seeds "
+        f"{seeds}"
+        + (
+            ", QUICK: a sample of each dataset and a few steps (smoke run, the "
+            "figures mean nothing)"
+            if args.quick
+            else ""
+        ),
+        flush=True,
+    )
     from karpa.home import activate
 
     with tempfile.TemporaryDirectory(prefix="karpa-bench-quality-") as tmp:
         scratch = (args.home or Path(tmp)).resolve()
         activate(scratch / "home")  # sets HF_HUB_OFFLINE=1 among the quiet settings
         opts = Options(scratch, args.preset, seeds, sets, args.set, since)
-        runners = {"banking77": banking77, "movielens": movielens,
-                   "phrasebank": lambda d, o: phrasebank("phrasebank", d, o),
-                   "phrasebank_allagree": lambda d, o: phrasebank("phrasebank_allagree", d, o)}
-        results: dict[str, Any] = {"command": command, "seeds": seeds, "preset": args.preset,
-                                   "threads": args.threads, "quick": args.quick, "tasks": {}}
+        runners = {
+            "banking77": banking77,
+            "movielens": movielens,
+            "phrasebank": lambda d, o: phrasebank("phrasebank", d, o),
+            "phrasebank_allagree": lambda d, o: phrasebank("phrasebank_allagree", d, o),
+        }
+        results: dict[str, Any] = {
+            "command": command,
+            "seeds": seeds,
+            "preset": args.preset,
+            "threads": args.threads,
+            "quick": args.quick,
+            "tasks": {},
+        }
         for name in args.tasks:
             started = time.perf_counter()
             data = args.datasets / FOLDER[name]

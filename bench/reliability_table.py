@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = [*sorted((REPO / "tests" / "reliability").glob("test_*.py")),
-         REPO / "tests" / "flows" / "test_first_run.py"]
+FILES = [
+    *sorted((REPO / "tests" / "reliability").glob("test_*.py")),
+    REPO / "tests" / "flows" / "test_first_run.py",
+]
 
 # The area of each file's cases; a test named here has an area of its own.
 AREAS = {
@@ -45,8 +47,14 @@ AREA_OF_TEST = {
     "test_a_second_run_on_one_home_waits_for_the_first_and_says_for_whom": "concurrency",
     "test_a_killed_holder_does_not_block_the_next_run": "concurrency",
 }
-ORDER = ["bad input", "untrusted paths", "personal data", "faults", "concurrency",
-         "slow or silent servers"]
+ORDER = [
+    "bad input",
+    "untrusted paths",
+    "personal data",
+    "faults",
+    "concurrency",
+    "slow or silent servers",
+]
 
 
 @dataclass
@@ -79,8 +87,17 @@ def run_tests(files: list[Path], cases: list[Case], pytest_args: list[str]) -> N
     by_name = {(c.path.stem, c.name): c for c in cases}
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               f"--junitxml={xml}", *pytest_args, *map(str, files)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={xml}",
+            *pytest_args,
+            *map(str, files),
+        ]
         # pytest's own output goes to stderr: stdout is the table alone.
         subprocess.run(cmd, cwd=REPO, check=False, stdout=sys.stderr)
         for testcase in ET.parse(xml).getroot().iter("testcase"):

@@ -115,11 +115,15 @@ def render_validation_report(
     tables = _tables(results)
     findings = _findings(drift)
     when = tables[0].reference_time if tables else dt.datetime.now(dt.UTC)
-    return _environment().get_template("validation_report.html.j2").render(
-        title=title,
-        reference_time=when.isoformat(),
-        stop=stop_sentence(tables, quarantine_paths),
-        tables=[_table_view(r, (pii_counts or {}).get(r.table), findings) for r in tables],
+    return (
+        _environment()
+        .get_template("validation_report.html.j2")
+        .render(
+            title=title,
+            reference_time=when.isoformat(),
+            stop=stop_sentence(tables, quarantine_paths),
+            tables=[_table_view(r, (pii_counts or {}).get(r.table), findings) for r in tables],
+        )
     )
 
 
@@ -147,7 +151,8 @@ def render_markdown_summary(
             f"{r.rows_quarantined:,} ({percent(r.quarantine_share)}) | {names} |"
         )
     scrubbed = [
-        f"{table}: " + ", ".join(
+        f"{table}: "
+        + ", ".join(
             f"{n:,} {kind}" + (f" in {column}" if column else "")
             for column, kind, n in _pii_rows(counts)
         )

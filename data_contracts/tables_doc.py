@@ -71,8 +71,9 @@ def table_markdown(contract: Contract) -> str:
     ]
     for name, prop in contract.properties.items():
         required = "yes" if prop.required else "optional"
-        note = prop.description or ("the label; unlabeled rows leave it empty"
-                                     if prop.role == "label" else "")
+        note = prop.description or (
+            "the label; unlabeled rows leave it empty" if prop.role == "label" else ""
+        )
         lines.append(
             f"| `{name}` | {TYPE_WORDS[prop.type]} | {required} | "
             f"{_cell(_constraints(prop))} | {_cell(note)} |"

@@ -33,10 +33,12 @@ def finetune_deployed(
     """Fine-tune one application, or all, from the registry's champion foundation on the
     current data (ingest, validate and align reuse what is unchanged), evaluate, and by
     default put the new models through the promotion gate."""
-    return run_retrain(RetrainParams(
-        config=config,
-        data=data,
-        until=until,
-        application=application,
-        overrides=["finetune.foundation=champion", *overrides],
-    ))
+    return run_retrain(
+        RetrainParams(
+            config=config,
+            data=data,
+            until=until,
+            application=application,
+            overrides=["finetune.foundation=champion", *overrides],
+        )
+    )

@@ -60,12 +60,20 @@ def recover_abandoned_runs(home: Home) -> None:
     belongs to a process that is gone. Does nothing against team servers
     (PREFECT_API_URL, MLFLOW_TRACKING_URI), where other machines' runs live."""
     servers = stop_orphaned_embedded_servers(home)
-    flows, runs = _close_unfinished(home, "the karpa process running it stopped before it "
-                                    "finished (found by the next run on this home)")
+    flows, runs = _close_unfinished(
+        home,
+        "the karpa process running it stopped before it "
+        "finished (found by the next run on this home)",
+    )
     if servers or flows or runs:
-        log.warning("a run on this home stopped without finishing: marked %d Prefect flow "
-                    "run(s) Crashed and %d MLflow run(s) FAILED, stopped %d orphaned Prefect "
-                    "server(s)", flows, runs, len(servers))
+        log.warning(
+            "a run on this home stopped without finishing: marked %d Prefect flow "
+            "run(s) Crashed and %d MLflow run(s) FAILED, stopped %d orphaned Prefect "
+            "server(s)",
+            flows,
+            runs,
+            len(servers),
+        )
 
 
 def close_interrupted_runs(home: Home) -> None:
@@ -74,8 +82,12 @@ def close_interrupted_runs(home: Home) -> None:
     Under the home's run lock whatever is still unfinished is this process's."""
     flows, runs = _close_unfinished(home, "karpa run was stopped before it finished")
     if flows or runs:
-        log.warning("this run stopped before it finished: marked %d Prefect flow run(s) "
-                    "Crashed and %d MLflow run(s) FAILED", flows, runs)
+        log.warning(
+            "this run stopped before it finished: marked %d Prefect flow run(s) "
+            "Crashed and %d MLflow run(s) FAILED",
+            flows,
+            runs,
+        )
 
 
 def _close_unfinished(home: Home, reason: str) -> tuple[int, int]:
@@ -94,8 +106,13 @@ def _crash_unfinished_flow_runs(reason: str) -> list[str]:
     from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
-    unfinished = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])))
+    unfinished = FlowRunFilter(
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(
+                any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING]
+            )
+        )
+    )
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=unfinished)
         for run in runs:

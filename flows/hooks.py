@@ -100,7 +100,12 @@ def report_run(flow: Flow, flow_run: FlowRun, state: State) -> None:
         tracker = _add_mlflow_facts(home, facts, fresh.parameters, str(flow_run.id), logger)
         if state.is_failed():
             _record_failure(
-                home, facts, failed_stage(tasks), url_for(fresh), str(flow_run.id), tracker,
+                home,
+                facts,
+                failed_stage(tasks),
+                url_for(fresh),
+                str(flow_run.id),
+                tracker,
                 logger,
             )
         try:

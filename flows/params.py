@@ -81,8 +81,9 @@ def _known_override(text: Any) -> Any:
         try:
             check_overrides([text], option="")
         except ConfigError as exc:
-            raise PydanticCustomError("config_override", "{sentence}",
-                                      {"sentence": str(exc)}) from None
+            raise PydanticCustomError(
+                "config_override", "{sentence}", {"sentence": str(exc)}
+            ) from None
     return text
 
 
@@ -169,8 +170,14 @@ FORM = _form_fields()
 # The on-demand fine-tune's own choices (flows/deployments.py:finetune_deployed); its other
 # fields are RetrainParams' own.
 FINETUNE_FORM = {
-    "application": Field("all", description="Fine-tune and evaluate one application, or all "
-                         "three, from the registry's champion foundation."),
-    "until": Field("promote", description="finetune: fine-tune and evaluate only; promote: "
-                   "also register the new models and let the promotion gate decide."),
+    "application": Field(
+        "all",
+        description="Fine-tune and evaluate one application, or all "
+        "three, from the registry's champion foundation.",
+    ),
+    "until": Field(
+        "promote",
+        description="finetune: fine-tune and evaluate only; promote: "
+        "also register the new models and let the promotion gate decide.",
+    ),
 }

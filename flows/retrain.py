@@ -59,16 +59,18 @@ def retrain(
 ) -> dict | State:
     """sources -> ingest -> validate -> align -> pretrain -> ... up to `until`, then a
     summary artifact; a failure ends the run with one sentence saying why."""
-    return run_retrain(RetrainParams(
-        config=config,
-        data=data,
-        until=until,
-        preset=preset,
-        pretrain_steps=pretrain_steps,
-        pretrain_lr=pretrain_lr,
-        application=application,
-        overrides=overrides,
-    ))
+    return run_retrain(
+        RetrainParams(
+            config=config,
+            data=data,
+            until=until,
+            preset=preset,
+            pretrain_steps=pretrain_steps,
+            pretrain_lr=pretrain_lr,
+            application=application,
+            overrides=overrides,
+        )
+    )
 
 
 def run_retrain(params: RetrainParams) -> dict | State:
@@ -108,10 +110,21 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
     run = open_pipeline_run(cfg, home)
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:
-        tables = [f.result() for f in [
-            ingest.submit(home, t, source, cfg.data.root, cfg.ingest,
-                          cfg.validate_.contracts, cfg.validate_.scrub_pii)
-            for t, source in cfg.data.sources.items()]]
+        tables = [
+            f.result()
+            for f in [
+                ingest.submit(
+                    home,
+                    t,
+                    source,
+                    cfg.data.root,
+                    cfg.ingest,
+                    cfg.validate_.contracts,
+                    cfg.validate_.scrub_pii,
+                )
+                for t, source in cfg.data.sources.items()
+            ]
+        ]
         log_ingest(run, tables)
         summary["tables"] = [t.model_dump() for t in tables]
         if cfg.runs("validate"):
@@ -122,22 +135,34 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
             summary["align"] = views.views
         if cfg.runs("pretrain") and cfg.finetune.foundation == "champion":
             foundation = champion_foundation_stage(run, cfg.promote.registry_prefix)
-            summary["pretrain"] = {"champion_version": foundation.registry_version,
-                                   "steps": foundation.steps, "skipped": True,
-                                   **foundation.retrieval}
+            summary["pretrain"] = {
+                "champion_version": foundation.registry_version,
+                "steps": foundation.steps,
+                "skipped": True,
+                **foundation.retrieval,
+            }
         elif cfg.runs("pretrain"):
             foundation = pretrain_stage(run, views, cfg.pretrain, cfg.seed)
-            summary["pretrain"] = {"steps": foundation.steps, "skipped": foundation.skipped,
-                                   "first_losses": foundation.first_losses,
-                                   "final_losses": foundation.final_losses,
-                                   **foundation.retrieval}
+            summary["pretrain"] = {
+                "steps": foundation.steps,
+                "skipped": foundation.skipped,
+                "first_losses": foundation.first_losses,
+                "final_losses": foundation.final_losses,
+                **foundation.retrieval,
+            }
         if cfg.runs("finetune"):
-            apps = [finetune_app(run, app, views, foundation, cfg.finetune)
-                    for app in cfg.finetune.applications]
-            summary["finetune"] = {a.application: {"headline": a.headline,
-                                                   "pretraining_gain": a.pretraining_gain,
-                                                   "report": a.report}
-                                   for a in apps}
+            apps = [
+                finetune_app(run, app, views, foundation, cfg.finetune)
+                for app in cfg.finetune.applications
+            ]
+            summary["finetune"] = {
+                a.application: {
+                    "headline": a.headline,
+                    "pretraining_gain": a.pretraining_gain,
+                    "report": a.report,
+                }
+                for a in apps
+            }
         if cfg.runs("promote"):
             summary["promote"] = promote(run, views, foundation, apps, cfg.promote, cfg.seed)
     except BaseException as exc:

@@ -55,8 +55,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-SourceFormat = Literal["csv", "jsonl", "parquet", "image_folder", "clinc_json", "at_label",
-                       "idx_images", "movielens_items", "movielens_100k_items"]
+SourceFormat = Literal[
+    "csv",
+    "jsonl",
+    "parquet",
+    "image_folder",
+    "clinc_json",
+    "at_label",
+    "idx_images",
+    "movielens_items",
+    "movielens_100k_items",
+]
 SPLITS = ("train", "val", "test")
 
 
@@ -99,8 +108,9 @@ class SourceSpec(Section):
         "e.g. idx_images {labels: ...}, movielens_items {tags: tags.csv}",
     )
     label_names: list[str] | None = Field(
-        default=None, description="idx_images: the name of each integer label, in order "
-        "(default: the digit words zero .. nine)"
+        default=None,
+        description="idx_images: the name of each integer label, in order "
+        "(default: the digit words zero .. nine)",
     )
     split_from_id: str | None = Field(
         default=None,
@@ -136,8 +146,9 @@ class ValidateConfig(Section):
         None, description="Folder of contract YAML files; default: the packaged contracts."
     )
     reference_time: str | None = Field(
-        None, description="ISO time that freshness and 'now' bounds are judged against; "
-        "default: the start of the run (UTC)."
+        None,
+        description="ISO time that freshness and 'now' bounds are judged against; "
+        "default: the start of the run (UTC).",
     )
     scrub_pii: bool = Field(True, description="Replace emails, phones, cards and IBANs.")
     labels: dict[str, list[str]] = Field(
@@ -163,8 +174,9 @@ class AlignConfig(Section):
     val_share: float = Field(0.1, ge=0.0, le=0.5)
     test_share: float = Field(0.2, gt=0.0, le=0.5)
     stratify: bool = Field(
-        False, description="Hash-split labeled messages and news within each label, so "
-        "validation and test hold every class in its share (exactly, up to rounding)."
+        False,
+        description="Hash-split labeled messages and news within each label, so "
+        "validation and test hold every class in its share (exactly, up to rounding).",
     )
     transductive: bool = Field(
         False, description="Let pretraining read validation and test texts (never labels)."
@@ -173,8 +185,11 @@ class AlignConfig(Section):
     recent_items: int = Field(3, ge=0, le=50)
     image_size: int = Field(32, ge=8, le=512)
     held_out_pairs: float = Field(
-        0.1, ge=0.0, lt=1.0, description="Share of items whose image-text pairs are kept out "
-        "of pretraining for the zero-shot retrieval check."
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Share of items whose image-text pairs are kept out "
+        "of pretraining for the zero-shot retrieval check.",
     )
     k_shots: list[int] = Field(default_factory=lambda: [5, 10, 50])
     fewshot_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
@@ -211,8 +226,9 @@ class PretrainConfig(Section):
     steps: int | None = Field(None, ge=1, le=1_000_000, description="Override the preset's steps.")
     lr: float | None = Field(None, gt=0.0, le=0.1, description="Override the preset's peak LR.")
     text_init: str | None = Field(
-        None, description="Start the text tower from a pretrained Hugging Face encoder "
-        "(local folder or hub id)."
+        None,
+        description="Start the text tower from a pretrained Hugging Face encoder "
+        "(local folder or hub id).",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -230,8 +246,10 @@ class PretrainConfig(Section):
             return value
         known = model_presets()
         if value not in known:
-            raise ValueError(f"unknown model preset {value!r} (known: {', '.join(known)}, or "
-                             f"a YAML file){did_you_mean(value, known)}")
+            raise ValueError(
+                f"unknown model preset {value!r} (known: {', '.join(known)}, or "
+                f"a YAML file){did_you_mean(value, known)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -250,8 +268,12 @@ class PretrainConfig(Section):
         model_cfg, train_cfg = load_preset(self.preset)
         if self.text_init:
             model_cfg = dataclasses.replace(model_cfg, text_init=self.text_init)
-        updates: dict[str, Any] = {"device": self.device, "precision": self.precision,
-                                   "progress": self.progress, "seed": seed}
+        updates: dict[str, Any] = {
+            "device": self.device,
+            "precision": self.precision,
+            "progress": self.progress,
+            "seed": seed,
+        }
         if self.steps is not None:
             updates["steps"] = self.steps
             updates["warmup_steps"] = min(train_cfg.warmup_steps, max(self.steps // 10, 1))
@@ -378,8 +400,9 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 
 def shipped_presets() -> list[str]:
     """The shipped run presets by name: `demo`, `real/banking77`, ..."""
-    return sorted(p.relative_to(CONFIGS).with_suffix("").as_posix()
-                  for p in CONFIGS.rglob("*.yaml"))
+    return sorted(
+        p.relative_to(CONFIGS).with_suffix("").as_posix() for p in CONFIGS.rglob("*.yaml")
+    )
 
 
 def config_file(path: str | Path) -> Path:
@@ -434,12 +457,17 @@ def load_config(
         raise ConfigError(f"{source}: {exc}") from None
     from karpa.confine import check_sources_confined
 
-    check_sources_confined(cfg.data.root, [
-        (f"data.sources.{table}.{key}", path)
-        for table, spec in cfg.data.sources.items()
-        for key, path in [("path", spec.path),
-                          *((f"with_files.{role}", p) for role, p in spec.with_files.items())]
-    ])
+    check_sources_confined(
+        cfg.data.root,
+        [
+            (f"data.sources.{table}.{key}", path)
+            for table, spec in cfg.data.sources.items()
+            for key, path in [
+                ("path", spec.path),
+                *((f"with_files.{role}", p) for role, p in spec.with_files.items()),
+            ]
+        ],
+    )
     return cfg
 
 

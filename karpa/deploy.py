@@ -172,9 +172,14 @@ def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Servi
             )
         return Service("prefect-server", url=configured.rstrip("/"))
     prepare_prefect_database(home)  # no-op for a home whose database exists
-    return _reuse_or_start("prefect-server", f"http://127.0.0.1:{port}/api",
-                           previous.prefect if previous else None, start_prefect_server,
-                           home, port)
+    return _reuse_or_start(
+        "prefect-server",
+        f"http://127.0.0.1:{port}/api",
+        previous.prefect if previous else None,
+        start_prefect_server,
+        home,
+        port,
+    )
 
 
 def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Service:
@@ -183,13 +188,19 @@ def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Servic
         if not _answers(f"{configured.rstrip('/')}/health"):
             raise DeployError(f"MLFLOW_TRACKING_URI={configured} does not answer")
         return Service("mlflow-server", url=configured.rstrip("/"))
-    return _reuse_or_start("mlflow-server", f"http://127.0.0.1:{port}",
-                           previous.mlflow if previous else None, start_mlflow_server,
-                           home, port)
+    return _reuse_or_start(
+        "mlflow-server",
+        f"http://127.0.0.1:{port}",
+        previous.mlflow if previous else None,
+        start_mlflow_server,
+        home,
+        port,
+    )
 
 
-def _reuse_or_start(name: str, url: str, previous: Service | None, start, home: Home,
-                    port: int) -> Service:
+def _reuse_or_start(
+    name: str, url: str, previous: Service | None, start, home: Home, port: int
+) -> Service:
     """The server of the last deploy if it still answers, else one already on `url`, else a
     new one started against the home (its log next to deploy.json)."""
     if previous and previous.url and _answers(f"{previous.url}/health"):

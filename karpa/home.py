@@ -111,8 +111,9 @@ def ephemeral_server_timeout() -> ServerTimeout:
     raw = os.environ.get(PREFECT_EPHEMERAL_TIMEOUT_VAR)
     if raw is None or not raw.strip():
         return server_timeout()
-    return ServerTimeout(parse_seconds(PREFECT_EPHEMERAL_TIMEOUT_VAR, raw),
-                         PREFECT_EPHEMERAL_TIMEOUT_VAR)
+    return ServerTimeout(
+        parse_seconds(PREFECT_EPHEMERAL_TIMEOUT_VAR, raw), PREFECT_EPHEMERAL_TIMEOUT_VAR
+    )
 
 
 def parse_seconds(name: str, raw: str) -> float:

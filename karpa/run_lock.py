@@ -45,17 +45,27 @@ def exclusive_run(home: Home) -> Iterator[None]:
             other = holder(home) or {}
             log.warning(
                 "another karpa run holds the home %s (pid %s, started %s: %s); waiting for it "
-                "to finish", home.root, other.get("pid", "?"), other.get("started", "?"),
-                other.get("command", "?"))
+                "to finish",
+                home.root,
+                other.get("pid", "?"),
+                other.get("started", "?"),
+                other.get("command", "?"),
+            )
             waited = time.monotonic()
             fcntl.flock(fd, fcntl.LOCK_EX)
             log.info("the home is free after %.0f s; starting", time.monotonic() - waited)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({
-            "pid": os.getpid(),
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join(["karpa", *sys.argv[1:]]),
-        }).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "command": " ".join(["karpa", *sys.argv[1:]]),
+                }
+            ).encode(),
+            0,
+        )
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

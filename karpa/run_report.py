@@ -125,7 +125,7 @@ def headline(stage: str, metrics: Mapping[str, float]) -> dict[str, float]:
 
 
 def stage_kind(stage: str) -> str:
-    """"finetune-intent" -> "finetune": a stage with one child run per application."""
+    """ "finetune-intent" -> "finetune": a stage with one child run per application."""
     return stage.split("-", 1)[0]
 
 

@@ -63,9 +63,13 @@ def prepare_prefect_database(home: Home) -> None:
         try:
             done = subprocess.run(
                 [*cli("prefect"), "server", "database", "upgrade", "-y"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 env={**os.environ, "PREFECT_API_DATABASE_CONNECTION_URL": configured},
-                cwd=home.root, timeout=timeout.seconds, check=False,
+                cwd=home.root,
+                timeout=timeout.seconds,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             db.unlink(missing_ok=True)  # half-migrated: the next start migrates it whole
@@ -112,7 +116,8 @@ def stop_orphaned_embedded_servers(home: Home, timeout: float = 15.0) -> list[in
             continue
     deadline = time.monotonic() + timeout
     while (left := [p for p in pids if Path(f"/proc/{p}").exists()]) and (
-            time.monotonic() < deadline):
+        time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
@@ -120,12 +125,21 @@ def stop_orphaned_embedded_servers(home: Home, timeout: float = 15.0) -> list[in
     return pids
 
 
-def start_prefect_server(home: Home, port: int, host: str = "127.0.0.1",
-                         log: Path | None = None) -> subprocess.Popen:
+def start_prefect_server(
+    home: Home, port: int, host: str = "127.0.0.1", log: Path | None = None
+) -> subprocess.Popen:
     """`prefect server start` against this home's database, with its UI pointed at its own
     port: `--port` alone moves the API, but the UI keeps calling :4200 unless told."""
-    cmd = [*cli("prefect"), "server", "start", "--host", host, "--port", str(port),
-           "--analytics-off"]
+    cmd = [
+        *cli("prefect"),
+        "server",
+        "start",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--analytics-off",
+    ]
     env = {
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database_url(home),
         "PREFECT_SERVER_API_HOST": host,
@@ -137,12 +151,24 @@ def start_prefect_server(home: Home, port: int, host: str = "127.0.0.1",
     return spawn(cmd, home, log or home.root / "prefect-server.log", env)
 
 
-def start_mlflow_server(home: Home, port: int, host: str = "127.0.0.1",
-                        log: Path | None = None) -> subprocess.Popen:
+def start_mlflow_server(
+    home: Home, port: int, host: str = "127.0.0.1", log: Path | None = None
+) -> subprocess.Popen:
     # One worker and no job execution: ~0.5 GB instead of ~3 GB on a small machine.
-    cmd = [*cli("mlflow"), "server", "--host", host, "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{home.mlflow_db}",
-           "--default-artifact-root", home.artifacts.as_uri(), "--workers", "1"]
+    cmd = [
+        *cli("mlflow"),
+        "server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{home.mlflow_db}",
+        "--default-artifact-root",
+        home.artifacts.as_uri(),
+        "--workers",
+        "1",
+    ]
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return spawn(cmd, home, log or home.root / "mlflow-server.log", env)
 
@@ -150,22 +176,31 @@ def start_mlflow_server(home: Home, port: int, host: str = "127.0.0.1",
 def spawn(cmd: list[str], home: Home, log: Path, extra_env: dict[str, str] | None = None):
     env = {**os.environ, **(extra_env or {})}
     handle = open(log, "ab")  # noqa: SIM115 - the child owns it for its lifetime
-    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                            cwd=home.root, start_new_session=True)
+    return subprocess.Popen(
+        cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=home.root, start_new_session=True
+    )
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float | ServerTimeout | None = None,
-              name: str = "the server") -> None:
+def wait_http(
+    url: str,
+    proc: subprocess.Popen,
+    timeout: float | ServerTimeout | None = None,
+    name: str = "the server",
+) -> None:
     """Block until `url` answers 200; a server that exits first or does not answer in time
     is a `ServerStartError` naming it, the wait and the setting that sets the wait
     (`KARPA_SERVER_TIMEOUT` unless a number is given)."""
-    wait = timeout if isinstance(timeout, ServerTimeout) else (
-        server_timeout() if timeout is None else ServerTimeout(timeout, ""))
+    wait = (
+        timeout
+        if isinstance(timeout, ServerTimeout)
+        else (server_timeout() if timeout is None else ServerTimeout(timeout, ""))
+    )
     deadline = time.monotonic() + wait.seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerStartError(
-                f"{name} exited with code {proc.returncode} before {url} answered")
+                f"{name} exited with code {proc.returncode} before {url} answered"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:

@@ -24,21 +24,25 @@ def _signed(entry: dict[str, Any] | None) -> str:
 def app_rows(report: dict[str, Any]) -> list[str]:
     head = report["headline"]
     protocol = head.get("protocol") if isinstance(head.get("protocol"), str) else "test split"
-    lines = [f"{report['application']}: {head['metric']}, {protocol}",
-             f"  {'karpa (pretrained)':<22} {_ci(head)}"]
+    lines = [
+        f"{report['application']}: {head['metric']}, {protocol}",
+        f"  {'karpa (pretrained)':<22} {_ci(head)}",
+    ]
     for name, comp in sorted(report.get("comparisons", {}).items()):
         # karpa minus this model on the same test examples, paired
         delta = f"   karpa − it {_signed(comp['delta'])}" if comp.get("delta") else ""
-        lines.append(f"  {name + ' (' + comp['kind'] + ')':<22} {_ci(comp.get('headline'))}"
-                     + delta)
+        lines.append(
+            f"  {name + ' (' + comp['kind'] + ')':<22} {_ci(comp.get('headline'))}" + delta
+        )
     lines.append(f"  {'pretraining gain':<22} {_signed(report.get('pretraining_gain'))}")
     curve = report.get("learning_curve") or []
     for k in sorted({r["k"] for r in curve if str(r["k"]) != "all"}, key=int):
         rows = [r for r in curve if r["k"] == k]
         cells = [f"{r['model']} {_ci({**r, 'estimate': r['value']})}" for r in rows]
         gains = [_signed(r["gain"]) for r in rows if r.get("gain")]
-        lines.append(f"  {k} labels/class: " + ", ".join(cells)
-                     + (f"; gain {gains[0]}" if gains else ""))
+        lines.append(
+            f"  {k} labels/class: " + ", ".join(cells) + (f"; gain {gains[0]}" if gains else "")
+        )
     return lines
 
 

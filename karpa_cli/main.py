@@ -67,8 +67,11 @@ def _run(args: argparse.Namespace) -> int:
         from karpa.summary import headline_table
 
         print()
-        print(headline_table([a["report"] for a in result["finetune"].values()],
-                             result.get("promote")))
+        print(
+            headline_table(
+                [a["report"] for a in result["finetune"].values()], result.get("promote")
+            )
+        )
     print()
     print(f"Home: {home.root}")
     print("See both UIs (Prefect and MLflow, on 127.0.0.1): karpa ui   (or: make ui)")
@@ -83,8 +86,11 @@ def _check_data_root(cfg: RunConfig, args: argparse.Namespace) -> None:
     relative = sorted(t for t, s in cfg.data.sources.items() if resolve_url(root, s.path) != s.path)
     if not relative or "://" in root or Path(root).is_dir():
         return
-    named = ("--data" if args.data is not None else
-             f"data.root of {args.config}" + (" with --set" if args.set else ""))
+    named = (
+        "--data"
+        if args.data is not None
+        else f"data.root of {args.config}" + (" with --set" if args.set else "")
+    )
     paths = ", ".join(f"data.sources.{table}.path" for table in relative)
     verb = "is" if len(relative) == 1 else "are"
     raise ConfigError(f"{named}: {root!r} is not a folder ({paths} {verb} relative to it)")
@@ -122,10 +128,16 @@ def _ui(args: argparse.Namespace) -> int:
     prefect = start_prefect_server(home, args.prefect_port)
     mlflow = start_mlflow_server(home, args.mlflow_port)
     try:
-        wait_http(f"http://127.0.0.1:{args.prefect_port}/api/health", prefect,
-                  name=f"the Prefect UI server (log {home.root / 'prefect-server.log'})")
-        wait_http(f"http://127.0.0.1:{args.mlflow_port}/health", mlflow,
-                  name=f"the MLflow UI server (log {home.root / 'mlflow-server.log'})")
+        wait_http(
+            f"http://127.0.0.1:{args.prefect_port}/api/health",
+            prefect,
+            name=f"the Prefect UI server (log {home.root / 'prefect-server.log'})",
+        )
+        wait_http(
+            f"http://127.0.0.1:{args.mlflow_port}/health",
+            mlflow,
+            name=f"the MLflow UI server (log {home.root / 'mlflow-server.log'})",
+        )
         print(f"Prefect UI: http://127.0.0.1:{args.prefect_port}  (pid {prefect.pid})")
         print(f"MLflow UI:  http://127.0.0.1:{args.mlflow_port}  (pid {mlflow.pid})")
         print(f"Both read the home {home.root}. Press Ctrl-C to stop both.")
@@ -201,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karpa", description=__doc__)
     parser.add_argument("--home", help="home folder (default: $KARPA_HOME or ./.karpa)")
     parser.add_argument(
-        "--server-timeout", type=float, metavar="SECONDS",
+        "--server-timeout",
+        type=float,
+        metavar="SECONDS",
         help="how long to wait for a server karpa starts (the embedded Prefect API, the "
         "UI and deploy servers; default: $KARPA_SERVER_TIMEOUT or 180)",
     )
@@ -209,8 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the retrain pipeline with the embedded defaults")
     run.add_argument("--config", default="configs/demo.yaml", help="run preset (YAML)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. ingest.batch_rows=50000")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. ingest.batch_rows=50000",
+    )
     run.add_argument("--data", help="folder the sources are read from (overrides data.root)")
     run.set_defaults(func=_run)
 
@@ -263,8 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = data_sub.add_parser("list", help="the datasets `karpa data fetch` knows")
     listing.set_defaults(func=_data_list)
     tables = data_sub.add_parser(
-        "tables", help="the canonical tables (columns, types, required, rules) as markdown, "
-        "from the data contracts")
+        "tables",
+        help="the canonical tables (columns, types, required, rules) as markdown, "
+        "from the data contracts",
+    )
     tables.add_argument("--contracts", help="folder of contracts (default: the packaged ones)")
     tables.set_defaults(func=_data_tables)
     from karpa_cli.models import add_commands
@@ -286,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         # Inside a flow run, Prefect's own console handler shows our loggers' lines (see
         # PREFECT_LOGGING_EXTRA_LOGGERS); elsewhere a plain handler does.
         logging.basicConfig(
-            level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            level=logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             datefmt="%H:%M:%S",
         )
     for name in ("karpa", "karpa_models", "data_contracts"):

@@ -22,8 +22,10 @@ def _predict(args: argparse.Namespace) -> int:
     if version is None:
         from karpa.errors import KarpaError
 
-        raise KarpaError(f"{name} has no version with alias {args.alias!r} yet: "
-                         f"run the pipeline first (karpa run)")
+        raise KarpaError(
+            f"{name} has no version with alias {args.alias!r} yet: "
+            f"run the pipeline first (karpa run)"
+        )
     predict = load_predictor(home.tracking_uri, registry.model_uri(name, args.alias))
     if args.application == "recommend":
         from karpa.errors import KarpaError
@@ -36,8 +38,12 @@ def _predict(args: argparse.Namespace) -> int:
                 raise
             history = []  # an unknown user: the model answers with its popularity fallback
         out = predict(pd.DataFrame({"history": [history], "k": [args.k]}))
-        result = {"user": args.input, "history_tail": history[-5:],
-                  "items": list(out["items"][0]), "scores": list(out["scores"][0])}
+        result = {
+            "user": args.input,
+            "history_tail": history[-5:],
+            "items": list(out["items"][0]),
+            "scores": list(out["scores"][0]),
+        }
         if "source" in out:  # "model", or why the popularity fallback answered
             result["source"] = str(out["source"][0])
     else:

@@ -30,8 +30,7 @@ def watch_sigterm(on_timeout: Callable[[], None], grace_s: float = 30.0) -> None
         while signal.SIGTERM not in os.read(read_end, 64):
             pass
         time.sleep(grace_s)  # the graceful path, through the flow's unwinding, had its turn
-        log.warning("SIGTERM was not honoured within %.0f s: closing the runs and exiting",
-                    grace_s)
+        log.warning("SIGTERM was not honoured within %.0f s: closing the runs and exiting", grace_s)
         try:
             on_timeout()
         finally:

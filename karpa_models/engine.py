@@ -67,8 +67,9 @@ def build_optimizer(
     )
     own = [p for p in step.parameters() if id(p) not in pretrained]
     start = [p for p in step.parameters() if id(p) in pretrained]
-    return adamw([(own, cfg.lr), (start, cfg.lr * cfg.pretrained_lr_scale)],
-                 cfg.weight_decay, device)
+    return adamw(
+        [(own, cfg.lr), (start, cfg.lr * cfg.pretrained_lr_scale)], cfg.weight_decay, device
+    )
 
 
 class _Meter:
@@ -263,4 +264,3 @@ def _report(
         if on_metrics is not None:
             on_metrics(out, done)
     return out
-

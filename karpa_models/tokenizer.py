@@ -35,8 +35,8 @@ _FINGERPRINT_VERSION = "karpa-wordpiece-v2"
 
 def _bert_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
     """An (empty or given-vocabulary) lowercase BERT WordPiece pipeline."""
-    model = models.WordPiece(vocab, unk_token="[UNK]") if vocab else models.WordPiece(
-        unk_token="[UNK]"
+    model = (
+        models.WordPiece(vocab, unk_token="[UNK]") if vocab else models.WordPiece(unk_token="[UNK]")
     )
     tok = Tokenizer(model)
     tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True, clean_text=True)

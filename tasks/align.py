@@ -15,21 +15,33 @@ from tasks.tracking import record_stage
 
 
 @task(retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only, task_run_name="align")
-def align_views(run: PipelineRun, accepted: dict[str, TableManifest], cfg: AlignConfig,
-                sources: dict[str, SourceSpec]) -> AlignManifest:
+def align_views(
+    run: PipelineRun,
+    accepted: dict[str, TableManifest],
+    cfg: AlignConfig,
+    sources: dict[str, SourceSpec],
+) -> AlignManifest:
     m = align(accepted, cfg, Store(run.folders.store), split_hints=split_hints(sources))
     state = "unchanged, skipped" if m.skipped else "built"
-    get_run_logger().info("align: views %s (%s)", state,
-                          ", ".join(f"{k} {v:,}" for k, v in m.views.items()))
+    get_run_logger().info(
+        "align: views %s (%s)", state, ", ".join(f"{k} {v:,}" for k, v in m.views.items())
+    )
     folder = Path(m.path)
     record_stage(
-        run, "align", metrics={**m.coverage, **{f"views.{k}": v
-                                                           for k, v in m.views.items()}},
+        run,
+        "align",
+        metrics={**m.coverage, **{f"views.{k}": v for k, v in m.views.items()}},
         # Split membership travels with the run, so any later evaluation can be audited.
-        artifacts={"align": folder / "coverage.html", "align/splits": folder / "splits.parquet",
-                   "align/fewshot": folder / "fewshot.parquet"},
-        tags={"karpa.align.skipped": str(m.skipped), "karpa.transductive": str(m.transductive),
-              "karpa.stop": m.stop or "-"},
+        artifacts={
+            "align": folder / "coverage.html",
+            "align/splits": folder / "splits.parquet",
+            "align/fewshot": folder / "fewshot.parquet",
+        },
+        tags={
+            "karpa.align.skipped": str(m.skipped),
+            "karpa.transductive": str(m.transductive),
+            "karpa.stop": m.stop or "-",
+        },
         ok=m.stop is None,
     )
     raise_if_stopped(m)

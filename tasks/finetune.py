@@ -14,32 +14,52 @@ from tasks.retry import transient_only
 from tasks.tracking import tracker
 
 
-@task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient_only,
-      task_run_name="finetune-{app}")
+@task(
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+    task_run_name="finetune-{app}",
+)
 def finetune_app(
-    run: PipelineRun, app: str, views: AlignManifest, foundation: FoundationManifest,
+    run: PipelineRun,
+    app: str,
+    views: AlignManifest,
+    foundation: FoundationManifest,
     cfg: FinetuneConfig,
 ) -> AppManifest:
     logger = get_run_logger()
     t = tracker(run)
-    run_id = t.start_run(f"finetune-{app}", parent_id=run.mlflow_run_id, tags={
-        "karpa.stage": "finetune", "karpa.application": app,
-        "karpa.foundation": foundation.fingerprint,
-        "karpa.foundation_run_id": foundation.mlflow_run_id or "-",
-    })
+    run_id = t.start_run(
+        f"finetune-{app}",
+        parent_id=run.mlflow_run_id,
+        tags={
+            "karpa.stage": "finetune",
+            "karpa.application": app,
+            "karpa.foundation": foundation.fingerprint,
+            "karpa.foundation_run_id": foundation.mlflow_run_id or "-",
+        },
+    )
 
     def on_metrics(metrics: dict[str, float], step: int) -> None:
         t.log_metrics(run_id, {f"train.{k}": v for k, v in metrics.items()}, step=step)
 
     try:
-        m = run_application(app, views, foundation, cfg, Store(run.folders.store),
-                            on_metrics=on_metrics)
+        m = run_application(
+            app, views, foundation, cfg, Store(run.folders.store), on_metrics=on_metrics
+        )
         head = m.headline
         gain = m.pretraining_gain or {}
-        logger.info("%s: %s %.4f [%.4f, %.4f]%s", app, head["metric"], head["estimate"],
-                    head["low"], head["high"],
-                    f"; pretraining gain {gain['estimate']:+.4f} "
-                    f"[{gain['low']:+.4f}, {gain['high']:+.4f}]" if gain else "")
+        logger.info(
+            "%s: %s %.4f [%.4f, %.4f]%s",
+            app,
+            head["metric"],
+            head["estimate"],
+            head["low"],
+            head["high"],
+            f"; pretraining gain {gain['estimate']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}]"
+            if gain
+            else "",
+        )
         uri = record_application(t, run_id, m, application_example(app, views))
         return m.model_copy(update={"model_uri": uri, "mlflow_run_id": run_id})
     except BaseException:

@@ -15,16 +15,20 @@ from tasks.tracking import tracker
 # A retry is safe: versions are registered under the pipeline run's key and found again,
 # and a decision already recorded on a version stands (karpa.promotion.stage).
 @task(retries=1, retry_delay_seconds=5, retry_condition_fn=transient_only, task_run_name="promote")
-def promote(run: PipelineRun, views: AlignManifest, foundation: FoundationManifest,
-            apps: list[AppManifest], cfg: PromoteConfig, seed: int) -> dict[str, dict]:
+def promote(
+    run: PipelineRun,
+    views: AlignManifest,
+    foundation: FoundationManifest,
+    apps: list[AppManifest],
+    cfg: PromoteConfig,
+    seed: int,
+) -> dict[str, dict]:
     home = run.folders
     t = tracker(run)
     registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
-    run_id = t.start_run("promote", parent_id=run.mlflow_run_id,
-                         tags={"karpa.stage": "promote"})
+    run_id = t.start_run("promote", parent_id=run.mlflow_run_id, tags={"karpa.stage": "promote"})
     try:
-        decisions = promote_models(registry, run.mlflow_run_id, views, foundation, apps, cfg,
-                                   seed)
+        decisions = promote_models(registry, run.mlflow_run_id, views, foundation, apps, cfg, seed)
         t.log_metrics(run_id, decision_metrics(decisions, apps, cfg.registry_prefix))
         t.log_dict(run_id, decisions, "promotion/decisions.json")
         t.log_artifact(run_id, registry.audit_log, "promotion")

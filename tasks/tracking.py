@@ -32,8 +32,9 @@ def record_stage(
 ) -> str:
     """One child MLflow run for a stage: its tables, metrics, artifacts and tags."""
     t = tracker(run)
-    run_id = t.start_run(stage, parent_id=run.mlflow_run_id,
-                         tags={"karpa.stage": stage, **(tags or {})})
+    run_id = t.start_run(
+        stage, parent_id=run.mlflow_run_id, tags={"karpa.stage": stage, **(tags or {})}
+    )
     if tables:
         t.log_tables(run_id, tables, context=stage)
     if metrics:
@@ -59,7 +60,9 @@ def open_pipeline_run(cfg: RunConfig, home: Home) -> PipelineRun:
     url = t.run_url(run_id, cfg.tracking.ui_url)
     if flow_run.id:
         create_link_artifact(
-            key="mlflow-run", link=url, link_text=f"MLflow run {run_id}",
+            key="mlflow-run",
+            link=url,
+            link_text=f"MLflow run {run_id}",
             description="The MLflow parent run of this pipeline run (open with `karpa ui`).",
         )
     get_run_logger().info("MLflow run %s: %s", run_id, url)
@@ -71,7 +74,9 @@ def log_ingest(run: PipelineRun, tables: list[TableManifest]) -> str:
     """The ingest stage's child run: tables as input datasets, their rows and bytes."""
     skipped = [m.table for m in tables if m.skipped]
     return record_stage(
-        run, "ingest", tables=tables,
+        run,
+        "ingest",
+        tables=tables,
         metrics={"tables": len(tables), "tables_skipped": len(skipped)},
         tags={"karpa.skipped_tables": ",".join(skipped) or "-"},
     )

@@ -32,8 +32,9 @@ def _metrics(m: ValidateManifest) -> dict[str, float]:
         for column, kinds in columns.items():
             out.update({f"pii.{table}.{column}.{kind}": n for kind, n in kinds.items()})
     for finding in json.loads((Path(m.path) / "drift.json").read_text()):
-        out[f"drift.{finding['table']}.{finding['column']}.{finding['statistic']}"] = \
-            finding["value"]
+        out[f"drift.{finding['table']}.{finding['column']}.{finding['statistic']}"] = finding[
+            "value"
+        ]
     out["warnings"] = len(m.warnings)
     return out
 
@@ -56,14 +57,20 @@ def validate_tables(
     logger = get_run_logger()
     m = validate(tables, cfg, Store(run.folders.store))
     for table, counts in m.counts.items():
-        logger.info("%s: %s rows in, %s accepted, %s quarantined", table,
-                    f"{counts['rows_in']:,}", f"{counts['rows_accepted']:,}",
-                    f"{counts['rows_quarantined']:,}")
+        logger.info(
+            "%s: %s rows in, %s accepted, %s quarantined",
+            table,
+            f"{counts['rows_in']:,}",
+            f"{counts['rows_accepted']:,}",
+            f"{counts['rows_quarantined']:,}",
+        )
     for warning in m.warnings:
         logger.warning("contract warning: %s", warning)
     with tempfile.TemporaryDirectory() as tmp:
         record_stage(
-            run, "validate", metrics=_metrics(m),
+            run,
+            "validate",
+            metrics=_metrics(m),
             tables=list(m.accepted.values()),
             artifacts={
                 "validation": Path(m.report),
@@ -74,7 +81,8 @@ def validate_tables(
             tags={"karpa.validate.skipped": str(m.skipped), "karpa.stop": m.stop or "-"},
             ok=m.stop is None,
         )
-    create_markdown_artifact(m.summary_markdown, key="validation-summary",
-                             description="Data validation of this run")
+    create_markdown_artifact(
+        m.summary_markdown, key="validation-summary", description="Data validation of this run"
+    )
     raise_if_stopped(m)
     return m

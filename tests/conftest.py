@@ -75,19 +75,34 @@ class UserShell:
 
     def __init__(self) -> None:
         self.marker = uuid.uuid4().hex
-        clean = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("PREFECT_", "KARPA_", "MLFLOW_"))}
+        clean = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREFECT_", "KARPA_", "MLFLOW_"))
+        }
         self.env = {**clean, self.VAR: self.marker}
 
     def run(self, args: list[str], cwd: Path, timeout: float, **extra_env: str):
-        return subprocess.run([*self.KARPA, *args], env={**self.env, **extra_env}, cwd=cwd,
-                              capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [*self.KARPA, *args],
+            env={**self.env, **extra_env},
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def start(self, args: list[str], cwd: Path | None = None) -> subprocess.Popen:
-        return subprocess.Popen([*self.KARPA, *args], env=self.env, cwd=cwd,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [*self.KARPA, *args],
+            env=self.env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
 
     def processes(self) -> list[int]:
         """Live processes (zombies left out) whose environment carries the marker."""

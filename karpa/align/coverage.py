@@ -18,8 +18,13 @@ def _share(mask: pd.Series) -> float:
 
 
 def coverage(
-    items: pd.DataFrame, pairs: pd.DataFrame, images_in: int, sequences: pd.DataFrame,
-    messages: pd.DataFrame, news: pd.DataFrame, orphans: dict[str, int],
+    items: pd.DataFrame,
+    pairs: pd.DataFrame,
+    images_in: int,
+    sequences: pd.DataFrame,
+    messages: pd.DataFrame,
+    news: pd.DataFrame,
+    orphans: dict[str, int],
 ) -> dict[str, float]:
     """Flat `name -> number` figures (MLflow metric names)."""
     desc = items["text"].str.len() > items["title"].fillna("").str.len() + 8
@@ -63,8 +68,10 @@ def check_thresholds(figures: dict[str, float], minimums: dict[str, float]) -> s
             pretty = f"{value:.1%}" if minimum <= 1 else f"{value:,.0f}"
             need = f"{minimum:.1%}" if minimum <= 1 else f"{minimum:,.0f}"
             gap = f"{minimum - value:.1%}" if minimum <= 1 else f"{minimum - value:,.0f}"
-            return (f"align: coverage {name} is {pretty}, below the minimum {need} "
-                    f"(short by {gap}); see align.min_coverage in the config")
+            return (
+                f"align: coverage {name} is {pretty}, below the minimum {need} "
+                f"(short by {gap}); see align.min_coverage in the config"
+            )
     return None
 
 
@@ -73,10 +80,14 @@ def render_html(figures: dict[str, float], minimums: dict[str, float], title: st
     groups: dict[str, list[dict[str, object]]] = {}
     for name, value in figures.items():
         minimum = minimums.get(name)
-        groups.setdefault(name.split(".")[0], []).append({
-            "name": name,
-            "shown": f"{value:.3f}" if isinstance(value, float) and value < 1 else f"{value:,.0f}",
-            "bad": minimum is not None and value < minimum,
-            "minimum": "" if minimum is None else minimum,
-        })
+        groups.setdefault(name.split(".")[0], []).append(
+            {
+                "name": name,
+                "shown": f"{value:.3f}"
+                if isinstance(value, float) and value < 1
+                else f"{value:,.0f}",
+                "bad": minimum is not None and value < minimum,
+                "minimum": "" if minimum is None else minimum,
+            }
+        )
     return render("karpa.align", "coverage.html.j2", title=title, groups=groups)

@@ -48,21 +48,28 @@ def stratified_hash_split(
         n_test = round(test_share * len(rows))
         n_val = round(val_share * len(rows))
         out[ranked] = TRAIN
-        out[ranked[:n_test + n_val]] = VAL
+        out[ranked[: n_test + n_val]] = VAL
         out[ranked[:n_test]] = TEST
     return out.astype(str)
 
 
 def source_split(
-    ids: pd.Series, pattern: str | None, salt: str, val_share: float, test_share: float,
+    ids: pd.Series,
+    pattern: str | None,
+    salt: str,
+    val_share: float,
+    test_share: float,
     strata: pd.Series | None = None,
 ) -> np.ndarray:
     """The source's official split where the id shows one (group `split` of `pattern`), the
     hash split elsewhere (stratified by `strata`, the rows' labels, when given). A source
     with no validation split of its own (Banking77: train and test) gives `val_share` of
     its training rows, chosen by hash, to validation."""
-    hashed = (hash_split(ids, salt, val_share, test_share) if strata is None
-              else stratified_hash_split(ids, strata, salt, val_share, test_share))
+    hashed = (
+        hash_split(ids, salt, val_share, test_share)
+        if strata is None
+        else stratified_hash_split(ids, strata, salt, val_share, test_share)
+    )
     if not pattern:
         return hashed
     given = ids.astype(str).str.extract(pattern)["split"]

@@ -30,8 +30,10 @@ from karpa.store import Store, write_manifest
 log = logging.getLogger(__name__)
 
 ALIGN_VERSION = "1"
-TASK_LABELS = {"intent": ("messages", "message_id", "intent"),
-               "sentiment": ("news", "news_id", "sentiment")}
+TASK_LABELS = {
+    "intent": ("messages", "message_id", "intent"),
+    "sentiment": ("news", "news_id", "sentiment"),
+}
 
 
 def _read(tables: dict[str, TableManifest], name: str, columns: list[str] | None = None):
@@ -43,8 +45,9 @@ def _read(tables: dict[str, TableManifest], name: str, columns: list[str] | None
     return pq.read_table(tables[name].path, columns=columns).to_pandas()
 
 
-def fewshot(view: pd.DataFrame, id_col: str, label: str, task: str, cfg: AlignConfig
-            ) -> pd.DataFrame:
+def fewshot(
+    view: pd.DataFrame, id_col: str, label: str, task: str, cfg: AlignConfig
+) -> pd.DataFrame:
     """Membership of the k-shot training subsets: (task, k, seed, id)."""
     train = view[(view["split"] == TRAIN) & view[label].notna()].set_index(id_col)[label]
     exclude = frozenset({cfg.oos_label}) if task == "intent" else frozenset()
@@ -62,17 +65,23 @@ def split_hints(sources: dict[str, SourceSpec]) -> dict[str, str]:
     return {t: s.split_from_id for t, s in sources.items() if s.split_from_id}
 
 
-def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,
-          split_hints: dict[str, str] | None = None) -> AlignManifest:
+def align(
+    tables: dict[str, TableManifest],
+    cfg: AlignConfig,
+    store: Store,
+    split_hints: dict[str, str] | None = None,
+) -> AlignManifest:
     """`split_hints`: table -> regex whose group `split` reads a source's official split
     from the row id (`SourceSpec.split_from_id`); rows it does not match are hash-split."""
     hints = split_hints or {}
     # Hints and `stratify` join the key only when given, so runs without them keep their
     # fingerprints.
     settings = cfg.model_dump(mode="json", exclude=set() if cfg.stratify else {"stratify"})
-    key = combine([ALIGN_VERSION, digest_json(settings)]
-                  + ([digest_json(hints)] if hints else [])
-                  + [f"{n}:{tables[n].fingerprint}" for n in sorted(tables)])
+    key = combine(
+        [ALIGN_VERSION, digest_json(settings)]
+        + ([digest_json(hints)] if hints else [])
+        + [f"{n}:{tables[n].fingerprint}" for n in sorted(tables)]
+    )
     if store.has("views", key):
         log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
         return _checked(AlignManifest(**store.manifest("views", key), skipped=True), cfg)
@@ -80,29 +89,61 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,
     items = _read(tables, "items")
     images = _read(tables, "images", ["image_id", "item_id", "bytes"])
     events = _read(tables, "events")
-    item_view, pairs = build_items(items, images, events, cfg.image_size, cfg.salt,
-                                   cfg.held_out_pairs)
+    item_view, pairs = build_items(
+        items, images, events, cfg.image_size, cfg.salt, cfg.held_out_pairs
+    )
     index = dict(zip(item_view["item_id"], item_view["item_idx"], strict=True))
     sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
-    messages = build_messages(_read(tables, "messages"), events, index, cfg.salt,
-                              cfg.val_share, cfg.test_share, cfg.recent_items,
-                              hints.get("messages"), cfg.stratify)
+    messages = build_messages(
+        _read(tables, "messages"),
+        events,
+        index,
+        cfg.salt,
+        cfg.val_share,
+        cfg.test_share,
+        cfg.recent_items,
+        hints.get("messages"),
+        cfg.stratify,
+    )
     categories = sorted(item_view["category"].dropna().unique())
-    news = build_news(_read(tables, "news"), categories, cfg.salt, cfg.val_share,
-                      cfg.test_share, hints.get("news"), cfg.stratify)
+    news = build_news(
+        _read(tables, "news"),
+        categories,
+        cfg.salt,
+        cfg.val_share,
+        cfg.test_share,
+        hints.get("news"),
+        cfg.stratify,
+    )
     texts = pretrain_texts(item_view, messages, news, cfg.transductive)
-    shots = pd.concat([fewshot(messages, "message_id", "intent", "intent", cfg),
-                       fewshot(news, "news_id", "sentiment", "sentiment", cfg)],
-                      ignore_index=True)
+    shots = pd.concat(
+        [
+            fewshot(messages, "message_id", "intent", "intent", cfg),
+            fewshot(news, "news_id", "sentiment", "sentiment", cfg),
+        ],
+        ignore_index=True,
+    )
     figures = coverage(item_view, pairs, len(images), sequences, messages, news, orphans)
 
-    splits = pd.concat([
-        pd.DataFrame({"table": "messages", "id": messages["message_id"],
-                      "split": messages["split"]}),
-        pd.DataFrame({"table": "news", "id": news["news_id"], "split": news["split"]}),
-    ], ignore_index=True)
-    views = {"splits": splits, "items": item_view, "image_text": pairs, "sequences": sequences,
-             "messages": messages, "news": news, "pretrain_texts": texts, "fewshot": shots}
+    splits = pd.concat(
+        [
+            pd.DataFrame(
+                {"table": "messages", "id": messages["message_id"], "split": messages["split"]}
+            ),
+            pd.DataFrame({"table": "news", "id": news["news_id"], "split": news["split"]}),
+        ],
+        ignore_index=True,
+    )
+    views = {
+        "splits": splits,
+        "items": item_view,
+        "image_text": pairs,
+        "sequences": sequences,
+        "messages": messages,
+        "news": news,
+        "pretrain_texts": texts,
+        "fewshot": shots,
+    }
     with store.writing("views", key) as tmp:
         for name, frame in views.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
@@ -110,9 +151,13 @@ def align(tables: dict[str, TableManifest], cfg: AlignConfig, store: Store,
             render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
         )
         final = store.path("views", key)
-        manifest = {"fingerprint": key, "path": str(final),
-                    "views": {n: len(f) for n, f in views.items()},
-                    "coverage": figures, "transductive": cfg.transductive}
+        manifest = {
+            "fingerprint": key,
+            "path": str(final),
+            "views": {n: len(f) for n, f in views.items()},
+            "coverage": figures,
+            "transductive": cfg.transductive,
+        }
         write_manifest(tmp, manifest)
     return _checked(AlignManifest(**manifest), cfg)
 

@@ -43,8 +43,12 @@ def decode_image(data: bytes, size: int) -> bytes | None:
 
 
 def build_items(
-    items: pd.DataFrame, images: pd.DataFrame, events: pd.DataFrame, image_size: int,
-    salt: str, held_out_share: float,
+    items: pd.DataFrame,
+    images: pd.DataFrame,
+    events: pd.DataFrame,
+    image_size: int,
+    salt: str,
+    held_out_share: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(items view, image_text view). Items are indexed 0..n-1 in item_id order."""
     view = items.sort_values("item_id").reset_index(drop=True)
@@ -68,8 +72,18 @@ def build_items(
     view["has_image"] = view["pixels"].notna()
     counts = events["item_id"].value_counts()
     view["n_events"] = view["item_id"].map(counts).fillna(0).astype("int64")
-    keep = ["item_idx", "item_id", "title", "text", "category", "attributes", "has_image",
-            "pixels", "n_events", "created_at"]
+    keep = [
+        "item_idx",
+        "item_id",
+        "title",
+        "text",
+        "category",
+        "attributes",
+        "has_image",
+        "pixels",
+        "n_events",
+        "created_at",
+    ]
     pair_cols = ["image_id", "item_idx", "item_id", "caption", "pixels", "split"]
     return view[keep], pairs[pair_cols].reset_index(drop=True)
 
@@ -109,14 +123,31 @@ def build_sequences(
         keep[1:] = idx[1:] != idx[:-1]
         seq = idx[keep].tolist()
         train, val, test = leave_last_out(seq)
-        rows.append({
-            "user_id": user, "items": seq, "train_items": train, "val_item": val,
-            "test_item": test, "n_interactions": len(seq),
-            "n_sessions": int(group["session"].nunique()),
-            "last_ts": group["ts"].max(),
-        })
-    frame = pd.DataFrame(rows, columns=["user_id", "items", "train_items", "val_item",
-                                        "test_item", "n_interactions", "n_sessions", "last_ts"])
+        rows.append(
+            {
+                "user_id": user,
+                "items": seq,
+                "train_items": train,
+                "val_item": val,
+                "test_item": test,
+                "n_interactions": len(seq),
+                "n_sessions": int(group["session"].nunique()),
+                "last_ts": group["ts"].max(),
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "user_id",
+            "items",
+            "train_items",
+            "val_item",
+            "test_item",
+            "n_interactions",
+            "n_sessions",
+            "last_ts",
+        ],
+    )
     frame["val_item"] = frame["val_item"].astype("Int64")
     frame["test_item"] = frame["test_item"].astype("Int64")
     return frame, orphans
@@ -156,26 +187,50 @@ def _micros(ts: pd.Series) -> np.ndarray:
 
 
 def build_messages(
-    messages: pd.DataFrame, events: pd.DataFrame, item_index: dict[str, int],
-    salt: str, val_share: float, test_share: float, n_recent: int,
-    split_hint: str | None = None, stratify: bool = False,
+    messages: pd.DataFrame,
+    events: pd.DataFrame,
+    item_index: dict[str, int],
+    salt: str,
+    val_share: float,
+    test_share: float,
+    n_recent: int,
+    split_hint: str | None = None,
+    stratify: bool = False,
 ) -> pd.DataFrame:
     view = messages.sort_values("message_id").reset_index(drop=True)
-    view["split"] = source_split(view["message_id"], split_hint, salt, val_share, test_share,
-                                 view["intent"] if stratify else None)
+    view["split"] = source_split(
+        view["message_id"],
+        split_hint,
+        salt,
+        val_share,
+        test_share,
+        view["intent"] if stratify else None,
+    )
     view["n_words"] = view["text"].fillna("").str.split().str.len().astype("int64")
     view["recent_items"] = recent_items(view, events, item_index, n_recent)
-    return view[["message_id", "user_id", "text", "ts", "intent", "split", "n_words",
-                 "recent_items"]]
+    return view[
+        ["message_id", "user_id", "text", "ts", "intent", "split", "n_words", "recent_items"]
+    ]
 
 
 def build_news(
-    news: pd.DataFrame, categories: list[str], salt: str, val_share: float, test_share: float,
-    split_hint: str | None = None, stratify: bool = False,
+    news: pd.DataFrame,
+    categories: list[str],
+    salt: str,
+    val_share: float,
+    test_share: float,
+    split_hint: str | None = None,
+    stratify: bool = False,
 ) -> pd.DataFrame:
     view = news.sort_values("news_id").reset_index(drop=True)
-    view["split"] = source_split(view["news_id"], split_hint, salt, val_share, test_share,
-                                 view["sentiment"] if stratify else None)
+    view["split"] = source_split(
+        view["news_id"],
+        split_hint,
+        salt,
+        val_share,
+        test_share,
+        view["sentiment"] if stratify else None,
+    )
     body = view["body"].fillna("")
     view["text"] = (view["headline"].fillna("") + np.where(body != "", ". " + body, "")).str.strip()
     lowered = view["text"].str.lower()

@@ -62,6 +62,7 @@ def learning_curve(
         for run in runs:
             preds.setdefault((run.name, k), []).append(scorer(run).pred)
         progress.update(detail=f"k={k} seed {seed} fitted")
+
     def seed_mean(y_: np.ndarray, m: np.ndarray) -> float:
         return float(np.mean([fn(y_, m[:, s]) for s in range(m.shape[1])]))
 

@@ -131,7 +131,8 @@ def finish_recommendation(
         pre = next(m for m in models if m.name == PRETRAINED).full.per_user()[HEADLINE]
         scr = next(m for m in models if m.name == SCRATCH).full.per_user()[HEADLINE]
         gain = interval_dict(
-            paired_bootstrap(pre, scr, n, conf, seed), HEADLINE,
+            paired_bootstrap(pre, scr, n, conf, seed),
+            HEADLINE,
             f"{PRETRAINED} minus {SCRATCH} (the sequence models), paired bootstrap",
         )
     slices = rec_slices(models, main, data, cfg)

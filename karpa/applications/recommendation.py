@@ -50,7 +50,9 @@ def sampled_negatives(wanted: int, n_items: int) -> int:
     logger.warning(
         "recommendation: a catalogue of %d items has fewer than %d negatives per user; "
         "the sampled protocol uses all %d other items",
-        n_items, wanted, n_items - 1,
+        n_items,
+        wanted,
+        n_items - 1,
     )
     return n_items - 1
 
@@ -61,8 +63,9 @@ def rank(
     exclude = seen_mask(data.test_histories, len(data.catalogue)) if cfg.exclude_seen else None
     # The saved model never recommends a history item, so a test item that repeats one is a
     # miss for it (and for every model here): the report measures what is served.
-    full = evaluate_ranking(scores, data.test_targets, ks=(10,), exclude=exclude,
-                            excluded_target="miss")
+    full = evaluate_ranking(
+        scores, data.test_targets, ks=(10,), exclude=exclude, excluded_target="miss"
+    )
     sampled = evaluate_ranking(
         scores,
         data.test_targets,
@@ -105,11 +108,21 @@ def hybrid_model(
     seq_val = rec.score(data.val_histories)
     ease_val = ease.score(data.val_histories)
     choice = choose_blend(
-        seq_val, ease_val, data.val_histories, data.val_targets, data.item_counts,
-        cfg.blend_grid, cfg.blend_history_edges, cfg.cold_below, cfg.blend_min_users,
+        seq_val,
+        ease_val,
+        data.val_histories,
+        data.val_targets,
+        data.item_counts,
+        cfg.blend_grid,
+        cfg.blend_history_edges,
+        cfg.cold_below,
+        cfg.blend_min_users,
     )
     hybrid = HybridRecommender(
-        rec, ease.weights.astype(np.float32), data.item_counts.astype(np.int64), choice.blend,
+        rec,
+        ease.weights.astype(np.float32),
+        data.item_counts.astype(np.int64),
+        choice.blend,
         train_info=dict(rec.train_info),
     )
     return hybrid, choice
@@ -187,8 +200,10 @@ def run_recommendation(
         # The hybrid is the application's model: the sequence model it blends stays
         # reported beside it (kind "model" too, second), so each part's share shows.
         hybrid, choice = hybrid_model(models[0].recommender, ease, data, cfg)
-        models.insert(0, rank(HYBRID, "model", hybrid.score(data.test_histories), data, cfg,
-                              recommender=hybrid))
+        models.insert(
+            0,
+            rank(HYBRID, "model", hybrid.score(data.test_histories), data, cfg, recommender=hybrid),
+        )
         timings["hybrid_s"] = time.perf_counter() - mark
     if cfg.run_baselines:
         mark = time.perf_counter()

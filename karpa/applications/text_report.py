@@ -151,7 +151,12 @@ def finish_text_app(
     report.write(out_dir / "report.json")
     logger.info(
         "%s: %s %s %.4f [%.4f, %.4f] in %.1fs",
-        app, main, metric, headline["estimate"], headline["low"], headline["high"],
+        app,
+        main,
+        metric,
+        headline["estimate"],
+        headline["low"],
+        headline["high"],
         timings.get("total_s", 0.0),
     )
     return report

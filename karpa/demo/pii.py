@@ -161,23 +161,37 @@ def ordinary_sentence(rng: np.random.Generator) -> str:
     """A sentence with ordinary numbers (amounts, dates, order ids, prices) and no PII."""
     template = ORDINARY[rng.integers(len(ORDINARY))]
     return template.format(
-        order=rng.integers(10_000, 99_999), order7=rng.integers(1_000_000, 9_999_999),
-        order4=f"{rng.integers(0, 9999):04d}", dollars=rng.integers(1, 999),
-        cents=f"{rng.integers(0, 99):02d}", cents3=f"{rng.integers(0, 999):03d}",
-        thousands=rng.integers(1, 99), year=rng.integers(2000, 2027),
-        month=f"{rng.integers(1, 13):02d}", day=f"{rng.integers(1, 29):02d}",
-        hour=f"{rng.integers(0, 24):02d}", minute=f"{rng.integers(0, 60):02d}",
+        order=rng.integers(10_000, 99_999),
+        order7=rng.integers(1_000_000, 9_999_999),
+        order4=f"{rng.integers(0, 9999):04d}",
+        dollars=rng.integers(1, 999),
+        cents=f"{rng.integers(0, 99):02d}",
+        cents3=f"{rng.integers(0, 999):03d}",
+        thousands=rng.integers(1, 99),
+        year=rng.integers(2000, 2027),
+        month=f"{rng.integers(1, 13):02d}",
+        day=f"{rng.integers(1, 29):02d}",
+        hour=f"{rng.integers(0, 24):02d}",
+        minute=f"{rng.integers(0, 60):02d}",
         ticker=TICKERS[rng.integers(len(TICKERS))],
         price=f"{rng.integers(1, 999)}.{rng.integers(0, 99):02d}",
-        sign="+-"[rng.integers(2)], pct=f"{rng.integers(0, 9)}.{rng.integers(0, 9)}",
-        big=f"{rng.integers(1, 999):,}" + ",000", qty=rng.integers(1, 20),
+        sign="+-"[rng.integers(2)],
+        pct=f"{rng.integers(0, 9)}.{rng.integers(0, 9)}",
+        big=f"{rng.integers(1, 999):,}" + ",000",
+        qty=rng.integers(1, 20),
         size=rng.integers(30, 48),
     )
 
 
 def _other_phone(rng: np.random.Generator) -> str:
-    forms = ("555-01{} {}", "555.01{}.{}", "+49 30 901{}{}", "+33 6 12 {} {}",
-             "+1-202-555-01{}{}", "(0)20 7946 {}{}")
+    forms = (
+        "555-01{} {}",
+        "555.01{}.{}",
+        "+49 30 901{}{}",
+        "+33 6 12 {} {}",
+        "+1-202-555-01{}{}",
+        "(0)20 7946 {}{}",
+    )
     form = forms[rng.integers(len(forms))]
     if form.startswith("555"):
         return form.format(_digits(rng, 2), _digits(rng, 4)).replace(" ", "-")

@@ -187,8 +187,9 @@ def evaluate_ranking(
         if n_negatives < 0:
             raise ValueError(f"n_negatives must be >= 0, got {n_negatives}")
         short = int((n_items - _row_counts(exclude, targets, n_users) - 1 < n_negatives).sum())
-        negatives = sample_negatives(n_items, targets, n_negatives, seed, exclude,
-                                     refill_from_excluded=True)
+        negatives = sample_negatives(
+            n_items, targets, n_negatives, seed, exclude, refill_from_excluded=True
+        )
         ranks = sampled_ranks(scores, targets, negatives)
         n_candidates = np.full(n_users, n_negatives + 1)
     missed = 0
@@ -222,7 +223,8 @@ def evaluate_ranking(
 
 
 def validation_metrics(
-    scores: np.ndarray, targets: Sequence[int] | np.ndarray,
+    scores: np.ndarray,
+    targets: Sequence[int] | np.ndarray,
     seen: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, float]:
     """HR@10, NDCG@10 and MRR under full ranking, with the items in `seen` (one history per
@@ -263,8 +265,11 @@ def _row_counts(exclude: Mask | None, targets: np.ndarray, n_users: int) -> np.n
     """Excluded items per user, not counting the target (which is ranked regardless)."""
     if exclude is None:
         return np.zeros(n_users)
-    counts = (np.asarray(exclude.sum(axis=1)).ravel() if sp.issparse(exclude)
-              else np.asarray(exclude, dtype=bool).sum(axis=1))
+    counts = (
+        np.asarray(exclude.sum(axis=1)).ravel()
+        if sp.issparse(exclude)
+        else np.asarray(exclude, dtype=bool).sum(axis=1)
+    )
     return counts - _target_flags(exclude, targets, n_users)
 
 

@@ -86,8 +86,10 @@ def _delimiter_hint(found: list[str], spec: SourceSpec, table: str) -> str | Non
     delimiter = max(counts, key=counts.get)
     if not counts[delimiter]:
         return None
-    return (f"the header has one column {found[0][:80]!r}: is the delimiter {delimiter!r}? "
-            f"(set data.sources.{table}.delimiter)")
+    return (
+        f"the header has one column {found[0][:80]!r}: is the delimiter {delimiter!r}? "
+        f"(set data.sources.{table}.delimiter)"
+    )
 
 
 def to_canonical(

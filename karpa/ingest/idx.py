@@ -138,8 +138,10 @@ def _items(labels_url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch
     for row, label in enumerate(sorted(set(read_labels(labels_url).tolist())), start=1):
         known = label < len(names)
         shown = ", ".join(names[:3])
-        error = None if known else (
-            f"label {label} has no name (label_names has {len(names)}: {shown}, ...)"
+        error = (
+            None
+            if known
+            else (f"label {label} has no name (label_names has {len(names)}: {shown}, ...)")
         )
         batch = buffer.add(
             row,

@@ -57,9 +57,7 @@ def read_csv(url: str, spec: SourceSpec, batch_rows: int) -> Iterator[Batch]:
                     block_size=CSV_BLOCK_BYTES,
                     column_names=list(spec.header) if spec.header else None,
                 ),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=spec.delimiter, newlines_in_values=True
-                ),
+                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter, newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names}, strings_can_be_null=True
                 ),
@@ -102,16 +100,25 @@ def _column(values: list[Any], as_list: bool) -> pa.Array:
     column that is not a list column is nulled here; `_records_to_table` says why."""
     if as_list:
         return pa.array(
-            [None if v is None else [str(x) for x in v] if isinstance(v, list) else [str(v)]
-             for v in values],
+            [
+                None if v is None else [str(x) for x in v] if isinstance(v, list) else [str(v)]
+                for v in values
+            ],
             type=pa.list_(pa.string()),
         )
-    return pa.array([None if v is None or isinstance(v, list) else v if isinstance(v, str)
-                     else json.dumps(v) for v in values], type=pa.string())
+    return pa.array(
+        [
+            None if v is None or isinstance(v, list) else v if isinstance(v, str) else json.dumps(v)
+            for v in values
+        ],
+        type=pa.string(),
+    )
 
 
 def _records_to_table(
-    records: list[dict[str, Any]], errors: list[str | None], lines: list[int],
+    records: list[dict[str, Any]],
+    errors: list[str | None],
+    lines: list[int],
     list_columns: frozenset[str] | None,
 ) -> pa.Table:
     names: dict[str, None] = {}
@@ -129,8 +136,10 @@ def _records_to_table(
         if not as_list:
             for i, value in enumerate(values):
                 if isinstance(value, list):
-                    problem = (f"column {name!r}: a JSON list where a single value is "
-                               "expected (rule: one value per cell)")
+                    problem = (
+                        f"column {name!r}: a JSON list where a single value is "
+                        "expected (rule: one value per cell)"
+                    )
                     errors[i] = f"{errors[i]}; {problem}" if errors[i] else problem
     columns["_ingest_error"] = pa.array(errors, type=pa.string())
     columns["_row"] = pa.array(lines, type=pa.int64())
@@ -206,8 +215,10 @@ def read_image_folder(urls: list[str], spec: SourceSpec, batch_rows: int) -> Ite
     from PIL import Image
 
     pattern = re.compile(spec.pattern)
-    rows: dict[str, list[Any]] = {k: [] for k in ("image_id", "item_id", "bytes", "width",
-                                                   "height", "_source", "_ingest_error")}
+    rows: dict[str, list[Any]] = {
+        k: []
+        for k in ("image_id", "item_id", "bytes", "width", "height", "_source", "_ingest_error")
+    }
     # Cap a batch by rows and by bytes: images can be large.
     cap_rows = min(batch_rows, 4096)
     for url in urls:

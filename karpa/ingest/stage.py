@@ -39,8 +39,14 @@ READERS = {"csv": read_csv, "jsonl": read_jsonl, "parquet": read_parquet}
 
 
 def ingest_table(
-    table: str, spec: SourceSpec, root: str, cfg: IngestConfig, store: Store,
-    *, contracts: str | None = None, scrub_pii: bool = True,
+    table: str,
+    spec: SourceSpec,
+    root: str,
+    cfg: IngestConfig,
+    store: Store,
+    *,
+    contracts: str | None = None,
+    scrub_pii: bool = True,
 ) -> TableManifest:
     """Ingest one canonical table, or reuse the store entry made from the same input.
 
@@ -156,19 +162,27 @@ def _write(
                 log.info("%s: %s rows (%.0f rows/s)", table, f"{rows:,}", rows / (now - started))
                 last_log = now
     elapsed = max(time.monotonic() - started, 1e-9)
-    log.info("%s: ingested %s rows in %.1f s (%.0f rows/s)", table, f"{rows:,}", elapsed,
-             rows / elapsed)
+    log.info(
+        "%s: ingested %s rows in %.1f s (%.0f rows/s)", table, f"{rows:,}", elapsed, rows / elapsed
+    )
     if any(any(kinds.values()) for kinds in pii.values()):
-        log.info("%s: scrubbed personal data: %s", table, "; ".join(
-            f"{column} " + ", ".join(f"{k}={n}" for k, n in kinds.items() if n)
-            for column, kinds in pii.items() if any(kinds.values())))
+        log.info(
+            "%s: scrubbed personal data: %s",
+            table,
+            "; ".join(
+                f"{column} " + ", ".join(f"{k}={n}" for k, n in kinds.items() if n)
+                for column, kinds in pii.items()
+                if any(kinds.values())
+            ),
+        )
     return rows, pii
 
 
 def _list_columns(table: str, spec: SourceSpec) -> frozenset[str]:
     """The source columns whose canonical type is a list."""
-    return frozenset(spec.columns.get(f.name, f.name) for f in TABLES[table]
-                     if pa.types.is_list(f.type))
+    return frozenset(
+        spec.columns.get(f.name, f.name) for f in TABLES[table] if pa.types.is_list(f.type)
+    )
 
 
 def _batches(

@@ -33,14 +33,28 @@ def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
     model_cfg, train_cfg = resolve_configs(cfg, seed)
     # Device, precision and the progress bar do not change what is learned on CPU; they
     # stay out of the key so a run on another machine can reuse the checkpoint.
-    train = {k: v for k, v in train_cfg.to_dict().items()
-             if k not in ("device", "precision", "progress", "num_workers", "log_every")}
-    return combine([PRETRAIN_VERSION, views.fingerprint, digest_json(model_cfg.to_dict()),
-                    digest_json(train), str(cfg.max_texts), str(views.transductive)])
+    train = {
+        k: v
+        for k, v in train_cfg.to_dict().items()
+        if k not in ("device", "precision", "progress", "num_workers", "log_every")
+    }
+    return combine(
+        [
+            PRETRAIN_VERSION,
+            views.fingerprint,
+            digest_json(model_cfg.to_dict()),
+            digest_json(train),
+            str(cfg.max_texts),
+            str(views.transductive),
+        ]
+    )
 
 
 def pretrain_foundation(
-    views: AlignManifest, cfg: PretrainConfig, seed: int, store: Store,
+    views: AlignManifest,
+    cfg: PretrainConfig,
+    seed: int,
+    store: Store,
     on_metrics: MetricsCallback | None = None,
 ) -> FoundationManifest:
     from karpa_models.pretraining import load_foundation, pretrain
@@ -54,11 +68,14 @@ def pretrain_foundation(
     folder = store.path("foundations", key)
     folder.mkdir(parents=True, exist_ok=True)
     model_cfg, train_cfg = resolve_configs(cfg, seed)
-    corpus, held = build_corpus(Path(views.path), model_cfg.image.image_size, cfg.max_texts,
-                                seed)
-    log.info("pretrain: %s texts, %s image-text pairs, %s items, %s user sequences",
-             f"{len(corpus.texts):,}", f"{len(corpus.captions):,}", f"{corpus.n_items:,}",
-             f"{len(corpus.sequences):,}")
+    corpus, held = build_corpus(Path(views.path), model_cfg.image.image_size, cfg.max_texts, seed)
+    log.info(
+        "pretrain: %s texts, %s image-text pairs, %s items, %s user sequences",
+        f"{len(corpus.texts):,}",
+        f"{len(corpus.captions):,}",
+        f"{corpus.n_items:,}",
+        f"{len(corpus.sequences):,}",
+    )
     result = pretrain(corpus, model_cfg, train_cfg, folder, on_metrics=on_metrics, resume=True)
     model, tokenizer, _ = load_foundation(result.checkpoint_path)
     retrieval = evaluate_retrieval(model, tokenizer, held) if len(held.captions) else {}
@@ -75,10 +92,14 @@ def pretrain_foundation(
         "retrieval": retrieval,
         "objectives": result.active_objectives,
         "preset": cfg.preset,
-        "corpus": {"texts": len(corpus.texts), "pairs": len(corpus.captions),
-                   "items": corpus.n_items, "sequences": len(corpus.sequences),
-                   "heldout_pairs": len(held.captions),
-                   "image_size": model_cfg.image.image_size},
+        "corpus": {
+            "texts": len(corpus.texts),
+            "pairs": len(corpus.captions),
+            "items": corpus.n_items,
+            "sequences": len(corpus.sequences),
+            "heldout_pairs": len(held.captions),
+            "image_size": model_cfg.image.image_size,
+        },
     }
     write_manifest(folder, manifest)
     return FoundationManifest(**manifest)

@@ -45,15 +45,18 @@ class Decision:
 
 def _guardrails(latency_p95_ms: float, model_mb: float, rules: GateRules) -> str | None:
     if latency_p95_ms > rules.max_latency_p95_ms:
-        return (f"p95 single-request latency {latency_p95_ms:.0f} ms exceeds the "
-                f"{rules.max_latency_p95_ms:.0f} ms guardrail")
+        return (
+            f"p95 single-request latency {latency_p95_ms:.0f} ms exceeds the "
+            f"{rules.max_latency_p95_ms:.0f} ms guardrail"
+        )
     if model_mb > rules.max_model_mb:
         return f"model size {model_mb:.1f} MB exceeds the {rules.max_model_mb:.0f} MB guardrail"
     return None
 
 
 def _slice_regression(
-    challenger: Mapping[str, tuple[float, int]], champion: Mapping[str, tuple[float, int]],
+    challenger: Mapping[str, tuple[float, int]],
+    champion: Mapping[str, tuple[float, int]],
     rules: GateRules,
 ) -> tuple[str, float] | None:
     """The slice that dropped the most past its bound, with the drop; slices are
@@ -88,42 +91,82 @@ def decide(
     scored against `labels` by `metric_fn(labels, predictions)` (for metrics such as
     macro-F1 that are not means of per-example values).
     """
+
     def score(values: np.ndarray) -> float:
         return float(metric_fn(labels, values)) if metric_fn else float(np.mean(values))
 
-    figures: dict[str, Any] = {"metric": metric, "challenger": score(challenger),
-                               "n": len(challenger), "latency_p95_ms": latency_p95_ms,
-                               "model_mb": model_mb}
+    figures: dict[str, Any] = {
+        "metric": metric,
+        "challenger": score(challenger),
+        "n": len(challenger),
+        "latency_p95_ms": latency_p95_ms,
+        "model_mb": model_mb,
+    }
     guard = _guardrails(latency_p95_ms, model_mb, rules)
     if guard:
         return Decision(False, f"refused: {guard}", figures)
 
     if champion is None:
         if figures["challenger"] >= rules.floor:
-            return Decision(True, f"promoted: first version, {metric} "
-                            f"{figures['challenger']:.4f} clears the floor {rules.floor:.4f}",
-                            figures)
-        return Decision(False, f"refused: first version, {metric} {figures['challenger']:.4f} "
-                        f"is below the floor {rules.floor:.4f}", figures)
+            return Decision(
+                True,
+                f"promoted: first version, {metric} "
+                f"{figures['challenger']:.4f} clears the floor {rules.floor:.4f}",
+                figures,
+            )
+        return Decision(
+            False,
+            f"refused: first version, {metric} {figures['challenger']:.4f} "
+            f"is below the floor {rules.floor:.4f}",
+            figures,
+        )
 
     if metric_fn:
         interval = paired_bootstrap_metric(
-            metric_fn, challenger=(labels, challenger), champion=(labels, champion),
-            n_resamples=rules.n_resamples, confidence=rules.confidence, seed=rules.seed)
+            metric_fn,
+            challenger=(labels, challenger),
+            champion=(labels, champion),
+            n_resamples=rules.n_resamples,
+            confidence=rules.confidence,
+            seed=rules.seed,
+        )
     else:
-        interval = paired_bootstrap(challenger, champion, n_resamples=rules.n_resamples,
-                                    confidence=rules.confidence, seed=rules.seed)
-    figures.update({"champion": score(champion), "delta": interval.estimate,
-                    "delta_low": interval.low, "delta_high": interval.high,
-                    "margin": rules.margin})
+        interval = paired_bootstrap(
+            challenger,
+            champion,
+            n_resamples=rules.n_resamples,
+            confidence=rules.confidence,
+            seed=rules.seed,
+        )
+    figures.update(
+        {
+            "champion": score(champion),
+            "delta": interval.estimate,
+            "delta_low": interval.low,
+            "delta_high": interval.high,
+            "margin": rules.margin,
+        }
+    )
     ci = f"{interval.estimate:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
     if interval.low <= rules.margin:
-        return Decision(False, f"refused: {metric} challenger − champion = {ci}, not above the "
-                        f"margin {rules.margin:+.4f} beyond noise", figures)
+        return Decision(
+            False,
+            f"refused: {metric} challenger − champion = {ci}, not above the "
+            f"margin {rules.margin:+.4f} beyond noise",
+            figures,
+        )
     worst = _slice_regression(challenger_slices or {}, champion_slices or {}, rules)
     if worst:
         figures.update({"slice": worst[0], "slice_drop": worst[1]})
-        return Decision(False, f"refused: slice {worst[0]} dropped {worst[1]:.4f}, more than "
-                        f"its bound {rules.slice_drop:.4f}", figures)
-    return Decision(True, f"promoted: {metric} challenger − champion = {ci}, above the margin "
-                    f"{rules.margin:+.4f}; no slice regressed; guardrails hold", figures)
+        return Decision(
+            False,
+            f"refused: slice {worst[0]} dropped {worst[1]:.4f}, more than "
+            f"its bound {rules.slice_drop:.4f}",
+            figures,
+        )
+    return Decision(
+        True,
+        f"promoted: {metric} challenger − champion = {ci}, above the margin "
+        f"{rules.margin:+.4f}; no slice regressed; guardrails hold",
+        figures,
+    )

@@ -49,11 +49,13 @@ def champion_foundation(registry: Registry, name: str, cache: Path) -> Foundatio
                 f"artifacts/{checkpoint.name}; it was not logged by karpa's pretrain stage"
             )
         checkpoint = copy
-    return FoundationManifest(**{
-        **logged,
-        "checkpoint": str(checkpoint),
-        "model_uri": f"models:/{name}/{version.version}",
-        "mlflow_run_id": version.run_id,
-        "registry_version": str(version.version),
-        "skipped": True,
-    })
+    return FoundationManifest(
+        **{
+            **logged,
+            "checkpoint": str(checkpoint),
+            "model_uri": f"models:/{name}/{version.version}",
+            "mlflow_run_id": version.run_id,
+            "registry_version": str(version.version),
+            "skipped": True,
+        }
+    )

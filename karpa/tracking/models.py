@@ -25,8 +25,17 @@ from mlflow.pyfunc import PythonModel
 ROOT = Path(__file__).resolve().parents[2]
 CODE_PATHS = [str(ROOT / "karpa_models"), str(ROOT / "karpa")]
 # What a served model imports, with the pins declared once, in pyproject.toml.
-SERVING_NEEDS = ("torch", "tokenizers", "pandas", "numpy", "pillow", "scikit-learn", "scipy",
-                 "pyyaml", "pydantic")
+SERVING_NEEDS = (
+    "torch",
+    "tokenizers",
+    "pandas",
+    "numpy",
+    "pillow",
+    "scikit-learn",
+    "scipy",
+    "pyyaml",
+    "pydantic",
+)
 
 
 def serving_requirements() -> list[str]:
@@ -114,8 +123,12 @@ def tracking_uri(uri: str) -> Iterator[None]:
 
 
 def log_pyfunc(
-    tracking_uri_: str, run_id: str, name: str, python_model: PythonModel,
-    artifacts: dict[str, str], input_example: pd.DataFrame,
+    tracking_uri_: str,
+    run_id: str,
+    name: str,
+    python_model: PythonModel,
+    artifacts: dict[str, str],
+    input_example: pd.DataFrame,
 ) -> str:
     """Log a pyfunc model to an existing run (by id) and return its model URI."""
     context = type("Ctx", (), {"artifacts": artifacts})()
@@ -125,9 +138,13 @@ def log_pyfunc(
     # `start_run(run_id=...)` makes the run active in this thread only, for this call.
     with tracking_uri(tracking_uri_), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
-            name=name, python_model=python_model, artifacts=artifacts,
-            signature=signature, input_example=input_example,
-            pip_requirements=serving_requirements(), code_paths=CODE_PATHS,
+            name=name,
+            python_model=python_model,
+            artifacts=artifacts,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=serving_requirements(),
+            code_paths=CODE_PATHS,
         )
     return info.model_uri
 

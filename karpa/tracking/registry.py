@@ -27,8 +27,14 @@ class Registry:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.audit_log = audit_log
 
-    def register(self, name: str, model_uri: str, run_id: str | None, tags: dict[str, str],
-                 key: dict[str, str] | None = None) -> str:
+    def register(
+        self,
+        name: str,
+        model_uri: str,
+        run_id: str | None,
+        tags: dict[str, str],
+        key: dict[str, str] | None = None,
+    ) -> str:
         """A new version of `name` from a logged model; it becomes the challenger.
 
         With `key` (tags that name who registers it, e.g. the pipeline run and the
@@ -61,14 +67,21 @@ class Registry:
 
     def find_version(self, name: str, tags: dict[str, str]) -> str | None:
         """The newest version of `name` that carries every one of `tags`, or None."""
-        where = " and ".join([f"name = '{_quoted(name)}'",
-                              *(f"tags.`{k}` = '{_quoted(v)}'" for k, v in tags.items())])
+        where = " and ".join(
+            [
+                f"name = '{_quoted(name)}'",
+                *(f"tags.`{k}` = '{_quoted(v)}'" for k, v in tags.items()),
+            ]
+        )
         try:
             found = self.client.search_model_versions(where)
         except MlflowException:
             return None
-        versions = [int(v.version) for v in found if all(
-            v.tags.get(k) == value for k, value in tags.items())]
+        versions = [
+            int(v.version)
+            for v in found
+            if all(v.tags.get(k) == value for k, value in tags.items())
+        ]
         return str(max(versions)) if versions else None
 
     def recorded_decision(self, name: str, version: str) -> tuple[bool, str, dict] | None:

@@ -45,8 +45,9 @@ def fail_abandoned_runs(home: Home, reason: str) -> list[str]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return []
-    abandoned = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'",
-                                   max_results=10_000)
+    abandoned = client.search_runs(
+        experiments, filter_string="attributes.status = 'RUNNING'", max_results=10_000
+    )
     for run in abandoned:
         client.set_tag(run.info.run_id, "karpa.failure", reason)
         client.set_terminated(run.info.run_id, "FAILED")

@@ -60,7 +60,9 @@ def _previous_profiles(store: Store) -> dict[str, Any]:
 
 
 def validate(
-    tables: dict[str, TableManifest], cfg: ValidateConfig, store: Store,
+    tables: dict[str, TableManifest],
+    cfg: ValidateConfig,
+    store: Store,
     now: dt.datetime | None = None,
 ) -> ValidateManifest:
     """Validate every ingested table. When the run must stop, the manifest's `stop` holds
@@ -120,8 +122,10 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
             pii_columns[name] = counted
         frames[name] = frame
     pii = {
-        table: {kind: sum(kinds.get(kind, 0) for kinds in by_column.values())
-                for kind in next(iter(by_column.values()))}
+        table: {
+            kind: sum(kinds.get(kind, 0) for kinds in by_column.values())
+            for kind in next(iter(by_column.values()))
+        }
         for table, by_column in pii_columns.items()
     }
     results = validate_tables(frames, contracts, reference_time=when)
@@ -138,8 +142,10 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
         pq.write_table(table, tmp / "accepted" / f"{name}.parquet", compression="zstd")
         _write_quarantine(result.quarantine, tmp / "quarantine" / f"{name}.parquet")
         accepted[name] = TableManifest(
-            table=name, fingerprint=combine([key, name]),
-            path=str(final / "accepted" / f"{name}.parquet"), rows=table.num_rows,
+            table=name,
+            fingerprint=combine([key, name]),
+            path=str(final / "accepted" / f"{name}.parquet"),
+            rows=table.num_rows,
             bytes=(tmp / "accepted" / f"{name}.parquet").stat().st_size,
         ).model_dump()
         profiles[name] = profile_table(result.accepted, name, contracts[name])
@@ -147,20 +153,26 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
             findings.extend(compute_drift(previous[name], profiles[name]))
     (tmp / "profiles.json").write_text(json.dumps(profiles, indent=2, default=str))
     (tmp / "drift.json").write_text(
-        json.dumps([f.to_dict() if hasattr(f, "to_dict") else f.__dict__ for f in findings],
-                   indent=2, default=str)
+        json.dumps(
+            [f.to_dict() if hasattr(f, "to_dict") else f.__dict__ for f in findings],
+            indent=2,
+            default=str,
+        )
     )
     (tmp / "results.json").write_text(
         json.dumps({t: r.summary() for t, r in results.items()}, indent=2, default=str)
     )
-    report = render_validation_report(results, pii_columns, findings,
-                                      quarantine_paths=quarantine_paths)
+    report = render_validation_report(
+        results, pii_columns, findings, quarantine_paths=quarantine_paths
+    )
     (tmp / "report.html").write_text(report)
-    summary = render_markdown_summary(results, pii_columns, findings,
-                                      quarantine_paths=quarantine_paths)
+    summary = render_markdown_summary(
+        results, pii_columns, findings, quarantine_paths=quarantine_paths
+    )
     warnings = [
         f"{o.table}: {o.rule} ({o.description})"
-        for r in results.values() for o in [*r.rules, *r.table_rules]
+        for r in results.values()
+        for o in [*r.rules, *r.table_rules]
         if o.severity == "warn" and o.status == "failed"
     ]
     return {
@@ -168,8 +180,11 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
         "path": str(final),
         "accepted": accepted,
         "counts": {
-            t: {"rows_in": r.rows_in, "rows_accepted": r.rows_accepted,
-                "rows_quarantined": r.rows_quarantined}
+            t: {
+                "rows_in": r.rows_in,
+                "rows_accepted": r.rows_accepted,
+                "rows_quarantined": r.rows_quarantined,
+            }
             for t, r in results.items()
         },
         "pii": pii,

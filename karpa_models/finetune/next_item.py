@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 # The caller's ranking metrics (karpa.evaluation.ranking.validation_metrics): metrics are
 # defined once, in evaluation, and this package imports nothing of the project's.
 # (scores (U, n_items), targets (U,), seen histories or None) -> {"ndcg@10": ..., ...}
-RankingMetrics = Callable[[np.ndarray, np.ndarray, Sequence[Sequence[int]] | None],
-                          dict[str, float]]
+RankingMetrics = Callable[
+    [np.ndarray, np.ndarray, Sequence[Sequence[int]] | None], dict[str, float]
+]
 
 
 def ranking_metric(

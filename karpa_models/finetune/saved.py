@@ -151,8 +151,12 @@ def save_hybrid(rec: HybridRecommender, folder: str | Path) -> Path:
     save_recommender(rec.sequence, tmp / "sequence")
     np.save(tmp / "ease.npy", np.ascontiguousarray(rec.ease_weights, dtype=np.float32))
     np.save(tmp / "item_counts.npy", np.asarray(rec.item_counts, dtype=np.int64))
-    meta = {"format": HYBRID_FORMAT, "blend": rec.blend.to_dict(), "n_items": rec.n_items,
-            "train_info": rec.train_info}
+    meta = {
+        "format": HYBRID_FORMAT,
+        "blend": rec.blend.to_dict(),
+        "n_items": rec.n_items,
+        "train_info": rec.train_info,
+    }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     if folder.exists():

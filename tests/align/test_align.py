@@ -41,50 +41,78 @@ def _write(tmp_path, name: str, frame: pd.DataFrame) -> TableManifest:
     table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
     path = tmp_path / f"{name}.parquet"
     pq.write_table(table, path)
-    return TableManifest(table=name, fingerprint=f"fp-{name}-{len(frame)}", path=str(path),
-                         rows=len(frame), bytes=path.stat().st_size)
+    return TableManifest(
+        table=name,
+        fingerprint=f"fp-{name}-{len(frame)}",
+        path=str(path),
+        rows=len(frame),
+        bytes=path.stat().st_size,
+    )
 
 
 @pytest.fixture
 def world(tmp_path):
-    items = pd.DataFrame({
-        "item_id": ["I3", "I1", "I2", "I4"],
-        "title": ["green hat", "red scarf", "blue shoe", "odd"],
-        "description": ["a hat in green wool", "a warm red scarf", "a blue shoe", None],
-        "category": ["hat", "scarf", "shoe", "misc"],
-    })
-    images = pd.DataFrame({
-        "image_id": ["I1__0", "I2__0", "I2__1", "IX__0", "I3__0"],
-        "item_id": ["I1", "I2", "I2", "IX", "I3"],
-        "bytes": [_png((255, 0, 0)), _png((0, 0, 255)), _png((0, 0, 200)), _png((0, 0, 0)),
-                  b"not a png"],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": ["I3", "I1", "I2", "I4"],
+            "title": ["green hat", "red scarf", "blue shoe", "odd"],
+            "description": ["a hat in green wool", "a warm red scarf", "a blue shoe", None],
+            "category": ["hat", "scarf", "shoe", "misc"],
+        }
+    )
+    images = pd.DataFrame(
+        {
+            "image_id": ["I1__0", "I2__0", "I2__1", "IX__0", "I3__0"],
+            "item_id": ["I1", "I2", "I2", "IX", "I3"],
+            "bytes": [
+                _png((255, 0, 0)),
+                _png((0, 0, 255)),
+                _png((0, 0, 200)),
+                _png((0, 0, 0)),
+                b"not a png",
+            ],
+        }
+    )
     ev = []
     # U1: I1 view, I1 click (same item: one interaction), I2, I3, I4 -> 4 interactions
-    for minute, item, kind in [(0, "I1", "view"), (1, "I1", "click"), (2, "I2", "view"),
-                               (90, "I3", "view"), (91, "I4", "purchase")]:
+    for minute, item, kind in [
+        (0, "I1", "view"),
+        (1, "I1", "click"),
+        (2, "I2", "view"),
+        (90, "I3", "view"),
+        (91, "I4", "purchase"),
+    ]:
         ev.append(("U1", item, kind, T0 + pd.Timedelta(minutes=minute), None))
     ev.append(("U1", "I4", "purchase", T0 + pd.Timedelta(minutes=91), None))  # exact dup
     ev.append(("U2", "I2", "view", T0, "s9"))
     ev.append(("U2", "IX", "view", T0 + pd.Timedelta(minutes=1), "s9"))  # unknown item
     events = pd.DataFrame(ev, columns=["user_id", "item_id", "event_type", "ts", "session_id"])
     n = 200
-    messages = pd.DataFrame({
-        "message_id": [f"m{i:03d}" for i in range(n)],
-        "user_id": ["U1" if i % 2 else None for i in range(n)],
-        "text": [f"message number {i}" for i in range(n)],
-        "ts": [T0 + pd.Timedelta(minutes=100 + i) for i in range(n)],
-        "intent": [["a", "b", "oos"][i % 3] if i % 4 else None for i in range(n)],
-    })
-    news = pd.DataFrame({
-        "news_id": [f"n{i:03d}" for i in range(60)],
-        "ts": [T0] * 60,
-        "headline": [f"ACME sells more scarf {i}" for i in range(60)],
-        "entities": [["ACME"]] * 60,
-        "sentiment": [["positive", "negative", "neutral"][i % 3] for i in range(60)],
-    })
-    frames = {"items": items, "images": images, "events": events, "messages": messages,
-              "news": news}
+    messages = pd.DataFrame(
+        {
+            "message_id": [f"m{i:03d}" for i in range(n)],
+            "user_id": ["U1" if i % 2 else None for i in range(n)],
+            "text": [f"message number {i}" for i in range(n)],
+            "ts": [T0 + pd.Timedelta(minutes=100 + i) for i in range(n)],
+            "intent": [["a", "b", "oos"][i % 3] if i % 4 else None for i in range(n)],
+        }
+    )
+    news = pd.DataFrame(
+        {
+            "news_id": [f"n{i:03d}" for i in range(60)],
+            "ts": [T0] * 60,
+            "headline": [f"ACME sells more scarf {i}" for i in range(60)],
+            "entities": [["ACME"]] * 60,
+            "sentiment": [["positive", "negative", "neutral"][i % 3] for i in range(60)],
+        }
+    )
+    frames = {
+        "items": items,
+        "images": images,
+        "events": events,
+        "messages": messages,
+        "news": news,
+    }
     return {name: _write(tmp_path, name, f) for name, f in frames.items()}
 
 
@@ -132,14 +160,16 @@ def test_splits_disjoint_stable_and_leak_free(world, tmp_path):
     shuffled = msgs.sample(frac=1.0, random_state=3)
     again = hash_split(shuffled["message_id"], CFG.salt, CFG.val_share, CFG.test_share)
     assert dict(zip(shuffled["message_id"], again, strict=True)) == dict(
-        zip(msgs["message_id"], msgs["split"], strict=True))
+        zip(msgs["message_id"], msgs["split"], strict=True)
+    )
     texts = set(load_view(m, "pretrain_texts")["text"])
     held = msgs[msgs["split"] != "train"]["text"]
     assert held.size and not texts & set(held)
     news = load_view(m, "news")
     assert not texts & set(news[news["split"] != "train"]["text"])
-    transductive = align(world, CFG.model_copy(update={"transductive": True}),
-                         Store(tmp_path / "store"))
+    transductive = align(
+        world, CFG.model_copy(update={"transductive": True}), Store(tmp_path / "store")
+    )
     assert set(held) <= set(load_view(transductive, "pretrain_texts")["text"])
     assert transductive.transductive
 
@@ -198,8 +228,10 @@ def test_hash_split_shares():
 
 
 def test_stratified_hash_split_exact_shares_and_order_free():
-    labels = pd.Series(["pos"] * 50 + ["neg"] * 30 + ["neu"] * 120 + [None] * 40,
-                       index=[f"r{i}" for i in range(240)])
+    labels = pd.Series(
+        ["pos"] * 50 + ["neg"] * 30 + ["neu"] * 120 + [None] * 40,
+        index=[f"r{i}" for i in range(240)],
+    )
     ids = pd.Series([f"id{i}" for i in range(240)], index=labels.index)
     split = pd.Series(stratified_hash_split(ids, labels, "s", 0.1, 0.2), index=labels.index)
     for label, n in (("pos", 50), ("neg", 30), ("neu", 120)):

@@ -13,8 +13,8 @@ def test_coverage_page_is_self_contained_and_marks_shortfalls():
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     assert not re.search(r"https?://|<script|<link", page)
     assert "<h2>items</h2>" in page and "<h2>users</h2>" in page
-    assert "<td>items.count</td><td class=\"n\">1,200</td>" in page
-    assert "<td class=\"n bad\">0.500</td><td class=\"n\">0.9</td>" in page
+    assert '<td>items.count</td><td class="n">1,200</td>' in page
+    assert '<td class="n bad">0.500</td><td class="n">0.9</td>' in page
 
 
 def test_hostile_names_are_escaped():

@@ -102,7 +102,8 @@ def test_learning_curve_covers_every_k_and_model(report):
     for k in (2, 4, "all"):
         gain = by[("pretrained", k)]["gain"]
         assert gain["estimate"] == pytest.approx(
-            by[("pretrained", k)]["value"] - by[("scratch", k)]["value"])
+            by[("pretrained", k)]["value"] - by[("scratch", k)]["value"]
+        )
         assert gain["low"] <= gain["estimate"] <= gain["high"]
         assert flat[f"gain/k{k}/estimate"] == pytest.approx(gain["estimate"])
     assert all("gain" not in r for r in report.learning_curve if r["model"] != "pretrained")

@@ -50,7 +50,12 @@ def test_report_has_both_protocols_and_every_comparison(report):
     )
     assert report.model_name == "recommendation-karpa"
     assert set(report.comparisons) == {
-        "pretrained", "pretrained_ids_only", "scratch", "popularity", "item_knn", "ease"
+        "pretrained",
+        "pretrained_ids_only",
+        "scratch",
+        "popularity",
+        "item_knn",
+        "ease",
     }
     assert report.comparisons["pretrained_ids_only"]["kind"] == "ablation"
     for comp in report.comparisons.values():
@@ -72,7 +77,11 @@ def test_slices_cover_cold_start_popularity_and_history(report, views_dir):
     seqs = pd.read_parquet(views_dir / "sequences.parquet").dropna(subset=["test_item"])
     mine = [r for r in report.slices if r["metric"] == "ndcg@10"]
     assert {r["slice"] for r in mine} == {
-        "cold_start", "cold_items", "item_popularity", "short_history", "history_length"
+        "cold_start",
+        "cold_items",
+        "item_popularity",
+        "short_history",
+        "history_length",
     }
     cold = next(r for r in mine if r["slice"] == "cold_start" and r["bucket"] == "cold")
     assert cold["n"] == report.data["cold_test_targets"] > 0
@@ -124,8 +133,9 @@ def test_a_test_item_repeating_history_is_a_miss_as_when_served():
     from karpa.applications.recommendation import rank
 
     scores = np.array([[0.9, 0.8, 0.1, 0.0], [0.1, 0.9, 0.8, 0.0]])
-    data = SimpleNamespace(catalogue=["a", "b", "c", "d"], test_histories=[[0], [2]],
-                           test_targets=np.array([0, 1]))  # user 0's target is in history
+    data = SimpleNamespace(
+        catalogue=["a", "b", "c", "d"], test_histories=[[0], [2]], test_targets=np.array([0, 1])
+    )  # user 0's target is in history
     ranked = rank("m", "model", scores, data, RecommendationConfig(n_negatives=2))
     # served: user 0 gets [b, c, d] (a is history: a miss); user 1 gets [b, a, d] (a hit)
     assert ranked.full.metrics["ndcg@10"] == pytest.approx(0.5)
@@ -173,8 +183,9 @@ def test_served_answers_with_the_scores_the_evaluation_ranked(report, views_dir)
     served = _served(report.artifacts["model_dir"])
     for user in range(8):
         history = data.test_histories[user]
-        out = served.predict(None, pd.DataFrame({"history": [[rec.item_ids[i] for i in history]],
-                                                 "k": [10]}))
+        out = served.predict(
+            None, pd.DataFrame({"history": [[rec.item_ids[i] for i in history]], "k": [10]})
+        )
         expected = top_k(evaluated[user], 10, history)
         assert list(out["items"][0]) == [rec.item_ids[i] for i in expected]
         np.testing.assert_allclose(out["scores"][0], evaluated[user][expected], atol=1e-5)
@@ -229,16 +240,23 @@ def test_the_content_ablation_is_reported_on_the_same_users(report):
     ablation = report.comparisons["pretrained_ids_only"]
     assert ablation["kind"] == "ablation" and "ndcg@10" in ablation["metrics"]
     mine = {(r["slice"], r["bucket"]): r["n"] for r in report.slices if r["metric"] == "ndcg@10"}
-    theirs = {(r["slice"], r["bucket"]): r["n"] for r in report.slices
-              if r["metric"] == "ndcg@10/pretrained_ids_only"}
+    theirs = {
+        (r["slice"], r["bucket"]): r["n"]
+        for r in report.slices
+        if r["metric"] == "ndcg@10/pretrained_ids_only"
+    }
     assert theirs == mine
     assert "recommendation/pretrained_ids_only" in str(report.training) or (
-        "pretrained_ids_only" in report.training)
+        "pretrained_ids_only" in report.training
+    )
 
 
 def test_the_hybrid_sees_new_items_where_ease_is_blind(report):
     """Targets with no training interaction: EASE has nothing to score them by, the hybrid
     has their content (through the sequence part)."""
-    cold = {r["metric"]: r["value"] for r in report.slices
-            if r["slice"] == "cold_start" and r["bucket"] == "cold"}
+    cold = {
+        r["metric"]: r["value"]
+        for r in report.slices
+        if r["slice"] == "cold_start" and r["bucket"] == "cold"
+    }
     assert cold["ndcg@10"] > cold["ndcg@10/ease"], cold

@@ -65,8 +65,13 @@ def test_html_report_without_problems_says_so(contracts, frame, item_rows, refer
 def test_hostile_names_are_escaped_everywhere(validated, drift):
     evil = "<script>alert(1)</script>"
     items = validated["items"]
-    rule = dataclasses.replace(items.rules[0], column=evil, observed=evil, expected=evil,
-                               examples=[{"source": evil, "row": 1, "value": evil, "detail": evil}])
+    rule = dataclasses.replace(
+        items.rules[0],
+        column=evil,
+        observed=evil,
+        expected=evil,
+        examples=[{"source": evil, "row": 1, "value": evil, "detail": evil}],
+    )
     hostile = dataclasses.replace(items, table=evil, rules=[rule, *items.rules[1:]])
     drifted = [{**f.to_dict(), "table": evil, "column": evil} for f in drift]
     html = render_validation_report(

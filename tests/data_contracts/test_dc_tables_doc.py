@@ -20,8 +20,10 @@ def test_every_column_of_every_contract_is_listed_with_type_and_optionality():
         assert f"### `{table}`" in text
         for name, prop in contract.properties.items():
             required = "yes" if prop.required else "optional"
-            assert any(line.startswith(f"| `{name}` |") and f"| {required} |" in line
-                       for line in text.splitlines()), (table, name)
+            assert any(
+                line.startswith(f"| `{name}` |") and f"| {required} |" in line
+                for line in text.splitlines()
+            ), (table, name)
     assert "| `intent` | string | optional |" in text
     assert "| `event_type` | string | yes | one of `view`, `click`" in text
     assert "| `entities` | list of strings | optional |" in text

@@ -124,14 +124,22 @@ def finetuned(stack, prefect_client, fast_overrides) -> FinishedRun:
     first = wait_final(prefect_client, first.id, timeout=2 * RUN_TIMEOUT_S)
     assert first.state.is_completed(), first.state.message
     deployment = prefect_client.read_deployment_by_name("karpa-finetune/finetune")
-    parameters = {"data": str(stack.world), "application": "intent", "until": "finetune",
-                  "overrides": fast_overrides}
+    parameters = {
+        "data": str(stack.world),
+        "application": "intent",
+        "until": "finetune",
+        "overrides": fast_overrides,
+    }
     created = prefect_client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
     return FinishedRun(wait_final(prefect_client, created.id), parameters, deployment.id)
 
 
-def eventually(read: Callable[[], Any], ready: Callable[[Any], bool], what: str,
-               timeout: float = HOOK_TIMEOUT_S) -> Any:
+def eventually(
+    read: Callable[[], Any],
+    ready: Callable[[Any], bool],
+    what: str,
+    timeout: float = HOOK_TIMEOUT_S,
+) -> Any:
     """`read()` again until `ready` holds for its value, and that value.
 
     A deployed run's state hooks (the summary artifact, the headline metrics on the MLflow
@@ -146,8 +154,7 @@ def eventually(read: Callable[[], Any], ready: Callable[[Any], bool], what: str,
         time.sleep(0.5)
 
 
-def mlflow_parent(stack: Stack, flow_run_id, metrics: Iterable[str] = (),
-                  tags: Iterable[str] = ()):
+def mlflow_parent(stack: Stack, flow_run_id, metrics: Iterable[str] = (), tags: Iterable[str] = ()):
     """The MLflow parent run that the pipeline opened for this Prefect flow run, once it
     carries the named metrics and tags (those a hook writes land after the run ends)."""
     from mlflow.tracking import MlflowClient
@@ -164,8 +171,11 @@ def mlflow_parent(stack: Stack, flow_run_id, metrics: Iterable[str] = (),
         return runs[0] if runs else None
 
     def ready(run) -> bool:
-        return (run is not None and all(m in run.data.metrics for m in metrics)
-                and all(t in run.data.tags for t in tags))
+        return (
+            run is not None
+            and all(m in run.data.metrics for m in metrics)
+            and all(t in run.data.tags for t in tags)
+        )
 
     return eventually(read, ready, f"MLflow parent run of {flow_run_id} with {metrics + tags}")
 
@@ -182,8 +192,9 @@ def flow_run_artifacts(client, flow_run_id, keys: Iterable[str] = ()) -> dict[st
         )
         return {a.key: a for a in found}
 
-    return eventually(read, lambda got: all(k in got for k in keys),
-                      f"artifacts {keys} of flow run {flow_run_id}")
+    return eventually(
+        read, lambda got: all(k in got for k in keys), f"artifacts {keys} of flow run {flow_run_id}"
+    )
 
 
 def artifacts_dir() -> Path:

@@ -84,8 +84,12 @@ def test_state_round_trips_and_stop_stops_only_what_it_started(tmp_path, sleeper
 def test_a_server_whose_launcher_exited_is_still_stopped():
     """`mlflow server` and the like may exit and leave the server they spawned running in
     their process group: it is still alive, and stopping it stops the group."""
-    launcher = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!"], stdout=subprocess.PIPE,
-                                text=True, start_new_session=True)
+    launcher = subprocess.Popen(
+        ["sh", "-c", "sleep 60 & echo $!"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     server_pid = int(launcher.stdout.readline())
     launcher.wait(timeout=10)
     service = Service("sleep-server", pid=launcher.pid, started=True)
@@ -93,8 +97,10 @@ def test_a_server_whose_launcher_exited_is_still_stopped():
         assert alive(service)
         assert stop_service(service)
         assert not alive(service)
-        assert not Path(f"/proc/{server_pid}").exists() or "Z" in (
-            Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        assert (
+            not Path(f"/proc/{server_pid}").exists()
+            or "Z" in (Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(server_pid, signal.SIGKILL)

@@ -54,8 +54,12 @@ def test_finetune_form_is_a_closed_subset_of_the_retrain_one():
     assert props["until"]["default"] == "promote"
     assert props["application"]["enum"] == ["all", "intent", "sentiment", "recommendation"]
     assert props["application"]["default"] == "all"
-    cfg = RetrainParams(config=DEMO, application="sentiment", until="finetune",
-                        overrides=["finetune.foundation=champion"]).resolve()
+    cfg = RetrainParams(
+        config=DEMO,
+        application="sentiment",
+        until="finetune",
+        overrides=["finetune.foundation=champion"],
+    ).resolve()
     assert cfg.finetune.foundation == "champion"
     assert cfg.finetune.applications == ["sentiment"] and cfg.until == "finetune"
 
@@ -138,19 +142,26 @@ def test_form_bounds_and_choices_are_the_config_schemas():
     assert preset == list(model_presets())
     assert set(preset) == {p.stem for p in PRESET_DIR.glob("*.yaml")}
     apps = next(a for a in props["application"]["anyOf"] if "enum" in a)["enum"]
-    assert apps == ["all", *RunConfig.model_json_schema()["$defs"]["FinetuneConfig"][
-        "properties"]["applications"]["items"]["enum"]]
+    assert apps == [
+        "all",
+        *RunConfig.model_json_schema()["$defs"]["FinetuneConfig"]["properties"]["applications"][
+            "items"
+        ]["enum"],
+    ]
 
 
 BAD_OVERRIDES = {
-    "finetune.intent.epochz=3":
-        "unknown key 'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?",
-    "finetune.sentiment.epochs=three":
+    "finetune.intent.epochz=3": (
+        "unknown key 'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?"
+    ),
+    "finetune.sentiment.epochs=three": (
         "finetune.sentiment.epochs: Input should be a valid integer, unable to parse string "
-        "as an integer (got 'three')",
-    "pretrain.preset=tiniest":
+        "as an integer (got 'three')"
+    ),
+    "pretrain.preset=tiniest": (
         "pretrain.preset: unknown model preset 'tiniest' (known: tiny, small, base, or a "
-        "YAML file); did you mean 'tiny'?",
+        "YAML file); did you mean 'tiny'?"
+    ),
     "key": "'key': expected KEY=VALUE, for example ingest.batch_rows=50000",
 }
 

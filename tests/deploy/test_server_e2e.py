@@ -90,8 +90,11 @@ def test_failed_run_says_why_in_one_sentence(stack, prefect_client, validated):
 
     # The failure hook runs after the state turns Failed: wait for its record and tags.
     path = stack.home.root / FAILURES_FILE
-    text = eventually(lambda: path.read_text() if path.is_file() else "",
-                      lambda t: str(flow_run.id) in t, f"failure record in {path}")
+    text = eventually(
+        lambda: path.read_text() if path.is_file() else "",
+        lambda t: str(flow_run.id) in t,
+        f"failure record in {path}",
+    )
     record = json.loads(text.splitlines()[-1])
     assert record["flow_run_id"] == str(flow_run.id)
     assert (record["deployment"], record["stage"], record["reason"]) == (
@@ -143,8 +146,11 @@ def test_finetune_deployment_runs_from_the_champion_and_refuses_bad_values(
     deployment = prefect_client.read_deployment(finetuned.deployment_id)
     assert deployment.enforce_parameter_schema
     assert deployment.global_concurrency_limit.limit == 1
-    for bad, field in (({"application": "everything"}, "application"),
-                       ({"until": "pretrain"}, "until"), ({"steps": 3}, "steps")):
+    for bad, field in (
+        ({"application": "everything"}, "application"),
+        ({"until": "pretrain"}, "until"),
+        ({"steps": 3}, "steps"),
+    ):
         with pytest.raises(PrefectHTTPStatusError) as refused:
             prefect_client.create_flow_run_from_deployment(deployment.id, parameters=bad)
         assert refused.value.response.status_code == 409

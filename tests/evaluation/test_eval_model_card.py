@@ -121,11 +121,16 @@ def test_hostile_values_are_escaped(tmp_path):
     figure = tmp_path / "f.png"
     figure.write_bytes(b"\x89PNG not really")
     card = ModelCard(
-        application=evil, model_name=evil, summary=evil, details={evil: evil},
-        data={evil: [evil]}, metrics=[MetricEntry(evil, 0.5, protocol=evil)],
+        application=evil,
+        model_name=evil,
+        summary=evil,
+        details={evil: evil},
+        data={evil: [evil]},
+        metrics=[MetricEntry(evil, 0.5, protocol=evil)],
         comparisons=[Comparison(evil, evil, evil, 0.1)],
         slices=[{"slice": evil, "bucket": evil, "metric": evil, "value": 0.1}],
-        figures={'" onerror="alert(1)': figure}, limits=[evil],
+        figures={'" onerror="alert(1)': figure},
+        limits=[evil],
     )
     page = to_html(card)
     assert "<script" not in page and '" onerror' not in page

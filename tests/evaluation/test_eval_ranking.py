@@ -77,8 +77,9 @@ def test_a_target_in_history_can_count_as_a_miss(sparse):
     assert missed.protocol["excluded_target"] == "miss"
     assert missed.protocol["users_target_in_history_missed"] == 1
     assert kept.protocol["users_target_in_history_missed"] == 0
-    sampled = evaluate_ranking(SCORES, TARGETS, ks=(2,), exclude=mask, n_negatives=1,
-                               excluded_target="miss")
+    sampled = evaluate_ranking(
+        SCORES, TARGETS, ks=(2,), exclude=mask, n_negatives=1, excluded_target="miss"
+    )
     assert math.isinf(sampled.ranks[0]) and sampled.metrics["mrr"] < 1
     with pytest.raises(ValueError, match="excluded_target"):
         evaluate_ranking(SCORES, TARGETS, exclude=mask, excluded_target="drop")

@@ -18,11 +18,11 @@ def test_a_fine_tune_on_a_tiny_world_logs_progress_lines(model_cfg, make_texts, 
     train_x, train_y = make_texts(60, seed=0)
     val_x, val_y = make_texts(15, seed=1)
     model, tok = scratch_foundation(model_cfg, train_x * 3, seed=0)
-    cfg = ClassifierConfig(mode="full", epochs=2, min_steps=8, batch_size=16, patience=100,
-                           device="cpu")
+    cfg = ClassifierConfig(
+        mode="full", epochs=2, min_steps=8, batch_size=16, patience=100, device="cpu"
+    )
     with caplog.at_level(logging.INFO, logger="karpa_models"):
-        train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg,
-                         name="intent/pretrained")
+        train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg, name="intent/pretrained")
     lines = [r.getMessage() for r in caplog.records if "fine-tune: step" in r.getMessage()]
     assert len(lines) >= 4, caplog.text  # a line at least every quarter of the planned steps
     matches = [LINE.match(line) for line in lines]

@@ -72,8 +72,9 @@ def test_learns_a_sequential_pattern_that_popularity_cannot(world):
     catalogue, model, tok, seqs, val_hist, val_tgt = world
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = RecommenderConfig(epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu")
-    rec = train_recommender(model, tok, catalogue, seqs, val_hist, val_tgt, cfg,
-                            val_metrics=validation_metrics)
+    rec = train_recommender(
+        model, tok, catalogue, seqs, val_hist, val_tgt, cfg, val_metrics=validation_metrics
+    )
     exclude = seen_mask(val_hist, N_ITEMS)
     ours = evaluate_ranking(rec.score(val_hist), val_tgt, exclude=exclude).metrics
     pop = PopularityRecommender(N_ITEMS).fit(seqs)
@@ -97,8 +98,9 @@ def test_sampled_softmax_trains(world):
     cfg = RecommenderConfig(
         epochs=2, batch_size=32, loss="sampled_softmax", n_sampled=8, device="cpu"
     )
-    rec = train_recommender(model, tok, catalogue, seqs, val_hist, val_tgt, cfg,
-                            val_metrics=validation_metrics)
+    rec = train_recommender(
+        model, tok, catalogue, seqs, val_hist, val_tgt, cfg, val_metrics=validation_metrics
+    )
     assert rec.train_info["steps"] == 8
     assert np.isfinite(rec.score(val_hist[:3])).all()
 
@@ -107,5 +109,13 @@ def test_a_catalogue_of_the_wrong_size_is_refused(world):
     catalogue, model, tok, seqs, val_hist, val_tgt = world
     small = ItemCatalogue(catalogue.item_ids[:5], catalogue.texts[:5])
     with pytest.raises(ValueError, match="catalogue has 5 items"):
-        train_recommender(model, tok, small, seqs, val_hist, val_tgt, RecommenderConfig(),
-                          val_metrics=validation_metrics)
+        train_recommender(
+            model,
+            tok,
+            small,
+            seqs,
+            val_hist,
+            val_tgt,
+            RecommenderConfig(),
+            val_metrics=validation_metrics,
+        )

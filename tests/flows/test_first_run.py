@@ -44,14 +44,28 @@ def busy_cpus() -> Iterator[None]:
 
 
 def test_first_run_on_a_new_home_with_cold_caches_under_load_completes(
-        world, tmp_path, busy_cpus, shell):
+    world, tmp_path, busy_cpus, shell
+):
     """The first `karpa run` on a new home, with cold byte-code caches and both cores busy,
     completes."""
     home = tmp_path / "home"
     # A byte-code cache of its own: every module compiles afresh, as after a new install.
-    done = shell.run(["--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
-                      "--set", "until=ingest"], tmp_path, timeout=900,
-                     PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"))
+    done = shell.run(
+        [
+            "--home",
+            str(home),
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--data",
+            str(world),
+            "--set",
+            "until=ingest",
+        ],
+        tmp_path,
+        timeout=900,
+        PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"),
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "MLflow run:" in done.stdout
     assert "preparing the Prefect database" in done.stdout + done.stderr
@@ -63,9 +77,22 @@ def test_an_embedded_server_that_does_not_answer_is_one_sentence(world, tmp_path
     """An embedded Prefect API that does not answer in time is one sentence naming the setting to
     raise, with no run started and nothing left running."""
     home = tmp_path / "home"
-    done = shell.run(["--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world),
-                      "--set", "until=ingest"], tmp_path, timeout=600,
-                     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1")
+    done = shell.run(
+        [
+            "--home",
+            str(home),
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--data",
+            str(world),
+            "--set",
+            "until=ingest",
+        ],
+        tmp_path,
+        timeout=600,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1",
+    )
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stdout + done.stderr
     last = done.stderr.strip().splitlines()[-1]
@@ -79,12 +106,26 @@ def test_an_embedded_server_that_does_not_answer_is_one_sentence(world, tmp_path
 
 
 def test_a_database_that_takes_too_long_is_one_sentence_and_not_left_half_made(
-        world, tmp_path, shell):
+    world, tmp_path, shell
+):
     """Creating the Prefect database past the timeout is one sentence naming KARPA_SERVER_TIMEOUT,
     and no half-made database is left."""
     home = tmp_path / "home"
-    done = shell.run(["--home", str(home), "--server-timeout", "0.5", "run",
-                      "--config", DEMO_CONFIG, "--data", str(world)], tmp_path, timeout=600)
+    done = shell.run(
+        [
+            "--home",
+            str(home),
+            "--server-timeout",
+            "0.5",
+            "run",
+            "--config",
+            DEMO_CONFIG,
+            "--data",
+            str(world),
+        ],
+        tmp_path,
+        timeout=600,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
@@ -100,9 +141,21 @@ def test_ui_servers_that_do_not_answer_are_one_sentence_and_stopped(tmp_path, sh
     home = tmp_path / "home"
     (home / "prefect").mkdir(parents=True)
     (home / "prefect" / "prefect.db").touch()  # a database that exists is not made first
-    done = shell.run(["--home", str(home), "--server-timeout", "0.5", "ui",
-                      "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())],
-                     tmp_path, timeout=120)
+    done = shell.run(
+        [
+            "--home",
+            str(home),
+            "--server-timeout",
+            "0.5",
+            "ui",
+            "--prefect-port",
+            str(free_port()),
+            "--mlflow-port",
+            str(free_port()),
+        ],
+        tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stdout + done.stderr
     last = done.stderr.strip().splitlines()[-1]

@@ -63,7 +63,10 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
     assert out["probability"].between(0, 1).all()
     sentiment = load_predictor(home.tracking_uri, "models:/karpa-sentiment@champion")
     assert sentiment(pd.DataFrame({"text": ["ACME shares soar"]}))["label"].iloc[0] in {
-        "positive", "negative", "neutral"}
+        "positive",
+        "negative",
+        "neutral",
+    }
     items = pd.read_csv(world / "items.csv")["item_id"].drop_duplicates().tolist()
     recommend = load_predictor(home.tracking_uri, "models:/karpa-recommender@champion")
     top = recommend(pd.DataFrame({"history": [items[:3]], "k": [5]}))["items"].iloc[0]
@@ -71,10 +74,14 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
 
     # Batch scoring with the champion writes one answer per input row.
     source = tmp_path / "headlines.csv"
-    pd.DataFrame({"text": ["ACME profit jumps", "Globex shares slump", "Verto names CFO"]}
-                 ).to_csv(source, index=False)
-    scored = score(ScoreParams(application="sentiment", input=str(source),
-                               output=str(tmp_path / "scored.parquet")))
+    pd.DataFrame({"text": ["ACME profit jumps", "Globex shares slump", "Verto names CFO"]}).to_csv(
+        source, index=False
+    )
+    scored = score(
+        ScoreParams(
+            application="sentiment", input=str(source), output=str(tmp_path / "scored.parquet")
+        )
+    )
     table = pd.read_parquet(scored["output"])
     assert len(table) == 3 and set(table["label"]) <= {"positive", "negative", "neutral"}
     assert (table["model"] == "karpa-sentiment/1").all()
@@ -85,21 +92,39 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
     port = free_port()
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
     proc = subprocess.Popen(
-        [mlflow_bin, "models", "serve", "-m", "models:/karpa-intent@champion",
-         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            mlflow_bin,
+            "models",
+            "serve",
+            "-m",
+            "models:/karpa-intent@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         # mlflow execs `uvicorn` by name: the venv's bin folder must be on PATH.
-        env={**os.environ, "MLFLOW_TRACKING_URI": home.tracking_uri,
-             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
-        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": home.tracking_uri,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+        stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - the server owns it
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=120)
-        body = json.dumps({"dataframe_split": {"columns": ["text"],
-                                               "data": [["my card was charged twice"]]}})
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
-                                         data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {"dataframe_split": {"columns": ["text"], "data": [["my card was charged twice"]]}}
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
         prediction = answer["predictions"][0]
@@ -120,11 +145,17 @@ def _finetune_from_champion(
     for path in checkpoints:  # as on a machine that never pretrained
         path.rename(path.with_suffix(".moved"))
     result = retrain(
-        config=DEMO, data=str(world), application="intent",
+        config=DEMO,
+        data=str(world),
+        application="intent",
         # A changed setting, so the intent model is trained again rather than reused.
-        overrides=[*fast_overrides, "finetune.foundation=champion",
-                   "finetune.intent={max_steps: 10, min_steps: 4, curve_epochs: 3, "
-                   "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}"])
+        overrides=[
+            *fast_overrides,
+            "finetune.foundation=champion",
+            "finetune.intent={max_steps: 10, min_steps: 4, curve_epochs: 3, "
+            "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
+        ],
+    )
     assert result["pretrain"]["champion_version"] == str(champion.version)
     assert list(result["finetune"]) == ["intent"]
     assert set(result["promote"]) == {"karpa-intent"}  # the foundation is not re-registered
@@ -135,8 +166,9 @@ def _finetune_from_champion(
     client = MlflowClient(home.tracking_uri)
     parent = client.get_run(result["mlflow_run_id"])
     assert parent.data.params["finetune.foundation"] == "champion"
-    children = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     names = {c.info.run_name for c in children}
     assert "pretrain" not in names and {"foundation", "finetune-intent"} <= names
     finetuned = next(c for c in children if c.info.run_name == "finetune-intent")

@@ -1,4 +1,3 @@
-
 import pytest
 
 from karpa.config import CONFIGS, check_overrides, flatten, load_config
@@ -63,22 +62,34 @@ def test_data_root_override():
 @pytest.mark.parametrize(
     ("override", "sentence"),
     [
-        ("finetune.intent.epochz=3",
-         "unknown key 'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?"),
-        ("finetune.intent.epocs=3",
-         "unknown key 'finetune.intent.epocs'; did you mean 'finetune.intent.epochs'?"),
-        ("finetune.intnt.epochs=3",
-         "unknown key 'finetune.intnt'; did you mean 'finetune.intent'?"),
-        ("finetune.sentiment.epochs=three",
-         "finetune.sentiment.epochs: Input should be a valid integer, unable to parse string "
-         "as an integer (got 'three')"),
-        ("pretrain.preset=tiniest",
-         "pretrain.preset: unknown model preset 'tiniest' (known: tiny, small, base, or a "
-         "YAML file); did you mean 'tiny'?"),
+        (
+            "finetune.intent.epochz=3",
+            "unknown key 'finetune.intent.epochz'; did you mean 'finetune.intent.epochs'?",
+        ),
+        (
+            "finetune.intent.epocs=3",
+            "unknown key 'finetune.intent.epocs'; did you mean 'finetune.intent.epochs'?",
+        ),
+        (
+            "finetune.intnt.epochs=3",
+            "unknown key 'finetune.intnt'; did you mean 'finetune.intent'?",
+        ),
+        (
+            "finetune.sentiment.epochs=three",
+            "finetune.sentiment.epochs: Input should be a valid integer, unable to parse string "
+            "as an integer (got 'three')",
+        ),
+        (
+            "pretrain.preset=tiniest",
+            "pretrain.preset: unknown model preset 'tiniest' (known: tiny, small, base, or a "
+            "YAML file); did you mean 'tiny'?",
+        ),
         ("finetune.intent.epochs=0", "finetune.intent: epochs must be >= 1, got 0"),
-        ("finetune.recommendation.loss=soft",
-         "finetune.recommendation: loss must be one of ('full_softmax', 'sampled_softmax'), "
-         "got 'soft'"),
+        (
+            "finetune.recommendation.loss=soft",
+            "finetune.recommendation: loss must be one of ('full_softmax', 'sampled_softmax'), "
+            "got 'soft'",
+        ),
     ],
 )
 def test_nested_settings_and_presets_are_checked_at_load(override, sentence):
@@ -111,8 +122,11 @@ def test_bad_application_setting_in_the_file_names_the_file(tmp_path):
 def test_a_preset_file_is_built_at_load(tmp_path):
     preset = tmp_path / "wide.yaml"
     preset.write_text("model:\n  text: {width: 130, heads: 4}\ntrain: {steps: 10}\n")
-    with pytest.raises(ConfigError, match=r"pretrain: model preset '.*wide.yaml': "
-                       r"model.text.width 130 is not a multiple of heads 4"):
+    with pytest.raises(
+        ConfigError,
+        match=r"pretrain: model preset '.*wide.yaml': "
+        r"model.text.width 130 is not a multiple of heads 4",
+    ):
         load_config(DEMO, [f"pretrain.preset={preset}"])
     with pytest.raises(ConfigError, match=r"pretrain.preset: model preset file .* not found"):
         load_config(DEMO, [f"pretrain.preset={tmp_path / 'none.yaml'}"])
@@ -121,22 +135,29 @@ def test_a_preset_file_is_built_at_load(tmp_path):
 def test_application_settings_build_the_dataclass_with_run_defaults():
     from karpa.applications.text_config import IntentConfig
 
-    cfg = load_config(DEMO, ["finetune.intent={max_steps: null, k_shots: [5]}",
-                             "finetune.device=cpu"])
+    cfg = load_config(
+        DEMO, ["finetune.intent={max_steps: null, k_shots: [5]}", "finetune.device=cpu"]
+    )
     settings = cfg.finetune.intent.build(preset="small", device=cfg.finetune.device)
     assert isinstance(settings, IntentConfig)
     assert (settings.max_steps, settings.k_shots, settings.preset, settings.device) == (
-        None, (5,), "small", "cpu")
+        None,
+        (5,),
+        "small",
+        "cpu",
+    )
     assert flatten(cfg)["finetune.intent.epochs"] == str(IntentConfig().epochs)
     pinned = load_config(DEMO, ["finetune.intent.preset=tiny"]).finetune.intent
     assert pinned.build(preset="small", device="auto").preset == "tiny"
 
 
 def test_typed_values_are_applied_as_values_before_the_overrides():
-    cfg = load_config(DEMO, ["pretrain.steps=9"], values={
-        "pretrain.steps": 7, "pretrain.lr": 1e-4, "finetune.applications": ["intent"]})
-    assert (cfg.pretrain.steps, cfg.pretrain.lr, cfg.finetune.applications) == (
-        9, 1e-4, ["intent"])
+    cfg = load_config(
+        DEMO,
+        ["pretrain.steps=9"],
+        values={"pretrain.steps": 7, "pretrain.lr": 1e-4, "finetune.applications": ["intent"]},
+    )
+    assert (cfg.pretrain.steps, cfg.pretrain.lr, cfg.finetune.applications) == (9, 1e-4, ["intent"])
 
 
 def test_override_is_checked_without_its_file():

@@ -42,22 +42,17 @@ def test_own_intents_example_reads_a_csv_without_ids_or_times(tmp_path):
         "I lost my card yesterday,card_lost\n"
         "please give me my money back,refund_request\n"
         "what is the weather like,oos\n"
-        "my card still has not come,\n"          # unlabeled: accepted, no intent
-        "i want a refund,refund_reqest\n"        # a typo of a label: quarantined
+        "my card still has not come,\n"  # unlabeled: accepted, no intent
+        "i want a refund,refund_reqest\n"  # a typo of a label: quarantined
     )
     cfg, result = _ingest_and_validate("own_intents.yaml", tmp_path)
     assert cfg.finetune.applications == ["intent"]
-    assert result.counts["messages"] == {
-        "rows_in": 6, "rows_accepted": 5, "rows_quarantined": 1
-    }
+    assert result.counts["messages"] == {"rows_in": 6, "rows_accepted": 5, "rows_quarantined": 1}
 
 
 def test_own_ratings_example_reads_ratings_with_unix_times_and_items(tmp_path):
     (tmp_path / "items.csv").write_text(
-        "id,name,genre\n"
-        "i1,Blue Lagoon,drama\n"
-        "i2,Red Planet,sci-fi\n"
-        "i3,Green Mile,drama\n"
+        "id,name,genre\ni1,Blue Lagoon,drama\ni2,Red Planet,sci-fi\ni3,Green Mile,drama\n"
     )
     (tmp_path / "ratings.csv").write_text(
         "user,item,rating,rated_at\n"
@@ -65,7 +60,7 @@ def test_own_ratings_example_reads_ratings_with_unix_times_and_items(tmp_path):
         "u1,i2,5,1767312000\n"
         "u2,i2,3,1767398400\n"
         "u2,i3,4.5,1767484800\n"
-        "u3,i9,2,1767571200\n"   # an item that is not in items.csv: quarantined
+        "u3,i9,2,1767571200\n"  # an item that is not in items.csv: quarantined
     )
     cfg, result = _ingest_and_validate("own_ratings.yaml", tmp_path)
     assert cfg.finetune.applications == ["recommendation"]

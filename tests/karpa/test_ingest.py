@@ -55,16 +55,21 @@ def test_csv_items_with_mapping_and_bad_values(tmp_path, store):
 
 def test_jsonl_bad_line_kept_with_reason(tmp_path, store):
     lines = [
-        {"message_id": "m1", "user_id": 7, "text": "where is my order",
-         "ts": "2026-01-01T00:00:00Z"},
+        {
+            "message_id": "m1",
+            "user_id": 7,
+            "text": "where is my order",
+            "ts": "2026-01-01T00:00:00Z",
+        },
         "{not json",
         {"message_id": "m3", "text": "hi", "ts": "2026-01-01T01:00:00Z", "intent": "greet"},
     ]
     (tmp_path / "m.jsonl").write_text(
         "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
     )
-    m = ingest_table("messages", SourceSpec(path="m.jsonl", format="jsonl"), str(tmp_path), CFG,
-                     store)
+    m = ingest_table(
+        "messages", SourceSpec(path="m.jsonl", format="jsonl"), str(tmp_path), CFG, store
+    )
     df = _read(m)
     assert m.rows == 3
     assert df.loc[0, "user_id"] == "7"
@@ -74,17 +79,20 @@ def test_jsonl_bad_line_kept_with_reason(tmp_path, store):
 
 def test_parquet_events_streamed_in_batches(tmp_path, store):
     n = 5_500
-    table = pa.table({
-        "user_id": [f"U{i % 50}" for i in range(n)],
-        "item_id": [f"I{i % 97}" for i in range(n)],
-        "event_type": ["view"] * n,
-        "value": [None] * n,
-        "ts": pa.array(range(n), type=pa.timestamp("s")),
-        "session_id": ["s"] * n,
-    })
+    table = pa.table(
+        {
+            "user_id": [f"U{i % 50}" for i in range(n)],
+            "item_id": [f"I{i % 97}" for i in range(n)],
+            "event_type": ["view"] * n,
+            "value": [None] * n,
+            "ts": pa.array(range(n), type=pa.timestamp("s")),
+            "session_id": ["s"] * n,
+        }
+    )
     pq.write_table(table, tmp_path / "events.parquet", row_group_size=700)
-    m = ingest_table("events", SourceSpec(path="events.parquet", format="parquet"),
-                     str(tmp_path), CFG, store)
+    m = ingest_table(
+        "events", SourceSpec(path="events.parquet", format="parquet"), str(tmp_path), CFG, store
+    )
     assert m.rows == n
     out = pq.read_table(m.path)
     assert out.schema.field("ts").type == pa.timestamp("us", tz="UTC")
@@ -109,8 +117,9 @@ def test_image_folder_keeps_undecodable_files(tmp_path, store):
     (folder / "I2__0.png").write_bytes(b"")
     (folder / "I3__0.png").write_bytes(b"\x89PNG garbage")
     (folder / "notes.png").write_bytes(_png())
-    m = ingest_table("images", SourceSpec(path="images", format="image_folder"), str(tmp_path),
-                     CFG, store)
+    m = ingest_table(
+        "images", SourceSpec(path="images", format="image_folder"), str(tmp_path), CFG, store
+    )
     df = _read(m).set_index("image_id")
     assert m.rows == 4  # nothing dropped: bad files are validation's to quarantine
     assert (df.loc["I1__0", "width"], df.loc["I1__0", "height"]) == (8, 6)
@@ -129,9 +138,13 @@ def test_skip_when_unchanged_and_reingest_after_one_byte(tmp_path, store):
     changed = ingest_table("items", spec, str(tmp_path), CFG, store)
     assert not changed.skipped and changed.fingerprint != first.fingerprint
     # A config change to the same bytes also invalidates.
-    remapped = ingest_table("items", SourceSpec(path="items.csv", format="csv",
-                                                constants={"category": "misc"}),
-                            str(tmp_path), CFG, store)
+    remapped = ingest_table(
+        "items",
+        SourceSpec(path="items.csv", format="csv", constants={"category": "misc"}),
+        str(tmp_path),
+        CFG,
+        store,
+    )
     assert remapped.fingerprint != changed.fingerprint
 
 
@@ -157,9 +170,13 @@ def test_crash_mid_write_leaves_no_entry(tmp_path, store, monkeypatch):
         ("missing.csv", None, "csv", r"does not exist"),
         ("empty.csv", b"", "csv", r"empty\.csv: cannot read as CSV"),
         ("semi.csv", b"item_id;title\nI1;scarf\n", "csv", r"missing required column 'item_id'"),
-        ("latin.csv", "item_id,title\nI1,caf\xe9\n".encode("latin-1"), "csv",
-         r"latin\.csv: line 2 is not valid utf-8 \(byte 0xe9 at column 7\); is the file "
-         r"latin-1"),
+        (
+            "latin.csv",
+            "item_id,title\nI1,caf\xe9\n".encode("latin-1"),
+            "csv",
+            r"latin\.csv: line 2 is not valid utf-8 \(byte 0xe9 at column 7\); is the file "
+            r"latin-1",
+        ),
         ("trunc.parquet", None, "parquet", r"trunc\.parquet: unreadable Parquet"),
     ],
 )

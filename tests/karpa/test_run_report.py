@@ -49,8 +49,13 @@ METRICS = {
         "warnings": 1,
     },
     "intent": {"accuracy": 0.8, "macro_f1": 0.7, "drift.x": 1.0},
-    "finetune-sentiment": {"headline.estimate": 0.81, "headline.low": 0.77,
-                           "headline.high": 0.85, "gain.estimate": 0.24, "train.loss": 0.3},
+    "finetune-sentiment": {
+        "headline.estimate": 0.81,
+        "headline.low": 0.77,
+        "headline.high": 0.85,
+        "gain.estimate": 0.24,
+        "train.loss": 0.3,
+    },
 }
 
 

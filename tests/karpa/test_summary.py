@@ -13,13 +13,24 @@ def test_rows_carry_intervals_for_models_baselines_gain_and_the_curve():
     report = {
         "application": "intent",
         "headline": {"metric": "accuracy", "protocol": "test split", **_ci(0.85, 0.82, 0.88)},
-        "comparisons": {"scratch": {"kind": "ablation", "headline": _ci(0.80, 0.77, 0.83),
-                                    "delta": _ci(0.05, 0.01, 0.09)},
-                        "tfidf_lr": {"kind": "baseline", "headline": _ci(0.9, 0.88, 0.92)}},
+        "comparisons": {
+            "scratch": {
+                "kind": "ablation",
+                "headline": _ci(0.80, 0.77, 0.83),
+                "delta": _ci(0.05, 0.01, 0.09),
+            },
+            "tfidf_lr": {"kind": "baseline", "headline": _ci(0.9, 0.88, 0.92)},
+        },
         "pretraining_gain": _ci(0.05, 0.01, 0.09),
         "learning_curve": [
-            {"model": "pretrained", "k": 10, "value": 0.33, "low": 0.30, "high": 0.36,
-             "gain": _ci(0.12, 0.09, 0.15)},
+            {
+                "model": "pretrained",
+                "k": 10,
+                "value": 0.33,
+                "low": 0.30,
+                "high": 0.36,
+                "gain": _ci(0.12, 0.09, 0.15),
+            },
             {"model": "scratch", "k": 10, "value": 0.21, "low": 0.18, "high": 0.24},
             {"model": "pretrained", "k": "all", "value": 0.85, "low": 0.82, "high": 0.88},
         ],

@@ -22,13 +22,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # A new user's shell: none of this session's karpa, Prefect, MLflow or import-path settings.
-ENV = {k: v for k, v in os.environ.items()
-       if not k.startswith(("PREFECT_", "KARPA_", "MLFLOW_", "PYTHONPATH"))}
+ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith(("PREFECT_", "KARPA_", "MLFLOW_", "PYTHONPATH"))
+}
 
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 900):
-    done = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, f"{cmd}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -38,21 +48,63 @@ def test_the_installed_package_runs_from_an_empty_folder(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     # Built from a copy: an in-tree build would leave build/ in the checkout.
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".karpa", "build", "*.egg-info", "__pycache__", ".*_cache"))
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-          "--wheel-dir", str(wheels), str(src)], cwd=tmp_path)
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".karpa", "build", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(wheels),
+            str(src),
+        ],
+        cwd=tmp_path,
+    )
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-          "--no-deps", "--no-index", *map(str, wheels.glob("karpa-*.whl"))], cwd=tmp_path)
-    own_site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
-                          "'purelib'))"], cwd=tmp_path).stdout.strip())
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            *map(str, wheels.glob("karpa-*.whl")),
+        ],
+        cwd=tmp_path,
+    )
+    own_site = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            cwd=tmp_path,
+        ).stdout.strip()
+    )
     (own_site / "zz-karpa-test-dependencies.pth").write_text(
-        "\n".join(site.getsitepackages()) + "\n")
+        "\n".join(site.getsitepackages()) + "\n"
+    )
 
-    where = _run([str(python), "-c", "import karpa, karpa_models, data_contracts, flows; "
-                  "print(karpa.__file__)"], cwd=work).stdout.strip()
+    where = _run(
+        [
+            str(python),
+            "-c",
+            "import karpa, karpa_models, data_contracts, flows; print(karpa.__file__)",
+        ],
+        cwd=work,
+    ).stdout.strip()
     assert Path(where).is_relative_to(venv), where  # the installed copy, not the checkout
 
     karpa = str(venv / "bin" / "karpa")

@@ -60,8 +60,7 @@ def test_every_n_items_writes_without_waiting_for_the_clock(clock, caplog):
     assert _lines(caplog) == [
         "recommendation baselines: baseline 1/3 (33%), 0.50 baselines/s, ETA 4 s, "
         "popularity fitted",
-        "recommendation baselines: baseline 2/3 (67%), 0.50 baselines/s, ETA 2 s, "
-        "item_knn fitted",
+        "recommendation baselines: baseline 2/3 (67%), 0.50 baselines/s, ETA 2 s, item_knn fitted",
         "recommendation baselines: baseline 3/3 (100%), 0.50 baselines/s, ETA 0 s, ease fitted",
     ]
 
@@ -90,7 +89,10 @@ def test_unknown_rate_and_long_durations_read_well(clock):
     assert math.isnan(progress.eta_s())
     assert progress.line() == "evaluate: step 0/10 (0%), 0.00 steps/s, ETA ?"
     assert [format_duration(s) for s in (0.4, 59.6, 65, 3600 * 2 + 7 * 60)] == [
-        "0 s", "1 min 00 s", "1 min 05 s", "2 h 07 min"
+        "0 s",
+        "1 min 00 s",
+        "1 min 05 s",
+        "2 h 07 min",
     ]
     assert [format_rate(r) for r in (0.123, 12.54, 1234.5)] == ["0.12", "12.5", "1,234"]
 
@@ -102,8 +104,11 @@ def test_pretraining_reports_through_the_helper(corpus, make_configs, tmp_path, 
     model_cfg, train_cfg = make_configs(steps=4, log_every=2, checkpoint_every=4)
     with caplog.at_level(logging.INFO, logger="karpa_models.engine"):
         pretrain(corpus, model_cfg, train_cfg, tmp_path / "run")
-    lines = [r.getMessage() for r in caplog.records
-             if r.name == "karpa_models.engine" and r.getMessage().startswith("pretrain: step")]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "karpa_models.engine" and r.getMessage().startswith("pretrain: step")
+    ]
     assert [line.split(" (")[0] for line in lines] == ["pretrain: step 2/4", "pretrain: step 4/4"]
     assert all(" steps/s, ETA " in line and ", loss " in line for line in lines), lines
     assert lines[-1].startswith("pretrain: step 4/4 (100%)") and "ETA 0 s" in lines[-1]

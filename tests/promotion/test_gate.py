@@ -34,20 +34,33 @@ def test_refuses_when_better_only_within_noise():
 def test_refuses_on_slice_regression():
     slices_new = {"length:<=5": (0.60, 300), "length:>5": (0.95, 1700)}
     slices_old = {"length:<=5": (0.80, 300), "length:>5": (0.85, 1700)}
-    d = decide("accuracy", _correct(0.9, seed=1), _correct(0.8, seed=2), rules=RULES,
-               challenger_slices=slices_new, champion_slices=slices_old)
+    d = decide(
+        "accuracy",
+        _correct(0.9, seed=1),
+        _correct(0.8, seed=2),
+        rules=RULES,
+        challenger_slices=slices_new,
+        champion_slices=slices_old,
+    )
     assert not d.promote and "slice length:<=5 dropped 0.2000" in d.reason
 
 
 def test_small_slices_do_not_block():
-    d = decide("accuracy", _correct(0.9, seed=1), _correct(0.8, seed=2), rules=RULES,
-               challenger_slices={"tiny": (0.0, 5)}, champion_slices={"tiny": (1.0, 5)})
+    d = decide(
+        "accuracy",
+        _correct(0.9, seed=1),
+        _correct(0.8, seed=2),
+        rules=RULES,
+        challenger_slices={"tiny": (0.0, 5)},
+        champion_slices={"tiny": (1.0, 5)},
+    )
     assert d.promote
 
 
 def test_refuses_on_guardrails():
-    d = decide("accuracy", _correct(0.9, seed=1), _correct(0.8, seed=2), rules=RULES,
-               latency_p95_ms=900.0)
+    d = decide(
+        "accuracy", _correct(0.9, seed=1), _correct(0.8, seed=2), rules=RULES, latency_p95_ms=900.0
+    )
     assert not d.promote and "latency" in d.reason
     d = decide("accuracy", _correct(0.9, seed=1), None, rules=RULES, model_mb=10_000)
     assert not d.promote and "model size" in d.reason

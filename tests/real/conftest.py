@@ -36,18 +36,38 @@ def write_clinc(folder: Path) -> Path:
     intents = ("balance", "transfer", "pin_change")
     data: dict[str, list[list[str]]] = {}
     for split, n in (("train", 6), ("val", 2), ("test", 3)):
-        data[split] = [[f"{split} query {i} about {intent}", intent]
-                       for intent in intents for i in range(n)]
-        data[f"oos_{split}"] = [[f"{split} what is the weather on mars {i}", "oos"]
-                                for i in range(2)]
+        data[split] = [
+            [f"{split} query {i} about {intent}", intent] for intent in intents for i in range(n)
+        ]
+        data[f"oos_{split}"] = [
+            [f"{split} what is the weather on mars {i}", "oos"] for i in range(2)
+        ]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "data_full.json").write_text(json.dumps(data))
     return folder / "data_full.json"
 
 
-GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-          "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-          "Romance", "Sci-Fi", "Thriller", "War", "Western")
+GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 
 
 def write_ml100k(folder: Path, users: int = 12, items: int = 8) -> Path:
@@ -60,8 +80,10 @@ def write_ml100k(folder: Path, users: int = 12, items: int = 8) -> Path:
         flags[1 + item % 5] = "1"
         flags[8] = "1"
         title = "Café Society (1995)" if item == 3 else f"Movie {item} (1995)"
-        lines.append(f"{item}|{title}|01-Jan-1995||http://us.imdb.com/M/title-exact?{item}|"
-                     + "|".join(flags))
+        lines.append(
+            f"{item}|{title}|01-Jan-1995||http://us.imdb.com/M/title-exact?{item}|"
+            + "|".join(flags)
+        )
     (folder / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     rows = []
     start = 884_000_000  # 1998-01-05, inside the dataset's real range
@@ -106,9 +128,9 @@ def subsample(name: str, shared: Path, out: Path) -> Path:
     elif name == "mnist":
         src = shared / "mnist_test"
         with gzip.open(src / "t10k-images-idx3-ubyte.gz") as f:
-            images = np.frombuffer(f.read()[16:16 + 300 * 784], dtype=np.uint8)
+            images = np.frombuffer(f.read()[16 : 16 + 300 * 784], dtype=np.uint8)
         with gzip.open(src / "t10k-labels-idx1-ubyte.gz") as f:
-            labels = np.frombuffer(f.read()[8:8 + 300], dtype=np.uint8)
+            labels = np.frombuffer(f.read()[8 : 8 + 300], dtype=np.uint8)
         write_idx(out / "t10k-images-idx3-ubyte.gz", images.reshape(300, 28, 28))
         write_idx(out / "t10k-labels-idx1-ubyte.gz", labels)
     elif name == "clinc150":
@@ -147,5 +169,10 @@ def serve(folder: Path) -> Iterator[tuple[str, list[str]]]:
 @pytest.fixture
 def real_files() -> dict[str, Callable]:
     """Writers of hand-made files in the published layouts, and the subsampler."""
-    return {"idx": write_idx, "clinc": write_clinc, "ml100k": write_ml100k,
-            "subsample": subsample, "serve": serve}
+    return {
+        "idx": write_idx,
+        "clinc": write_clinc,
+        "ml100k": write_ml100k,
+        "subsample": subsample,
+        "serve": serve,
+    }

@@ -21,8 +21,9 @@ ID_COLUMN = {"messages": "message_id", "news": "news_id"}
 
 def _stage_runs(client: MlflowClient, parent_id: str) -> dict:
     parent = client.get_run(parent_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              f"tags.mlflow.parentRunId = '{parent_id}'")
+    runs = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
     return {r.info.run_name: r for r in runs}
 
 
@@ -40,10 +41,19 @@ FAST = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["banking77", "clinc150", "phrasebank", "phrasebank_allagree",
-                                  "movielens", "movielens_100k", "mnist"])
-def test_preset_runs_end_to_end_on_a_sample(name, prefect_api, home, tmp_path, request,
-                                            real_files):
+@pytest.mark.parametrize(
+    "name",
+    [
+        "banking77",
+        "clinc150",
+        "phrasebank",
+        "phrasebank_allagree",
+        "movielens",
+        "movielens_100k",
+        "mnist",
+    ],
+)
+def test_preset_runs_end_to_end_on_a_sample(name, prefect_api, home, tmp_path, request, real_files):
     shared = request.getfixturevalue("shared_datasets") if name in FROM_SHARED else None
     data = real_files["subsample"](name, shared, tmp_path / "data")
     config = PRESETS / f"{name}.yaml"
@@ -91,7 +101,8 @@ def _check_validate_run(run) -> None:
     tables = {key.split(".")[0] for key in metrics if key.endswith(".rows_in")}
     assert tables
     for table in tables:
-        assert metrics[f"{table}.rows_in"] == (metrics[f"{table}.rows_accepted"]
-                                               + metrics[f"{table}.rows_quarantined"])
+        assert metrics[f"{table}.rows_in"] == (
+            metrics[f"{table}.rows_accepted"] + metrics[f"{table}.rows_quarantined"]
+        )
         assert metrics[f"{table}.rows_quarantined"] == 0
     assert run.data.tags["karpa.stop"] == "-"

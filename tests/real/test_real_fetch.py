@@ -23,8 +23,9 @@ def _sha(data: bytes) -> str:
 
 
 def _dataset(name: str, *files: RemoteFile) -> PublicDataset:
-    return PublicDataset(name=name, title="test", license="test", citation="test",
-                         presets=(), files=files)
+    return PublicDataset(
+        name=name, title="test", license="test", citation="test", presets=(), files=files
+    )
 
 
 @pytest.fixture
@@ -73,13 +74,17 @@ def test_corrupt_copy_on_disk_is_replaced(mirror, shared_datasets, tmp_path):
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"half a file")
     fetch("mnist_test", dest=folder)
     assert (folder / "t10k-labels-idx1-ubyte.gz").read_bytes() == (
-        shared_datasets / "mnist_test" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+        shared_datasets / "mnist_test" / "t10k-labels-idx1-ubyte.gz"
+    ).read_bytes()
 
 
 def test_missing_file_on_server_is_one_sentence(mirror, tmp_path):
     absent = _dataset("banking77", RemoteFile("nope.csv", "unused", sha256="0" * 64))
-    with pytest.raises(DatasetError, match=r"banking77/nope.csv: download from .* failed "
-                                           r"\(HTTP 404 File not found\); nothing was kept"):
+    with pytest.raises(
+        DatasetError,
+        match=r"banking77/nope.csv: download from .* failed "
+        r"\(HTTP 404 File not found\); nothing was kept",
+    ):
         fetch(absent, dest=tmp_path / "b")
     assert list((tmp_path / "b").iterdir()) == []
 
@@ -93,8 +98,9 @@ def test_unreachable_mirror_is_one_sentence_naming_the_url(tmp_path):
         fetch("banking77", dest=tmp_path / "b", mirror=url)
     message = str(err.value)
     assert "\n" not in message
-    assert message.startswith(f"banking77/train.csv: download from {url}/banking77/train.csv "
-                              "failed (")
+    assert message.startswith(
+        f"banking77/train.csv: download from {url}/banking77/train.csv failed ("
+    )
     assert message.endswith("; nothing was kept")
     assert list((tmp_path / "b").iterdir()) == []
 
@@ -134,16 +140,18 @@ def _tar_gz(members: dict[str, bytes]) -> bytes:
 
 
 @pytest.mark.parametrize(("archive", "pack"), [("ml.zip", _zip), ("ml.tar.gz", _tar_gz)])
-def test_archives_are_unpacked_with_leading_folder_stripped(archive, pack, tmp_path,
-                                                           real_files):
-    members = {"ml-latest-small/ratings.csv": b"userId,movieId,rating,timestamp\n1,1,4.0,9\n",
-               "ml-latest-small/sub/README.txt": b"readme"}
+def test_archives_are_unpacked_with_leading_folder_stripped(archive, pack, tmp_path, real_files):
+    members = {
+        "ml-latest-small/ratings.csv": b"userId,movieId,rating,timestamp\n1,1,4.0,9\n",
+        "ml-latest-small/sub/README.txt": b"readme",
+    }
     served = tmp_path / "served" / "ml"
     served.mkdir(parents=True)
     data = pack(members)
     (served / archive).write_bytes(data)
-    dataset = _dataset("ml", RemoteFile(archive, "unused", sha256=_sha(data), unpack=True,
-                                        strip_components=1))
+    dataset = _dataset(
+        "ml", RemoteFile(archive, "unused", sha256=_sha(data), unpack=True, strip_components=1)
+    )
     with real_files["serve"](tmp_path / "served") as (url, _):
         folder = fetch(dataset, dest=tmp_path / "out", mirror=url)
     assert (folder / "ratings.csv").read_bytes() == members["ml-latest-small/ratings.csv"]
@@ -158,9 +166,14 @@ def test_archive_member_escaping_the_folder_is_refused(tmp_path, real_files):
     (tmp_path / "served" / "z").mkdir(parents=True)
     (tmp_path / "served" / "z" / "z.zip").write_bytes(data)
     dataset = _dataset("z", RemoteFile("z.zip", "unused", sha256=_sha(data), unpack=True))
-    with real_files["serve"](tmp_path / "served") as (url, _), \
-            pytest.raises(DatasetError, match=r"z\.zip: member '\.\./evil\.txt' would land "
-                                              r"outside the dataset folder"):
+    with (
+        real_files["serve"](tmp_path / "served") as (url, _),
+        pytest.raises(
+            DatasetError,
+            match=r"z\.zip: member '\.\./evil\.txt' would land "
+            r"outside the dataset folder",
+        ),
+    ):
         fetch(dataset, dest=tmp_path / "out", mirror=url)
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out" / "ok.txt").exists()
 

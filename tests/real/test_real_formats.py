@@ -34,8 +34,9 @@ def _read(manifest) -> pd.DataFrame:
 
 def _ingest_preset(preset: str, root: Path, store: Store):
     cfg = load_config(PRESETS / preset, data_root=str(root))
-    tables = {t: ingest_table(t, s, cfg.data.root, cfg.ingest, store)
-              for t, s in cfg.data.sources.items()}
+    tables = {
+        t: ingest_table(t, s, cfg.data.root, cfg.ingest, store) for t, s in cfg.data.sources.items()
+    }
     return cfg, tables
 
 
@@ -44,8 +45,9 @@ def test_clinc_json_keeps_split_in_id_and_bad_pairs_as_rows(tmp_path, store, rea
     data = json.loads(path.read_text())
     data["train"].append(["only text"])
     path.write_text(json.dumps(data))
-    spec = SourceSpec(path="data_full.json", format="clinc_json",
-                      constants={"ts": "2019-11-01T00:00:00Z"})
+    spec = SourceSpec(
+        path="data_full.json", format="clinc_json", constants={"ts": "2019-11-01T00:00:00Z"}
+    )
     df = _read(ingest_table("messages", spec, str(tmp_path), CFG, store))
     assert len(df) == sum(len(v) for v in data.values())
     assert df["message_id"].is_unique
@@ -64,8 +66,7 @@ def test_clinc_json_that_is_not_an_object_is_one_sentence(tmp_path, store):
         ingest_table("messages", spec, str(tmp_path), CFG, store)
 
 
-def test_clinc150_preset_validates_and_its_split_hint_reads_the_ids(tmp_path, store,
-                                                                      real_files):
+def test_clinc150_preset_validates_and_its_split_hint_reads_the_ids(tmp_path, store, real_files):
     real_files["clinc"](tmp_path)
     cfg, tables = _ingest_preset("clinc150.yaml", tmp_path, store)
     manifest = validate(tables, cfg.validate_, store)
@@ -88,12 +89,19 @@ def test_at_label_splits_on_the_last_at(tmp_path, store):
         "Caf\xe9 chain Ab expands .@positive",
     ]
     (tmp_path / "s.txt").write_bytes("\n".join(lines).encode("latin-1") + b"\n")
-    spec = SourceSpec(path="s.txt", format="at_label", encoding="latin-1",
-                      columns={"headline": "text", "sentiment": "label"}, row_id="news_id")
+    spec = SourceSpec(
+        path="s.txt",
+        format="at_label",
+        encoding="latin-1",
+        columns={"headline": "text", "sentiment": "label"},
+        row_id="news_id",
+    )
     df = _read(ingest_table("news", spec, str(tmp_path), CFG, store))
     # The e-mail address is scrubbed at ingestion; its '@' did not split the line.
-    assert list(df["headline"][:2]) == ["Mail <EMAIL> for the report , said the CEO .",
-                                         "Profit rose to EUR 5 mn @ Q3 ."]
+    assert list(df["headline"][:2]) == [
+        "Mail <EMAIL> for the report , said the CEO .",
+        "Profit rose to EUR 5 mn @ Q3 .",
+    ]
     assert list(df["sentiment"][:2]) == ["neutral", "positive"]
     assert list(df["_row"]) == [1, 2, 4, 5, 6]  # line numbers survive the blank line
     assert list(df["news_id"]) == ["s-1", "s-2", "s-4", "s-5", "s-6"]
@@ -104,8 +112,9 @@ def test_at_label_splits_on_the_last_at(tmp_path, store):
 
 def test_at_label_bad_utf8_byte_costs_one_row(tmp_path, store):
     (tmp_path / "s.txt").write_bytes(b"Good .@positive\nCaf\xe9 .@neutral\n")
-    spec = SourceSpec(path="s.txt", format="at_label", columns={"headline": "text"},
-                      row_id="news_id")
+    spec = SourceSpec(
+        path="s.txt", format="at_label", columns={"headline": "text"}, row_id="news_id"
+    )
     df = _read(ingest_table("news", spec, str(tmp_path), CFG, store))
     assert len(df) == 2 and pd.isna(df["_ingest_error"].iloc[0])
     assert "line 2 is not valid utf-8" in df["_ingest_error"].iloc[1]
@@ -120,18 +129,31 @@ def test_idx_images_become_png_rows_and_label_items(tmp_path, store, real_files)
     images, labels = _digits(23)
     real_files["idx"](tmp_path / "imgs-idx3-ubyte.gz", images)
     real_files["idx"](tmp_path / "lbls-idx1-ubyte", labels)  # plain, not gzipped
-    spec = SourceSpec(path="imgs-idx3-ubyte.gz", format="idx_images",
-                      with_files={"labels": "lbls-idx1-ubyte"}, constants={"category": "digit"})
-    out = _read(ingest_table("images", spec, str(tmp_path), IngestConfig(batch_rows=1000),
-                             store))
+    spec = SourceSpec(
+        path="imgs-idx3-ubyte.gz",
+        format="idx_images",
+        with_files={"labels": "lbls-idx1-ubyte"},
+        constants={"category": "digit"},
+    )
+    out = _read(ingest_table("images", spec, str(tmp_path), IngestConfig(batch_rows=1000), store))
     assert len(out) == 23 and out["image_id"].is_unique
     assert out["item_id"].iloc[7] == "label-7" and out["_row"].iloc[-1] == 23
     with Image.open(io.BytesIO(out["bytes"].iloc[5])) as img:
         assert img.format == "PNG" and img.mode == "L" and img.size == (28, 28)
         assert np.array_equal(np.asarray(img), images[5])
     items = _read(ingest_table("items", spec, str(tmp_path), CFG, store))
-    assert list(items["title"]) == ["zero", "one", "two", "three", "four", "five", "six",
-                                    "seven", "eight", "nine"]
+    assert list(items["title"]) == [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+    ]
     assert set(items["item_id"]) == set(out["item_id"])
     assert items["_source"].str.endswith("lbls-idx1-ubyte").all()
 
@@ -142,8 +164,7 @@ def test_idx_images_pass_the_images_contract(tmp_path, store, real_files):
     real_files["idx"](tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
     cfg, tables = _ingest_preset("mnist.yaml", tmp_path, store)
     manifest = validate(tables, cfg.validate_, store)
-    assert manifest.counts["images"] == {"rows_in": 30, "rows_accepted": 30,
-                                         "rows_quarantined": 0}
+    assert manifest.counts["images"] == {"rows_in": 30, "rows_accepted": 30, "rows_quarantined": 0}
     assert manifest.counts["items"]["rows_accepted"] == 10 and manifest.stop is None
 
 
@@ -151,26 +172,34 @@ def test_idx_label_without_a_name_is_quarantined_not_lost(tmp_path, store, real_
     images, _ = _digits(3)
     real_files["idx"](tmp_path / "i.gz", images)
     real_files["idx"](tmp_path / "l.gz", np.array([0, 1, 2]))
-    spec = SourceSpec(path="i.gz", format="idx_images", with_files={"labels": "l.gz"},
-                      label_names=["shirt", "shoe"], constants={"category": "clothing"})
+    spec = SourceSpec(
+        path="i.gz",
+        format="idx_images",
+        with_files={"labels": "l.gz"},
+        label_names=["shirt", "shoe"],
+        constants={"category": "clothing"},
+    )
     items = _read(ingest_table("items", spec, str(tmp_path), CFG, store))
     assert list(items["title"][:2]) == ["shirt", "shoe"] and pd.isna(items["title"].iloc[2])
     assert "label 2 has no name" in items["_ingest_error"].iloc[2]
 
 
-@pytest.mark.parametrize(("case", "expected"), [
-    ("count", r"i\.gz: 4 images but l\.gz has 3 labels"),
-    ("truncated", r"i\.gz: truncated IDX images: header says 4, file holds 2"),
-    ("not_idx", r"i\.gz: not an IDX file"),
-    ("labels_as_images", r"i\.gz: IDX file has 1 dimensions, expected 3"),
-])
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("count", r"i\.gz: 4 images but l\.gz has 3 labels"),
+        ("truncated", r"i\.gz: truncated IDX images: header says 4, file holds 2"),
+        ("not_idx", r"i\.gz: not an IDX file"),
+        ("labels_as_images", r"i\.gz: IDX file has 1 dimensions, expected 3"),
+    ],
+)
 def test_bad_idx_files_give_one_sentence(tmp_path, store, real_files, case, expected):
     images, _ = _digits(4)
     real_files["idx"](tmp_path / "i.gz", images)
     real_files["idx"](tmp_path / "l.gz", np.arange(4 if case != "count" else 3))
     if case == "truncated":
         raw = gzip.decompress((tmp_path / "i.gz").read_bytes())
-        (tmp_path / "i.gz").write_bytes(gzip.compress(raw[:16 + 2 * 784 + 100]))
+        (tmp_path / "i.gz").write_bytes(gzip.compress(raw[: 16 + 2 * 784 + 100]))
     elif case == "not_idx":
         (tmp_path / "i.gz").write_bytes(gzip.compress(b"hello, not an idx file"))
     elif case == "labels_as_images":
@@ -190,18 +219,20 @@ def test_movielens_items_join_movies_and_tags(tmp_path, store):
     )
     (tmp_path / "tags.csv").write_text(
         "userId,movieId,tag,timestamp\n"
-        "1,1,politics,1\n2,1,Politics,2\n3,1,\"romance, light\",3\n4,1,politics,4\n"
+        '1,1,politics,1\n2,1,Politics,2\n3,1,"romance, light",3\n4,1,politics,4\n'
         "5,3,De Niro,5\n"
     )
-    spec = SourceSpec(path="movies.csv", format="movielens_items",
-                      with_files={"tags": "tags.csv"})
+    spec = SourceSpec(path="movies.csv", format="movielens_items", with_files={"tags": "tags.csv"})
     df = _read(ingest_table("items", spec, str(tmp_path), CFG, store)).set_index("item_id")
     assert df.loc["1", "title"] == "American President, The (1995)"
-    assert df.loc["1", "description"] == ("Genres: Comedy, Drama, Romance. "
-                                          "Tags: politics, romance, light.")
+    assert df.loc["1", "description"] == (
+        "Genres: Comedy, Drama, Romance. Tags: politics, romance, light."
+    )
     assert df.loc["1", "category"] == "Comedy"
-    assert json.loads(df.loc["1", "attributes"]) == {"genres": ["Comedy", "Drama", "Romance"],
-                                                     "year": 1995}
+    assert json.loads(df.loc["1", "attributes"]) == {
+        "genres": ["Comedy", "Drama", "Romance"],
+        "year": 1995,
+    }
     assert df.loc["2", "category"] == "unknown"
     assert df.loc["2", "description"] == "Genres: none listed."
     assert df.loc["3", "description"] == "Genres: Action, Crime. Tags: De Niro."
@@ -210,8 +241,15 @@ def test_movielens_items_join_movies_and_tags(tmp_path, store):
 
 def test_movielens_items_without_tags_file(tmp_path, store):
     (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,Heat (1995),Action|Crime\n")
-    df = _read(ingest_table("items", SourceSpec(path="movies.csv", format="movielens_items"),
-                            str(tmp_path), CFG, store))
+    df = _read(
+        ingest_table(
+            "items",
+            SourceSpec(path="movies.csv", format="movielens_items"),
+            str(tmp_path),
+            CFG,
+            store,
+        )
+    )
     assert df["description"].iloc[0] == "Genres: Action, Crime."
 
 
@@ -247,28 +285,51 @@ def test_movielens_100k_short_line_is_quarantined_with_its_line(tmp_path, store,
 
 def test_headerless_csv_takes_names_from_config(tmp_path, store):
     (tmp_path / "u.data").write_text("1\t10\t4\t881250949\n2\t20\t3\t891717742\n")
-    spec = SourceSpec(path="u.data", format="csv", delimiter="\t",
-                      header=["user_id", "item_id", "value", "ts"], timestamp_unit="s",
-                      constants={"event_type": "rating"})
+    spec = SourceSpec(
+        path="u.data",
+        format="csv",
+        delimiter="\t",
+        header=["user_id", "item_id", "value", "ts"],
+        timestamp_unit="s",
+        constants={"event_type": "rating"},
+    )
     df = _read(ingest_table("events", spec, str(tmp_path), CFG, store))
     assert list(df["user_id"]) == ["1", "2"] and list(df["value"]) == [4.0, 3.0]
     assert df["ts"].iloc[0] == pd.Timestamp(881250949, unit="s", tz="UTC")
     assert list(df["_row"]) == [1, 2]
 
 
-@pytest.mark.parametrize(("table", "spec", "expected"), [
-    ("images", dict(path="i.gz", format="idx_images"),
-     r"with_files: 'idx_images' needs a 'labels' file"),
-    ("images", dict(path="i.gz", format="idx_images", with_files={"labels": "l.gz", "x": "y"}),
-     r"with_files: 'idx_images' reads no 'x' file \(roles: labels\)"),
-    ("events", dict(path="i.gz", format="idx_images", with_files={"labels": "l.gz"}),
-     r"data.sources.events: format 'idx_images' provides images, items, not events"),
-    ("items", dict(path="i.gz", format="csv", with_files={"tags": "t.csv"}),
-     r"with_files: format 'csv' reads one file at a time"),
-    ("news", dict(path="sub", format="at_label"), r"path: format 'at_label' reads named files"),
-    ("images", dict(path="i.gz", format="idx_images", with_files={"labels": "*.gz"}),
-     r"with_files.labels: '\*.gz' matches 2 files; name exactly one"),
-])
+@pytest.mark.parametrize(
+    ("table", "spec", "expected"),
+    [
+        (
+            "images",
+            dict(path="i.gz", format="idx_images"),
+            r"with_files: 'idx_images' needs a 'labels' file",
+        ),
+        (
+            "images",
+            dict(path="i.gz", format="idx_images", with_files={"labels": "l.gz", "x": "y"}),
+            r"with_files: 'idx_images' reads no 'x' file \(roles: labels\)",
+        ),
+        (
+            "events",
+            dict(path="i.gz", format="idx_images", with_files={"labels": "l.gz"}),
+            r"data.sources.events: format 'idx_images' provides images, items, not events",
+        ),
+        (
+            "items",
+            dict(path="i.gz", format="csv", with_files={"tags": "t.csv"}),
+            r"with_files: format 'csv' reads one file at a time",
+        ),
+        ("news", dict(path="sub", format="at_label"), r"path: format 'at_label' reads named files"),
+        (
+            "images",
+            dict(path="i.gz", format="idx_images", with_files={"labels": "*.gz"}),
+            r"with_files.labels: '\*.gz' matches 2 files; name exactly one",
+        ),
+    ],
+)
 def test_format_misuse_is_one_sentence(tmp_path, store, real_files, table, spec, expected):
     (tmp_path / "sub").mkdir()
     real_files["idx"](tmp_path / "i.gz", np.zeros((1, 28, 28)))

@@ -37,8 +37,10 @@ def _validated(name: str, shared: Path, tmp_path_factory) -> tuple:
     if name not in _RESULTS:
         cfg = load_config(PRESETS / f"{name}.yaml", data_root=str(shared / SHARED_FOLDER[name]))
         store = Store(tmp_path_factory.mktemp(f"store-{name}"))
-        tables = {t: ingest_table(t, s, cfg.data.root, cfg.ingest, store)
-                  for t, s in cfg.data.sources.items()}
+        tables = {
+            t: ingest_table(t, s, cfg.data.root, cfg.ingest, store)
+            for t, s in cfg.data.sources.items()
+        }
         _RESULTS[name] = cfg, tables, validate(tables, cfg.validate_, store)
     return _RESULTS[name]
 
@@ -49,8 +51,15 @@ def _table(manifest) -> pd.DataFrame:
 
 def test_every_preset_loads():
     names = sorted(p.stem for p in PRESETS.glob("*.yaml"))
-    assert names == ["banking77", "clinc150", "mnist", "movielens", "movielens_100k",
-                     "phrasebank", "phrasebank_allagree"]
+    assert names == [
+        "banking77",
+        "clinc150",
+        "mnist",
+        "movielens",
+        "movielens_100k",
+        "phrasebank",
+        "phrasebank_allagree",
+    ]
     for name in names:
         cfg = load_config(PRESETS / f"{name}.yaml")
         assert cfg.pretrain.preset == "small" and cfg.data.sources
@@ -80,12 +89,14 @@ def test_banking77_intents_and_official_split(shared_datasets, tmp_path_factory)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "expected"), [
-    ("phrasebank", {"neutral": 2879, "negative": 604, "positive": 1363}),
-    ("phrasebank_allagree", {"neutral": 1391, "negative": 303, "positive": 570}),
-])
-def test_phrasebank_sentiments_match_source(name, expected, shared_datasets,
-                                            tmp_path_factory):
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("phrasebank", {"neutral": 2879, "negative": 604, "positive": 1363}),
+        ("phrasebank_allagree", {"neutral": 1391, "negative": 303, "positive": 570}),
+    ],
+)
+def test_phrasebank_sentiments_match_source(name, expected, shared_datasets, tmp_path_factory):
     _, tables, _ = _validated(name, shared_datasets, tmp_path_factory)
     news = _table(tables["news"])
     assert news["sentiment"].value_counts().to_dict() == expected
@@ -97,8 +108,7 @@ def test_phrasebank_allagree_sentences_are_in_50agree(shared_datasets, tmp_path_
     # SOURCE.txt: every AllAgree pair appears in 50Agree read as latin-1; this checks both
     # encodings are decoded as the presets declare.
     every = _table(_validated("phrasebank", shared_datasets, tmp_path_factory)[1]["news"])
-    agreed = _table(_validated("phrasebank_allagree", shared_datasets,
-                               tmp_path_factory)[1]["news"])
+    agreed = _table(_validated("phrasebank_allagree", shared_datasets, tmp_path_factory)[1]["news"])
     pairs = set(zip(every["headline"], every["sentiment"], strict=True))
     assert all(p in pairs for p in zip(agreed["headline"], agreed["sentiment"], strict=True))
 
@@ -114,8 +124,9 @@ def test_movielens_counts_and_item_text(shared_datasets, tmp_path_factory):
     assert events["ts"].min().year == 1996 and events["ts"].max().year == 2018
     toy = items.loc["1"]
     assert toy["title"] == "Toy Story (1995)" and toy["category"] == "Adventure"
-    assert toy["description"].startswith("Genres: Adventure, Animation, Children, Comedy, "
-                                         "Fantasy. Tags: ")
+    assert toy["description"].startswith(
+        "Genres: Adventure, Animation, Children, Comedy, Fantasy. Tags: "
+    )
     assert "pixar" in toy["description"].lower()
     assert items["description"].str.contains("Tags: ").sum() > 1000
 
@@ -128,8 +139,18 @@ def test_mnist_images_and_digit_items(shared_datasets, tmp_path_factory):
     assert len(images) == 10000 and set(images["width"]) == set(images["height"]) == {28}
     labels = images["item_id"].str.removeprefix("label-").astype(int)
     assert labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-    assert labels.value_counts().sort_index().tolist() == [980, 1135, 1032, 1010, 982, 892,
-                                                            958, 1028, 974, 1009]
+    assert labels.value_counts().sort_index().tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
     assert dict(zip(items["item_id"], items["title"], strict=True))["label-7"] == "seven"
 
 

@@ -21,15 +21,31 @@ def test_unknown_intent_is_quarantined_with_its_reason(tmp_path):
     """An intent outside the run's label set (a typo) is quarantined with the rule and the allowed
     values, not learned as a new class."""
     labels = ["track_order", "refund_status", "refund_staus", None, "track_order"]
-    rows = [{"message_id": f"m{i}", "text": "where is my parcel", "ts": "2026-02-01T10:00:00Z",
-             "intent": label} for i, label in enumerate(labels)]
+    rows = [
+        {
+            "message_id": f"m{i}",
+            "text": "where is my parcel",
+            "ts": "2026-02-01T10:00:00Z",
+            "intent": label,
+        }
+        for i, label in enumerate(labels)
+    ]
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     store = Store(tmp_path / "store")
-    tables = {"messages": ingest_table("messages", SourceSpec(path="m.jsonl", format="jsonl"),
-                                       str(tmp_path), IngestConfig(batch_rows=1000), store)}
-    cfg = ValidateConfig(reference_time="2026-04-01T00:00:00Z",
-                         labels={"messages.intent": list(INTENTS)},
-                         contracts=None)
+    tables = {
+        "messages": ingest_table(
+            "messages",
+            SourceSpec(path="m.jsonl", format="jsonl"),
+            str(tmp_path),
+            IngestConfig(batch_rows=1000),
+            store,
+        )
+    }
+    cfg = ValidateConfig(
+        reference_time="2026-04-01T00:00:00Z",
+        labels={"messages.intent": list(INTENTS)},
+        contracts=None,
+    )
     m = validate(tables, cfg, store)
     counts = m.counts["messages"]
     assert counts == {"rows_in": 5, "rows_accepted": 4, "rows_quarantined": 1}
@@ -53,7 +69,10 @@ def test_presets_declare_their_label_sets():
     from data_contracts import load_contract
 
     assert load_contract("news").properties["sentiment"].allowed == [
-        "negative", "neutral", "positive"]
+        "negative",
+        "neutral",
+        "positive",
+    ]
 
 
 def test_label_keys_are_checked_at_resolution():

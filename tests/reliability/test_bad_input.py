@@ -41,7 +41,8 @@ def test_jsonl_list_where_a_string_is_expected_is_quarantined(tmp_path):
     lines = [_message(1), _message(2, text=["a", "list"]), _message(3)]
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     _, counts, quarantine = _validated(
-        tmp_path, "messages", SourceSpec(path="m.jsonl", format="jsonl"))
+        tmp_path, "messages", SourceSpec(path="m.jsonl", format="jsonl")
+    )
     assert counts == {"rows_in": 3, "rows_accepted": 2, "rows_quarantined": 1}
     row = quarantine.iloc[0]
     assert row["_source"].endswith("m.jsonl") and row["_row"] == 2
@@ -50,11 +51,18 @@ def test_jsonl_list_where_a_string_is_expected_is_quarantined(tmp_path):
 
 def test_jsonl_rows_are_line_numbers_after_blank_lines(tmp_path):
     """A JSONL file with blank lines reports quarantined rows by their true line numbers."""
-    text = (json.dumps(_message(1)) + "\n\n\n" + json.dumps(_message(2, ts="yesterday"))
-            + "\n\n" + json.dumps(_message(3)) + "\n")
+    text = (
+        json.dumps(_message(1))
+        + "\n\n\n"
+        + json.dumps(_message(2, ts="yesterday"))
+        + "\n\n"
+        + json.dumps(_message(3))
+        + "\n"
+    )
     (tmp_path / "m.jsonl").write_text(text)
     manifest, counts, quarantine = _validated(
-        tmp_path, "messages", SourceSpec(path="m.jsonl", format="jsonl"))
+        tmp_path, "messages", SourceSpec(path="m.jsonl", format="jsonl")
+    )
     assert list(pq.read_table(manifest.path)["_row"].to_pylist()) == [1, 4, 6]
     assert counts["rows_quarantined"] == 1 and quarantine["_row"].tolist() == [4]
     assert "column 'ts'" in quarantine["reasons"].iat[0]
@@ -67,7 +75,8 @@ def test_latin1_jsonl_line_names_row_byte_and_hint(tmp_path):
     bad = json.dumps(_message(2, text="café"), ensure_ascii=False).encode("latin-1")
     (tmp_path / "m.jsonl").write_bytes(good + b"\n" + bad + b"\n")
     _, counts, quarantine = _validated(
-        tmp_path, "messages", SourceSpec(path="m.jsonl", format="jsonl"))
+        tmp_path, "messages", SourceSpec(path="m.jsonl", format="jsonl")
+    )
     assert counts["rows_quarantined"] == 1 and quarantine["_row"].tolist() == [2]
     assert "line 2 is not valid utf-8 (byte 0xe9" in quarantine["reasons"].iat[0]
     assert "latin-1" in quarantine["reasons"].iat[0]
@@ -80,8 +89,13 @@ def test_latin1_csv_names_the_line_and_suggests_the_encoding(tmp_path):
     rows.insert(4, "m9,café au lait,2026-02-01")
     (tmp_path / "m.csv").write_bytes("\n".join(rows).encode("latin-1") + b"\n")
     with pytest.raises(SourceError) as err:
-        ingest_table("messages", SourceSpec(path="m.csv", format="csv"), str(tmp_path), CFG,
-                     Store(tmp_path / "store"))
+        ingest_table(
+            "messages",
+            SourceSpec(path="m.csv", format="csv"),
+            str(tmp_path),
+            CFG,
+            Store(tmp_path / "store"),
+        )
     sentence = str(err.value)
     assert "\n" not in sentence and "m.csv" in sentence
     assert "line 5" in sentence and "encoding" in sentence and "latin-1" in sentence
@@ -93,20 +107,30 @@ def test_wrong_delimiter_gets_a_hint(tmp_path):
     is `;`."""
     (tmp_path / "m.csv").write_text("message_id;text;ts\nm1;hello;2026-02-01\n")
     with pytest.raises(SourceError) as err:
-        ingest_table("messages", SourceSpec(path="m.csv", format="csv"), str(tmp_path), CFG,
-                     Store(tmp_path / "store"))
-    assert "the header has one column 'message_id;text;ts': is the delimiter ';'?" in str(
-        err.value)
+        ingest_table(
+            "messages",
+            SourceSpec(path="m.csv", format="csv"),
+            str(tmp_path),
+            CFG,
+            Store(tmp_path / "store"),
+        )
+    assert "the header has one column 'message_id;text;ts': is the delimiter ';'?" in str(err.value)
 
 
 def test_a_ragged_csv_row_is_named_by_line_without_its_content(tmp_path):
     """A CSV row with too many fields is one sentence naming its line and field counts, never its
     (possibly personal) content."""
     (tmp_path / "m.csv").write_text(
-        "message_id,text,ts\nm1,hi,2026-02-01\nm2,call 555-0100-1234,x,2026-02-01,extra\n")
+        "message_id,text,ts\nm1,hi,2026-02-01\nm2,call 555-0100-1234,x,2026-02-01,extra\n"
+    )
     with pytest.raises(SourceError) as err:
-        ingest_table("messages", SourceSpec(path="m.csv", format="csv"), str(tmp_path), CFG,
-                     Store(tmp_path / "store"))
+        ingest_table(
+            "messages",
+            SourceSpec(path="m.csv", format="csv"),
+            str(tmp_path),
+            CFG,
+            Store(tmp_path / "store"),
+        )
     sentence = str(err.value)
     assert "line 3" in sentence and "Expected 3 columns, got 5" in sentence
     assert "555" not in sentence and "extra" not in sentence

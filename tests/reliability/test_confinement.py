@@ -31,10 +31,16 @@ def world(tmp_path: Path):
     outside.mkdir()
     (outside / "passwd.csv").write_text(SECRET + "\n")
     preset = tmp_path / "preset.yaml"
-    preset.write_text(yaml.safe_dump({
-        "data": {"root": str(data),
-                 "sources": {"messages": {"path": "messages.csv", "format": "csv"}}},
-    }))
+    preset.write_text(
+        yaml.safe_dump(
+            {
+                "data": {
+                    "root": str(data),
+                    "sources": {"messages": {"path": "messages.csv", "format": "csv"}},
+                },
+            }
+        )
+    )
     return data, outside, preset
 
 
@@ -84,16 +90,20 @@ def test_deployment_form_override_goes_through_the_same_check(world):
 
 
 def test_symlink_inside_a_source_folder_is_refused_at_ingest(world, tmp_path):
-    """A symlink to an outside file inside a source folder is refused at ingest before it is read.
-    """
+    """A symlink to an outside file inside a source folder is refused at ingest, unread."""
     data, outside, _ = world
     folder = data / "msgs"
     folder.mkdir()
     (folder / "a.csv").write_text("message_id,text,ts\nm1,hello,2024-01-01\n")
     os.symlink(outside / "passwd.csv", folder / "b.csv")
     with pytest.raises(SourceError, match=r"b\.csv' is a symlink to .*outside data.root") as err:
-        ingest_table("messages", SourceSpec(path="msgs", format="csv"), str(data),
-                     IngestConfig(batch_rows=1000), Store(tmp_path / "store"))
+        ingest_table(
+            "messages",
+            SourceSpec(path="msgs", format="csv"),
+            str(data),
+            IngestConfig(batch_rows=1000),
+            Store(tmp_path / "store"),
+        )
     assert "SECRET" not in str(err.value)
 
 
@@ -101,13 +111,21 @@ def test_symlink_loop_is_one_sentence(world, tmp_path):
     """A symlink loop, as the source path or inside a source folder, is one sentence."""
     data, _, preset = world
     os.symlink("loop.csv", data / "loop.csv")
-    with pytest.raises(ConfigError, match=r"data\.sources\.messages\.path: 'loop\.csv' runs into a "
-                                          "symlink loop"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data\.sources\.messages\.path: 'loop\.csv' runs into a "
+        "symlink loop",
+    ):
         load_config(preset, ["data.sources.messages.path=loop.csv"])
     folder = data / "msgs"
     folder.mkdir()
     (folder / "a.csv").write_text("message_id,text,ts\nm1,hello,2024-01-01\n")
     os.symlink("b.csv", folder / "b.csv")
     with pytest.raises(SourceError, match=r"b\.csv' is a symlink loop"):
-        ingest_table("messages", SourceSpec(path="msgs", format="csv"), str(data),
-                     IngestConfig(batch_rows=1000), Store(tmp_path / "store"))
+        ingest_table(
+            "messages",
+            SourceSpec(path="msgs", format="csv"),
+            str(data),
+            IngestConfig(batch_rows=1000),
+            Store(tmp_path / "store"),
+        )

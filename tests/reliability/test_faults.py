@@ -54,21 +54,26 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 
 def _start_run(shell, home: Path, world: Path, *extra: str) -> subprocess.Popen:
-    return shell.start(["--home", str(home), "run", "--config", DEMO_CONFIG,
-                        "--data", str(world), *extra])
+    return shell.start(
+        ["--home", str(home), "run", "--config", DEMO_CONFIG, "--data", str(world), *extra]
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing_running(
-        world, tmp_path, sig, shell):
+    world, tmp_path, sig, shell
+):
     """A `karpa run` killed with SIGTERM closes its runs and servers; one killed with SIGKILL is
     closed as failed by the next run, which completes; nothing is left running."""
     home = tmp_path / "home"
     mlflow_db, prefect_db = home / "mlflow.db", home / "prefect" / "prefect.db"
     first = _start_run(shell, home, world, "--set", "until=pretrain")
     try:
-        _wait_for(lambda: _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'"),
-                  600, "the first run's MLflow run to start")
+        _wait_for(
+            lambda: _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'"),
+            600,
+            "the first run's MLflow run to start",
+        )
         first.send_signal(sig)
         first.wait(timeout=120)
     finally:
@@ -86,8 +91,9 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
     out, _ = second.communicate(timeout=600)
     assert second.returncode == 0, out[-3000:]
     assert not _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'")
-    assert not _rows(prefect_db, "select id from flow_run where state_type in "
-                                 "('RUNNING', 'PENDING')")
+    assert not _rows(
+        prefect_db, "select id from flow_run where state_type in ('RUNNING', 'PENDING')"
+    )
     if sig == signal.SIGKILL:
         assert "a run on this home stopped without finishing" in out
         failed = _rows(mlflow_db, "select value from tags where key='karpa.failure'")
@@ -98,14 +104,22 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
 
 def test_sigterm_to_karpa_ui_stops_both_servers(tmp_path, shell):
     """SIGTERM to `karpa ui` stops its Prefect and MLflow servers."""
-    ui = shell.start(["--home", str(tmp_path / "home"), "ui",
-                      "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())])
+    ui = shell.start(
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "ui",
+            "--prefect-port",
+            str(free_port()),
+            "--mlflow-port",
+            str(free_port()),
+        ]
+    )
     try:
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(ui.stdout), daemon=True)
         reader.start()
-        _wait_for(lambda: any("Press Ctrl-C" in line for line in lines), 600,
-                  "both UIs to answer")
+        _wait_for(lambda: any("Press Ctrl-C" in line for line in lines), 600, "both UIs to answer")
         assert len(shell.processes()) >= 3  # karpa ui and at least the two servers
         ui.send_signal(signal.SIGTERM)
         assert ui.wait(timeout=60) != 0
@@ -141,8 +155,9 @@ def test_a_second_run_on_one_home_waits_for_the_first_and_says_for_whom(tmp_path
         thread = threading.Thread(target=second)
         with caplog.at_level("INFO", logger="karpa.run_lock"):
             thread.start()
-            _wait_for(lambda: "another karpa run holds the home" in caplog.text, 60,
-                      "the waiting line")
+            _wait_for(
+                lambda: "another karpa run holds the home" in caplog.text, 60, "the waiting line"
+            )
             assert f"pid {first.pid}" in caplog.text
             assert not events
             events.append("first released")

@@ -24,8 +24,11 @@ from karpa.ingest.stage import ingest_table
 from karpa.store import Store
 from karpa.validation.stage import validate
 
-TEXT = {"items": ["title", "description", "attributes"], "messages": ["text"],
-        "news": ["headline", "body"]}
+TEXT = {
+    "items": ["title", "description", "attributes"],
+    "messages": ["text"],
+    "news": ["headline", "body"],
+}
 REFERENCE = "2026-04-01T00:00:00Z"
 
 
@@ -41,21 +44,35 @@ def _frames(n: int = 40) -> tuple[dict[str, pd.DataFrame], list[str]]:
         return said
 
     ts = [f"2026-02-{1 + i % 27:02d}T10:00:00Z" for i in range(n)]
-    items = pd.DataFrame({
-        "item_id": [f"I{i}" for i in range(n)], "title": [text() for _ in range(n)],
-        "description": [text() for _ in range(n)],
-        "attributes": [json.dumps({"note": text()}) for _ in range(n)],
-        "category": ["scarf"] * n, "price": ["12.50"] * n, "created_at": ts,
-    })
-    messages = pd.DataFrame({
-        "message_id": [f"M{i}" for i in range(n)], "text": [text() for _ in range(n)],
-        "ts": ts, "intent": ["refund", "delivery"] * (n // 2),
-    })
-    news = pd.DataFrame({
-        "news_id": [f"N{i}" for i in range(n)], "ts": ts,
-        "headline": [text() for _ in range(n)], "body": [text() for _ in range(n)],
-        "entities": ["AAPL|MSFT"] * n, "sentiment": ["positive", "negative"] * (n // 2),
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": [f"I{i}" for i in range(n)],
+            "title": [text() for _ in range(n)],
+            "description": [text() for _ in range(n)],
+            "attributes": [json.dumps({"note": text()}) for _ in range(n)],
+            "category": ["scarf"] * n,
+            "price": ["12.50"] * n,
+            "created_at": ts,
+        }
+    )
+    messages = pd.DataFrame(
+        {
+            "message_id": [f"M{i}" for i in range(n)],
+            "text": [text() for _ in range(n)],
+            "ts": ts,
+            "intent": ["refund", "delivery"] * (n // 2),
+        }
+    )
+    news = pd.DataFrame(
+        {
+            "news_id": [f"N{i}" for i in range(n)],
+            "ts": ts,
+            "headline": [text() for _ in range(n)],
+            "body": [text() for _ in range(n)],
+            "entities": ["AAPL|MSFT"] * n,
+            "sentiment": ["positive", "negative"] * (n // 2),
+        }
+    )
     # Values that cannot be parsed quote themselves in `_ingest_error`; a duplicate id and
     # an empty text are quarantined with the whole row.
     leak = text()
@@ -88,9 +105,11 @@ def leaks(folder: Path, values: list[str]) -> list[str]:
         if path.suffix == ".parquet":
             table = pq.read_table(path)
             text = "\n".join(
-                str(v) for name in table.column_names
+                str(v)
+                for name in table.column_names
                 if not pa.types.is_binary(table[name].type)
-                for v in table[name].to_pylist() if v is not None
+                for v in table[name].to_pylist()
+                if v is not None
             )
             found += [f"{path}: {v}" for v, _ in needles if v in text]
         else:
@@ -108,8 +127,10 @@ def test_no_planted_value_is_written_anywhere(tmp_path, fmt):
     data.mkdir()
     store = Store(tmp_path / "home" / "store")
     specs = {t: _write(f, data, t, fmt) for t, f in frames.items()}
-    tables = {t: ingest_table(t, s, str(data), IngestConfig(batch_rows=1000), store)
-              for t, s in specs.items()}
+    tables = {
+        t: ingest_table(t, s, str(data), IngestConfig(batch_rows=1000), store)
+        for t, s in specs.items()
+    }
     # Every table's planted values were found, per column.
     for table, columns in TEXT.items():
         assert set(columns) <= set(tables[table].pii), (table, tables[table].pii)
@@ -119,8 +140,9 @@ def test_no_planted_value_is_written_anywhere(tmp_path, fmt):
     assert len(leaks(data, values)) == len(values)  # the search finds what is there
     for table, frame in frames.items():
         counts = m.counts[table]
-        assert counts["rows_in"] == len(frame) == counts["rows_accepted"] + \
-            counts["rows_quarantined"]
+        assert (
+            counts["rows_in"] == len(frame) == counts["rows_accepted"] + counts["rows_quarantined"]
+        )
         assert counts["rows_quarantined"] >= 1
         assert m.pii[table] and sum(m.pii[table].values()) > 0
         assert m.pii_columns[table].keys() >= set(TEXT[table])
@@ -155,17 +177,27 @@ def test_no_planted_value_after_a_run_through_validate(prefect_api, home, tmp_pa
     data = tmp_path / "data"
     data.mkdir()
     kinds = {"items": "csv", "messages": "jsonl", "news": "parquet"}
-    sources = {t: _write(f, data, t, kinds[t]).model_dump(exclude_defaults=True)
-               for t, f in frames.items()}
+    sources = {
+        t: _write(f, data, t, kinds[t]).model_dump(exclude_defaults=True) for t, f in frames.items()
+    }
     preset = tmp_path / "preset.yaml"
-    preset.write_text(json.dumps({
-        "name": "pii", "until": "validate", "data": {"root": str(data), "sources": sources},
-        "validate": {"reference_time": REFERENCE},
-    }))
+    preset.write_text(
+        json.dumps(
+            {
+                "name": "pii",
+                "until": "validate",
+                "data": {"root": str(data), "sources": sources},
+                "validate": {"reference_time": REFERENCE},
+            }
+        )
+    )
     result = retrain(config=str(preset))
     for table, counts in result["validate"].items():
-        assert counts["rows_in"] == len(frames[table]) == \
-            counts["rows_accepted"] + counts["rows_quarantined"]
+        assert (
+            counts["rows_in"]
+            == len(frames[table])
+            == counts["rows_accepted"] + counts["rows_quarantined"]
+        )
     written = {p.name for p in home.root.rglob("*") if p.is_file()}
     assert {"report.html", "items.csv", "messages.csv", "news.csv", "mlflow.db"} <= written
     assert leaks(home.root, values) == []

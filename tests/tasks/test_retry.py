@@ -10,14 +10,22 @@ from karpa.errors import ConfigError, StageStop
 from tasks.retry import is_transient, transient_only
 
 
-@pytest.mark.parametrize("exc", [ConfigError("x"), StageStop("x"), ValueError("x"),
-                                 KeyError("x"), TypeError("x")])
+@pytest.mark.parametrize(
+    "exc", [ConfigError("x"), StageStop("x"), ValueError("x"), KeyError("x"), TypeError("x")]
+)
 def test_deterministic_failures_are_not_transient(exc):
     assert not is_transient(exc)
 
 
-@pytest.mark.parametrize("exc", [OSError("disk"), ConnectionError("refused"),
-                                 TimeoutError("slow"), RuntimeError("database is locked")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError("disk"),
+        ConnectionError("refused"),
+        TimeoutError("slow"),
+        RuntimeError("database is locked"),
+    ],
+)
 def test_io_and_runtime_failures_are_transient(exc):
     assert is_transient(exc)
 

@@ -31,8 +31,9 @@ def world(tmp_path_factory):
 def ingested(world, tmp_path_factory):
     cfg = load_config(DEMO, data_root=str(world))
     store = Store(tmp_path_factory.mktemp("store"))
-    tables = {t: ingest_table(t, s, cfg.data.root, cfg.ingest, store)
-              for t, s in cfg.data.sources.items()}
+    tables = {
+        t: ingest_table(t, s, cfg.data.root, cfg.ingest, store) for t, s in cfg.data.sources.items()
+    }
     return tables, store
 
 
@@ -53,7 +54,8 @@ def test_every_planted_defect_is_caught_exactly(world, validated):
 
     items = _quarantine(validated, "items")
     assert set(items["_row"]) == set(defects["items_missing_title"]["rows"]) | set(
-        defects["items_duplicate_id"]["rows"])
+        defects["items_duplicate_id"]["rows"]
+    )
 
     # Events and images of an item that was itself quarantined cannot be used either: they
     # are quarantined as unknown items, which is the only other reason allowed.
@@ -61,7 +63,8 @@ def test_every_planted_defect_is_caught_exactly(world, validated):
     cascade = set((raw_events.index[raw_events["item_id"].isin(untitled)] + 1).tolist())
     events = _quarantine(validated, "events")
     planted = set(defects["events_unknown_item"]["rows"]) | set(
-        defects["events_missing_user"]["rows"])
+        defects["events_missing_user"]["rows"]
+    )
     assert set(events["_row"]) == planted | cascade
 
     images = _quarantine(validated, "images")
@@ -116,8 +119,9 @@ def test_stop_sentence_when_share_exceeds_threshold(ingested, tmp_path):
     for path in source.glob("*.yaml"):
         text = path.read_text()
         if path.name == "events.yaml":
-            text = text.replace("max_quarantine_share:\n  table: 0.05",
-                                "max_quarantine_share:\n  table: 0.001")
+            text = text.replace(
+                "max_quarantine_share:\n  table: 0.05", "max_quarantine_share:\n  table: 0.001"
+            )
         (contracts / path.name).write_text(text)
     with pytest.raises(StageStop) as err:
         raise_if_stopped(validate(tables, ValidateConfig(contracts=str(contracts)), store))
