@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from karpa.cli import main
-
 from data_contracts import load_contracts
 from data_contracts.tables_doc import tables_markdown
+from karpa_cli.main import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

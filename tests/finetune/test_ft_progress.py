@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import re
 
-from karpa_models.finetune import ClassifierConfig, scratch_foundation, train_classifier
+from karpa_models.finetune.classifier import train_classifier
+from karpa_models.finetune.config import ClassifierConfig
+from karpa_models.finetune.scratch import scratch_foundation
 
 LINE = re.compile(
     r"^intent/pretrained fine-tune: step (\d+)/(\d+) \((\d+)%\), [\d.,]+ steps/s, "
