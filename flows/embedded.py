@@ -7,6 +7,9 @@ flow run exists, so that the wait is karpa's setting (`KARPA_SERVER_TIMEOUT`, un
 user set Prefect's own `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`), a server that
 does not answer is one sentence with nothing half-started, and Prefect's own lazy start
 later finds the server running and reuses it. Prefect stops it when the process exits.
+
+It also puts right what a run that died left on the home (orphaned servers, flow runs and
+MLflow runs still RUNNING), and closes this process's own runs when its flow unwinds.
 """
 
 from __future__ import annotations
