@@ -3,12 +3,15 @@ so a test session never touches the developer's own `.karpa/`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -126,5 +129,11 @@ class UserShell:
 
 
 @pytest.fixture
-def shell() -> UserShell:
-    return UserShell()
+def shell() -> Iterator[UserShell]:
+    """A `UserShell`; whatever its commands left running is killed when the test ends, also
+    when it failed half-way (a SIGKILLed run's orphaned server, say)."""
+    user = UserShell()
+    yield user
+    for pid in user.processes():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
