@@ -42,10 +42,6 @@ from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
 from tasks.validate import validate_tables
 
 
-def resolve(params: RetrainParams) -> RunConfig:
-    return params.resolve()
-
-
 @flow(name="karpa-retrain", on_completion=[report_run], on_failure=[report_run])
 def retrain(
     config: ConfigPath = FORM["config"],
@@ -77,7 +73,7 @@ def run_retrain(params: RetrainParams) -> dict | State:
     """The body of a pipeline flow run: the config and the home resolved once, then the
     pipeline; a failure becomes the run's final state, its message one sentence."""
     try:
-        cfg = resolve(_links_to_tracking_server(params))
+        cfg = _links_to_tracking_server(params).resolve()
         return pipeline(cfg, resolve_home())
     except Exception as exc:
         sentence = failure_sentence(exc)

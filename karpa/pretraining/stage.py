@@ -24,13 +24,8 @@ PRETRAIN_VERSION = "1"
 MetricsCallback = Callable[[dict[str, float], int], None]
 
 
-def resolve_configs(cfg: PretrainConfig, seed: int):
-    """The preset with this run's overrides applied: (ModelConfig, TrainConfig)."""
-    return cfg.model_configs(seed)
-
-
 def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
-    model_cfg, train_cfg = resolve_configs(cfg, seed)
+    model_cfg, train_cfg = cfg.model_configs(seed)
     # Device, precision and the progress bar do not change what is learned on CPU; they
     # stay out of the key so a run on another machine can reuse the checkpoint.
     train = {
@@ -67,7 +62,7 @@ def pretrain_foundation(
 
     folder = store.path("foundations", key)
     folder.mkdir(parents=True, exist_ok=True)
-    model_cfg, train_cfg = resolve_configs(cfg, seed)
+    model_cfg, train_cfg = cfg.model_configs(seed)
     corpus, held = build_corpus(Path(views.path), model_cfg.image.image_size, cfg.max_texts, seed)
     log.info(
         "pretrain: %s texts, %s image-text pairs, %s items, %s user sequences",

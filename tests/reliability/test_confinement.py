@@ -79,14 +79,13 @@ def test_escaping_paths_are_refused_at_resolution(world, tmp_path):
 def test_deployment_form_override_goes_through_the_same_check(world):
     """The same escaping path given in a deployment's form is refused by the same check."""
     from flows.params import RetrainParams
-    from flows.retrain import resolve
 
     _, _, preset = world
     params = RetrainParams(
         config=str(preset), overrides=["data.sources.messages.path=../outside/passwd.csv"]
     )
     with pytest.raises(ConfigError, match=r"data\.sources\.messages\.path: .*outside data\.root"):
-        resolve(params)
+        params.resolve()
 
 
 def test_symlink_inside_a_source_folder_is_refused_at_ingest(world, tmp_path):
