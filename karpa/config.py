@@ -325,7 +325,6 @@ class PromoteConfig(Section):
         default_factory=lambda: {"intent": 0.5, "sentiment": 0.4, "recommendation": 0.02},
         description="A first version must reach this on its primary metric.",
     )
-    max_test_examples: int = Field(2000, ge=50)
     registry_prefix: str = "karpa-"
 
 

@@ -17,7 +17,7 @@ from karpa.store import Store, write_manifest
 
 log = logging.getLogger(__name__)
 
-FINETUNE_VERSION = "1"
+FINETUNE_VERSION = "2"  # 2: the manifest names its test sample
 MetricsCallback = Callable[[dict[str, float], int], None]
 
 
@@ -25,6 +25,11 @@ def app_config(app: str, cfg: FinetuneConfig, preset: str) -> Any:
     """The application's settings dataclass for this run (checked when the run was
     loaded): its settings, the foundation's preset and finetune.device unless set."""
     return getattr(cfg, app).build(preset=preset, device=cfg.device)
+
+
+def test_cap(settings: Any) -> int | None:
+    """The application's cap on test examples (users, for the recommender); None: all."""
+    return getattr(settings, "max_test_users", getattr(settings, "max_test_examples", None))
 
 
 def run_application(
@@ -69,6 +74,7 @@ def run_application(
             "metrics": report.flat_metrics(),
             "pretraining_gain": body.get("pretraining_gain"),
             "report": str(final / "report.json"),
+            "test_sample": {"max_examples": test_cap(settings), "seed": settings.seed},
         }
         (tmp / "report.json").write_text(json.dumps(body, indent=2, sort_keys=True))
         write_manifest(tmp, manifest)

@@ -108,6 +108,16 @@ class FoundationManifest(BaseModel):
     skipped: bool = False
 
 
+class HeldOutSample(BaseModel):
+    """Which test examples an application was evaluated on: the cap (None: all) and the
+    seed of the sample. The gate judges the model on the same ones."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_examples: int | None
+    seed: int
+
+
 class AppManifest(BaseModel):
     """One fine-tuned and evaluated application."""
 
@@ -121,6 +131,7 @@ class AppManifest(BaseModel):
     metrics: dict[str, float]
     pretraining_gain: dict | None = None
     report: str
+    test_sample: HeldOutSample
     model_uri: str | None = None
     mlflow_run_id: str | None = None
     skipped: bool = False

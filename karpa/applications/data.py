@@ -78,6 +78,23 @@ def capped(frame: pd.DataFrame, label_col: str, limit: int | None, seed: int) ->
     return pd.concat(parts).sort_index()
 
 
+def text_test_rows(
+    labeled: pd.DataFrame, label_col: str, limit: int | None, seed: int
+) -> pd.DataFrame:
+    """The test examples an application is evaluated on, and the gate judges it on:
+    the labeled test split, capped by `capped` (the one selection both use)."""
+    return capped(labeled[labeled["split"] == "test"], label_col, limit, seed)
+
+
+def held_out_users(seqs: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """The users a recommender is evaluated and judged on: those with a validation and a
+    test item, at most `limit` by a seeded sample, in user order."""
+    held = seqs[seqs["val_item"].notna() & seqs["test_item"].notna()].sort_values("user_id")
+    if limit is not None and len(held) > limit:
+        held = held.sample(n=limit, random_state=seed)
+    return held.sort_values("user_id")
+
+
 def load_text_task(
     views_dir: Path,
     task: str,
@@ -101,19 +118,19 @@ def load_text_task(
     if len(classes) < 2:
         raise ValueError(f"{task}: the train split has {len(classes)} labeled class(es)")
     val = labeled[labeled["split"] == "val"]
-    test_all = labeled[labeled["split"] == "test"]
-    if len(val) == 0 or len(test_all) == 0:
+    n_test_total = int((labeled["split"] == "test").sum())
+    if len(val) == 0 or n_test_total == 0:
         raise ValueError(f"{task}: no labeled validation or test example in {views_dir}")
     # Val and test labels the model cannot predict (and are not out-of-scope) are kept:
     # they count as errors, as they would in production.
-    test = capped(test_all, label_col, max_test, seed)
+    test = text_test_rows(labeled, label_col, max_test, seed)
     result = TextTask(
         name=task,
         classes=classes,
         train=TextSplit.of(train, id_col, label_col),
         val=TextSplit.of(val, id_col, label_col),
         test=TextSplit.of(test, id_col, label_col),
-        n_test_total=len(test_all),
+        n_test_total=n_test_total,
     )
     result.shots = _shots(views_dir, task, train, id_col, label_col, ks, seeds)
     logger.info(
@@ -123,7 +140,7 @@ def load_text_task(
         len(train),
         len(val),
         len(test),
-        len(test_all),
+        n_test_total,
         len(result.shots),
     )
     return result
@@ -216,10 +233,8 @@ def load_recommendation(views_dir: Path, max_test_users: int | None, seed: int) 
     counts = np.bincount(
         np.fromiter((i for s in train for i in s), dtype=np.int64), minlength=len(catalogue)
     )
-    held = seqs[seqs["val_item"].notna() & seqs["test_item"].notna()]
-    n_total = len(held)
-    if max_test_users is not None and len(held) > max_test_users:
-        held = held.sample(n=max_test_users, random_state=seed).sort_values("user_id")
+    n_total = int((seqs["val_item"].notna() & seqs["test_item"].notna()).sum())
+    held = held_out_users(seqs, max_test_users, seed)
     if len(held) == 0:
         raise ValueError("no user has validation and test items (sequences of >= 3 items)")
     val_hist = [list(map(int, s)) for s in held["train_items"]]

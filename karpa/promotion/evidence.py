@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from karpa.applications.data import held_out_users, text_test_rows
+from karpa.manifests import HeldOutSample
+
 Predict = Callable[[pd.DataFrame], pd.DataFrame]
 K = 10
 
@@ -42,15 +45,15 @@ def _length_bucket(n_words: int) -> str:
     return "length>40"
 
 
-def test_set(app: str, views: Path, max_examples: int = 2000, seed: int = 0) -> TestSet:
-    """The test requests of one application, capped at `max_examples` by a seeded sample."""
+def test_set(app: str, views: Path, sample: HeldOutSample) -> TestSet:
+    """The test requests of one application: the very examples its evaluation scored
+    (the same selection function, cap and seed), so report and gate agree."""
     if app == "recommendation":
-        seq = pd.read_parquet(views / "sequences.parquet")
-        seq = seq[seq["test_item"].notna()]
+        seq = held_out_users(
+            pd.read_parquet(views / "sequences.parquet"), sample.max_examples, sample.seed
+        )
         items = pd.read_parquet(views / "items.parquet", columns=["item_idx", "item_id"])
         ids = items.sort_values("item_idx")["item_id"].to_numpy()
-        if len(seq) > max_examples:
-            seq = seq.sample(n=max_examples, random_state=seed)
         history = [
             [*ids[list(h)], ids[int(v)]]
             for h, v in zip(seq["train_items"], seq["val_item"], strict=True)
@@ -63,9 +66,7 @@ def test_set(app: str, views: Path, max_examples: int = 2000, seed: int = 0) -> 
         return TestSet(requests, ids[seq["test_item"].astype(int).to_numpy()], buckets)
     table, label = ("messages", "intent") if app == "intent" else ("news", "sentiment")
     frame = pd.read_parquet(views / f"{table}.parquet")
-    frame = frame[(frame["split"] == "test") & frame[label].notna()]
-    if len(frame) > max_examples:
-        frame = frame.sample(n=max_examples, random_state=seed)
+    frame = text_test_rows(frame[frame[label].notna()], label, sample.max_examples, sample.seed)
     if app == "intent":
         buckets = np.array([_length_bucket(len(str(t).split())) for t in frame["text"]])
     else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from karpa.config import PromoteConfig
 from karpa.evaluation.classification import macro_f1
-from karpa.manifests import AlignManifest, AppManifest, FoundationManifest
+from karpa.manifests import AlignManifest, AppManifest, FoundationManifest, HeldOutSample
 from karpa.promotion.evidence import folder_mb, gather, latency_p95_ms, test_set
 from karpa.promotion.gate import Decision, GateRules, decide
 from karpa.tracking.registry import CHAMPION, Registry, load_predictor
@@ -46,12 +46,13 @@ def judge(
     challenger_uri: str,
     views: Path,
     model_dir: Path,
+    sample: HeldOutSample,
     cfg: PromoteConfig,
     seed: int,
 ) -> Decision:
     """The gate's decision on one challenger: it and the champion (if any) answer the same
-    test requests through their serving interface."""
-    tests = test_set(app, views, cfg.max_test_examples, seed)
+    test requests through their serving interface, on the examples its evaluation scored."""
+    tests = test_set(app, views, sample)
     predict = load_predictor(registry.tracking_uri, challenger_uri)
     new = gather(app, predict, tests)
     champion = None
@@ -138,6 +139,7 @@ def promote_models(
                 app.model_uri,
                 Path(views.path),
                 Path(app.model_dir),
+                app.test_sample,
                 cfg,
                 seed,
             ),
