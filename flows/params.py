@@ -25,6 +25,7 @@ from karpa.config import (
     load_config,
     model_presets,
 )
+from karpa.config_input import key_pattern
 from karpa.errors import ConfigError
 
 DEFAULT_CONFIG = "configs/demo.yaml"
@@ -87,13 +88,14 @@ def _known_override(text: Any) -> Any:
     return text
 
 
-# KEY=VALUE with a dotted key: the same syntax as `karpa run --set`, so a malformed line is
-# refused by the form (and by the API's schema check) rather than half-way through a run;
-# the key and the value are then checked against the config schema when the parameters
-# are validated (by the deployed flow, before its body starts).
+# KEY=VALUE with a key the config schema has (the pattern is generated from it): the same
+# syntax as `karpa run --set`, so a malformed line or an unknown key is refused by the form
+# and by the API's schema check, before a flow run exists. The value (and the nearest key,
+# for a misspelt one) is then checked against the schema when the parameters are validated
+# (by the deployed flow, before its body starts).
 Override = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*=.*$"),
+    StringConstraints(pattern=rf"^{key_pattern(RunConfig)}=.*$"),
     BeforeValidator(_known_override),
 ]
 Overrides = Annotated[

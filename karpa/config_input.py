@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +37,39 @@ def keys_of(section: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(section):
         return {f.name: f.type for f in dataclasses.fields(section)}
     return {}
+
+
+def _section(annotation: Any) -> Any:
+    """The section type an annotation holds (through `X | None` and `Annotated`), or None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _section(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        found = [_section(a) for a in typing.get_args(annotation) if a is not type(None)]
+        return next((f for f in found if f is not None), None)
+    return annotation if keys_of(annotation) else None
+
+
+def key_pattern(root: Any) -> str:
+    """A regular expression of every key an override may set (for a JSON-schema pattern,
+    so Prefect's API refuses an unknown key before a flow run exists): a section, or one
+    of its keys, recursively, as a tree (`data(\\.(root|sources(...)?))?`); a mapping
+    (data.sources.<table>) takes any name."""
+    return "(" + "|".join(key + _below(a) for key, a in keys_of(root).items()) + ")"
+
+
+def _below(annotation: Any) -> str:
+    """The pattern of what may follow a key of this type: `.name` for a mapping (and what
+    its values allow), `.key` of a section, or nothing for a plain value."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _below(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return max((_below(a) for a in typing.get_args(annotation)), key=len)
+    if origin is dict:
+        return rf"(\.[A-Za-z0-9_-]+{_below(typing.get_args(annotation)[1])})?"
+    section = _section(annotation)
+    return rf"(\.{key_pattern(section)})?" if section is not None else ""
 
 
 def section_at(root: type[BaseModel], path: list[str]) -> Any:

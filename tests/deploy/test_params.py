@@ -11,8 +11,17 @@ from pydantic import ValidationError
 from flows.deployments import finetune_deployed
 from flows.params import RetrainParams
 from flows.retrain import retrain
-from karpa.config import CONFIGS, STAGES, PretrainConfig, RunConfig, load_config, model_presets
-from karpa.errors import SourceError
+from karpa.config import (
+    CONFIGS,
+    STAGES,
+    PretrainConfig,
+    RunConfig,
+    check_overrides,
+    flatten,
+    load_config,
+    model_presets,
+)
+from karpa.errors import ConfigError, SourceError
 from karpa.run_report import failure_sentence
 from karpa_models.config import PRESET_DIR
 
@@ -41,6 +50,31 @@ def test_form_has_choices_bounds_defaults_and_descriptions():
     assert props["config"]["default"] == "configs/demo.yaml"
     assert props["overrides"]["default"] == []
     assert props["overrides"]["items"]["pattern"]
+
+
+def test_the_form_refuses_an_unknown_override_key_by_its_schema_alone():
+    """The API checks parameters against this JSON schema before a flow run exists: the
+    override pattern holds every key of the config schema and no other."""
+    import jsonschema
+
+    items = _schema()["overrides"]
+
+    def accepted(override: str) -> bool:
+        return jsonschema.Draft202012Validator(items).is_valid([override])
+
+    settable = []
+    for key, value in flatten(load_config(DEMO).model_dump(mode="json", by_alias=True)).items():
+        try:
+            check_overrides([f"{key}={value}"])
+        except ConfigError:  # a mapping whose own keys hold a dot: set as a whole
+            continue
+        settable.append(f"{key}={value}")
+    assert len(settable) > 100
+    assert [o for o in settable if not accepted(o)] == []
+    for whole in ("pretrain={steps: 3}", "finetune.intent={epochs: 2}", "data.root=/d"):
+        assert accepted(whole)
+    for unknown in ("pretrain.stepz=3", "finetune.intent.epochz=3", "pretrain.steps.x=1", "x=1"):
+        assert not accepted(unknown), unknown
 
 
 def test_finetune_form_is_a_closed_subset_of_the_retrain_one():

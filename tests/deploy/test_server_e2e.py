@@ -64,6 +64,7 @@ def test_validate_data_run_completes_and_links_mlflow(stack, prefect_client, val
         ({"pretrain_steps": 0}, "pretrain_steps"),
         ({"until": "everything"}, "until"),
         ({"overrides": ["pretrain.steps"]}, "overrides"),
+        ({"overrides": ["pretrain.stepz=3"]}, "overrides"),
         ({"pretrian_steps": 5}, "pretrian_steps"),
     ],
 )
