@@ -59,12 +59,16 @@ def test_unknown_intent_is_quarantined_with_its_reason(tmp_path):
 
 
 def test_presets_declare_their_label_sets():
-    """The demo and Banking77 presets declare their intents, and the news contract its sentiments,
-    so a stray label is caught there too."""
+    """The demo, Banking77 and CLINC150 presets declare their intents, and the news contract its
+    sentiments, so a stray label is caught there too."""
     demo = load_config(CONFIGS / "demo.yaml")
     assert tuple(demo.validate_.labels["messages.intent"]) == INTENTS
     banking = load_config(CONFIGS / "real" / "banking77.yaml")
     assert len(set(banking.validate_.labels["messages.intent"])) == 77
+    clinc = load_config(CONFIGS / "real" / "clinc150.yaml").validate_.labels["messages.intent"]
+    # 150 intents and the out-of-scope label, every one a string (YAML's `no` is not one)
+    assert len(set(clinc)) == 151 and "oos" in clinc and {"no", "yes"} <= set(clinc)
+    assert all(isinstance(label, str) for label in clinc)
     # The sentiment presets are held by the news contract's own `allowed`.
     from data_contracts import load_contract
 
