@@ -94,9 +94,22 @@ def close_interrupted_runs(home: Home) -> None:
 
 
 def _close_unfinished(home: Home, reason: str) -> tuple[int, int]:
+    """Close both kinds of run, each on its own: the MLflow runs first (the home's own
+    SQLite store needs no server), then the Prefect flow runs, whose API may be what
+    failed or is being stopped; a failure of one never leaves the other open."""
     reason = f"{reason}, {datetime.now(UTC).isoformat(timespec='seconds')}"
-    flows = [] if os.environ.get("PREFECT_API_URL") else _crash_unfinished_flow_runs(reason)
-    return len(flows), len(fail_abandoned_runs(home, reason))
+    runs: list[str] = []
+    flows: list[str] = []
+    try:
+        runs = fail_abandoned_runs(home, reason)
+    except Exception as exc:  # still try the flow runs; say why these stay open
+        log.warning("could not mark this home's unfinished MLflow runs FAILED: %s", exc)
+    if not os.environ.get("PREFECT_API_URL"):
+        try:
+            flows = _crash_unfinished_flow_runs(reason)
+        except Exception as exc:
+            log.warning("could not mark the unfinished Prefect flow runs Crashed: %s", exc)
+    return len(flows), len(runs)
 
 
 def _crash_unfinished_flow_runs(reason: str) -> list[str]:

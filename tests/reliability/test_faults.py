@@ -68,6 +68,11 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
     home = tmp_path / "home"
     mlflow_db, prefect_db = home / "mlflow.db", home / "prefect" / "prefect.db"
     first = _start_run(shell, home, world, "--set", "until=pretrain")
+    # Read its output all along: a pipe nobody reads fills up (64 KiB of log lines) and
+    # blocks the run's next write, so it could not unwind when stopped.
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True)
+    reader.start()
     try:
         _wait_for(
             lambda: _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'"),
@@ -80,8 +85,12 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
         if first.poll() is None:
             first.kill()
             first.wait()
+    reader.join(timeout=30)
     if sig == signal.SIGTERM:  # it unwound: its own runs are closed and its server stopped
-        assert not _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'")
+        left = _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'")
+        assert not left, f"exit {first.returncode}, runs left RUNNING; it said:\n" + "".join(
+            lines[-40:]
+        )
         shell.assert_nothing_left()
     else:  # nothing could run: its runs stay RUNNING and its server orphaned, until...
         assert _rows(prefect_db, "select id from flow_run where state_type='RUNNING'")
