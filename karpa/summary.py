@@ -21,12 +21,20 @@ def _signed(entry: dict[str, Any] | None) -> str:
     return f"{entry['estimate']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}]"
 
 
+# What each served model is, in the table's words (a report names its served model).
+SERVED = {
+    "pretrained": "karpa (pretrained)",
+    "karpa": "karpa (seq + EASE)",  # the recommender's blend, weights chosen on validation
+}
+
+
 def app_rows(report: dict[str, Any]) -> list[str]:
     head = report["headline"]
+    served = SERVED.get(head.get("model", "pretrained"), f"karpa ({head.get('model')})")
     protocol = head.get("protocol") if isinstance(head.get("protocol"), str) else "test split"
     lines = [
         f"{report['application']}: {head['metric']}, {protocol}",
-        f"  {'karpa (pretrained)':<22} {_ci(head)}",
+        f"  {served:<22} {_ci(head)}",
     ]
     for name, comp in sorted(report.get("comparisons", {}).items()):
         # karpa minus this model on the same test examples, paired

@@ -103,7 +103,10 @@ def finish_recommendation(
     values = main.full.per_user()[HEADLINE]
     line = _protocol_line(main)
     n, conf, seed = cfg.n_resamples, cfg.confidence, cfg.seed
-    headline = interval_dict(bootstrap_ci(values, n, conf, seed), HEADLINE, line)
+    headline = {
+        **interval_dict(bootstrap_ci(values, n, conf, seed), HEADLINE, line),
+        "model": main.name,
+    }
     intervals = {
         name: interval_dict(bootstrap_ci(main.full.per_user()[name], n, conf, seed), name, line)
         for name in ("hr@10", "mrr")

@@ -119,4 +119,4 @@ def compare(
     gain = None
     if main == PRETRAINED and SCRATCH in comparisons:
         gain = dict(comparisons[SCRATCH]["delta"])
-    return main, interval_dict(ci, metric, protocol), comparisons, gain
+    return main, {**interval_dict(ci, metric, protocol), "model": main}, comparisons, gain

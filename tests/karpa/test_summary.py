@@ -44,3 +44,13 @@ def test_rows_carry_intervals_for_models_baselines_gain_and_the_curve():
         "  10 labels/class: pretrained 0.330 [0.300, 0.360], scratch 0.210 [0.180, 0.240]; "
         "gain +0.120 [+0.090, +0.150]",
     ]
+
+
+def test_the_served_model_is_named_as_the_report_names_it():
+    """The recommender serves the blend of its sequence model and EASE: the table says so
+    rather than calling it the pretrained model."""
+    head = {"metric": "ndcg@10", "estimate": 0.06, "low": 0.05, "high": 0.07}
+    blend = {"application": "recommendation", "headline": {**head, "model": "karpa"}}
+    assert app_rows(blend)[1].startswith("  karpa (seq + EASE)     0.060")
+    plain = {"application": "intent", "headline": {**head, "model": "pretrained"}}
+    assert app_rows(plain)[1].startswith("  karpa (pretrained)     0.060")
