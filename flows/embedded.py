@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import UTC, datetime
 
 from karpa.errors import ServerStartError
@@ -101,7 +102,7 @@ def _close_unfinished(home: Home, reason: str) -> tuple[int, int]:
     runs: list[str] = []
     flows: list[str] = []
     try:
-        runs = fail_abandoned_runs(home, reason)
+        runs = _fail_runs_while_locked(home, reason)
     except Exception as exc:  # still try the flow runs; say why these stay open
         log.warning("could not mark this home's unfinished MLflow runs FAILED: %s", exc)
     if not os.environ.get("PREFECT_API_URL"):
@@ -110,6 +111,23 @@ def _close_unfinished(home: Home, reason: str) -> tuple[int, int]:
         except Exception as exc:
             log.warning("could not mark the unfinished Prefect flow runs Crashed: %s", exc)
     return len(flows), len(runs)
+
+
+def _fail_runs_while_locked(home: Home, reason: str, patience_s: float = 45.0) -> list[str]:
+    """`fail_abandoned_runs`, tried again while SQLite says the store is locked: a stopped
+    run's task thread can still be writing its metrics (and on a loaded machine hold the
+    write lock for seconds) while the main thread unwinds."""
+    deadline = time.monotonic() + patience_s
+    wait = 0.5
+    while True:
+        try:
+            return fail_abandoned_runs(home, reason)
+        except Exception as exc:
+            if "database is locked" not in str(exc) or time.monotonic() + wait > deadline:
+                raise
+            log.info("the MLflow store is locked, trying again in %.1f s", wait)
+        time.sleep(wait)  # a lock held by another thread: nothing to wait on but time
+        wait = min(wait * 2, 8.0)
 
 
 def _crash_unfinished_flow_runs(reason: str) -> list[str]:

@@ -89,7 +89,7 @@ def test_a_stopped_run_is_marked_failed_in_mlflow_and_prefect_and_leaves_nothing
     if sig == signal.SIGTERM:  # it unwound: its own runs are closed and its server stopped
         left = _rows(mlflow_db, "select run_uuid from runs where status='RUNNING'")
         assert not left, f"exit {first.returncode}, runs left RUNNING; it said:\n" + "".join(
-            lines[-40:]
+            lines[-150:]
         )
         shell.assert_nothing_left()
     else:  # nothing could run: its runs stay RUNNING and its server orphaned, until...
