@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import tempfile
 import time
 
@@ -40,15 +41,23 @@ def one_trial_lower_bound(cfg: RunConfig) -> float:
         model_cfg,
         image=dataclasses.replace(model_cfg.image, image_size=SYNTHETIC_IMAGE_SIDE),
     )
-    tokenizer = train_tokenizer(corpus_texts(corpus), min(model_cfg.text.vocab_size, 500))
+    train_cfg = dataclasses.replace(train_cfg, log_every=1)
     marks: list[float] = []
 
     def on_metrics(metrics: dict[str, float], step: int) -> None:
         marks.append(time.perf_counter())
 
-    train_cfg = dataclasses.replace(train_cfg, log_every=1)
-    with tempfile.TemporaryDirectory(prefix="karpa-search-budget-") as tmp:
-        pretrain(corpus, model_cfg, train_cfg, tmp, on_metrics, resume=False, tokenizer=tokenizer)
+    quiet = logging.getLogger("karpa_models")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # a check, not training: its log lines would mislead
+    try:
+        tokenizer = train_tokenizer(corpus_texts(corpus), min(model_cfg.text.vocab_size, 500))
+        with tempfile.TemporaryDirectory(prefix="karpa-search-budget-") as tmp:
+            pretrain(
+                corpus, model_cfg, train_cfg, tmp, on_metrics, resume=False, tokenizer=tokenizer
+            )
+    finally:
+        quiet.setLevel(level)
     fastest = min(b - a for a, b in itertools.pairwise(marks))
     return fastest * cfg.search.pretrain_steps
 
