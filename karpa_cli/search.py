@@ -44,7 +44,6 @@ def _search(args: argparse.Namespace) -> int:
     # its key (search.objectives, search.budget_minutes, ...).
     cfg = load_config(args.config, args.set, args.data, values=typed)
     check_space(cfg)
-    storage = cfg.search.storage or default_storage(home.root)
     if args.pick is None:
         from karpa.search.budget import check_budget
 
@@ -60,7 +59,7 @@ def _search(args: argparse.Namespace) -> int:
             "command again to resume or extend it)"
         )
     if args.save_preset:
-        _save(args, cfg, load_result(cfg, storage))
+        _save(args, cfg, load_result(cfg, cfg.search.storage or default_storage(home.root)))
     return 0
 
 
