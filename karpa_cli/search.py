@@ -72,11 +72,15 @@ def _run_flow(home: Any, args: argparse.Namespace, typed: dict[str, Any]) -> dic
         stop_embedded_api,
     )
     from flows.search import SearchParams, architecture_search
+    from karpa.config import config_file
     from karpa.run_lock import exclusive_run
     from karpa_cli.sigterm import watch_sigterm
 
     params = SearchParams(
-        config=args.config,
+        # A shipped preset by name (`demo`) becomes its file: the form takes YAML paths.
+        config=args.config
+        if args.config.endswith((".yaml", ".yml"))
+        else str(config_file(args.config)),
         data=args.data,
         trials=typed.get("search.trials"),
         budget_minutes=typed.get("search.budget_minutes"),
