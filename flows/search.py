@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed, State
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from flows.hooks import report_run
 from flows.params import DEFAULT_CONFIG, FORM, ConfigPath, DataRoot, Overrides
 from karpa.config import RunConfig, field_bounds, load_config
 from karpa.config_search import Objective, SearchApplication, SearchConfig
@@ -115,7 +116,7 @@ SEARCH_FORM = {
 }
 
 
-@flow(name="karpa-search")
+@flow(name="karpa-search", on_completion=[report_run], on_failure=[report_run])
 def architecture_search(
     config: ConfigPath = FORM["config"],
     data: DataRoot = FORM["data"],

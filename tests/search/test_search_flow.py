@@ -72,6 +72,10 @@ def test_the_flow_refuses_bad_values_before_any_trial(prefect_api, home, search_
     with pytest.raises(ConfigError, match=r"^search.budget_minutes: 0.001 min is too small"):
         architecture_search(config=DEMO, data=str(data), budget_minutes=0.001)
     assert _studies(home) == []  # no study was opened, so no trial started
+    # Each refused run is told to on-call: the form's refusal, then the budget's sentence.
+    failures = (home.root / "failures.jsonl").read_text().splitlines()
+    assert len(failures) == 2 and "trials: Input should be greater than" in failures[0]
+    assert "search.budget_minutes: 0.001 min is too small for one trial" in failures[1]
     client = MlflowClient(home.tracking_uri)
     assert not client.search_runs(
         [e.experiment_id for e in client.search_experiments()]
