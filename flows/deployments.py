@@ -1,6 +1,7 @@
 """The on-demand fine-tune that `prefect.yaml` deploys beside the retrain flow
 (flows/retrain.py, which the other deployments run): fine-tune from the champion
 foundation, with its own form, the same summary and the same one-sentence failure.
+The `architecture-search` deployment beside them runs flows/search.py:architecture_search.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from karpa.config_input import (
     parse_override,
     set_path,
 )
+from karpa.config_search import SearchConfig
 from karpa.errors import ConfigError
 from karpa.schema import TABLE_NAMES
 
@@ -358,6 +359,9 @@ class RunConfig(Section):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     promote: PromoteConfig = PromoteConfig()
     tracking: TrackingConfig = TrackingConfig()
+    search: SearchConfig = Field(
+        default_factory=SearchConfig, description="`karpa search`: the architecture search."
+    )
 
     def runs(self, stage: str) -> bool:
         """Whether `stage` is part of this run (everything up to `until`)."""

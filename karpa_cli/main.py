@@ -289,8 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--contracts", help="folder of contracts (default: the packaged ones)")
     tables.set_defaults(func=_data_tables)
     from karpa_cli.models import add_commands
+    from karpa_cli.search import add_commands as add_search
 
     add_commands(sub)
+    add_search(sub)
     return parser
 
 

@@ -242,7 +242,9 @@ def load_preset(name_or_path: str | Path) -> tuple[ModelConfig, TrainConfig]:
     if not path.is_file():
         raise FileNotFoundError(f"no model preset {name_or_path!r} (known: {preset_names()})")
     raw = yaml.safe_load(path.read_text()) or {}
-    unknown = set(raw) - {"model", "train"}
+    # `origin`: where a preset came from (a search's study, trial and objectives); read by
+    # people, not by training.
+    unknown = set(raw) - {"model", "train", "origin"}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected model and train")
     logger.debug("loaded preset %s", path)

@@ -1,0 +1,152 @@
+"""Does the search find a better trade-off than the `tiny` preset? On a generated demo
+world: an architecture search within a stated CPU budget (validation only), its knee saved
+as a preset, then a full retrain of that preset and of `tiny` (each preset's own
+pretraining length) fine-tuning intent, compared on the test split: accuracy with its 95%
+interval, CPU latency of one request (p50/p95, one thread, the served model) and size.
+
+    .venv/bin/python bench/search.py                                   # 30 min search
+    .venv/bin/python bench/search.py --scale 0.5 --budget-minutes 10   # a shorter look
+
+Pure stage functions (no Prefect, no MLflow): the figures are the search's and the
+model's, not the orchestration's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import direct_views, header
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--scale", type=float, default=1.0, help="demo world scale")
+    p.add_argument("--seed", type=int, default=0, help="demo world seed")
+    p.add_argument("--budget-minutes", type=float, default=30.0)
+    p.add_argument("--trials", type=int, default=60)
+    p.add_argument("--pretrain-steps", type=int, default=120, help="pretraining per trial")
+    p.add_argument("--finetune-steps", type=int, default=80, help="fine-tuning per trial")
+    p.add_argument(
+        "--retrain-steps",
+        type=int,
+        help="pretraining of the confirming retrains (default: each preset's own)",
+    )
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    return p.parse_args()
+
+
+def _command(a: argparse.Namespace) -> str:
+    parts = ["python bench/search.py"]
+    for name in ("scale", "seed", "budget_minutes", "trials", "pretrain_steps", "finetune_steps"):
+        parts.append(f"--{name.replace('_', '-')} {getattr(a, name):g}")
+    if a.retrain_steps:
+        parts.append(f"--retrain-steps {a.retrain_steps}")
+    parts += [f"--set {s}" for s in a.set]
+    return " ".join(parts)
+
+
+def _retrain(cfg, views, store, preset: str, steps: int | None) -> dict:
+    """Pretrain the preset in full, fine-tune and evaluate intent; -> the figures."""
+    from karpa.finetuning import run_application
+    from karpa.pretraining.stage import pretrain_foundation
+    from karpa.search.objectives import classifier_latency
+    from karpa_models.pretraining import load_foundation
+
+    pre = cfg.pretrain.model_copy(update={"preset": preset, "steps": steps})
+    started = time.perf_counter()
+    foundation = pretrain_foundation(views, pre, cfg.seed, store)
+    app = run_application("intent", views, foundation, cfg.finetune, store)
+    seconds = time.perf_counter() - started
+    report = json.loads(Path(app.report).read_text())
+    texts = [str(t) for t in _val_texts(views)]
+    model, _, _ = load_foundation(foundation.checkpoint)
+    return {
+        "headline": app.headline,
+        "tfidf": report.get("comparisons", {}).get("tfidf_lr", {}).get("headline"),
+        "latency": classifier_latency(Path(app.model_dir), texts, 200),
+        "params": sum(p.numel() for p in model.parameters()),
+        "steps": foundation.steps,
+        "seconds": seconds,
+    }
+
+
+def _val_texts(views) -> list[str]:
+    import pandas as pd
+
+    frame = pd.read_parquet(Path(views.path) / "messages.parquet")
+    return frame.loc[frame["split"] == "val", "text"].head(50).tolist()
+
+
+def main() -> None:
+    a = _args()
+    print(header("architecture search on the demo world, confirmed on test", _command(a)))
+    with tempfile.TemporaryDirectory() as tmp:
+        from karpa.home import activate
+
+        activate(Path(tmp) / "home")
+        from karpa.config import load_config
+        from karpa.demo import generate_world
+        from karpa.search.budget import check_budget
+        from karpa.search.front import front_table
+        from karpa.search.preset import KNEE_RULE, knee, save_preset
+        from karpa.search.study import default_storage, run_search
+        from karpa.store import Store
+
+        world = Path(tmp) / "world"
+        generate_world(world, scale=a.scale, seed=a.seed)
+        overrides = [
+            f"search.trials={a.trials}",
+            f"search.budget_minutes={a.budget_minutes}",
+            f"search.pretrain_steps={a.pretrain_steps}",
+            f"search.finetune_steps={a.finetune_steps}",
+            "pretrain.progress=false",
+            *a.set,
+        ]
+        cfg = load_config("demo", overrides, data_root=str(world))
+        store = Store(Path(tmp) / "store")
+        views = direct_views(cfg, store)
+        check_budget(cfg)
+        started = time.perf_counter()
+        result = run_search(cfg, Path(views.path), Path(tmp) / "work", default_storage(tmp))
+        minutes = (time.perf_counter() - started) / 60
+        states = [r.state for r in result.records]
+        print(
+            f"\n## search: {len(states)} trials in {minutes:.1f} min (budget "
+            f"{a.budget_minutes:g} min): {states.count('complete')} complete, "
+            f"{states.count('pruned')} pruned, {states.count('failed')} failed"
+        )
+        chosen = knee(result.records, result.objectives, result.directions)
+        print(front_table(result.records, result.objectives, result.directions, chosen.number))
+        print(f"knee: trial {chosen.number} ({KNEE_RULE})")
+        path = save_preset(
+            "searched", Path(tmp) / "presets", cfg, chosen, result.study, KNEE_RULE, "bench"
+        )
+
+        print("\n## confirmed by a full retrain, intent on the test split")
+        print(
+            "| preset | pretrain steps | parameters | test accuracy [95% CI] | "
+            "TF-IDF+LR | latency p50 / p95 (ms) | retrain s |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for name, preset in (("tiny", "tiny"), ("searched (knee)", str(path))):
+            r = _retrain(cfg, views, store, preset, a.retrain_steps)
+            h, t = r["headline"], r["tfidf"]
+            base = f"{t['estimate']:.3f}" if t else "-"
+            print(
+                f"| {name} | {r['steps']} | {r['params']:,} | {h['estimate']:.3f} "
+                f"[{h['low']:.3f}, {h['high']:.3f}] | {base} | "
+                f"{r['latency']['latency_p50']:.2f} / {r['latency']['latency_p95']:.2f} | "
+                f"{r['seconds']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
