@@ -62,8 +62,7 @@ def fast_overrides() -> list[str]:
         "finetune.sentiment={max_steps: 12, min_steps: 4, curve_epochs: 3, "
         "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5], "
         "max_test_examples: 300}",
-        "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200, "
-        "max_test_users: 300}",
+        "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200, max_test_users: 300}",
         "promote.floors={intent: 0.0, sentiment: 0.0, recommendation: 0.0}",
     ]
 
