@@ -32,6 +32,7 @@ from karpa_models.optim import adamw, warmup_cosine
 from karpa_models.pretrain_step import PretrainStep
 from karpa_models.progress import Progress
 from karpa_models.runtime import Runtime
+from karpa_models.selection import BestCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +112,12 @@ def train(
     on_metrics: MetricsCallback | None = None,
     meta: dict[str, Any] | None = None,
     resume_state: dict[str, Any] | None = None,
+    checker: BestCheckpoint | None = None,
 ) -> TrainResult:
     """Run steps [resume step, cfg.steps) of pretraining. `meta` (model config, tokenizer)
-    is stored verbatim in every checkpoint."""
+    is stored verbatim in every checkpoint. checker: downstream checks at step 0, every
+    few steps and at the end, keeping the best weights (selection.py); they run in eval
+    mode without drawing from any training RNG, so checked and unchecked runs train alike."""
     model = step_module.model
     step_module.to(runtime.device)
     opt = build_optimizer(step_module, cfg, runtime.device)
@@ -145,6 +149,11 @@ def train(
         # or a resumed run's dropout would diverge from an uninterrupted one.
         generator=torch.Generator().manual_seed(cfg.seed),
     )
+    if checker is not None and checker.due(start, cfg.steps) and start == 0:
+        if content is not None:  # the behaviour tower's content vectors, as step 0 sees them
+            with runtime.autocast():
+                model.refresh_item_content(*content)
+        checker.check(0, step_module)
     progress = Progress("pretrain", cfg.steps, start=start, logger=logger)
     step_module.train()
     mark = time.perf_counter()
@@ -165,6 +174,9 @@ def train(
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_training_state(checkpoint_path, done, step_module, opt, sched, runtime, cfg, meta)
+        if checker is not None and checker.due(done, cfg.steps):
+            checker.check(done, step_module)
+            step_module.train()
         # Logging counts as training time (charged to the next step); checkpointing does not.
         mark = time.perf_counter()
         if done % cfg.log_every == 0 or done == cfg.steps:
