@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
@@ -60,17 +62,31 @@ def build_optimizer(
     step: PretrainStep, cfg: TrainConfig, device: torch.device
 ) -> torch.optim.AdamW:
     """AdamW with decay on matrices only, and a smaller learning rate for a pretrained
-    text encoder so that continued pretraining refines it rather than overwrites it."""
-    pretrained = (
-        {id(p) for p in step.model.text.parameters()}
-        if isinstance(step.model.text, HFTextTower)
-        else set()
-    )
+    text encoder so that continued pretraining refines it rather than overwrites it:
+    lr * pretrained_lr_scale for its top layer, times pretrained_layer_decay per layer
+    below it (layer-wise decay: the lower layers, the most general, move least)."""
+    text = step.model.text
+    pretrained = {id(p) for p in text.parameters()} if isinstance(text, HFTextTower) else set()
     own = [p for p in step.parameters() if id(p) not in pretrained]
-    start = [p for p in step.parameters() if id(p) in pretrained]
-    return adamw(
-        [(own, cfg.lr), (start, cfg.lr * cfg.pretrained_lr_scale)], cfg.weight_decay, device
-    )
+    groups = [(own, cfg.lr)]
+    if pretrained:
+        by_depth = pretrained_depths(text)
+        top = max(by_depth.values())
+        for depth in sorted(set(by_depth.values())):
+            params = [p for name, p in text.named_parameters() if by_depth[name] == depth]
+            scale = cfg.pretrained_lr_scale * cfg.pretrained_layer_decay ** (top - depth)
+            groups.append((params, cfg.lr * scale))
+    return adamw(groups, cfg.weight_decay, device)
+
+
+def pretrained_depths(text: nn.Module) -> dict[str, int]:
+    """Each parameter of a pretrained encoder -> its depth: 0 for the embeddings, i + 1
+    for transformer layer i, and one above the last layer for anything else."""
+    layer = re.compile(r"\.layers?\.(\d+)\.")
+    names = [name for name, _ in text.named_parameters()]
+    found = {n: int(m.group(1)) + 1 for n in names if (m := layer.search(n))}
+    top = max(found.values(), default=0) + 1
+    return {n: found.get(n, 0 if "embeddings" in n else top) for n in names}
 
 
 class _Meter:

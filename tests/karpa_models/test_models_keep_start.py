@@ -63,3 +63,26 @@ def test_a_pretraining_that_only_hurts_keeps_the_pretrained_start(tmp_path, corp
     assert all(torch.equal(v, original[k]) for k, v in kept.text.state_dict().items())
     sentence = foundation_sentence(result.checks, pretrained_start=True)
     assert "the foundation is the pretrained start" in sentence
+
+
+def test_layer_wise_decay_slows_the_lower_pretrained_layers(make_configs):
+    from karpa_models.engine import build_optimizer
+    from karpa_models.model import build_model
+    from karpa_models.pretrain_step import PretrainStep
+
+    model_cfg, train_cfg = make_configs(
+        lr=1e-3, pretrained_lr_scale=0.1, pretrained_layer_decay=0.5
+    )
+    model_cfg = dataclasses.replace(model_cfg, text_init=str(_minilm_folder()))
+    model = build_model(model_cfg)
+    step = PretrainStep(model, train_cfg, ["mlm", "text_contrastive"])
+    opt = build_optimizer(step, train_cfg, torch.device("cpu"))
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    named = dict(model.text.named_parameters())
+    top = named["hf.encoder.layer.5.output.dense.weight"]
+    below = named["hf.encoder.layer.4.output.dense.weight"]
+    embeddings = named["hf.embeddings.word_embeddings.weight"]
+    assert lr_of[id(top)] == pytest.approx(1e-4)  # lr * pretrained_lr_scale
+    assert lr_of[id(below)] == pytest.approx(5e-5)
+    assert lr_of[id(embeddings)] == pytest.approx(1e-4 * 0.5**6)
+    assert lr_of[id(model.text_proj.weight)] == pytest.approx(1e-3)  # new weights: full lr
