@@ -149,3 +149,26 @@ def test_probe_draws_are_fixed_and_k_per_class():
     for rows in first:
         _, counts = np.unique(labels[rows], return_counts=True)
         assert counts.max() <= 3
+
+
+def test_a_resumed_run_keeps_its_checks_and_a_fresh_one_starts_over(tmp_path, corpus, make_configs):
+    data, cfg = all_checks(corpus), ChecksConfig(every=2, k=3, repeats=1)
+    model_cfg, train_cfg = make_configs(steps=4, checkpoint_every=2)
+    pretrain(corpus, model_cfg, train_cfg, tmp_path, checks=data, checks_cfg=cfg)
+    seen: list[int] = []
+    _, longer = make_configs(steps=6, checkpoint_every=2)
+    result = pretrain(
+        corpus,
+        model_cfg,
+        longer,
+        tmp_path,
+        checks=data,
+        checks_cfg=cfg,
+        on_check=lambda step, score: seen.append(step),
+    )
+    assert seen == [6]  # steps 0, 2 and 4 were checked by the first call
+    assert [r["step"] for r in result.checks["history"]] == [0, 2, 4, 6]
+    fresh = pretrain(
+        corpus, model_cfg, train_cfg, tmp_path, resume=False, checks=data, checks_cfg=cfg
+    )
+    assert [r["step"] for r in fresh.checks["history"]] == [0, 2, 4]
