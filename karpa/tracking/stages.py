@@ -37,7 +37,7 @@ def record_foundation(
     from karpa.tracking.models import FoundationModel, log_pyfunc
 
     t.log_metrics(run_id, foundation_metrics(m), step=m.steps)
-    if m.checks.get("rule") and not m.skipped:
+    if m.checks.get("rule"):
         # The rule that chose the checkpoint, beside the curves it read.
         t.log_params(run_id, {f"checks.{k}": v for k, v in m.checks["rule"].items()})
     t.set_tags(
