@@ -64,6 +64,7 @@ class BestCheckpoint:
             self.history_path.unlink(missing_ok=True)
         self.history: list[dict[str, Any]] = self._load()
         self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
 
     # ---- when ---------------------------------------------------------------------------
 
@@ -78,7 +79,7 @@ class BestCheckpoint:
     def check(self, step: int, step_module: PretrainStep) -> None:
         if not self.runtime.is_main:
             return
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         scores = run_checks(
             step_module.model, step_module.objectives, self.data, self.cfg, self.runtime
         )
@@ -97,6 +98,7 @@ class BestCheckpoint:
         self._write_history()
         seconds = time.perf_counter() - started
         self.seconds.append(seconds)
+        self.cpu_seconds.append(time.process_time() - cpu)  # this process's, all threads
         logger.info(
             "checks at step %d (%.1f s): %s, combined %.4f%s",
             step,
@@ -129,7 +131,8 @@ class BestCheckpoint:
             "kept_combined": best["combined"] if best else None,
             "start_combined": start["combined"] if start else None,
             "start_kept": bool(best and start and best["step"] == start["step"]),
-            "seconds_per_check": (sum(self.seconds) / len(self.seconds)) if self.seconds else None,
+            "seconds_per_check": _mean(self.seconds),
+            "cpu_seconds_per_check": _mean(self.cpu_seconds),
         }
 
     # ---- files --------------------------------------------------------------------------
@@ -165,3 +168,7 @@ class BestCheckpoint:
             for r in history:
                 r["kept"] = r["step"] == kept.get("step")
         return history
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
