@@ -19,7 +19,7 @@ from typing import Any
 
 from karpa.config import STAGES
 from karpa.errors import KarpaError
-from karpa.pretraining.selection import sentence_from_metrics
+from karpa.pretraining.verdict import sentence_from_metrics
 
 # Stages a task name can start with ("ingest-items", "validate", "pretrain", ...); any other
 # task (opening and closing MLflow runs, logging) counts as tracking overhead.

@@ -18,7 +18,7 @@ from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, FoundationManifest
 from karpa.pretraining.checks_data import checks_data, split_held
 from karpa.pretraining.corpus import build_corpus
-from karpa.pretraining.selection import foundation_sentence
+from karpa.pretraining.verdict import foundation_sentence
 from karpa.store import Store, write_manifest
 
 log = logging.getLogger(__name__)

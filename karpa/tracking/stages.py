@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from karpa.manifests import AppManifest, FoundationManifest
-from karpa.pretraining.selection import checks_metrics
+from karpa.pretraining.verdict import checks_metrics
 from karpa.tracking.runs import Tracker
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import pytest
 from karpa.config import CONFIGS, load_config
 from karpa.errors import ConfigError
 from karpa.pretraining.checks_data import checks_data, split_held
-from karpa.pretraining.selection import (
+from karpa.pretraining.verdict import (
     checks_metrics,
     foundation_sentence,
     sentence_from_metrics,

@@ -24,7 +24,7 @@ def _offline(monkeypatch):
 
 
 def test_a_pretraining_that_only_hurts_keeps_the_pretrained_start(tmp_path, corpus, make_configs):
-    from karpa.pretraining.selection import foundation_sentence
+    from karpa.pretraining.verdict import foundation_sentence
     from karpa_models.model import build_model
 
     folder = _minilm_folder()
