@@ -144,6 +144,7 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
                 "skipped": foundation.skipped,
                 "first_losses": foundation.first_losses,
                 "final_losses": foundation.final_losses,
+                "foundation": foundation.checks.get("sentence"),
                 **foundation.retrieval,
             }
         if cfg.runs("finetune"):

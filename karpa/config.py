@@ -222,6 +222,55 @@ def model_presets() -> tuple[str, ...]:
     return tuple(sorted(preset_names(), key=lambda name: (width(name), name)))
 
 
+CHECK_NAME = re.compile(r"^(probe/(intent|sentiment)|retrieval|next_item)$")
+
+
+class ChecksSettings(Section):
+    """Downstream checks during pretraining (karpa_models/checks.py): on validation data
+    only, at step 0 and every `every` steps; the best combined check is the foundation."""
+
+    every: int = Field(
+        100, ge=0, le=1_000_000, description="Steps between checks; 0 turns them off."
+    )
+    k: int = Field(10, ge=1, le=1000, description="Labeled examples per class of each probe.")
+    repeats: int = Field(3, ge=1, le=20, description="k-shot draws averaged per probe.")
+    max_val: int = Field(
+        400, ge=10, le=100_000, description="Validation rows (and users) per check, at most."
+    )
+    combine: Literal["mean", "worst_gain"] = Field(
+        "mean",
+        description="mean: weighted mean of the checks; worst_gain: the smallest weighted "
+        "change of any check from step 0.",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Check name (probe/intent, probe/sentiment, retrieval, next_item) -> "
+        "weight in the combination (default 1; 0 leaves a check out).",
+    )
+    min_gain: float = Field(
+        0.0, ge=0.0, le=1.0, description="A checkpoint must beat step 0 by more than this."
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_checks(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not CHECK_NAME.match(name):
+                raise ValueError(
+                    f"unknown check {name!r} (known: probe/intent, probe/sentiment, "
+                    "retrieval, next_item)"
+                )
+            if not 0.0 <= weight <= 100.0:
+                raise ValueError(f"weight of {name} must be in [0, 100], got {weight}")
+        return value
+
+    def to_model(self) -> Any:
+        """The karpa_models ChecksConfig these settings describe."""
+        from karpa_models.checks import ChecksConfig
+
+        return ChecksConfig(**self.model_dump())
+
+
 class PretrainConfig(Section):
     preset: str = Field("tiny", description="Model size preset: tiny, small, base, or a YAML path.")
     steps: int | None = Field(None, ge=1, le=1_000_000, description="Override the preset's steps.")
@@ -237,6 +286,28 @@ class PretrainConfig(Section):
         None, ge=100, description="Use at most this many pretraining texts (a seeded sample)."
     )
     progress: bool = Field(True, description="Show a progress bar with rate and ETA.")
+    pretrained_lr_scale: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Override the preset's learning-rate factor of a pretrained text encoder.",
+    )
+    pretrained_layer_decay: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Override the preset's layer-wise decay of that factor (per layer below "
+        "the encoder's top).",
+    )
+    loss_weights: dict[str, float] | None = Field(
+        None,
+        description="Override the preset's weights of the named objectives "
+        "(e.g. {mlm: 0.1}); the others keep the preset's.",
+    )
+    checks: ChecksSettings = Field(
+        default_factory=ChecksSettings,
+        description="Downstream checks on validation data that choose the foundation's checkpoint.",
+    )
 
     @field_validator("preset")
     @classmethod
@@ -280,6 +351,12 @@ class PretrainConfig(Section):
             updates["warmup_steps"] = min(train_cfg.warmup_steps, max(self.steps // 10, 1))
         if self.lr is not None:
             updates["lr"] = self.lr
+        if self.pretrained_lr_scale is not None:
+            updates["pretrained_lr_scale"] = self.pretrained_lr_scale
+        if self.pretrained_layer_decay is not None:
+            updates["pretrained_layer_decay"] = self.pretrained_layer_decay
+        if self.loss_weights is not None:
+            updates["loss_weights"] = {**train_cfg.loss_weights, **self.loss_weights}
         return model_cfg, dataclasses.replace(train_cfg, **updates)
 
 

@@ -7,6 +7,7 @@ Prefect, to print and to log, and it says everything a later stage needs to find
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -102,6 +103,9 @@ class FoundationManifest(BaseModel):
     objectives: list[str]
     preset: str
     corpus: dict[str, int]
+    # The downstream checks and the checkpoint they kept (karpa_models.selection), with a
+    # one-sentence verdict under "sentence"; empty when checks were off.
+    checks: dict[str, Any] = {}
     model_uri: str | None = None  # the MLflow pyfunc model, once logged
     mlflow_run_id: str | None = None
     registry_version: str | None = None  # set when it came from the registry (the champion)

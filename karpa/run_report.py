@@ -19,6 +19,7 @@ from typing import Any
 
 from karpa.config import STAGES
 from karpa.errors import KarpaError
+from karpa.pretraining.verdict import sentence_from_metrics
 
 # Stages a task name can start with ("ingest-items", "validate", "pretrain", ...); any other
 # task (opening and closing MLflow runs, logging) counts as tracking overhead.
@@ -210,6 +211,10 @@ def render_summary(facts: RunFacts) -> str:
         for table, counts in sorted(rows.items()):
             cells = [_fmt(counts[k]) if k in counts else "" for k in ROW_COUNTS]
             lines.append(f"| {table} | {' | '.join(cells)} |")
+
+    verdict = sentence_from_metrics(facts.stage_metrics.get("pretrain", {}))
+    if verdict:
+        lines += ["", "## Foundation", "", verdict]
 
     shown = {s: headline(s, m) for s, m in facts.stage_metrics.items()}
     if any(shown.values()):

@@ -63,6 +63,9 @@ def _run(args: argparse.Namespace) -> int:
     for t in result["tables"]:
         state = "unchanged, skipped" if t["skipped"] else "ingested"
         print(f"  {t['table']:<9} {t['rows']:>10,} rows  {state}")
+    if (result.get("pretrain") or {}).get("foundation"):
+        print()
+        print(f"Foundation: {result['pretrain']['foundation']}")
     if "finetune" in result:
         from karpa.summary import headline_table
 

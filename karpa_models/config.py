@@ -134,6 +134,9 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at the last step
     grad_clip: float = 1.0
     pretrained_lr_scale: float = 0.1  # a pretrained text encoder moves slower than new weights
+    # Layer-wise decay of that rate: each layer below the encoder's top one moves this much
+    # slower again (1.0: every pretrained layer at pretrained_lr_scale).
+    pretrained_layer_decay: float = 1.0
     # Global batch sizes per step, split evenly across data-parallel ranks.
     batch_text: int = 64
     batch_pairs: int = 64
@@ -201,6 +204,9 @@ class TrainConfig:
             raise ValueError(
                 f"train.crop_ratio must be two shares 0 < low <= high <= 1, got {self.crop_ratio}"
             )
+        for name in ("pretrained_lr_scale", "pretrained_layer_decay"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"train.{name} must be in (0, 1], got {getattr(self, name)}")
         for name in ("mask_prob", "item_mask_prob", "patch_mask_prob"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"train.{name} must be in (0, 1), got {getattr(self, name)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
@@ -32,6 +34,7 @@ from karpa_models.optim import adamw, warmup_cosine
 from karpa_models.pretrain_step import PretrainStep
 from karpa_models.progress import Progress
 from karpa_models.runtime import Runtime
+from karpa_models.selection import BestCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +62,31 @@ def build_optimizer(
     step: PretrainStep, cfg: TrainConfig, device: torch.device
 ) -> torch.optim.AdamW:
     """AdamW with decay on matrices only, and a smaller learning rate for a pretrained
-    text encoder so that continued pretraining refines it rather than overwrites it."""
-    pretrained = (
-        {id(p) for p in step.model.text.parameters()}
-        if isinstance(step.model.text, HFTextTower)
-        else set()
-    )
+    text encoder so that continued pretraining refines it rather than overwrites it:
+    lr * pretrained_lr_scale for its top layer, times pretrained_layer_decay per layer
+    below it (layer-wise decay: the lower layers, the most general, move least)."""
+    text = step.model.text
+    pretrained = {id(p) for p in text.parameters()} if isinstance(text, HFTextTower) else set()
     own = [p for p in step.parameters() if id(p) not in pretrained]
-    start = [p for p in step.parameters() if id(p) in pretrained]
-    return adamw(
-        [(own, cfg.lr), (start, cfg.lr * cfg.pretrained_lr_scale)], cfg.weight_decay, device
-    )
+    groups = [(own, cfg.lr)]
+    if pretrained:
+        by_depth = pretrained_depths(text)
+        top = max(by_depth.values())
+        for depth in sorted(set(by_depth.values())):
+            params = [p for name, p in text.named_parameters() if by_depth[name] == depth]
+            scale = cfg.pretrained_lr_scale * cfg.pretrained_layer_decay ** (top - depth)
+            groups.append((params, cfg.lr * scale))
+    return adamw(groups, cfg.weight_decay, device)
+
+
+def pretrained_depths(text: nn.Module) -> dict[str, int]:
+    """Each parameter of a pretrained encoder -> its depth: 0 for the embeddings, i + 1
+    for transformer layer i, and one above the last layer for anything else."""
+    layer = re.compile(r"\.layers?\.(\d+)\.")
+    names = [name for name, _ in text.named_parameters()]
+    found = {n: int(m.group(1)) + 1 for n in names if (m := layer.search(n))}
+    top = max(found.values(), default=0) + 1
+    return {n: found.get(n, 0 if "embeddings" in n else top) for n in names}
 
 
 class _Meter:
@@ -111,9 +128,12 @@ def train(
     on_metrics: MetricsCallback | None = None,
     meta: dict[str, Any] | None = None,
     resume_state: dict[str, Any] | None = None,
+    checker: BestCheckpoint | None = None,
 ) -> TrainResult:
     """Run steps [resume step, cfg.steps) of pretraining. `meta` (model config, tokenizer)
-    is stored verbatim in every checkpoint."""
+    is stored verbatim in every checkpoint. checker: downstream checks at step 0, every
+    few steps and at the end, keeping the best weights (selection.py); they run in eval
+    mode without drawing from any training RNG, so checked and unchecked runs train alike."""
     model = step_module.model
     step_module.to(runtime.device)
     opt = build_optimizer(step_module, cfg, runtime.device)
@@ -145,6 +165,11 @@ def train(
         # or a resumed run's dropout would diverge from an uninterrupted one.
         generator=torch.Generator().manual_seed(cfg.seed),
     )
+    if checker is not None and checker.due(start, cfg.steps) and start == 0:
+        if content is not None:  # the behaviour tower's content vectors, as step 0 sees them
+            with runtime.autocast():
+                model.refresh_item_content(*content)
+        checker.check(0, step_module)
     progress = Progress("pretrain", cfg.steps, start=start, logger=logger)
     step_module.train()
     mark = time.perf_counter()
@@ -165,6 +190,9 @@ def train(
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_training_state(checkpoint_path, done, step_module, opt, sched, runtime, cfg, meta)
+        if checker is not None and checker.due(done, cfg.steps):
+            checker.check(done, step_module)
+            step_module.train()
         # Logging counts as training time (charged to the next step); checkpointing does not.
         mark = time.perf_counter()
         if done % cfg.log_every == 0 or done == cfg.steps:

@@ -18,6 +18,7 @@ from tokenizers import Tokenizer
 
 from karpa_models.batches import PretrainBatches
 from karpa_models.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from karpa_models.checks import ChecksConfig, ChecksData
 from karpa_models.config import ModelConfig, TrainConfig
 from karpa_models.corpus import PretrainCorpus
 from karpa_models.engine import MetricsCallback, train
@@ -26,6 +27,7 @@ from karpa_models.model import FoundationModel, build_model, resolve_text_init
 from karpa_models.optim import seed_everything
 from karpa_models.pretrain_step import PretrainStep
 from karpa_models.runtime import init_runtime
+from karpa_models.selection import BestCheckpoint, OnCheck
 from karpa_models.tokenizer import save_tokenizer, train_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class PretrainResult:
     active_objectives: list[str] = field(default_factory=list)
     resumed_from_step: int = 0
     model_config: dict = field(default_factory=dict)
+    # The downstream checks and what they kept (BestCheckpoint.summary()); empty when the
+    # run had none, and checkpoint_path is then the last step's.
+    checks: dict = field(default_factory=dict)
 
 
 def corpus_texts(corpus: PretrainCorpus) -> list[str]:
@@ -71,12 +76,21 @@ def pretrain(
     on_metrics: MetricsCallback | None = None,
     resume: bool = True,
     tokenizer: Tokenizer | None = None,
+    checks: ChecksData | None = None,
+    checks_cfg: ChecksConfig | None = None,
+    on_check: OnCheck | None = None,
 ) -> PretrainResult:
     """Self-supervised pretraining of a FoundationModel on `corpus`.
 
     tokenizer: a tokenizer trained earlier (e.g. cached by tokenizer_fingerprint); when
     None, one is trained on the corpus with model_cfg.text.vocab_size — or, with
     model_cfg.text_init, the pretrained encoder's own tokenizer is used.
+    checks, checks_cfg: downstream checks on validation data at step 0 and every
+    checks_cfg.every steps (karpa_models/checks.py); the weights with the best combined
+    check are kept in out_dir/foundation.pt, which is then the result's checkpoint — the
+    start itself when no later checkpoint beats it. on_metrics receives them as
+    `check/<name>`; on_check(step, combined score) is called after each (an exception it
+    raises, such as a pruned trial's, stops pretraining and propagates).
     Writes out_dir/checkpoint.pt and out_dir/tokenizer.json.
     """
     out_dir = Path(out_dir)
@@ -127,13 +141,23 @@ def pretrain(
             raise ValueError("no objective can run: the corpus is empty or every loss weight is 0")
         step_module = PretrainStep(model, train_cfg, batches.active)
         meta = {"model_config": model.cfg.to_dict(), "tokenizer_json": tokenizer.to_str()}
-        result = train(step_module, batches, train_cfg, runtime, ckpt_path, on_metrics, meta, state)
+        checker = (
+            BestCheckpoint(
+                checks, checks_cfg, out_dir, runtime, meta, on_metrics, on_check, state is None
+            )
+            if checks is not None and checks_cfg is not None and checks_cfg.every > 0
+            else None
+        )
+        result = train(
+            step_module, batches, train_cfg, runtime, ckpt_path, on_metrics, meta, state, checker
+        )
     except BaseException:
         runtime.close()
         raise
     runtime.close(synchronize=True)
+    kept = checker.summary() if checker is not None else {}
     return PretrainResult(
-        checkpoint_path=result.checkpoint_path,
+        checkpoint_path=checker.path if kept.get("kept_step") is not None else ckpt_path,
         tokenizer_path=tokenizer_path,
         steps=result.steps,
         samples_per_s=result.samples_per_s,
@@ -143,6 +167,7 @@ def pretrain(
         active_objectives=list(batches.active),
         resumed_from_step=int(state["step"]) if state is not None else 0,
         model_config=model.cfg.to_dict(),
+        checks=kept,
     )
 
 

@@ -1,5 +1,6 @@
-"""The pretrain stage: build the corpus, pretrain (resuming a partial run), evaluate
-zero-shot retrieval, and record a manifest.
+"""The pretrain stage: build the corpus and the validation data of the downstream checks,
+pretrain (resuming a partial run) keeping the checkpoint with the best combined check,
+evaluate zero-shot retrieval, and record a manifest.
 
 The working folder is keyed by the views' fingerprint and the resolved model and training
 configs. It is written in place rather than renamed at the end, because an interrupted run
@@ -15,13 +16,16 @@ from pathlib import Path
 from karpa.config import PretrainConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, FoundationManifest
+from karpa.pretraining.checks_data import checks_data, split_held
 from karpa.pretraining.corpus import build_corpus
+from karpa.pretraining.verdict import foundation_sentence
 from karpa.store import Store, write_manifest
 
 log = logging.getLogger(__name__)
 
-PRETRAIN_VERSION = "1"
+PRETRAIN_VERSION = "2"  # 2: checkpoint chosen by downstream checks; retrieval on half the pairs
 MetricsCallback = Callable[[dict[str, float], int], None]
+OnCheck = Callable[[int, float], None]
 
 
 def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
@@ -41,6 +45,7 @@ def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
             digest_json(train),
             str(cfg.max_texts),
             str(views.transductive),
+            digest_json(cfg.checks.model_dump(mode="json")),
         ]
     )
 
@@ -51,7 +56,11 @@ def pretrain_foundation(
     seed: int,
     store: Store,
     on_metrics: MetricsCallback | None = None,
+    on_check: OnCheck | None = None,
 ) -> FoundationManifest:
+    """on_metrics gets losses and the checks (`check/<name>`) with their step;
+    on_check(step, combined check score) is called after every check (see
+    karpa_models.pretraining.pretrain)."""
     from karpa_models.pretraining import load_foundation, pretrain
     from karpa_models.retrieval import evaluate_retrieval
 
@@ -64,6 +73,8 @@ def pretrain_foundation(
     folder.mkdir(parents=True, exist_ok=True)
     model_cfg, train_cfg = cfg.model_configs(seed)
     corpus, held = build_corpus(Path(views.path), model_cfg.image.image_size, cfg.max_texts, seed)
+    check_pairs, held = split_held(held)
+    data = checks_data(Path(views.path), check_pairs, cfg.checks.max_val, seed)
     log.info(
         "pretrain: %s texts, %s image-text pairs, %s items, %s user sequences",
         f"{len(corpus.texts):,}",
@@ -71,7 +82,23 @@ def pretrain_foundation(
         f"{corpus.n_items:,}",
         f"{len(corpus.sequences):,}",
     )
-    result = pretrain(corpus, model_cfg, train_cfg, folder, on_metrics=on_metrics, resume=True)
+    result = pretrain(
+        corpus,
+        model_cfg,
+        train_cfg,
+        folder,
+        on_metrics=on_metrics,
+        resume=True,
+        checks=data,
+        checks_cfg=cfg.checks.to_model(),
+        on_check=on_check,
+    )
+    if result.checks:
+        result.checks["pretrained_start"] = bool(model_cfg.text_init)
+        result.checks["sentence"] = foundation_sentence(
+            result.checks, pretrained_start=bool(model_cfg.text_init)
+        )
+        log.info("pretrain: %s", result.checks["sentence"])
     model, tokenizer, _ = load_foundation(result.checkpoint_path)
     retrieval = evaluate_retrieval(model, tokenizer, held) if len(held.captions) else {}
     manifest = {
@@ -86,6 +113,7 @@ def pretrain_foundation(
         "final_losses": result.final_losses,
         "retrieval": retrieval,
         "objectives": result.active_objectives,
+        "checks": result.checks,
         "preset": cfg.preset,
         "corpus": {
             "texts": len(corpus.texts),
@@ -93,6 +121,7 @@ def pretrain_foundation(
             "items": corpus.n_items,
             "sequences": len(corpus.sequences),
             "heldout_pairs": len(held.captions),
+            "check_pairs": len(check_pairs.captions),
             "image_size": model_cfg.image.image_size,
         },
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from karpa.manifests import AppManifest, FoundationManifest
+from karpa.pretraining.verdict import checks_metrics
 from karpa.tracking.runs import Tracker
 
 if TYPE_CHECKING:
@@ -21,6 +22,10 @@ def foundation_metrics(m: FoundationManifest) -> dict[str, float]:
     out.update({f"final.{k}": v for k, v in m.final_losses.items()})
     out.update({f"first.{k}": v for k, v in m.first_losses.items()})
     out.update({"samples_per_s": m.samples_per_s, "tokens_per_s": m.tokens_per_s, "steps": m.steps})
+    if m.checks:
+        out.update(
+            checks_metrics(m.checks, pretrained_start=bool(m.checks.get("pretrained_start")))
+        )
     return out
 
 
@@ -32,6 +37,9 @@ def record_foundation(
     from karpa.tracking.models import FoundationModel, log_pyfunc
 
     t.log_metrics(run_id, foundation_metrics(m), step=m.steps)
+    if m.checks.get("rule"):
+        # The rule that chose the checkpoint, beside the curves it read.
+        t.log_params(run_id, {f"checks.{k}": v for k, v in m.checks["rule"].items()})
     t.set_tags(
         run_id,
         {
