@@ -21,15 +21,17 @@ import numpy as np
 
 from karpa.config import RunConfig
 from karpa.finetuning import app_config
+from karpa.pretraining.checks_data import checks_data, split_held
 from karpa.pretraining.corpus import build_corpus
 from karpa.search import objectives as obj
 from karpa.search.space import configs_for
 
 log = logging.getLogger(__name__)
 
-# Intermediate values of application i are reported at step i * STEP_STRIDE + its own
-# fine-tune step, so that the pruner compares like with like across trials.
-STEP_STRIDE = 100_000
+# Intermediate values: the pretraining checks at their own steps, then application i's
+# fine-tune curve at (i + 1) * STEP_STRIDE + its step, so that the pruner compares like
+# with like across trials.
+STEP_STRIDE = 10_000_000  # above the largest pretraining (search.pretrain_steps <= 1e6)
 LATENCY_INPUTS = 50
 OnValue = Callable[[float, int], None]
 
@@ -43,6 +45,7 @@ class SearchData:
     tokenizer: Any  # tokenizers.Tokenizer
     text_tasks: dict[str, Any] = field(default_factory=dict)  # app -> TextTask
     rec: Any = None  # karpa.applications.data.RecData
+    checks: Any = None  # karpa_models.checks.ChecksData: the pretrain stage's validation checks
 
 
 @dataclass
@@ -66,13 +69,18 @@ def load_search_data(views_dir: Path, cfg: RunConfig) -> SearchData:
 
     views_dir = Path(views_dir)
     model_cfg, _ = cfg.pretrain.model_configs(cfg.seed)
-    corpus, _held = build_corpus(views_dir, cfg.align.image_size, cfg.pretrain.max_texts, cfg.seed)
+    corpus, held = build_corpus(views_dir, cfg.align.image_size, cfg.pretrain.max_texts, cfg.seed)
     tokenizer = (
         pretrained_tokenizer(model_cfg.text_init)
         if model_cfg.text_init
         else train_tokenizer(corpus_texts(corpus), model_cfg.text.vocab_size)
     )
     data = SearchData(views_dir, corpus, tokenizer)
+    if cfg.pretrain.checks.every:
+        # The retrain's own checks on validation data: a trial keeps its best checkpoint as
+        # a retrain would, and the pruner sees its probe while it pretrains.
+        check_pairs, _ = split_held(held)
+        data.checks = checks_data(views_dir, check_pairs, cfg.pretrain.checks.max_val, cfg.seed)
     for app in cfg.search.applications:
         settings = app_config(app, cfg.finetune, cfg.pretrain.preset)
         if app == "recommendation":
@@ -114,7 +122,19 @@ def run_trial(
     started = time.perf_counter()
     workdir = Path(workdir)
     try:
-        model_cfg, train_cfg = trial_configs(params, cfg, cfg.search.pretrain_steps)
+        steps = cfg.search.pretrain_steps
+        model_cfg, train_cfg = trial_configs(params, cfg, steps)
+        checks = cfg.pretrain.checks
+        if data.checks is not None:
+            # At least three checks in a trial's short pretraining, whatever the retrain's
+            # cadence; the pruner gets the combined score (step 0, the same untrained start
+            # for every trial of an architecture, is not reported).
+            checks = checks.model_copy(update={"every": min(checks.every, max(1, steps // 3))})
+
+        def on_check(step: int, score: float) -> None:
+            if step > 0:
+                on_value(score, step)
+
         result = pretrain(
             data.corpus,
             model_cfg,
@@ -122,12 +142,15 @@ def run_trial(
             workdir / "foundation",
             resume=False,
             tokenizer=data.tokenizer,
+            checks=data.checks,
+            checks_cfg=checks.to_model() if data.checks is not None else None,
+            on_check=on_check,
         )
         foundation, tokenizer, _ = load_foundation(result.checkpoint_path)
         quality, latency, metrics = {}, {}, {}
         for i, app in enumerate(cfg.search.applications):
 
-            def report(value: float, step: int, offset: int = i * STEP_STRIDE) -> None:
+            def report(value: float, step: int, offset: int = (i + 1) * STEP_STRIDE) -> None:
                 on_value(value, offset + step)
 
             if app == "recommendation":

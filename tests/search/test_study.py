@@ -22,6 +22,7 @@ from karpa.search.front import pareto_front
 from karpa.search.preset import knee, save_preset
 from karpa.search.space import configs_for
 from karpa.search.study import PRUNING_SUFFIX, default_storage, finished, run_search
+from karpa.search.trial import STEP_STRIDE
 from karpa_models.config import load_preset
 from karpa_models.pretraining import pretrain
 
@@ -46,7 +47,9 @@ def test_a_few_trials_prune_and_score_on_validation(searched):
     assert [r.number for r in seen] == result.new  # each reported as it finished
     assert "pruned" in states and "complete" in states, states
     for r in result.records:
-        assert r.intermediate, r  # the fine-tune validation curve reached the pruner
+        assert r.intermediate, r  # the curves reached the pruner: the pretraining checks
+        # first (below the stride), then the fine-tune's validation curve
+        assert min(r.intermediate) < STEP_STRIDE, r
         if r.state == "complete":
             assert set(r.values) == {"quality", "latency_p95"}
             assert 0.0 <= r.values["quality"] <= 1.0 and r.values["latency_p95"] > 0
