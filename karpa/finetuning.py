@@ -69,6 +69,7 @@ def run_application(
             "metrics": report.flat_metrics(),
             "pretraining_gain": body.get("pretraining_gain"),
             "report": str(final / "report.json"),
+            "privacy": body.get("privacy"),
         }
         (tmp / "report.json").write_text(json.dumps(body, indent=2, sort_keys=True))
         write_manifest(tmp, manifest)

@@ -36,6 +36,7 @@ def gate_rules(cfg: PromoteConfig, app: str, seed: int) -> GateRules:
         floor=cfg.floors.get(app, 0.0),
         confidence=cfg.confidence,
         seed=seed,
+        max_epsilon=cfg.max_epsilon.get(app),
     )
 
 
@@ -48,9 +49,12 @@ def judge(
     model_dir: Path,
     cfg: PromoteConfig,
     seed: int,
+    privacy: dict | None = None,
+    subject: str = "the challenger",
 ) -> Decision:
     """The gate's decision on one challenger: it and the champion (if any) answer the same
-    test requests through their serving interface."""
+    test requests through their serving interface. privacy: the challenger's DP record
+    (AppManifest.privacy); subject: how the refusal names it ("karpa-intent v3")."""
     tests = test_set(app, views, cfg.max_test_examples, seed)
     predict = load_predictor(registry.tracking_uri, challenger_uri)
     new = gather(app, predict, tests)
@@ -72,6 +76,8 @@ def judge(
         latency_p95_ms=latency_p95_ms(predict, tests),
         model_mb=folder_mb(model_dir),
         rules=gate_rules(cfg, app, seed),
+        privacy=privacy,
+        subject=subject,
         **kwargs,
     )
 
@@ -131,7 +137,7 @@ def promote_models(
             registry,
             name,
             version,
-            lambda app=app, name=name: judge(
+            lambda app=app, name=name, version=version: judge(
                 registry,
                 name,
                 app.application,
@@ -140,6 +146,8 @@ def promote_models(
                 Path(app.model_dir),
                 cfg,
                 seed,
+                privacy=app.privacy,
+                subject=f"{name} v{version}",
             ),
         )
         logger.info("%s v%s: %s", name, version, decision["reason"])

@@ -178,6 +178,23 @@ def train_classifier(
         }
         if on_metrics is not None:
             on_metrics({f"{name}/val_{cfg.metric}": chosen["val"]}, 0)
+    elif cfg.privacy.enabled:
+        from karpa_models.finetune.private import train_full_private
+
+        model, info = train_full_private(
+            model,
+            tokenizer,
+            train_texts,
+            y_train,
+            val_x,
+            y_val,
+            weights,
+            max_len,
+            cfg,
+            runtime,
+            on_metrics,
+            name,
+        )
     else:
         info = _train_full(
             model,
