@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,13 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, TensorDataset
 
 from karpa_models.finetune.config import ClassifierConfig
-from karpa_models.finetune.loop import EarlyStopping, MetricsCallback, check_finite, steps_plan
+from karpa_models.finetune.loop import (
+    EarlyStopping,
+    MetricsCallback,
+    check_finite,
+    eval_points,
+    steps_plan,
+)
 from karpa_models.finetune.privacy_config import DELTA_RULE, default_delta
 from karpa_models.finetune.text import encode, to_device
 from karpa_models.optim import adamw, warmup_cosine
@@ -117,16 +123,17 @@ def train_full_private(
     runtime: Runtime,
     on_metrics: MetricsCallback | None,
     name: str,
+    score: Callable[[np.ndarray, np.ndarray], float],
 ) -> tuple[nn.Module, dict[str, Any]]:
     """DP-SGD (AdamW under Opacus' DPOptimizer) on `model` (a TextClassifier: ids, mask ->
-    logits). -> (the model with its best weights: `model` itself unless ModuleValidator
-    had to replace a layer, then a fixed copy; the training summary, with `privacy`:
-    {epsilon, delta, noise_multiplier, max_grad_norm, sample_rate, steps, accountant,
+    logits); `score(y_true, y_pred)` is the validation metric (higher is better).
+
+    -> (the model with its best weights: `model` itself unless ModuleValidator had to
+    replace a layer, then a fixed copy; the training summary, with `privacy`: {epsilon,
+    delta, noise_multiplier, max_grad_norm, sample_rate, steps, accountant,
     target_epsilon, delta_rule, frozen})."""
     from opacus import PrivacyEngine
     from opacus.accountants.utils import get_noise_multiplier
-
-    from karpa_models.finetune.classifier import _eval_points, val_metric
 
     priv = cfg.privacy
     n = len(y_train)
@@ -143,7 +150,6 @@ def train_full_private(
 
     train = encode(tokenizer, train_texts, max_len)
     val = encode(tokenizer, val_texts, max_len)
-    n_classes = model.head.out_features
     groups = [
         (model.text.parameters(), cfg.lr * cfg.encoder_lr_scale),
         (model.head.parameters(), cfg.lr),
@@ -176,7 +182,7 @@ def train_full_private(
         loss_reduction="mean",
     )
     sched = LambdaLR(dp_opt, warmup_cosine(total, int(cfg.warmup_ratio * total), cfg.min_lr_ratio))
-    eval_at = _eval_points(per_epoch, cfg.evals_per_epoch)
+    eval_at = eval_points(per_epoch, cfg.evals_per_epoch)
     stopper = EarlyStopping(cfg.patience)
     y_train_t = torch.from_numpy(y_train).to(runtime.device)
     y_val_t = torch.from_numpy(y_val).to(runtime.device)
@@ -204,7 +210,7 @@ def train_full_private(
                 step += 1
                 if b in eval_at or step == total:
                     pred, val_loss = _val_predict(model, val, y_val_t, weights, runtime)
-                    value = val_metric(y_val, pred, n_classes, cfg.metric)
+                    value = score(y_val, pred)
                     stopped = stopper.update(value, step, model, tiebreak=-val_loss)
                     epsilon = engine.get_epsilon(delta)
                     if on_metrics is not None:
