@@ -1,13 +1,20 @@
 """A private fine-tune through the whole pipeline: intent fine-tuned with DP-SGD and
 sentiment without, under a privacy policy for both. The spent ε and δ land in the
 finetune run's MLflow metrics and parameters and in its model card; the gate records ε
-on the registered version and refuses both, naming the version, its ε and the limit."""
+on the registered version and refuses both, naming the version, its ε and the limit.
+
+The same run also extends tests/reliability/test_pii_everywhere.py (which stops after
+validate) to every stage: the personal data the demo world plants in its messages is in
+no file the run wrote (store, quarantine, MLflow artifacts and models, registry, audit
+log) and not in the Prefect database."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -24,6 +31,35 @@ def world(tmp_path_factory):
     out = tmp_path_factory.mktemp("world")
     generate_world(out, scale=0.15, seed=11)
     return out
+
+
+def _leaks(folder: Path, values: list[str]) -> list[str]:
+    """`file: value` for every planted value in a file under `folder` (Parquet read, since
+    its pages are compressed; every other file searched byte for byte)."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            text = "\n".join(
+                str(v)
+                for name in table.column_names
+                if not pa.types.is_binary(table[name].type)
+                for v in table[name].to_pylist()
+                if v is not None
+            )
+            found += [f"{path}: {v}" for v in values if v in text]
+        else:
+            data = path.read_bytes()
+            found += [f"{path}: {v}" for v in values if v.encode() in data]
+    return found
+
+
+def _prefect_database() -> Path:
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+    url = str(url.get_secret_value() if hasattr(url, "get_secret_value") else url or "")
+    return Path(url.split("///", 1)[1])
 
 
 @pytest.mark.slow
@@ -75,3 +111,14 @@ def test_private_fine_tune_is_reported_and_gated(prefect_api, home, world, fast_
     figures = json.loads(version.tags["karpa.figures"])
     assert figures["epsilon"] == pytest.approx(epsilon) and figures["max_epsilon"] == LIMIT
     assert figures["private"] is True
+
+    # No personal value that validation scrubbed is in anything any stage wrote.
+    planted = json.loads((world / "world.json").read_text())["defects"]["messages_pii"]
+    values = [v for kind in planted.values() for v in kind["values"]]
+    assert len(values) >= 8
+    assert len(_leaks(world, values)) >= len(set(values))  # the search finds what is there
+    written = [p for p in home.root.rglob("*") if p.is_file()]
+    assert any(home.artifacts in p.parents and p.name == "model_card.html" for p in written)
+    assert any(home.artifacts in p.parents and "input_example" in p.name for p in written)
+    assert _leaks(home.root, values) == []
+    assert _leaks(_prefect_database().parent, values) == []
