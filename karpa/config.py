@@ -68,6 +68,7 @@ SourceFormat = Literal[
     "movielens_100k_items",
 ]
 SPLITS = ("train", "val", "test")
+PRIVATE_APPS = ("intent", "sentiment")  # the applications with a DP fine-tune option
 
 
 class SourceSpec(Section):
@@ -404,6 +405,24 @@ class PromoteConfig(Section):
         description="A first version must reach this on its primary metric.",
     )
     registry_prefix: str = "karpa-"
+    max_epsilon: dict[str, float] = Field(
+        default_factory=dict,
+        description="Privacy policy per text application (intent, sentiment): a challenger "
+        "whose DP fine-tune spent a larger ε, or that was trained without DP, is refused.",
+    )
+
+    @field_validator("max_epsilon")
+    @classmethod
+    def _private_apps_only(cls, value: dict[str, float]) -> dict[str, float]:
+        for app, limit in value.items():
+            if app not in PRIVATE_APPS:
+                raise ValueError(
+                    f"{app!r} has no private fine-tune; a limit applies to "
+                    f"{' or '.join(PRIVATE_APPS)}"
+                )
+            if not limit > 0:
+                raise ValueError(f"the limit of {app} must be > 0, got {limit}")
+        return value
 
 
 class TrackingConfig(Section):

@@ -97,7 +97,8 @@ def sentence(error: dict[str, Any], source: str, root: type[BaseModel]) -> str:
     loc = [str(p) for p in error["loc"]]
     key = ".".join(loc)
     where = f"{source}: " if source else ""
-    if error["type"] == "extra_forbidden":
+    # A dataclass section (finetune.<app>.privacy) says "unexpected_keyword_argument".
+    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         near = did_you_mean(
             loc[-1], keys_of(section_at(root, loc[:-1])), prefix="".join(f"{p}." for p in loc[:-1])
         )

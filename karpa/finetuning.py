@@ -75,6 +75,7 @@ def run_application(
             "pretraining_gain": body.get("pretraining_gain"),
             "report": str(final / "report.json"),
             "test_sample": {"max_examples": test_cap(settings), "seed": settings.seed},
+            "privacy": body.get("privacy"),
         }
         (tmp / "report.json").write_text(json.dumps(body, indent=2, sort_keys=True))
         write_manifest(tmp, manifest)

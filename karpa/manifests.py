@@ -139,3 +139,4 @@ class AppManifest(BaseModel):
     model_uri: str | None = None
     mlflow_run_id: str | None = None
     skipped: bool = False
+    privacy: dict | None = None  # a DP fine-tune's spend (epsilon, delta, ...); None: not private

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from karpa.applications.privacy_figures import card_rows
 from karpa.evaluation.model_card import Comparison, MetricEntry, ModelCard, write_model_card
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,13 @@ def write_card(
     limits: Sequence[str],
     out_dir: Path,
     confidence: float = 0.95,
+    privacy: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """Write model_card.md and model_card.html into out_dir; returns their paths.
 
     The headline comes first with its interval; `intervals` adds intervals for other
-    metrics; the remaining test metrics follow without one.
+    metrics; the remaining test metrics follow without one. `privacy` (a DP fine-tune's
+    spend and cost, text_privacy.privacy_report) becomes the card's Privacy section.
     """
     entries = [
         MetricEntry(
@@ -76,6 +79,7 @@ def write_card(
         figures={caption: Path(p) for caption, p in figures.items()},
         limits=list(limits),
         confidence=confidence,
+        privacy=card_rows(dict(privacy)) if privacy else {},
     )
     paths = write_model_card(card, out_dir)
     return {k: str(v) for k, v in paths.items()}

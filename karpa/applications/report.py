@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from karpa.applications.privacy_figures import flat_privacy
 from karpa.evaluation.bootstrap import Interval
 
 
@@ -34,6 +35,8 @@ class AppReport:
     slices: tidy records {"slice", "bucket", "n", "metric", "value", "low", "high"}.
     artifacts: {"plots": {name: path}, "model_card": {"markdown", "html"}, "model_dir",
         "report"}.
+    privacy: a DP fine-tune's spend (epsilon, delta, ...) and its cost against the
+        non-private twin (karpa.applications.text_privacy); None when not private.
     """
 
     application: str
@@ -50,6 +53,7 @@ class AppReport:
     data: dict[str, Any] = field(default_factory=dict)
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    privacy: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(asdict(self))
@@ -67,7 +71,7 @@ class AppReport:
         """Finite numbers only, keyed for a tracker: test/<metric>, headline/<bound>,
         <model>/<metric>, <model>/delta_<bound>, gain/<bound>,
         slice/<slice>/<bucket>/<metric>[/<model>], curve/<model>/k<k>,
-        gain/k<k>/<bound>; names
+        gain/k<k>/<bound>, privacy/<figure> (privacy_figures.flat_privacy); names
         pass through `tracker_key` (ndcg@10 -> ndcg_at_10)."""
         out: dict[str, float] = {}
         out.update({f"test/{k}": v for k, v in self.metrics.items()})
@@ -87,6 +91,7 @@ class AppReport:
             out[f"curve/{rec['model']}/k{rec['k']}"] = rec["value"]
             for bound, value in (rec.get("gain") or {}).items():
                 out[f"gain/k{rec['k']}/{bound}"] = value
+        out.update(flat_privacy(self.privacy))
         return {
             tracker_key(k): float(v)
             for k, v in out.items()

@@ -13,6 +13,7 @@ from karpa.applications.data import TextTask
 from karpa.applications.encoders import Encoder
 from karpa.applications.text_compare import compare
 from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_privacy import non_private_twin, privacy_report
 from karpa.applications.text_runs import (
     MetricFn,
     Scored,
@@ -36,6 +37,7 @@ class TextEvaluation:
     comparisons: dict[str, dict[str, Any]]
     gain: dict[str, Any] | None
     curve: list[dict[str, Any]] = field(default_factory=list)
+    privacy: dict[str, Any] | None = None  # text_privacy.privacy_report, for DP runs
 
     @property
     def main_run(self) -> TextRun:
@@ -67,15 +69,19 @@ def evaluate_text(
         on_metrics,
         prefix=f"{task.name}/",
     )
+    twin = non_private_twin(task, encoders, runs, cfg, on_metrics, prefix=f"{task.name}/")
+    runs += [twin] if twin is not None else []
     scored = {r.name: scorer(r) for r in runs}
     main, headline, comparisons, gain = compare(
         runs, scored, task.test.labels, metric, fn, cfg, protocol
     )
+    main_run = next(r for r in runs if r.name == main)
+    privacy = privacy_report(main_run, scored, comparisons, task.test.labels, metric, cfg)
     timings = {"fit_and_score_s": time.perf_counter() - started}
     curve: list[dict[str, Any]] = []
     if cfg.k_shots is None or len(cfg.k_shots) > 0:
         started = time.perf_counter()
         curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs)
         timings["learning_curve_s"] = time.perf_counter() - started
-    evaluation = TextEvaluation(runs, scored, main, headline, comparisons, gain, curve)
+    evaluation = TextEvaluation(runs, scored, main, headline, comparisons, gain, curve, privacy)
     return evaluation, timings

@@ -5,9 +5,10 @@ configuration (karpa.config) can check them when a run is resolved."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from karpa_models.finetune.config import ClassifierConfig
+from karpa_models.finetune.privacy_config import PrivacyConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class TextAppConfig:
     preset: str = "tiny"  # the architecture when no foundation checkpoint is given
     device: str = "auto"
     seed: int = 0
+    # DP-SGD for the headline fine-tune (the model that is served); the learning curve's
+    # probes stay non-private: they measure pretraining, and are not served.
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def classifier(self, curve: bool = False) -> ClassifierConfig:
         """The fine-tuning recipe of the headline models, or of the learning-curve runs."""
@@ -76,6 +80,7 @@ class TextAppConfig:
             probe_l2=self.probe_l2,
             seed=self.seed,
             device=self.device,
+            privacy=PrivacyConfig() if curve else self.privacy,
         )
 
 

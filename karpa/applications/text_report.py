@@ -126,6 +126,7 @@ def finish_text_app(
         limits=limits,
         out_dir=out_dir,
         confidence=cfg.confidence,
+        privacy=ev.privacy,
     )
     report = AppReport(
         application=app,
@@ -147,6 +148,7 @@ def finish_text_app(
         data=data,
         training={r.name: _summary(r.train_info) for r in runs if r.train_info},
         timings=timings,
+        privacy=ev.privacy,
     )
     report.write(out_dir / "report.json")
     logger.info(

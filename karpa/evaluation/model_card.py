@@ -70,6 +70,7 @@ class ModelCard:
     figures: Mapping[str, str | Path] = field(default_factory=dict)
     limits: Sequence[str] = ()
     confidence: float = 0.95
+    privacy: Mapping[str, Any] = field(default_factory=dict)  # field -> value, DP runs only
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ModelCard:
@@ -156,6 +157,12 @@ def _blocks(card: ModelCard) -> list[Block]:
     blocks.append(("h2", "Metrics"))
     rows = [[m.name, _fmt(m.value), _ci(m.low, m.high), m.protocol] for m in card.metrics]
     blocks.append(_table_or_none(["metric", "value", pct, "protocol"], rows))
+    if card.privacy:
+        # A private model says what it spent and what it cost, next to its metrics.
+        blocks.append(("h2", "Privacy"))
+        blocks.append(
+            ("table", (["field", "value"], [[k, _fmt(v)] for k, v in card.privacy.items()]))
+        )
     if card.protocol:
         blocks.append(("h2", "Evaluation protocol"))
         blocks.append(

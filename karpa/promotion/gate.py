@@ -3,8 +3,9 @@
 A challenger replaces the champion only if (1) the bootstrap interval of
 challenger − champion on the primary metric lies wholly above the margin, (2) no slice
 regresses by more than its bound, and (3) the guardrails hold (p95 single-request latency
-and model size). With no champion yet, the challenger must clear absolute floors. Every
-decision comes with one sentence saying why, and the figures behind it.
+and model size), and (4) under a privacy limit, its ε is within it
+(karpa/promotion/privacy.py). With no champion yet, the challenger must clear absolute
+floors. Every decision comes with one sentence saying why, and the figures behind it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from karpa.evaluation.bootstrap import paired_bootstrap, paired_bootstrap_metric
+from karpa.promotion.privacy import privacy_figures, privacy_refusal
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class GateRules:
     confidence: float = 0.95
     n_resamples: int = 2000
     seed: int = 0
+    max_epsilon: float | None = None  # DP policy (karpa/promotion/privacy.py); None: none
 
 
 @dataclass(frozen=True)
@@ -83,13 +86,17 @@ def decide(
     rules: GateRules = GateRules(),
     metric_fn: Callable[..., float] | None = None,
     labels: np.ndarray | None = None,
+    privacy: Mapping[str, Any] | None = None,
+    subject: str = "the challenger",
 ) -> Decision:
     """Decide on one challenger.
 
     `challenger` / `champion` are per-example values on the same test examples in the same
     order (correctness, per-user NDCG, ...), or, with `metric_fn`, per-example predictions
     scored against `labels` by `metric_fn(labels, predictions)` (for metrics such as
-    macro-F1 that are not means of per-example values).
+    macro-F1 that are not means of per-example values). `privacy` is the challenger's DP
+    record (epsilon, delta; None when trained without DP): its ε is always recorded, and
+    refused above `rules.max_epsilon`, in a sentence naming `subject`.
     """
 
     def score(values: np.ndarray) -> float:
@@ -101,7 +108,12 @@ def decide(
         "n": len(challenger),
         "latency_p95_ms": latency_p95_ms,
         "model_mb": model_mb,
+        **privacy_figures(privacy),
+        "max_epsilon": rules.max_epsilon,
     }
+    refusal = privacy_refusal(subject, privacy, rules.max_epsilon)
+    if refusal:
+        return Decision(False, refusal, figures)
     guard = _guardrails(latency_p95_ms, model_mb, rules)
     if guard:
         return Decision(False, f"refused: {guard}", figures)

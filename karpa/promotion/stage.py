@@ -36,6 +36,7 @@ def gate_rules(cfg: PromoteConfig, app: str, seed: int) -> GateRules:
         floor=cfg.floors.get(app, 0.0),
         confidence=cfg.confidence,
         seed=seed,
+        max_epsilon=cfg.max_epsilon.get(app),
     )
 
 
@@ -49,9 +50,13 @@ def judge(
     sample: HeldOutSample,
     cfg: PromoteConfig,
     seed: int,
+    privacy: dict | None = None,
+    subject: str = "the challenger",
 ) -> Decision:
     """The gate's decision on one challenger: it and the champion (if any) answer the same
-    test requests through their serving interface, on the examples its evaluation scored."""
+    test requests through their serving interface, on the examples its evaluation scored.
+    privacy: the challenger's DP record (AppManifest.privacy); subject: how the refusal
+    names it ("karpa-intent v3")."""
     tests = test_set(app, views, sample)
     predict = load_predictor(registry.tracking_uri, challenger_uri)
     new = gather(app, predict, tests)
@@ -73,6 +78,8 @@ def judge(
         latency_p95_ms=latency_p95_ms(predict, tests),
         model_mb=folder_mb(model_dir),
         rules=gate_rules(cfg, app, seed),
+        privacy=privacy,
+        subject=subject,
         **kwargs,
     )
 
@@ -132,7 +139,7 @@ def promote_models(
             registry,
             name,
             version,
-            lambda app=app, name=name: judge(
+            lambda app=app, name=name, version=version: judge(
                 registry,
                 name,
                 app.application,
@@ -142,6 +149,8 @@ def promote_models(
                 app.test_sample,
                 cfg,
                 seed,
+                privacy=app.privacy,
+                subject=f"{name} v{version}",
             ),
         )
         logger.info("%s v%s: %s", name, version, decision["reason"])

@@ -62,6 +62,15 @@ def record_foundation(
     return uri
 
 
+def privacy_params(privacy: dict | None) -> dict[str, str]:
+    """The DP fine-tune's spend and settings as parameters (its figures are also metrics:
+    privacy.epsilon, privacy.delta, ...); `privacy.enabled` false for a non-private model."""
+    if not privacy:
+        return {"privacy.enabled": "false"}
+    keys = ("epsilon", "delta", "delta_rule", "noise_multiplier", "max_grad_norm", "accountant")
+    return {"privacy.enabled": "true", **{f"privacy.{k}": str(privacy.get(k)) for k in keys}}
+
+
 def record_application(t: Tracker, run_id: str, m: AppManifest, example: pd.DataFrame) -> str:
     """A finetune child run's metrics, tags, evaluation files and pyfunc model; its URI."""
     from karpa.tracking.models import RecommenderModel, TextClassifierModel, log_pyfunc
@@ -71,6 +80,7 @@ def record_application(t: Tracker, run_id: str, m: AppManifest, example: pd.Data
         run_id,
         {"karpa.headline_metric": m.headline["metric"], "karpa.finetune.skipped": str(m.skipped)},
     )
+    t.log_params(run_id, privacy_params(m.privacy))
     for path in sorted(Path(m.path).iterdir()):
         if path.is_file() and path.suffix in EVALUATION_FILES:
             t.log_artifact(run_id, path, "evaluation")

@@ -31,6 +31,7 @@ from karpa_models.finetune.loop import (
     EarlyStopping,
     MetricsCallback,
     check_finite,
+    eval_points,
     steps_plan,
 )
 from karpa_models.finetune.predictors import FineTunedClassifier
@@ -178,6 +179,24 @@ def train_classifier(
         }
         if on_metrics is not None:
             on_metrics({f"{name}/val_{cfg.metric}": chosen["val"]}, 0)
+    elif cfg.privacy.enabled:
+        from karpa_models.finetune.private import train_full_private
+
+        model, info = train_full_private(
+            model,
+            tokenizer,
+            train_texts,
+            y_train,
+            val_x,
+            y_val,
+            weights,
+            max_len,
+            cfg,
+            runtime,
+            on_metrics,
+            name,
+            score=lambda t, p: val_metric(t, p, len(classes), cfg.metric),
+        )
     else:
         info = _train_full(
             model,
@@ -246,7 +265,7 @@ def _train_full(
     opt = adamw(groups, cfg.weight_decay, runtime.device)
     sched = LambdaLR(opt, warmup_cosine(total, int(cfg.warmup_ratio * total), cfg.min_lr_ratio))
     per_epoch = len(batches.epoch(np.random.default_rng(0), cfg.batch_size))
-    eval_at = _eval_points(per_epoch, cfg.evals_per_epoch)
+    eval_at = eval_points(per_epoch, cfg.evals_per_epoch)
     stopper = EarlyStopping(cfg.patience)
     rng = np.random.default_rng(cfg.seed)
     y_train_t = torch.from_numpy(y_train).to(runtime.device)
@@ -294,12 +313,6 @@ def _train_full(
         "early_stopped": stopped,
         "history": stopper.history,
     }
-
-
-def _eval_points(per_epoch: int, evals: int) -> set[int]:
-    """Batch positions within an epoch after which validation runs (the last included)."""
-    evals = min(evals, per_epoch)
-    return {int(np.ceil(per_epoch * (i + 1) / evals)) - 1 for i in range(evals)}
 
 
 class _TokenBatches:

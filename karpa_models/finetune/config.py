@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from karpa_models.finetune.privacy_config import PrivacyConfig
+
 MODES = ("full", "linear_probe", "contrastive_probe")
 CLASSIFIER_METRICS = ("macro_f1", "accuracy")
 RANKING_METRICS = ("ndcg@10", "hr@10", "mrr")
@@ -75,9 +77,16 @@ class ClassifierConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    # DP-SGD for mode "full" (privacy_config.py); off unless enabled.
+    privacy: PrivacyConfig = dataclasses.field(default_factory=PrivacyConfig)
 
     def __post_init__(self) -> None:
         _check_common("classifier", dataclasses.asdict(self))
+        if self.privacy.enabled and self.mode != "full":
+            raise ValueError(
+                f"classifier.privacy.enabled needs mode 'full' (DP-SGD trains by gradient "
+                f"steps; a probe's L-BFGS fit is not private), got {self.mode!r}"
+            )
         if self.mode not in MODES:
             raise ValueError(f"classifier.mode must be one of {MODES}, got {self.mode!r}")
         if self.metric not in CLASSIFIER_METRICS:

@@ -88,3 +88,9 @@ def steps_plan(
     per_epoch = max(1, math.ceil(n_examples / batch_size))
     total = max(per_epoch * epochs, min_steps)
     return min(total, max_steps) if max_steps is not None else total
+
+
+def eval_points(per_epoch: int, evals: int) -> set[int]:
+    """Batch positions within an epoch after which validation runs (the last included)."""
+    evals = min(evals, per_epoch)
+    return {math.ceil(per_epoch * (i + 1) / evals) - 1 for i in range(evals)}
