@@ -326,6 +326,13 @@ class PromoteConfig(Section):
         description="A first version must reach this on its primary metric.",
     )
     max_test_examples: int = Field(2000, ge=50)
+    robustness_sample: int = Field(
+        300,
+        ge=0,
+        le=100_000,
+        description="Test requests (a seeded sample) each model answers once per "
+        "perturbation; each perturbation is a slice held to slice_drop (0: none).",
+    )
     registry_prefix: str = "karpa-"
 
 

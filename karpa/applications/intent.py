@@ -18,6 +18,7 @@ import numpy as np
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
+from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import IntentConfig
@@ -137,6 +138,26 @@ def run_intent(
         seed=cfg.seed,
     )
     intervals = {"macro_f1": interval_dict(macro, "macro_f1", "in-scope intents + oos")}
+    mark = time.perf_counter()
+    robust, robust_protocol = [], {}
+    if ev.main_run.classifier is not None:
+        clf = ev.main_run.classifier
+        robust, robust_protocol = text_robustness_slices(
+            task.test.texts,
+            y,
+            lambda texts: predict_with_oos(
+                clf.predict_proba(texts), task.classes, threshold, cfg.oos_label
+            ),
+            fast_macro_f1(labels),
+            views_dir,
+            cfg.robustness_sample,
+            cfg.robustness_perturbations,
+            cfg.curve_resamples,
+            cfg.confidence,
+            cfg.seed,
+        )
+        timings["robustness_s"] = time.perf_counter() - mark
+    slices += robust
     protocol = {
         "split": "align stage hash split; train on in-scope labeled train messages",
         "headline": protocol_line,
@@ -152,6 +173,7 @@ def run_intent(
         "test_examples_available": task.n_test_total,
         "classifier": cfg.classifier().to_dict(),
         **provenance(foundation_ckpt),
+        **robust_protocol,
     }
     data = {
         "classes": len(task.classes),

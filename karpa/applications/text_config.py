@@ -54,6 +54,26 @@ class TextAppConfig:
     preset: str = "tiny"  # the architecture when no foundation checkpoint is given
     device: str = "auto"
     seed: int = 0
+    # Robustness slices (karpa/evaluation/perturb.py): the main model on a seeded sample of
+    # at most this many test texts, clean and perturbed (0: none); the perturbations to
+    # apply (None: all of them).
+    robustness_sample: int = 300
+    robustness_perturbations: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.robustness_sample <= 100_000:
+            raise ValueError(
+                f"robustness_sample must be within [0, 100000], got {self.robustness_sample}"
+            )
+        if self.robustness_perturbations is not None:
+            from karpa.evaluation.perturb import TEXT_PERTURBATIONS
+
+            unknown = [p for p in self.robustness_perturbations if p not in TEXT_PERTURBATIONS]
+            if unknown or not self.robustness_perturbations:
+                raise ValueError(
+                    f"robustness_perturbations must be a non-empty list of "
+                    f"{', '.join(TEXT_PERTURBATIONS)}; got {list(self.robustness_perturbations)}"
+                )
 
     def classifier(self, curve: bool = False) -> ClassifierConfig:
         """The fine-tuning recipe of the headline models, or of the learning-curve runs."""
