@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from karpa.applications.cross_domain import cross_domain_slices
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
@@ -158,6 +159,13 @@ def run_intent(
         )
         timings["robustness_s"] = time.perf_counter() - mark
     slices += robust
+    cross, cross_protocol = [], {}
+    encoder = next((e for e in encoders if e.name == ev.main), None)
+    if cfg.holdout_domain and encoder is not None:
+        mark = time.perf_counter()
+        cross, cross_protocol = cross_domain_slices(task, encoder, cfg, main)
+        timings["cross_domain_s"] = time.perf_counter() - mark
+    slices += cross
     protocol = {
         "split": "align stage hash split; train on in-scope labeled train messages",
         "headline": protocol_line,
@@ -174,6 +182,7 @@ def run_intent(
         "classifier": cfg.classifier().to_dict(),
         **provenance(foundation_ckpt),
         **robust_protocol,
+        **cross_protocol,
     }
     data = {
         "classes": len(task.classes),

@@ -5,7 +5,7 @@ configuration (karpa.config) can check them when a run is resolved."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from karpa_models.finetune.config import ClassifierConfig
 
@@ -106,6 +106,31 @@ class IntentConfig(TextAppConfig):
     oos_label: str = "oos"
     threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
     length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)
+    # Cross-domain mode (karpa/applications/cross_domain.py): intent families, domain ->
+    # intents; with holdout_domain set, one more model trains without that domain and the
+    # report gives in-domain accuracy and the out-of-scope recall on the unseen domain.
+    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    holdout_domain: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner: dict[str, str] = {}
+        for domain, intents in self.domains.items():
+            if not intents:
+                raise ValueError(f"domains.{domain} must list at least one intent")
+            if self.oos_label in intents:
+                raise ValueError(f"domains.{domain}: {self.oos_label!r} is not an intent")
+            for intent in intents:
+                if intent in owner and owner[intent] != domain:
+                    raise ValueError(
+                        f"domains: {intent!r} is in both {owner[intent]!r} and {domain!r}"
+                    )
+                owner[intent] = domain
+        if self.holdout_domain is not None and self.holdout_domain not in self.domains:
+            known = ", ".join(self.domains) or "none: set intent.domains first"
+            raise ValueError(
+                f"holdout_domain {self.holdout_domain!r} is not one of the domains ({known})"
+            )
 
 
 @dataclass(frozen=True)
