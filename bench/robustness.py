@@ -6,6 +6,7 @@ much of the unseen family the out-of-scope detector turns away).
 
     .venv/bin/python bench/robustness.py                       # world seed 0, scale 1
     .venv/bin/python bench/robustness.py --pretrain-steps 300  # a shorter pretraining
+    .venv/bin/python bench/robustness.py --set finetune.intent.max_steps=80  # any override
 
 Stages are called directly (no Prefect, no MLflow) in a temporary folder, as
 bench/_quality_runs.py does; the learning curve and the scratch ablation are skipped.
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--pretrain-steps", type=int, default=None)
     parser.add_argument("--no-cross-domain", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     command = "python bench/robustness.py" + "".join(
         [
@@ -85,6 +87,7 @@ def main() -> None:
             f" --scale {args.scale:g}" if args.scale != 1.0 else "",
             f" --pretrain-steps {args.pretrain_steps}" if args.pretrain_steps else "",
             " --no-cross-domain" if args.no_cross_domain else "",
+            "".join(f" --set {s}" for s in args.set),
         ]
     )
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
@@ -113,6 +116,7 @@ def main() -> None:
         sets = ["until=finetune", "pretrain.progress=false", f"seed={args.seed}"]
         if args.pretrain_steps:
             sets.append(f"pretrain.steps={args.pretrain_steps}")
+        sets += args.set
         cfg = load_config(CONFIGS / "demo.yaml", sets, str(world))
         store = Store(Path(tmp) / "store")
         views = direct_views(cfg, store)
