@@ -404,6 +404,13 @@ class PromoteConfig(Section):
         default_factory=lambda: {"intent": 0.5, "sentiment": 0.4, "recommendation": 0.02},
         description="A first version must reach this on its primary metric.",
     )
+    robustness_sample: int = Field(
+        300,
+        ge=0,
+        le=100_000,
+        description="Test requests (a seeded sample) each model answers once per "
+        "perturbation; each perturbation is a slice held to slice_drop (0: none).",
+    )
     registry_prefix: str = "karpa-"
     max_epsilon: dict[str, float] = Field(
         default_factory=dict,

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from karpa.applications.cross_domain import cross_domain_slices
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
+from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import IntentConfig
@@ -137,6 +139,33 @@ def run_intent(
         seed=cfg.seed,
     )
     intervals = {"macro_f1": interval_dict(macro, "macro_f1", "in-scope intents + oos")}
+    mark = time.perf_counter()
+    robust, robust_protocol = [], {}
+    if ev.main_run.classifier is not None:
+        clf = ev.main_run.classifier
+        robust, robust_protocol = text_robustness_slices(
+            task.test.texts,
+            y,
+            lambda texts: predict_with_oos(
+                clf.predict_proba(texts), task.classes, threshold, cfg.oos_label
+            ),
+            fast_macro_f1(labels),
+            views_dir,
+            cfg.robustness_sample,
+            cfg.robustness_perturbations,
+            cfg.curve_resamples,
+            cfg.confidence,
+            cfg.seed,
+        )
+        timings["robustness_s"] = time.perf_counter() - mark
+    slices += robust
+    cross, cross_protocol = [], {}
+    encoder = next((e for e in encoders if e.name == ev.main), None)
+    if cfg.holdout_domain and encoder is not None:
+        mark = time.perf_counter()
+        cross, cross_protocol = cross_domain_slices(task, encoder, cfg, main)
+        timings["cross_domain_s"] = time.perf_counter() - mark
+    slices += cross
     protocol = {
         "split": "align stage hash split; train on in-scope labeled train messages",
         "headline": protocol_line,
@@ -152,6 +181,8 @@ def run_intent(
         "test_examples_available": task.n_test_total,
         "classifier": cfg.classifier().to_dict(),
         **provenance(foundation_ckpt),
+        **robust_protocol,
+        **cross_protocol,
     }
     data = {
         "classes": len(task.classes),

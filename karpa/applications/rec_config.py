@@ -53,6 +53,15 @@ class RecommendationConfig:
     preset: str = "tiny"  # the architecture when no foundation checkpoint is given
     device: str = "auto"
     seed: int = 0
+    # Robustness slices: the main model on a seeded sample of at most this many test users,
+    # with one history item dropped and with the history shuffled (0: none).
+    robustness_users: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.robustness_users <= 1_000_000:
+            raise ValueError(
+                f"robustness_users must be within [0, 1000000], got {self.robustness_users}"
+            )
 
     def recommender(self) -> RecommenderConfig:
         return RecommenderConfig(

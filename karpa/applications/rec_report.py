@@ -20,6 +20,7 @@ from karpa.applications.ranked import RankedModel
 from karpa.applications.rec_config import RecommendationConfig
 from karpa.applications.rec_hybrid import BlendChoice
 from karpa.applications.report import AppReport, interval_dict
+from karpa.applications.robustness import rec_robustness_slices
 from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
 from karpa.evaluation.slices import (
     by_history_length,
@@ -139,6 +140,20 @@ def finish_recommendation(
             f"{PRETRAINED} minus {SCRATCH} (the sequence models), paired bootstrap",
         )
     slices = rec_slices(models, main, data, cfg)
+    mark = time.perf_counter()
+    robust, robust_protocol = rec_robustness_slices(
+        main.recommender,
+        data.test_histories,
+        data.test_targets,
+        len(data.catalogue),
+        cfg.exclude_seen,
+        cfg.robustness_users,
+        min(n, 200),
+        conf,
+        seed,
+    )
+    slices += robust
+    timings["robustness_s"] = time.perf_counter() - mark
     plots = {
         "comparison": comparison_plot(
             comparison_rows(main.name, headline, comparisons),
@@ -166,6 +181,7 @@ def finish_recommendation(
         f"patience {cfg.patience} epochs",
         "recommender": cfg.recommender().to_dict(),
         "pretrained_head": cfg.use_pretrained_head,
+        **robust_protocol,
         "test_users": len(data.test_targets),
         "test_users_available": data.n_test_total,
         **provenance,

@@ -15,6 +15,7 @@ import numpy as np
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
+from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import SentimentConfig
@@ -79,6 +80,24 @@ def run_sentiment(
         (main.pred == y).astype(float), cfg.n_resamples, cfg.confidence, cfg.seed
     )
     intervals = {"accuracy": interval_dict(accuracy_ci, "accuracy", "labeled test split")}
+    mark = time.perf_counter()
+    robust, robust_protocol = [], {}
+    if ev.main_run.classifier is not None:
+        clf, classes = ev.main_run.classifier, np.asarray(task.classes, dtype=object)
+        robust, robust_protocol = text_robustness_slices(
+            task.test.texts,
+            y,
+            lambda texts: classes[clf.predict_proba(texts).argmax(axis=1)],
+            metric,
+            views_dir,
+            cfg.robustness_sample,
+            cfg.robustness_perturbations,
+            cfg.curve_resamples,
+            cfg.confidence,
+            cfg.seed,
+        )
+        timings["robustness_s"] = time.perf_counter() - mark
+    slices += robust
     counts = {c: int(np.sum(task.train.labels == c)) for c in task.classes}
     protocol = {
         "split": "align stage hash split; train on labeled train headlines",
@@ -93,6 +112,7 @@ def run_sentiment(
         "test_examples_available": task.n_test_total,
         "classifier": cfg.classifier().to_dict(),
         **provenance(foundation_ckpt),
+        **robust_protocol,
     }
     data = {
         "classes": len(task.classes),

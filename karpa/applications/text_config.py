@@ -58,6 +58,26 @@ class TextAppConfig:
     # DP-SGD for the headline fine-tune (the model that is served); the learning curve's
     # probes stay non-private: they measure pretraining, and are not served.
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    # Robustness slices (karpa/evaluation/perturb.py): the main model on a seeded sample of
+    # at most this many test texts, clean and perturbed (0: none); the perturbations to
+    # apply (None: all of them).
+    robustness_sample: int = 300
+    robustness_perturbations: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.robustness_sample <= 100_000:
+            raise ValueError(
+                f"robustness_sample must be within [0, 100000], got {self.robustness_sample}"
+            )
+        if self.robustness_perturbations is not None:
+            from karpa.evaluation.perturb import TEXT_PERTURBATIONS
+
+            unknown = [p for p in self.robustness_perturbations if p not in TEXT_PERTURBATIONS]
+            if unknown or not self.robustness_perturbations:
+                raise ValueError(
+                    f"robustness_perturbations must be a non-empty list of "
+                    f"{', '.join(TEXT_PERTURBATIONS)}; got {list(self.robustness_perturbations)}"
+                )
 
     def classifier(self, curve: bool = False) -> ClassifierConfig:
         """The fine-tuning recipe of the headline models, or of the learning-curve runs."""
@@ -91,6 +111,31 @@ class IntentConfig(TextAppConfig):
     oos_label: str = "oos"
     threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
     length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)
+    # Cross-domain mode (karpa/applications/cross_domain.py): intent families, domain ->
+    # intents; with holdout_domain set, one more model trains without that domain and the
+    # report gives in-domain accuracy and the out-of-scope recall on the unseen domain.
+    domains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    holdout_domain: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner: dict[str, str] = {}
+        for domain, intents in self.domains.items():
+            if not intents:
+                raise ValueError(f"domains.{domain} must list at least one intent")
+            if self.oos_label in intents:
+                raise ValueError(f"domains.{domain}: {self.oos_label!r} is not an intent")
+            for intent in intents:
+                if intent in owner and owner[intent] != domain:
+                    raise ValueError(
+                        f"domains: {intent!r} is in both {owner[intent]!r} and {domain!r}"
+                    )
+                owner[intent] = domain
+        if self.holdout_domain is not None and self.holdout_domain not in self.domains:
+            known = ", ".join(self.domains) or "none: set intent.domains first"
+            raise ValueError(
+                f"holdout_domain {self.holdout_domain!r} is not one of the domains ({known})"
+            )
 
 
 @dataclass(frozen=True)

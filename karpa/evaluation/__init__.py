@@ -9,6 +9,8 @@ every function can be tested and reused on plain arrays. One concept per module:
   returned next to the numbers.
 - `bootstrap`: percentile bootstrap intervals and the paired bootstrap for a difference.
 - `slices`: metrics by slice (length, class, popularity, cold start, history length).
+- `perturb`: seeded, label-preserving perturbations of texts and item histories.
+- `robustness`: the same examples clean and perturbed, as slices with intervals.
 - `baselines`: TF-IDF + logistic regression; popularity, item-kNN and EASE recommenders.
 - `plots`: reliability diagram, confusion matrix, learning curve (PNG, Agg).
 - `model_card`: a model card per application, as markdown and self-contained HTML.

@@ -12,11 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from karpa.applications.robustness import entity_lexicon
 from karpa.config import PromoteConfig
 from karpa.evaluation.classification import macro_f1
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest, HeldOutSample
 from karpa.promotion.evidence import folder_mb, gather, latency_p95_ms, test_set
 from karpa.promotion.gate import Decision, GateRules, decide
+from karpa.promotion.robust_evidence import robustness_evidence
 from karpa.tracking.registry import CHAMPION, Registry, load_predictor
 
 logger = logging.getLogger(__name__)
@@ -60,10 +62,16 @@ def judge(
     tests = test_set(app, views, sample)
     predict = load_predictor(registry.tracking_uri, challenger_uri)
     new = gather(app, predict, tests)
+    lexicon = entity_lexicon(views)
+    new.slices.update(
+        robustness_evidence(app, predict, tests, lexicon, cfg.robustness_sample, seed)
+    )
     champion = None
     if registry.alias_version(name, CHAMPION) is not None:
-        champion = gather(
-            app, load_predictor(registry.tracking_uri, registry.model_uri(name)), tests
+        served = load_predictor(registry.tracking_uri, registry.model_uri(name))
+        champion = gather(app, served, tests)
+        champion.slices.update(
+            robustness_evidence(app, served, tests, lexicon, cfg.robustness_sample, seed)
         )
     kwargs: dict[str, Any] = {}
     if app == "sentiment":

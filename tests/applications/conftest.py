@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from karpa.evaluation.perturb import TEXT_PERTURBATIONS
 from karpa_models.config import load_preset
 from karpa_models.corpus import PretrainCorpus
 from karpa_models.pretraining import pretrain
@@ -241,3 +243,35 @@ def foundation_ckpt(views_dir, tmp_path_factory):
     )
     result = pretrain(corpus, model, train, tmp_path_factory.mktemp("foundation"))
     return result.checkpoint_path
+
+
+def _check_text_robustness(report) -> None:
+    """What every text application's report must show for robustness (called from the
+    intent and sentiment test modules, on the report their fixture built)."""
+    robust = [r for r in report.slices if r["slice"] == "robustness"]
+    buckets = list(dict.fromkeys(r["bucket"] for r in robust))
+    assert buckets == ["clean", *TEXT_PERTURBATIONS]
+    by = {(r["bucket"], r["metric"]): r for r in robust}
+    clean = by[("clean", "accuracy")]
+    # The clean bucket is the main model on the sampled test texts: its accuracy there
+    # matches the headline when the sample is the whole test split.
+    assert clean["n"] == report.data["test"]
+    assert abs(clean["value"] - report.metrics["accuracy"]) < 1e-9
+    for bucket in buckets:
+        for metric in ("accuracy", "macro_f1"):
+            r = by[(bucket, metric)]
+            assert r["low"] is not None and r["low"] <= r["value"] <= r["high"], r
+    assert by[("casing", "changed")]["value"] == 1.0
+    flat = report.flat_metrics()
+    for bucket in buckets:
+        assert f"slice/robustness/{bucket}/accuracy" in flat
+        assert f"slice/robustness/{bucket}/macro_f1" in flat
+    assert "robustness" in report.protocol and report.timings["robustness_s"] > 0
+    card = Path(report.artifacts["model_card"]["markdown"]).read_text()
+    assert "| robustness | typo_drop |" in card
+
+
+@pytest.fixture
+def check_text_robustness():
+    """The robustness checks every text application's report must pass."""
+    return _check_text_robustness

@@ -131,7 +131,8 @@ def test_every_model_is_scored_on_the_same_test_messages(report, views_dir):
     assert report.data["test_oos"] == int((test["intent"] == "oos").sum())
     by_model = {}
     for r in report.slices:
-        by_model.setdefault(r["metric"], {})[r["bucket"]] = r["n"]
+        if r["slice"] == "message_length":  # robustness slices score the main model alone
+            by_model.setdefault(r["metric"], {})[r["bucket"]] = r["n"]
     assert by_model["accuracy"] == by_model["accuracy/scratch"] == by_model["accuracy/tfidf_lr"]
     assert sum(by_model["accuracy"].values()) == len(test)
 
@@ -152,3 +153,7 @@ def test_training_progress_is_streamed(report):
     names = set().union(*(m for _, m in report.streamed))
     assert {"intent/pretrained/train_loss", "intent/pretrained/val_macro_f1"} <= names
     assert {"intent/scratch/val_macro_f1"} <= names
+
+
+def test_robustness_slices_in_report_card_and_metrics(report, check_text_robustness):
+    check_text_robustness(report)

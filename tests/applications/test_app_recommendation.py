@@ -75,7 +75,7 @@ def test_report_has_both_protocols_and_every_comparison(report):
 
 def test_slices_cover_cold_start_popularity_and_history(report, views_dir):
     seqs = pd.read_parquet(views_dir / "sequences.parquet").dropna(subset=["test_item"])
-    mine = [r for r in report.slices if r["metric"] == "ndcg@10"]
+    mine = [r for r in report.slices if r["metric"] == "ndcg@10" and r["slice"] != "robustness"]
     assert {r["slice"] for r in mine} == {
         "cold_start",
         "cold_items",
@@ -239,7 +239,11 @@ def test_the_content_ablation_is_reported_on_the_same_users(report):
     every slice."""
     ablation = report.comparisons["pretrained_ids_only"]
     assert ablation["kind"] == "ablation" and "ndcg@10" in ablation["metrics"]
-    mine = {(r["slice"], r["bucket"]): r["n"] for r in report.slices if r["metric"] == "ndcg@10"}
+    mine = {
+        (r["slice"], r["bucket"]): r["n"]
+        for r in report.slices
+        if r["metric"] == "ndcg@10" and r["slice"] != "robustness"  # the main model alone
+    }
     theirs = {
         (r["slice"], r["bucket"]): r["n"]
         for r in report.slices
@@ -260,3 +264,19 @@ def test_the_hybrid_sees_new_items_where_ease_is_blind(report):
         if r["slice"] == "cold_start" and r["bucket"] == "cold"
     }
     assert cold["ndcg@10"] > cold["ndcg@10/ease"], cold
+
+
+def test_robustness_slices_drop_one_and_shuffle(report):
+    robust = [r for r in report.slices if r["slice"] == "robustness"]
+    by = {(r["bucket"], r["metric"]): r for r in robust}
+    assert list(dict.fromkeys(r["bucket"] for r in robust)) == ["clean", "drop_one", "shuffle"]
+    # Clean is the main model on the same users: the headline, when no user is sampled out.
+    assert by[("clean", "ndcg@10")]["n"] == report.data["test_users"]
+    assert abs(by[("clean", "ndcg@10")]["value"] - report.headline["estimate"]) < 1e-9
+    for bucket in ("clean", "drop_one", "shuffle"):
+        r = by[(bucket, "ndcg@10")]
+        assert r["low"] <= r["value"] <= r["high"]
+        assert f"slice/robustness/{bucket}/ndcg_at_10" in report.flat_metrics()
+    assert by[("shuffle", "changed")]["value"] > 0.5
+    # The walk in the synthetic data is ordered: shuffling the history costs the model.
+    assert by[("shuffle", "ndcg@10")]["value"] < by[("clean", "ndcg@10")]["value"]

@@ -46,7 +46,7 @@ def test_headline_is_macro_f1_with_per_class_scores(report):
 
 
 def test_slices_by_class_and_the_learning_curve(report):
-    buckets = {r["bucket"] for r in report.slices if r["metric"] == "accuracy"}
+    buckets = {r["bucket"] for r in report.slices if r["slice"] == "class"}
     assert buckets == {"positive", "negative", "neutral"}
     assert {r["k"] for r in report.learning_curve} == {2, 4, "all"}
     gain = report.pretraining_gain
@@ -73,3 +73,7 @@ def test_without_a_foundation_the_scratch_model_is_the_model(views_dir, tmp_path
     assert report.learning_curve == []
     json.dumps(report.to_dict())
     assert "learning_curve" not in report.artifacts["plots"]
+
+
+def test_robustness_slices_in_report_card_and_metrics(report, check_text_robustness):
+    check_text_robustness(report)
