@@ -28,6 +28,7 @@ def write_card(
     limits: Sequence[str],
     out_dir: Path,
     confidence: float = 0.95,
+    explanations: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, str]:
     """Write model_card.md and model_card.html into out_dir; returns their paths.
 
@@ -76,6 +77,7 @@ def write_card(
         figures={caption: Path(p) for caption, p in figures.items()},
         limits=list(limits),
         confidence=confidence,
+        explanations=list(explanations),
     )
     paths = write_model_card(card, out_dir)
     return {k: str(v) for k, v in paths.items()}
