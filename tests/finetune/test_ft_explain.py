@@ -20,18 +20,26 @@ from karpa_models.finetune.hybrid import BlendWeights, HybridRecommender
 from karpa_models.finetune.next_item import train_recommender
 from karpa_models.finetune.saved import load_classifier, save_classifier
 from karpa_models.finetune.scratch import scratch_foundation
-from tests.finetune.conftest import CLASS_WORDS
 
-KEYWORDS = {w for words in CLASS_WORDS.values() for w in words}
+# The class words of tests/finetune/conftest.py's keyword_texts.
+KEYWORDS = {
+    "refund",
+    "reimburse",
+    "repay",
+    "parcel",
+    "courier",
+    "shipping",
+    "password",
+    "login",
+    "signin",
+}
 
 
 @pytest.fixture(scope="module")
-def keyword_model(model_cfg):
+def keyword_model(model_cfg, make_texts):
     """A classifier whose class is decided by one keyword among filler words."""
-    from tests.finetune.conftest import keyword_texts
-
-    train_x, train_y = keyword_texts(150, seed=0)
-    val_x, val_y = keyword_texts(30, seed=1)
+    train_x, train_y = make_texts(150, seed=0)
+    val_x, val_y = make_texts(30, seed=1)
     model, tok = scratch_foundation(model_cfg, train_x * 3, seed=0)
     cfg = ClassifierConfig(
         mode="full", epochs=15, batch_size=16, lr=3e-3, encoder_lr_scale=1.0, patience=30,
@@ -41,14 +49,12 @@ def keyword_model(model_cfg):
     return clf, train_x, train_y
 
 
-def test_the_deciding_keyword_gets_the_highest_attribution(keyword_model):
+def test_the_deciding_keyword_gets_the_highest_attribution(keyword_model, make_texts):
     """Attributions are relative to the all-[MASK] baseline; this model reads "no keyword"
     as one class (the baseline's), so texts of that class owe it to no word. Every other
     text owes its class to its keyword, and the attributions say so."""
     clf, _, _ = keyword_model
-    from tests.finetune.conftest import keyword_texts
-
-    texts, labels = keyword_texts(30, seed=5)
+    texts, labels = make_texts(30, seed=5)
     assert np.mean(clf.predict(texts) == np.asarray(labels)) > 0.9
     attributions = attribute_tokens(clf.model, clf.tokenizer, texts, clf.max_len, n_steps=32)
     baseline_class = clf.predict(["[MASK]"])[0]
@@ -87,11 +93,11 @@ def test_nearest_examples_share_the_class_and_survive_save_and_load(keyword_mode
     assert old.neighbours is None and NeighbourIndex.load(tmp_path / "old") is None
 
 
-def test_deleting_attributed_tokens_lowers_the_probability_more_than_random(keyword_model):
+def test_deleting_attributed_tokens_lowers_the_probability_more_than_random(
+    keyword_model, make_texts
+):
     clf, _, _ = keyword_model
-    from tests.finetune.conftest import keyword_texts
-
-    texts, _ = keyword_texts(24, seed=7)
+    texts, _ = make_texts(24, seed=7)
     attributions = attribute_tokens(clf.model, clf.tokenizer, texts, clf.max_len, n_steps=8)
     curves = deletion_curves(clf.model, clf.tokenizer, attributions, max_k=3, seed=0)
     assert curves.top.shape == curves.random.shape == (24, 4)
@@ -103,15 +109,13 @@ def test_deleting_attributed_tokens_lowers_the_probability_more_than_random(keyw
 
 
 @pytest.fixture(scope="module")
-def cycle_recommender(model_cfg):
-    from tests.finetune.conftest import cycle_sequences
-
+def cycle_recommender(model_cfg, make_sequences):
     n = 30
-    seqs = cycle_sequences(120, n, seed=0, cold=set())
+    seqs = make_sequences(120, n, seed=0, cold=set())
     texts = [f"item number {i} colour {['red', 'blue', 'green'][i % 3]}" for i in range(n)]
     catalogue = ItemCatalogue([f"I{i:03d}" for i in range(n)], texts)
     model, tok = scratch_foundation(model_cfg, texts * 4, seed=0)
-    val = cycle_sequences(40, n, seed=1, cold=set())
+    val = make_sequences(40, n, seed=1, cold=set())
     from karpa.evaluation.ranking import validation_metrics
 
     cfg = RecommenderConfig(epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu")

@@ -21,16 +21,14 @@ from karpa.tracking.runs import Tracker
 from karpa_cli.main import main
 from karpa_models.explain.neighbours import build_index
 from karpa_models.finetune.saved import save_classifier, save_recommender
-from tests.finetune.conftest import model_cfg  # noqa: F401
-from tests.finetune.test_ft_explain import cycle_recommender, keyword_model  # noqa: F401
 
 EXAMPLE = pd.DataFrame({"text": ["my refund please", "the courier is late"]})
 
 
 @pytest.fixture(scope="module")
-def model_dirs(keyword_model, tmp_path_factory):  # noqa: F811
+def model_dirs(keyword_classifier, tmp_path_factory):
     """A classifier saved with its nearest-example index, and the same one without."""
-    clf, train_x, train_y = keyword_model
+    clf, train_x, train_y = keyword_classifier
     out = tmp_path_factory.mktemp("models")
     old = save_classifier(clf, out / "old")
     clf.neighbours = build_index(
@@ -111,11 +109,8 @@ def test_an_old_version_says_in_one_sentence_that_it_cannot_explain(home, model_
     assert list(out["explanation"]) == [CANNOT_EXPLAIN] * 2
 
 
-def test_the_recommender_explains_each_item_by_history_and_parts(
-    cycle_recommender,  # noqa: F811
-    tmp_path,
-):
-    folder = save_recommender(cycle_recommender, tmp_path / "rec")
+def test_the_recommender_explains_each_item_by_history_and_parts(walk_recommender, tmp_path):
+    folder = save_recommender(walk_recommender, tmp_path / "rec")
     model = RecommenderModel()
     model.load_context(type("Ctx", (), {"artifacts": {"model": str(folder)}})())
     frame = pd.DataFrame({"history": [["I010", "I011", "I012"]], "k": [3]})
