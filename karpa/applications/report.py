@@ -34,6 +34,8 @@ class AppReport:
     slices: tidy records {"slice", "bucket", "n", "metric", "value", "low", "high"}.
     artifacts: {"plots": {name: path}, "model_card": {"markdown", "html"}, "model_dir",
         "report"}.
+    explanations: the deletion test of the text applications (karpa/evaluation/
+        faithfulness.py deletion_summary: "area", "top_curve", "random_curve", ...).
     """
 
     application: str
@@ -50,6 +52,7 @@ class AppReport:
     data: dict[str, Any] = field(default_factory=dict)
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    explanations: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(asdict(self))

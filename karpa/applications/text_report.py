@@ -163,6 +163,7 @@ def finish_text_app(
         data=data,
         training={r.name: _summary(r.train_info) for r in runs if r.train_info},
         timings=timings,
+        explanations=explanations.deletion if explanations is not None else {},
     )
     report.write(out_dir / "report.json")
     logger.info(

@@ -5,7 +5,8 @@ For each text, remove its k most-attributed tokens, and separately k random toke
 k = 0..max_k, and read the probability of the class the model predicted on the full text.
 If the attributions point at what the model uses, the first curve falls faster. Removal
 deletes the token from the sequence (the rest closes up), so no out-of-vocabulary filler
-is introduced; [CLS] and [SEP] stay. A text with fewer than k tokens loses all of them.
+is introduced; the special tokens ([CLS] and [SEP], or <s> and </s>) stay. A text with
+fewer than k tokens loses all of them.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ class DeletionCurves:
         return (self.random[:, 1:] - self.top[:, 1:]).mean(axis=1)
 
 
-def _without(ids: Sequence[int], drop: set[int]) -> list[int]:
-    return [t for i, t in enumerate(ids) if i not in drop]
+def _without(a: TokenAttribution, drop: Sequence[int]) -> list[int]:
+    """a's encoded sequence without the content tokens at indices `drop` (into a.ids)."""
+    gone = {a.positions[j] for j in drop}
+    return [t for i, t in enumerate(a.encoded) if i not in gone]
 
 
 def deletion_curves(
@@ -51,17 +54,16 @@ def deletion_curves(
 ) -> DeletionCurves:
     """Both curves for texts already attributed (attribute_tokens); model in eval mode."""
     rng = np.random.default_rng(seed)
-    specials = SpecialTokens.of(tokenizer)
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    variants: list[list[int]] = []  # content token ids of each variant, in order
+    pad = SpecialTokens.of(tokenizer).pad
+    variants: list[list[int]] = []  # the encoded sequence of each variant
     for a in attributions:
         order = top_positions(a)
         randoms = [rng.permutation(len(a.ids)) for _ in range(n_random)]
         for k in range(max_k + 1):
-            variants.append(_without(a.ids, set(order[:k].tolist())))
+            variants.append(_without(a, order[:k].tolist()))
             for perm in randoms:
-                variants.append(_without(a.ids, set(perm[:k].tolist())))
-    probs = _probabilities(model, variants, cls_id, sep_id, specials.pad, batch_size)
+                variants.append(_without(a, perm[:k].tolist()))
+    probs = _probabilities(model, variants, pad, batch_size)
     per_text = (max_k + 1) * (1 + n_random)
     targets = np.repeat([a.target for a in attributions], per_text)
     chosen = probs[np.arange(len(variants)), targets].reshape(len(attributions), max_k + 1, -1)
@@ -72,17 +74,12 @@ def deletion_curves(
 def _probabilities(
     model: nn.Module,
     variants: list[list[int]],
-    cls_id: int | None,
-    sep_id: int | None,
     pad_id: int,
     batch_size: int,
 ) -> np.ndarray:
-    """Content-token sequences, wrapped as [CLS] ... [SEP] -> (V, C) probabilities."""
+    """Encoded sequences -> (V, C) probabilities, in batches padded with pad_id."""
     device = next(model.parameters()).device
-    wrapped = [
-        ([cls_id] if cls_id is not None else []) + v + ([sep_id] if sep_id is not None else [])
-        for v in variants
-    ]
+    wrapped = variants
     out = []
     for start in range(0, len(wrapped), batch_size):
         chunk = wrapped[start : start + batch_size]

@@ -38,7 +38,7 @@ class TokenAttribution:
     """One text's attributions over its tokens (specials left out), in text order.
 
     ids: token ids (n,); tokens: their strings; scores: attributions (n,) to the target's
-    logit; positions: their indices in the encoded sequence; delta: the integrated-gradients
+    logit; positions: their indices in `encoded`; delta: the integrated-gradients
     convergence delta (sum of scores minus the logit's change from the baseline).
     """
 
@@ -49,6 +49,7 @@ class TokenAttribution:
     scores: list[float]  # in logit units
     positions: list[int]
     delta: float
+    encoded: list[int]  # the whole encoded sequence, special tokens included
 
     def words(self) -> list[tuple[str, float]]:
         """WordPiece pieces glued back into words ("##" continuations), scores summed."""
@@ -142,6 +143,7 @@ def attribute_tokens(
                 scores=[float(per_token[b, t]) for t in keep],
                 positions=keep,
                 delta=float(delta[b]),
+                encoded=[int(i) for i in ids_np[b, :n]],
             )
     return [a for a in out if a is not None]
 
