@@ -58,7 +58,7 @@ def _predict(args: argparse.Namespace) -> int:
         if "source" in out:  # "model", or why the popularity fallback answered
             result["source"] = str(out["source"][0])
         if "explanation" in out:
-            result["explanation"] = out["explanation"][0]
+            result["explanation"] = _with_features(home.store, out["explanation"][0])
     else:
         out = predict(pd.DataFrame({"text": [args.input]}))
         result = out.iloc[0].to_dict()
@@ -66,6 +66,31 @@ def _predict(args: argparse.Namespace) -> int:
     result["model"] = f"{name} v{version} (@{args.alias})"
     print(json.dumps(result, indent=2, default=lambda v: v.item() if hasattr(v, "item") else v))
     return 0
+
+
+def _with_features(store, explained: list[dict]) -> list[dict]:
+    """Each recommended item's explanation with its content features (title, category,
+    attributes) and `shared_features`: those it shares with the history items that
+    contributed to it (positive leave-one-out contribution), most contributing first."""
+    from karpa.scoring import item_features
+
+    ids = [e["item"] for e in explained] + [h["item"] for e in explained for h in e["history"]]
+    features = item_features(store, ids)
+    out = []
+    for e in explained:
+        own = features.get(e["item"], {})
+        shared: dict[str, str] = {}
+        for h in e["history"]:
+            if h["contribution"] <= 0:
+                continue
+            for key, value in features.get(h["item"], {}).items():
+                if key != "title" and own.get(key) == value:
+                    shared.setdefault(key, value)
+        history = [
+            {**h, "title": features.get(h["item"], {}).get("title", "")} for h in e["history"]
+        ]
+        out.append({**e, "history": history, "features": own, "shared_features": shared})
+    return out
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -121,3 +121,42 @@ def test_the_recommender_explains_each_item_by_history_and_parts(walk_recommende
     assert [e["item"] for e in explained] == items and items[0] == "I013"
     assert explained[0]["history"][0]["item"] == "I012"
     assert set(explained[0]["parts"]) == {"content", "behaviour", "popularity"}
+
+
+def test_cli_explains_recommendations_with_history_and_content_features(
+    home, walk_recommender, tmp_path, capsys
+):
+    views = home.store / "views" / "v1"
+    views.mkdir(parents=True)
+    (views / "manifest.json").write_text("{}")
+    ids = walk_recommender.item_ids
+    pd.DataFrame(
+        {
+            "item_idx": range(len(ids)),
+            "item_id": ids,
+            "title": [f"thing {i}" for i in range(len(ids))],
+            "category": [f"group{i // 5}" for i in range(len(ids))],
+            "attributes": [json.dumps({"colour": ["red", "blue"][i % 2]}) for i in range(len(ids))],
+        }
+    ).to_parquet(views / "items.parquet", index=False)
+    pd.DataFrame({"user_id": ["U1"], "items": [[10, 11, 12]]}).to_parquet(
+        views / "sequences.parquet", index=False
+    )
+    folder = save_recommender(walk_recommender, tmp_path / "rec")
+    run_id = Tracker(home, "explain-test").start_run("finetune-recommendation", {})
+    frame = pd.DataFrame({"history": [["I001", "I002"]], "k": [3]})
+    uri = log_pyfunc(
+        home.tracking_uri, run_id, "recommendation", RecommenderModel(), {"model": str(folder)},
+        frame, params=APP_PARAMS,
+    )  # fmt: skip
+    registry = Registry(home.tracking_uri, home.root / "audit.jsonl")
+    version = registry.register("karpa-recommender", uri, run_id, {})
+    registry.move("karpa-recommender", "champion", version, "test")
+    assert main(["predict", "recommend", "U1", "-k", "2", "--explain"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    first = result["explanation"][0]
+    assert first["item"] == result["items"][0] == "I013"
+    assert first["history"][0] == {**first["history"][0], "item": "I012", "title": "thing 12"}
+    assert first["features"] == {"title": "thing 13", "category": "group2", "colour": "blue"}
+    assert first["shared_features"]["category"] == "group2"
+    assert set(first["parts"]) == {"content", "behaviour", "popularity"}
