@@ -35,6 +35,7 @@ CODE_PATHS = [str(ROOT / "karpa_models"), str(ROOT / "karpa")]
 # What a served model imports, with the pins declared once, in pyproject.toml.
 SERVING_NEEDS = (
     "torch",
+    "captum",  # explanations (the `explain` predict param)
     "tokenizers",
     "pandas",
     "numpy",
