@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="demo world seed")
     parser.add_argument("--scale", type=float, default=1.0, help="demo world scale")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--direct", action="store_true", help="call the stages directly (no Prefect, no MLflow)"
+    )
     args = parser.parse_args()
     command = "python bench/explanations.py" + "".join(
         [
@@ -41,6 +44,7 @@ def main() -> None:
             f" --seed {args.seed}" if args.seed else "",
             f" --scale {args.scale:g}" if args.scale != 1.0 else "",
             "".join(f" --set {s}" for s in args.set),
+            " --direct" if args.direct else "",
         ]
     )
     print(header("karpa explanations: deletion-test faithfulness and cost", command))
@@ -58,17 +62,17 @@ def main() -> None:
             generate_world(Path(data), scale=args.scale, seed=args.seed)
         config = args.config or str(CONFIGS / "demo.yaml")
         started = time.perf_counter()
-        result = retrain(
-            config=config,
-            data=str(Path(data).resolve()),
-            overrides=["pretrain.progress=false", "until=finetune", *args.set],
-        )
+        overrides = ["pretrain.progress=false", "until=finetune", *args.set]
+        if args.direct:
+            reports = _direct(config, str(Path(data).resolve()), overrides, Path(tmp) / "store")
+        else:
+            result = retrain(config=config, data=str(Path(data).resolve()), overrides=overrides)
+            reports = {app: entry["report"] for app, entry in result["finetune"].items()}
         print(f"\npipeline up to the fine-tunes: {time.perf_counter() - started:.0f} s")
         for app in TEXT_APPS:
-            entry = result["finetune"].get(app)
-            if entry is None:
+            if app not in reports:
                 continue
-            report = json.loads(Path(entry["report"]).read_text())
+            report = json.loads(Path(reports[app]).read_text())
             area = report["intervals"].get("deletion_area")
             if area is None:
                 print(f"\n## {app}: no explanations (explain_examples = 0 or a baseline won)")
@@ -85,6 +89,26 @@ def main() -> None:
                 f"explanations added {timings['explain_s']:.1f} s to an evaluation of "
                 f"{timings['total_s']:.1f} s ({timings['explain_s'] / timings['total_s']:.0%})"
             )
+
+
+def _direct(config: str, data: str, overrides: list[str], store_root: Path) -> dict[str, str]:
+    """ingest -> validate -> align -> pretrain -> the text fine-tunes, stage functions
+    called directly; -> application -> report.json path."""
+    from _common import direct_views
+
+    from karpa.config import load_config
+    from karpa.finetuning import run_application
+    from karpa.pretraining.stage import pretrain_foundation
+    from karpa.store import Store
+
+    cfg = load_config(Path(config), overrides, data)
+    store = Store(store_root)
+    views = direct_views(cfg, store)
+    foundation = pretrain_foundation(views, cfg.pretrain, cfg.seed, store)
+    return {
+        app: run_application(app, views, foundation, cfg.finetune, store).report
+        for app in TEXT_APPS
+    }
 
 
 def _curves(explained: dict) -> str:
