@@ -46,6 +46,33 @@ def user_history(store: Path, user: str) -> list[str]:
     return [ids[i] for i in row.iloc[0]["items"]]
 
 
+def item_features(store: Path, ids: list[str]) -> dict[str, dict[str, str]]:
+    """Title, category and key/value attributes of the given items in the latest views
+    (for explanations); an item the views do not know is left out."""
+    import json
+
+    import pandas as pd
+
+    views = latest_views(store)
+    if views is None:
+        return {}
+    items = pd.read_parquet(
+        views / "items.parquet", columns=["item_id", "title", "category", "attributes"]
+    )
+    items = items[items["item_id"].isin(set(ids))]
+    out = {}
+    for row in items.itertuples(index=False):
+        features = {"title": str(row.title or ""), "category": str(row.category or "")}
+        try:
+            extra = json.loads(row.attributes) if isinstance(row.attributes, str) else {}
+        except ValueError:
+            extra = {}
+        if isinstance(extra, dict):
+            features.update({str(k): str(v) for k, v in extra.items()})
+        out[str(row.item_id)] = features
+    return out
+
+
 def read_inputs(path: Path) -> pd.DataFrame:
     import pandas as pd
 

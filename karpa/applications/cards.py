@@ -30,6 +30,7 @@ def write_card(
     out_dir: Path,
     confidence: float = 0.95,
     privacy: Mapping[str, Any] | None = None,
+    explanations: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, str]:
     """Write model_card.md and model_card.html into out_dir; returns their paths.
 
@@ -80,6 +81,7 @@ def write_card(
         limits=list(limits),
         confidence=confidence,
         privacy=card_rows(dict(privacy)) if privacy else {},
+        explanations=list(explanations),
     )
     paths = write_model_card(card, out_dir)
     return {k: str(v) for k, v in paths.items()}

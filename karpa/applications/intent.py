@@ -23,6 +23,7 @@ from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import IntentConfig
+from karpa.applications.text_explain import explain_text_app
 from karpa.applications.text_report import finish_text_app, text_slices
 from karpa.applications.text_runs import Scored, TextRun
 from karpa.evaluation.bootstrap import bootstrap_metric_ci
@@ -206,6 +207,7 @@ def run_intent(
     ]
     if task.n_test_total > len(task.test):
         limits.append(f"Test capped at {len(task.test)} of {task.n_test_total} messages.")
+    explanations = explain_text_app("intent", task, ev, cfg, out_dir)
     timings["total_s"] = time.perf_counter() - started
     return finish_text_app(
         "intent",
@@ -223,4 +225,5 @@ def run_intent(
         limits=limits,
         timings=timings,
         oos_threshold=threshold,
+        explanations=explanations,
     )

@@ -37,6 +37,8 @@ class AppReport:
         "report"}.
     privacy: a DP fine-tune's spend (epsilon, delta, ...) and its cost against the
         non-private twin (karpa.applications.text_privacy); None when not private.
+    explanations: the deletion test of the text applications (karpa/evaluation/
+        faithfulness.py deletion_summary: "area", "top_curve", "random_curve", ...).
     """
 
     application: str
@@ -54,6 +56,7 @@ class AppReport:
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     privacy: dict[str, Any] | None = None
+    explanations: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(asdict(self))

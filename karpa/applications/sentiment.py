@@ -19,6 +19,7 @@ from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import SentimentConfig
+from karpa.applications.text_explain import explain_text_app
 from karpa.applications.text_report import finish_text_app, text_slices
 from karpa.applications.text_runs import Scored, TextRun
 from karpa.evaluation.bootstrap import bootstrap_ci
@@ -135,6 +136,7 @@ def run_sentiment(
     ]
     if task.n_test_total > len(task.test):
         limits.append(f"Test capped at {len(task.test)} of {task.n_test_total} headlines.")
+    explanations = explain_text_app("sentiment", task, ev, cfg, out_dir)
     timings["total_s"] = time.perf_counter() - started
     return finish_text_app(
         "sentiment",
@@ -151,4 +153,5 @@ def run_sentiment(
         data=data,
         limits=limits,
         timings=timings,
+        explanations=explanations,
     )

@@ -64,7 +64,28 @@ class TextAppConfig:
     robustness_sample: int = 300
     robustness_perturbations: tuple[str, ...] | None = None
 
+    # Explanations (karpa/applications/text_explain.py): test texts in the deletion test
+    # (0: no explanations in evaluation), integrated-gradients steps, the largest number of
+    # tokens removed, labeled training examples kept for nearest-example answers, and
+    # correct and wrong test predictions shown (each) in the model card.
+    explain_examples: int = 64
+    explain_steps: int = 32
+    deletion_max_k: int = 5
+    neighbour_examples: int = 5000
+    card_explanations: int = 3
+
     def __post_init__(self) -> None:
+        bounds = {
+            "explain_examples": (0, 10_000),
+            "explain_steps": (2, 512),
+            "deletion_max_k": (1, 50),
+            "neighbour_examples": (0, 1_000_000),
+            "card_explanations": (0, 50),
+        }
+        for key, (low, high) in bounds.items():
+            value = getattr(self, key)
+            if not low <= value <= high:
+                raise ValueError(f"{key} must be between {low} and {high}, got {value}")
         if not 0 <= self.robustness_sample <= 100_000:
             raise ValueError(
                 f"robustness_sample must be within [0, 100000], got {self.robustness_sample}"

@@ -16,6 +16,7 @@ from karpa.applications.figures import comparison_plot, comparison_rows
 from karpa.applications.report import AppReport
 from karpa.applications.text_app import TextEvaluation
 from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_explain import TextExplanations
 from karpa.applications.text_runs import Scored, TextRun
 from karpa.evaluation.plots import confusion_matrix_plot, learning_curve_plot
 from karpa.evaluation.slices import Slicing, slice_table
@@ -69,11 +70,21 @@ def finish_text_app(
     limits: list[str],
     timings: dict[str, float],
     oos_threshold: float | None = None,
+    explanations: TextExplanations | None = None,
 ) -> AppReport:
-    """Draw the shared plots, save the main model, write the model card and report."""
+    """Draw the shared plots, save the main model (with its nearest-example index when
+    explanations were computed), write the model card and report."""
     runs, scored, main, headline = ev.runs, ev.scored, ev.main, ev.headline
     comparisons, curve = ev.comparisons, ev.curve
     plots = dict(figures)
+    metrics = dict(scored[main].metrics)
+    intervals = dict(intervals)
+    if explanations is not None:
+        plots["deletion_test"] = explanations.figure
+        metrics.update(explanations.metrics())
+        intervals["deletion_area"] = explanations.deletion["area"]
+        protocol = {**protocol, "explanations": _explain_protocol(explanations, cfg)}
+        timings = {**timings, "explain_s": explanations.seconds}
     metric = headline["metric"]
     if curve:
         plots["learning_curve"] = learning_curve_plot(
@@ -102,6 +113,8 @@ def finish_text_app(
         if oos_threshold is not None:
             clf.with_oos_threshold(oos_threshold, str(protocol.get("oos_label", "oos")))
         clf.features = None  # the saved model runs the whole encoder
+        if explanations is not None:
+            clf.neighbours = explanations.index
         model_dir = save_classifier(clf, out_dir / "model")
     model_name = f"{app}-{main}"
     captions = {
@@ -109,17 +122,20 @@ def finish_text_app(
         "comparison": "Headline metric of every model on the same test split",
         "confusion_matrix": "Confusion matrix of the model on the test split",
         "reliability": "Reliability diagram (in-scope test examples)",
+        "deletion_test": "Deletion test: predicted-class probability as the most-attributed "
+        "or random tokens are removed",
     }
     card = write_card(
         application=app,
         model_name=model_name,
         summary=summary,
         headline=headline,
-        metrics=scored[main].metrics,
+        metrics=metrics,
         intervals=intervals,
         comparisons=comparisons,
         slices=slices,
         figures={captions.get(k, k): p for k, p in plots.items()},
+        explanations=explanations.examples if explanations is not None else (),
         protocol=protocol,
         data=data,
         details={"model_dir": str(model_dir) if model_dir else "n/a", **_train_details(runs)},
@@ -132,7 +148,7 @@ def finish_text_app(
         application=app,
         model_name=model_name,
         headline=headline,
-        metrics=scored[main].metrics,
+        metrics=metrics,
         intervals=intervals,
         comparisons=comparisons,
         pretraining_gain=ev.gain,
@@ -149,6 +165,7 @@ def finish_text_app(
         training={r.name: _summary(r.train_info) for r in runs if r.train_info},
         timings=timings,
         privacy=ev.privacy,
+        explanations=explanations.deletion if explanations is not None else {},
     )
     report.write(out_dir / "report.json")
     logger.info(
@@ -162,6 +179,15 @@ def finish_text_app(
         timings.get("total_s", 0.0),
     )
     return report
+
+
+def _explain_protocol(explanations: TextExplanations, cfg: TextAppConfig) -> str:
+    return (
+        f"token attributions by layer integrated gradients (Captum) over the token "
+        f"embeddings, all-[MASK] baseline, {cfg.explain_steps} steps; deletion test on "
+        f"{explanations.deletion['n_examples']} test texts, k = 1..{cfg.deletion_max_k}; "
+        f"{len(explanations.index)} training examples indexed for nearest examples"
+    )
 
 
 def _summary(info: dict[str, Any]) -> dict[str, Any]:

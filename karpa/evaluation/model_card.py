@@ -56,7 +56,10 @@ class Comparison:
 @dataclass(frozen=True)
 class ModelCard:
     """Everything a card shows. `slices` are the tidy records of `slices.slice_table`;
-    `figures` maps a caption to a PNG path; `details` holds run ids, dates, config keys."""
+    `figures` maps a caption to a PNG path; `details` holds run ids, dates, config keys.
+    `explanations`: explained test predictions {"text", "true", "predicted", "correct",
+    "probability", "words": [{"word", "attribution"}], "nearest": [{"text", "label",
+    "similarity"}]} (karpa_models/explain/text.py)."""
 
     application: str
     model_name: str
@@ -71,6 +74,7 @@ class ModelCard:
     limits: Sequence[str] = ()
     confidence: float = 0.95
     privacy: Mapping[str, Any] = field(default_factory=dict)  # field -> value, DP runs only
+    explanations: Sequence[Mapping[str, Any]] = ()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ModelCard:
@@ -107,6 +111,12 @@ def to_markdown(card: ModelCard | Mapping[str, Any], base_dir: str | Path | None
             lines.append("|" + "---|" * len(headers))
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
             out.append("\n".join(lines) + "\n")
+        elif kind == "words":
+            out.append(
+                "top words: "
+                + ", ".join(f"{_md_text(w)} ({_signed(s)})" for w, s, _ in payload)
+                + "\n"
+            )
         elif kind == "figure":
             caption, path = payload
             link = Path(os.path.relpath(path, base_dir)) if base_dir is not None else Path(path)
@@ -199,6 +209,20 @@ def _blocks(card: ModelCard) -> list[Block]:
     ]
     blocks.append(_table_or_none(["slice", "bucket", "n", "metric", "value", pct], rows))
 
+    if card.explanations:
+        blocks.append(("h2", "Explanations"))
+        blocks.append(
+            (
+                "p",
+                "Test predictions, correct and wrong, with the words that drove them (layer "
+                "integrated gradients to the predicted class's logit against an all-[MASK] "
+                "baseline; positive: towards the class) and the nearest labeled training "
+                "example in the model's embedding space.",
+            )
+        )
+        for e in card.explanations:
+            blocks += _explanation_blocks(e)
+
     if card.figures:
         blocks.append(("h2", "Figures"))
         for caption, path in card.figures.items():
@@ -209,6 +233,28 @@ def _blocks(card: ModelCard) -> list[Block]:
     blocks.append(("h2", "Known limits"))
     blocks.append(("list", list(card.limits)) if card.limits else ("p", "None recorded."))
     return blocks
+
+
+def _explanation_blocks(e: Mapping[str, Any]) -> list[Block]:
+    verdict = "correct" if e.get("correct") else "wrong"
+    head = (
+        f'{verdict}: "{e["text"]}" (true {e["true"]}, predicted {e["predicted"]}, '
+        f"probability of {e.get('explained_class', e['predicted'])} "
+        f"{_fmt(e.get('probability'))})"
+    )
+    words = [(w["word"], float(w["attribution"])) for w in e.get("words", [])]
+    peak = max((abs(s) for _, s in words), default=0.0) or 1.0
+    out: list[Block] = [("p", head), ("words", [(w, s, abs(s) / peak) for w, s in words])]
+    for n in e.get("nearest", [])[:1]:
+        out.append(
+            ("p", f"nearest training example: \"{n['text']}\" ({n['label']}, "
+             f"cosine {_fmt(n['similarity'])})")
+        )  # fmt: skip
+    return out
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}"
 
 
 def _table_or_none(headers: list[str], rows: list[list[Any]]) -> Block:

@@ -23,10 +23,19 @@ from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
 ROOT = Path(__file__).resolve().parents[2]
+# Predict parameters of the application models (MLflow 3 params, in the signature):
+# `mlflow models serve` takes them as {"params": {"explain": true}} beside the data.
+APP_PARAMS = {"explain": False}
+EXPLAIN_STEPS = 32  # integrated-gradients steps per served explanation
+CANNOT_EXPLAIN = (
+    "This model version cannot explain its predictions: it was saved before karpa stored "
+    "the training examples explanations need; retrain to get a version that can."
+)
 CODE_PATHS = [str(ROOT / "karpa_models"), str(ROOT / "karpa")]
 # What a served model imports, with the pins declared once, in pyproject.toml.
 SERVING_NEEDS = (
     "torch",
+    "captum",  # explanations (the `explain` predict param)
     "tokenizers",
     "pandas",
     "numpy",
@@ -129,12 +138,14 @@ def log_pyfunc(
     python_model: PythonModel,
     artifacts: dict[str, str],
     input_example: pd.DataFrame,
+    params: dict[str, Any] | None = None,
 ) -> str:
-    """Log a pyfunc model to an existing run (by id) and return its model URI."""
+    """Log a pyfunc model to an existing run (by id) and return its model URI; `params`
+    (name -> default) become the signature's params schema."""
     context = type("Ctx", (), {"artifacts": artifacts})()
     python_model.load_context(context)
     output = python_model.predict(context, input_example)
-    signature = infer_signature(input_example, output)
+    signature = infer_signature(input_example, output, params=params)
     # `start_run(run_id=...)` makes the run active in this thread only, for this call.
     with tracking_uri(tracking_uri_), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
@@ -154,7 +165,11 @@ class TextClassifierModel(PythonModel):
 
     Input: a DataFrame with a `text` column. Output per row: `label`, `probability` (of the
     top class) and `out_of_scope` (True when the top probability is below the
-    out-of-scope threshold chosen on validation; always False without one).
+    out-of-scope threshold chosen on validation; always False without one). With the
+    param `explain=True`, also `explanation`: {"words": [{"word", "attribution"}],
+    "nearest": [{"text", "label", "similarity"}], "explained_class", "attribution_delta"}
+    (karpa_models/explain/text.py), or the CANNOT_EXPLAIN sentence for a model saved
+    without the training examples explanations need.
     """
 
     def load_context(self, context) -> None:
@@ -174,9 +189,21 @@ class TextClassifierModel(PythonModel):
         threshold = self.clf.oos_threshold
         oos = confidence < threshold if threshold is not None else np.zeros(len(texts), bool)
         labels = np.where(oos, self.clf.oos_label, labels)
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {"label": labels.astype(str), "probability": confidence, "out_of_scope": oos}
         )
+        if (params or {}).get("explain"):
+            out["explanation"] = self.explain(texts)
+        return out
+
+    def explain(self, texts: list[str]) -> list[Any]:
+        if self.clf.neighbours is None:
+            return [CANNOT_EXPLAIN] * len(texts)
+        from karpa_models.explain.text import explain_texts
+
+        explained = explain_texts(self.clf, texts, self.clf.neighbours, n_steps=EXPLAIN_STEPS)
+        keep = ("explained_class", "words", "nearest", "attribution_delta")
+        return [{k: e[k] for k in keep} for e in explained]
 
 
 class RecommenderModel(PythonModel):
@@ -186,6 +213,9 @@ class RecommenderModel(PythonModel):
     `k` (default 10). Output per row: `items` (ids, best first; history items never),
     `scores`, and `source`: "model", or "popularity fallback: unknown user" when the
     history holds no item the model knows (then the items are the most popular ones).
+    With the param `explain=True`, also `explanation`: per recommended item {"item",
+    "history": [{"item", "contribution"}], "parts": {"content", "behaviour",
+    "popularity", "co-occurrence"}} (karpa_models/explain/recommend.py).
     """
 
     def load_context(self, context) -> None:
@@ -197,7 +227,8 @@ class RecommenderModel(PythonModel):
         self.rec = load_any_recommender(context.artifacts["model"], "cpu")
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
-        items, scores, sources = [], [], []
+        items, scores, sources, explanations = [], [], [], []
+        explain = bool((params or {}).get("explain"))
         ks = model_input["k"] if "k" in model_input else [10] * len(model_input)
         for history, k in zip(model_input["history"], ks, strict=True):
             history = [str(i) for i in (list(history) if history is not None else [])]
@@ -206,4 +237,11 @@ class RecommenderModel(PythonModel):
             items.append([str(i) for i in top])
             scores.append([float(s) for s in score])
             sources.append(answer[2] if len(answer) > 2 else "model")
-        return pd.DataFrame({"items": items, "scores": scores, "source": sources})
+            if explain:
+                from karpa_models.explain.recommend import explain_recommendations
+
+                explanations.append(explain_recommendations(self.rec, history, items[-1]))
+        out = pd.DataFrame({"items": items, "scores": scores, "source": sources})
+        if explain:
+            out["explanation"] = explanations
+        return out

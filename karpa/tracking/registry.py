@@ -173,6 +173,19 @@ def history(audit_log: Path, name: str) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("model") == name]
 
 
+def explaining_predictor(tracking_uri: str, model_uri: str):
+    """The logged model as `DataFrame -> DataFrame` answering with explanations, or None
+    when its signature has no `explain` param (a version logged before explanations)."""
+    from karpa.tracking.models import tracking_uri as pointing_at
+
+    with pointing_at(tracking_uri):
+        model = mlflow.pyfunc.load_model(model_uri)
+    schema = model.metadata.get_params_schema()
+    if schema is None or "explain" not in {p.name for p in schema.params}:
+        return None
+    return lambda frame: model.predict(frame, params={"explain": True})
+
+
 def load_predictor(tracking_uri: str, model_uri: str):
     """A logged pyfunc model as a plain `DataFrame -> DataFrame` function."""
     from karpa.tracking.models import tracking_uri as pointing_at

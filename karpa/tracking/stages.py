@@ -73,7 +73,12 @@ def privacy_params(privacy: dict | None) -> dict[str, str]:
 
 def record_application(t: Tracker, run_id: str, m: AppManifest, example: pd.DataFrame) -> str:
     """A finetune child run's metrics, tags, evaluation files and pyfunc model; its URI."""
-    from karpa.tracking.models import RecommenderModel, TextClassifierModel, log_pyfunc
+    from karpa.tracking.models import (
+        APP_PARAMS,
+        RecommenderModel,
+        TextClassifierModel,
+        log_pyfunc,
+    )
 
     t.log_metrics(run_id, {k.replace("/", "."): v for k, v in m.metrics.items() if v is not None})
     t.set_tags(
@@ -86,5 +91,11 @@ def record_application(t: Tracker, run_id: str, m: AppManifest, example: pd.Data
             t.log_artifact(run_id, path, "evaluation")
     model_class = RecommenderModel if m.application == "recommendation" else TextClassifierModel
     return log_pyfunc(
-        t.home.tracking_uri, run_id, m.application, model_class(), {"model": m.model_dir}, example
+        t.home.tracking_uri,
+        run_id,
+        m.application,
+        model_class(),
+        {"model": m.model_dir},
+        example,
+        params=APP_PARAMS,
     )

@@ -22,6 +22,7 @@ from karpa_models.finetune.text import TextFeatures, encode, length_batches, to_
 from karpa_models.runtime import Runtime
 
 if TYPE_CHECKING:
+    from karpa_models.explain.neighbours import NeighbourIndex
     from karpa_models.finetune.recommender import NextItemRecommender
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class FineTunedClassifier:
     train_info: dict[str, Any] = field(default_factory=dict)
     # Frozen features of the same encoder (linear probes): scoring reuses them.
     features: TextFeatures | None = field(default=None, repr=False)
+    # Labeled training examples in the model's embedding space (explanations); None for a
+    # model saved before karpa stored them.
+    neighbours: NeighbourIndex | None = field(default=None, repr=False)
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:

@@ -7,6 +7,8 @@ classifier/                         recommender/
   tokenizer.json                      items.json     catalogue item ids, index order
   classes.json   column order
   thresholds.json  out-of-scope threshold (or null)
+  neighbours.npz, neighbours.json  labeled training examples for explanations (optional:
+                   absent from models saved before explanations existed)
 
 hybrid/ (the served recommender: sequence model + EASE, karpa_models/finetune/hybrid.py)
   meta.json        format, blend weights
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ import torch
 from tokenizers import Tokenizer
 
 from karpa_models.config import ModelConfig
+from karpa_models.explain.neighbours import NeighbourIndex
 from karpa_models.finetune.classifier import TextClassifier
 from karpa_models.finetune.hybrid import BlendWeights, HybridRecommender
 from karpa_models.finetune.predictors import FineTunedClassifier, FineTunedRecommender
@@ -67,7 +71,8 @@ def save_classifier(clf: FineTunedClassifier, folder: str | Path) -> Path:
         "classes.json": {"classes": list(clf.classes)},
         "thresholds.json": {"oos_threshold": clf.oos_threshold, "oos_label": clf.oos_label},
     }
-    return _write_folder(folder, files, clf.model.state_dict(), clf.tokenizer)
+    extra = clf.neighbours.save if clf.neighbours is not None else None
+    return _write_folder(folder, files, clf.model.state_dict(), clf.tokenizer, extra)
 
 
 def load_classifier(folder: str | Path, device: str = "cpu") -> FineTunedClassifier:
@@ -94,6 +99,7 @@ def load_classifier(folder: str | Path, device: str = "cpu") -> FineTunedClassif
         oos_threshold=thresholds.get("oos_threshold"),
         oos_label=str(thresholds.get("oos_label", "oos")),
         train_info=dict(meta.get("train_info", {})),
+        neighbours=NeighbourIndex.load(folder),
     )
 
 
@@ -195,6 +201,7 @@ def _write_folder(
     files: dict[str, Any],
     state: dict[str, torch.Tensor],
     tokenizer: Tokenizer | None,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +214,8 @@ def _write_folder(
         (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True))
     if tokenizer is not None:
         tokenizer.save(str(tmp / "tokenizer.json"))
+    if extra is not None:
+        extra(tmp)
     old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     if folder.exists():
         os.replace(folder, old)

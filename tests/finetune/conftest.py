@@ -69,11 +69,11 @@ def cycle_sequences(n_users: int, n_items: int, seed: int, cold: set[int]) -> li
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # a plain function: module fixtures may use it too
 def make_texts():
     return keyword_texts
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_sequences():
     return cycle_sequences

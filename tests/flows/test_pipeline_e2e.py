@@ -21,7 +21,7 @@ from flows.score import ScoreParams, score
 from karpa.config import CONFIGS
 from karpa.demo import generate_world
 from karpa.servers import free_port, stop, wait_http
-from karpa.tracking.registry import Registry, history, load_predictor
+from karpa.tracking.registry import Registry, explaining_predictor, history, load_predictor
 
 DEMO = str(CONFIGS / "demo.yaml")
 NAMES = ("karpa-intent", "karpa-sentiment", "karpa-recommender")
@@ -71,6 +71,10 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
     recommend = load_predictor(home.tracking_uri, "models:/karpa-recommender@champion")
     top = recommend(pd.DataFrame({"history": [items[:3]], "k": [5]}))["items"].iloc[0]
     assert len(top) == 5 and not set(top) & set(items[:3])
+    why = explaining_predictor(home.tracking_uri, "models:/karpa-recommender@champion")
+    explained = why(pd.DataFrame({"history": [items[:3]], "k": [5]}))["explanation"].iloc[0]
+    assert [e["item"] for e in explained] == list(top)
+    assert {h["item"] for e in explained for h in e["history"]} <= set(items[:3])
 
     # Batch scoring with the champion writes one answer per input row.
     source = tmp_path / "headlines.csv"
@@ -129,6 +133,17 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
             answer = json.loads(response.read())
         prediction = answer["predictions"][0]
         assert set(prediction) == {"label", "probability", "out_of_scope"}
+        # The explain predict param (the signature's params schema) reaches the model.
+        explained = json.loads(body) | {"params": {"explain": True}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(explained).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            why = json.loads(response.read())["predictions"][0]["explanation"]
+        assert why["words"] and why["nearest"], why
+        assert {"word", "attribution"} == set(why["words"][0])
     finally:
         stop(proc)
 
