@@ -58,12 +58,15 @@ def fast_overrides() -> list[str]:
         "pretrain.steps=12",
         "pretrain.progress=false",
         "finetune.intent={max_steps: 12, min_steps: 4, curve_epochs: 3, curve_min_steps: 5, "
-        "n_resamples: 200, curve_resamples: 50, k_shots: [5], max_test_examples: 300}",
+        "n_resamples: 200, curve_resamples: 50, k_shots: [5], max_test_examples: 300, "
+        "robustness_sample: 100}",
         "finetune.sentiment={max_steps: 12, min_steps: 4, curve_epochs: 3, "
         "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5], "
-        "max_test_examples: 300}",
-        "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200, max_test_users: 300}",
+        "max_test_examples: 300, robustness_sample: 100}",
+        "finetune.recommendation={epochs: 1, max_steps: 10, n_resamples: 200, max_test_users: 300, "
+        "robustness_users: 100}",
         "promote.floors={intent: 0.0, sentiment: 0.0, recommendation: 0.0}",
+        "promote.robustness_sample=100",
     ]
 
 
