@@ -25,17 +25,10 @@ def _run(args: argparse.Namespace) -> int:
     from karpa.home import activate
 
     home = activate(args.home)
-    from flows.embedded import (
-        close_interrupted_runs,
-        recover_abandoned_runs,
-        start_embedded_api,
-        stop_embedded_api,
-    )
     from flows.params import RetrainParams
     from flows.retrain import retrain
     from karpa.config import load_config
-    from karpa.run_lock import exclusive_run
-    from karpa_cli.sigterm import watch_sigterm
+    from karpa_cli.supervised import supervised_run
 
     # A bad config, override or data folder is one sentence before any flow run starts
     # (in a flow run it would be the ingest task's failure, under two tracebacks). The
@@ -43,20 +36,8 @@ def _run(args: argparse.Namespace) -> int:
     # naming the file.
     _check_data_root(load_config(args.config, args.set, args.data), args)
     params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
-    with exclusive_run(home):  # a second run on this home waits, and says for whom
-        # So is a Prefect API that does not come up: started here, with karpa's wait.
-        start_embedded_api(home)
-        recover_abandoned_runs(home)
-
-        def force_stop() -> None:
-            close_interrupted_runs(home)
-            stop_embedded_api()
-
-        watch_sigterm(force_stop)
-        try:
-            result = retrain(**params.model_dump())
-        finally:
-            close_interrupted_runs(home)
+    with supervised_run(home):  # so is a Prefect API that does not come up
+        result = retrain(**params.model_dump())
     run_id = result["mlflow_run_id"]
     print()
     print(f"MLflow run: {run_id}")

@@ -65,16 +65,9 @@ def _search(args: argparse.Namespace) -> int:
 
 def _run_flow(home: Any, args: argparse.Namespace, typed: dict[str, Any]) -> dict:
     """The search flow on the embedded Prefect API, one run per home at a time."""
-    from flows.embedded import (
-        close_interrupted_runs,
-        recover_abandoned_runs,
-        start_embedded_api,
-        stop_embedded_api,
-    )
     from flows.search import SearchParams, architecture_search
     from karpa.config import config_file
-    from karpa.run_lock import exclusive_run
-    from karpa_cli.sigterm import watch_sigterm
+    from karpa_cli.supervised import supervised_run
 
     params = SearchParams(
         # A shipped preset by name (`demo`) becomes its file: the form takes YAML paths.
@@ -88,19 +81,8 @@ def _run_flow(home: Any, args: argparse.Namespace, typed: dict[str, Any]) -> dic
         applications=typed.get("search.applications"),
         overrides=args.set,
     )
-    with exclusive_run(home):
-        start_embedded_api(home)
-        recover_abandoned_runs(home)
-
-        def force_stop() -> None:
-            close_interrupted_runs(home)
-            stop_embedded_api()
-
-        watch_sigterm(force_stop)
-        try:
-            result = architecture_search(**params.model_dump())
-        finally:
-            close_interrupted_runs(home)
+    with supervised_run(home):
+        result = architecture_search(**params.model_dump())
     print(f"MLflow run: {result['mlflow_run_id']}")
     return result
 
