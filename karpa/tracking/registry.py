@@ -18,13 +18,17 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from karpa.tracking.guard import GuardedClient
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 class Registry:
     def __init__(self, tracking_uri: str, audit_log: Path) -> None:
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.client = GuardedClient(
+            MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        )
         self.audit_log = audit_log
 
     def register(

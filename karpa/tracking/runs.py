@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from karpa.home import Home
 from karpa.manifests import TableManifest
+from karpa.tracking.guard import GuardedClient
 
 _UNSAFE = re.compile(r"[^\w\-. :/]")
 BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch call
@@ -41,7 +42,7 @@ def fail_abandoned_runs(home: Home, reason: str) -> list[str]:
     machines live there."""
     if home.tracking_uri != f"sqlite:///{home.mlflow_db}" or not home.mlflow_db.exists():
         return []
-    client = MlflowClient(tracking_uri=home.tracking_uri)
+    client = GuardedClient(MlflowClient(tracking_uri=home.tracking_uri))
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return []
@@ -59,7 +60,7 @@ class Tracker:
 
     def __init__(self, home: Home, experiment: str) -> None:
         self.home = home
-        self.client = MlflowClient(tracking_uri=home.tracking_uri)
+        self.client = GuardedClient(MlflowClient(tracking_uri=home.tracking_uri))
         self.experiment_id = self._experiment(experiment)
 
     def _experiment(self, name: str) -> str:
