@@ -141,7 +141,7 @@ def architecture_search(
 
 def search_pipeline(cfg: RunConfig, home: Home) -> dict:
     """The data stages (reused when unchanged), then the study, under one MLflow run."""
-    run = open_pipeline_run(cfg, home)
+    run = open_pipeline_run(cfg, home, search=True)
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:
         views = data_stages(run, cfg, home).views
