@@ -11,11 +11,11 @@ flows/params.py, and they are validated into `RetrainParams`.
 
 from __future__ import annotations
 
-import traceback
-
 from prefect import flow, get_run_logger
-from prefect.states import Failed, State
+from prefect.states import State
 
+from flows.data_stages import data_stages
+from flows.failure import failed_state
 from flows.hooks import report_run
 from flows.params import (
     FORM,
@@ -30,16 +30,12 @@ from flows.params import (
     Until,
 )
 from karpa.config import RunConfig, TrackingConfig
-from karpa.errors import KarpaError
 from karpa.home import Home, resolve_home
-from karpa.run_report import failure_sentence, mlflow_ui_url
-from tasks.align import align_views
+from karpa.run_report import mlflow_ui_url
 from tasks.finetune import finetune_app
-from tasks.ingest import ingest
 from tasks.pretrain import champion_foundation_stage, pretrain_stage
 from tasks.promote import promote
-from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
-from tasks.validate import validate_tables
+from tasks.tracking import close_pipeline_run, open_pipeline_run
 
 
 @flow(name="karpa-retrain", on_completion=[report_run], on_failure=[report_run])
@@ -76,15 +72,7 @@ def run_retrain(params: RetrainParams) -> dict | State:
         cfg = _links_to_tracking_server(params).resolve()
         return pipeline(cfg, resolve_home())
     except Exception as exc:
-        sentence = failure_sentence(exc)
-        logger = get_run_logger()
-        if isinstance(exc, KarpaError):
-            logger.error("%s", sentence)
-        else:
-            logger.error("%s\n%s", sentence, "".join(traceback.format_exception(exc)))
-        # Returning the state (instead of raising) makes its message exactly the sentence;
-        # the exception travels as its data, so a direct caller still gets it raised.
-        return Failed(message=sentence, data=exc)
+        return failed_state(exc)
 
 
 def _links_to_tracking_server(params: RetrainParams) -> RetrainParams:
@@ -106,29 +94,9 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
     run = open_pipeline_run(cfg, home)
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:
-        tables = [
-            f.result()
-            for f in [
-                ingest.submit(
-                    home,
-                    t,
-                    source,
-                    cfg.data.root,
-                    cfg.ingest,
-                    cfg.validate_.contracts,
-                    cfg.validate_.scrub_pii,
-                )
-                for t, source in cfg.data.sources.items()
-            ]
-        ]
-        log_ingest(run, tables)
-        summary["tables"] = [t.model_dump() for t in tables]
-        if cfg.runs("validate"):
-            validated = validate_tables(run, {t.table: t for t in tables}, cfg.validate_)
-            summary["validate"] = validated.counts
-        if cfg.runs("align"):
-            views = align_views(run, validated.accepted, cfg.align, cfg.data.sources)
-            summary["align"] = views.views
+        data = data_stages(run, cfg, home, through=cfg.until)
+        summary.update(data.summary())
+        views = data.views
         if cfg.runs("pretrain") and cfg.finetune.foundation == "champion":
             foundation = champion_foundation_stage(run, cfg.promote.registry_prefix)
             summary["pretrain"] = {

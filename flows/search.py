@@ -10,27 +10,23 @@ is refused before any trial starts.
 
 from __future__ import annotations
 
-import traceback
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger
-from prefect.states import Failed, State
+from prefect import flow
+from prefect.states import State
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from flows.data_stages import data_stages
+from flows.failure import failed_state
 from flows.hooks import report_run
 from flows.params import DEFAULT_CONFIG, FORM, ConfigPath, DataRoot, Overrides
 from karpa.config import RunConfig, field_bounds, load_config
 from karpa.config_search import Objective, SearchApplication, SearchConfig
-from karpa.errors import KarpaError
 from karpa.home import Home, resolve_home
-from karpa.run_report import failure_sentence
 from karpa.search.budget import check_budget
 from karpa.search.space import check_space
-from tasks.align import align_views
-from tasks.ingest import ingest
 from tasks.search import search_study
-from tasks.tracking import close_pipeline_run, log_ingest, open_pipeline_run
-from tasks.validate import validate_tables
+from tasks.tracking import close_pipeline_run, open_pipeline_run
 
 Trials = Annotated[
     int | None,
@@ -140,35 +136,15 @@ def architecture_search(
     try:
         return search_pipeline(params.resolve(), resolve_home())
     except Exception as exc:
-        sentence = failure_sentence(exc)
-        logger = get_run_logger()
-        if isinstance(exc, KarpaError):
-            logger.error("%s", sentence)
-        else:
-            logger.error("%s\n%s", sentence, "".join(traceback.format_exception(exc)))
-        return Failed(message=sentence, data=exc)
+        return failed_state(exc)
 
 
 def search_pipeline(cfg: RunConfig, home: Home) -> dict:
     """The data stages (reused when unchanged), then the study, under one MLflow run."""
-    run = open_pipeline_run(cfg, home)
+    run = open_pipeline_run(cfg, home, search=True)
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:
-        tables = [
-            ingest(
-                home,
-                t,
-                source,
-                cfg.data.root,
-                cfg.ingest,
-                cfg.validate_.contracts,
-                cfg.validate_.scrub_pii,
-            )
-            for t, source in cfg.data.sources.items()
-        ]
-        log_ingest(run, tables)
-        validated = validate_tables(run, {t.table: t for t in tables}, cfg.validate_)
-        views = align_views(run, validated.accepted, cfg.align, cfg.data.sources)
+        views = data_stages(run, cfg, home).views
         summary["search"] = search_study(run, views, cfg)
     except BaseException as exc:
         close_pipeline_run(run, ok=False, reason=str(exc))

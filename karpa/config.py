@@ -587,3 +587,13 @@ def flatten(value: Any, prefix: str = "") -> dict[str, str]:
             out.update(flatten(inner, f"{prefix}{key}."))
         return out
     return {prefix[:-1]: str(value)}
+
+
+def run_params(cfg: RunConfig, *, search: bool = False) -> dict[str, str]:
+    """The resolved config flattened as a pipeline run's MLflow parameters. The `search`
+    section is read by `karpa search` alone, so only a search run (`search`) logs it: a
+    retrain would carry a score of parameters it never used."""
+    flat = flatten(cfg)
+    if search:
+        return flat
+    return {key: value for key, value in flat.items() if not key.startswith("search.")}

@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
 from prefect.runtime import flow_run
 
-from karpa.config import RunConfig, flatten
+from karpa.config import RunConfig, run_params
 from karpa.home import Home
 from karpa.manifests import PipelineRun, TableManifest
 from karpa.tracking import Tracker
@@ -46,8 +46,9 @@ def record_stage(
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=transient_only)
-def open_pipeline_run(cfg: RunConfig, home: Home) -> PipelineRun:
-    """The parent MLflow run, tagged with the Prefect flow run, and linked back to it."""
+def open_pipeline_run(cfg: RunConfig, home: Home, search: bool = False) -> PipelineRun:
+    """The parent MLflow run, tagged with the Prefect flow run, and linked back to it. Its
+    parameters are the config's, the `search` section only for a search (`search`)."""
     t = Tracker(home, cfg.tracking.experiment)
     tags = {"karpa.config": cfg.name}
     if flow_run.id:
@@ -56,7 +57,7 @@ def open_pipeline_run(cfg: RunConfig, home: Home) -> PipelineRun:
         if flow_run.ui_url:
             tags["prefect.flow_run_url"] = str(flow_run.ui_url)
     run_id = t.start_run(f"{cfg.name}-{flow_run.name or 'local'}", tags=tags)
-    t.log_config(run_id, flatten(cfg), cfg.model_dump(mode="json"))
+    t.log_config(run_id, run_params(cfg, search=search), cfg.model_dump(mode="json"))
     url = t.run_url(run_id, cfg.tracking.ui_url)
     if flow_run.id:
         create_link_artifact(

@@ -22,9 +22,9 @@ from karpa.applications.encoders import Encoder
 from karpa.applications.privacy_figures import COVERS
 from karpa.applications.report import interval_dict
 from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_finetune import finetune_on_task
 from karpa.applications.text_runs import Scored, TextRun
 from karpa.evaluation.bootstrap import paired_bootstrap
-from karpa_models.finetune.classifier import train_classifier
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.privacy_config import PrivacyConfig
 
@@ -50,17 +50,13 @@ def non_private_twin(
     main = next(r.name for r in runs if r.kind == "model")
     enc = next(e for e in encoders if e.name == main)
     recipe = dataclasses.replace(cfg.classifier(), privacy=PrivacyConfig())
-    clf = train_classifier(
+    clf = finetune_on_task(
+        task,
         enc.model,
         enc.tokenizer,
-        task.train.texts,
-        task.train.labels.tolist(),
-        task.val.texts,
-        task.val.labels.tolist(),
         recipe,
-        classes=task.classes,
-        on_metrics=on_metrics,
         name=f"{prefix}{twin_name(main)}",
+        on_metrics=on_metrics,
     )
     return TextRun(
         name=twin_name(main),

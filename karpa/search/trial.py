@@ -201,10 +201,9 @@ def _classifier(
 ) -> tuple[float, str, Path]:
     """Fine-tune the application's recipe (full mode, the trial's LR, the search's step
     budget) -> (best validation metric, its name, the saved model's folder)."""
-    from karpa_models.finetune.classifier import train_classifier
+    from karpa.applications.text_finetune import finetune_on_task
     from karpa_models.finetune.saved import save_classifier
 
-    task = data.text_tasks[app]
     settings = app_config(app, cfg.finetune, cfg.pretrain.preset)
     steps = cfg.search.finetune_steps
     base = settings.classifier()
@@ -222,17 +221,8 @@ def _classifier(
         if key in metrics:
             report(float(metrics[key]), step)
 
-    clf = train_classifier(
-        foundation,
-        tokenizer,
-        task.train.texts,
-        task.train.labels.tolist(),
-        task.val.texts,
-        task.val.labels.tolist(),
-        recipe,
-        classes=task.classes,
-        on_metrics=on_metrics,
-        name=app,
+    clf = finetune_on_task(
+        data.text_tasks[app], foundation, tokenizer, recipe, name=app, on_metrics=on_metrics
     )
     folder = save_classifier(clf, workdir / app)
     return float(clf.train_info[f"best_val_{recipe.metric}"]), recipe.metric, Path(folder)

@@ -22,6 +22,8 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
+from karpa.tracking.guard import sigterm_deferred
+
 ROOT = Path(__file__).resolve().parents[2]
 # Predict parameters of the application models (MLflow 3 params, in the signature):
 # `mlflow models serve` takes them as {"params": {"explain": true}} beside the data.
@@ -147,7 +149,9 @@ def log_pyfunc(
     output = python_model.predict(context, input_example)
     signature = infer_signature(input_example, output, params=params)
     # `start_run(run_id=...)` makes the run active in this thread only, for this call.
-    with tracking_uri(tracking_uri_), mlflow.start_run(run_id=run_id):
+    # MLflow's fluent calls bypass GuardedClient: hold a SIGTERM here too, around the
+    # run's start and end as well as the model's writes (karpa/tracking/guard.py).
+    with tracking_uri(tracking_uri_), sigterm_deferred(), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=python_model,

@@ -16,33 +16,24 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 
 from karpa_models.finetune.config import ClassifierConfig
 from karpa_models.finetune.contrastive import contrastive_tune
-from karpa_models.finetune.loop import (
-    EarlyStopping,
-    MetricsCallback,
-    check_finite,
-    eval_points,
-    steps_plan,
-)
+from karpa_models.finetune.full import FullFineTune, train_full, val_metric
+from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
-from karpa_models.finetune.sequences import length_grouped
-from karpa_models.finetune.text import TextFeatures, encode, pooled, to_device
+from karpa_models.finetune.text import TextFeatures, pooled
 from karpa_models.layers import init_weights
 from karpa_models.model import FoundationModel
-from karpa_models.optim import adamw, seed_everything, warmup_cosine
-from karpa_models.progress import Progress
-from karpa_models.runtime import Runtime, init_runtime
+from karpa_models.optim import seed_everything
+from karpa_models.runtime import init_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +65,6 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     A class absent from y gets the weight of a class seen once."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     return (len(y) / (n_classes * np.maximum(counts, 1.0))).astype(np.float32)
-
-
-def val_metric(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, metric: str) -> float:
-    """Accuracy, or macro-F1 over the classes present in y_true or y_pred."""
-    if metric == "accuracy":
-        return float(np.mean(y_true == y_pred))
-    tp = np.bincount(y_true[y_true == y_pred], minlength=n_classes).astype(float)
-    true = np.bincount(y_true, minlength=n_classes).astype(float)
-    pred = np.bincount(y_pred, minlength=n_classes).astype(float)
-    present = (true + pred) > 0
-    f1 = 2 * tp[present] / (true[present] + pred[present])
-    return float(f1.mean()) if f1.size else 0.0
 
 
 def train_classifier(
@@ -179,39 +158,27 @@ def train_classifier(
         }
         if on_metrics is not None:
             on_metrics({f"{name}/val_{cfg.metric}": chosen["val"]}, 0)
-    elif cfg.privacy.enabled:
-        from karpa_models.finetune.private import train_full_private
-
-        model, info = train_full_private(
-            model,
-            tokenizer,
-            train_texts,
-            y_train,
-            val_x,
-            y_val,
-            weights,
-            max_len,
-            cfg,
-            runtime,
-            on_metrics,
-            name,
-            score=lambda t, p: val_metric(t, p, len(classes), cfg.metric),
-        )
     else:
-        info = _train_full(
-            model,
-            tokenizer,
-            train_texts,
-            y_train,
-            val_x,
-            y_val,
-            weights,
-            max_len,
-            cfg,
-            runtime,
-            on_metrics,
-            name,
+        job = FullFineTune(
+            model=model,
+            tokenizer=tokenizer,
+            train_texts=train_texts,
+            y_train=y_train,
+            val_texts=val_x,
+            y_val=y_val,
+            weights=weights,
+            max_len=max_len,
+            cfg=cfg,
+            runtime=runtime,
+            on_metrics=on_metrics,
+            name=name,
         )
+        if cfg.privacy.enabled:
+            from karpa_models.finetune.private import train_full_private
+
+            model, info = train_full_private(job)
+        else:
+            info = train_full(job)
     model.eval()
     info.update(
         mode=cfg.mode, n_train=len(y_train), n_val=len(y_val), seconds=time.perf_counter() - started
@@ -236,120 +203,3 @@ def train_classifier(
         train_info=info,
         features=features if cfg.mode != "full" else None,
     )
-
-
-def _train_full(
-    model: TextClassifier,
-    tokenizer: Tokenizer,
-    train_texts: Sequence[str],
-    y_train: np.ndarray,
-    val_texts: Sequence[str],
-    y_val: np.ndarray,
-    weights: Tensor | None,
-    max_len: int,
-    cfg: ClassifierConfig,
-    runtime: Runtime,
-    on_metrics: MetricsCallback | None,
-    name: str,
-) -> dict[str, Any]:
-    """Minibatch AdamW on the whole model (encoder at lr * encoder_lr_scale), validation
-    `evals_per_epoch` times an epoch, stopping after `patience` validations without
-    improvement; the best weights are restored into `model`."""
-    n_classes = model.head.out_features
-    batches = _TokenBatches(tokenizer, train_texts, val_texts, max_len, runtime)
-    groups = [
-        (model.text.parameters(), cfg.lr * cfg.encoder_lr_scale),
-        (model.head.parameters(), cfg.lr),
-    ]
-    total = steps_plan(len(y_train), cfg.batch_size, cfg.epochs, cfg.min_steps, cfg.max_steps)
-    opt = adamw(groups, cfg.weight_decay, runtime.device)
-    sched = LambdaLR(opt, warmup_cosine(total, int(cfg.warmup_ratio * total), cfg.min_lr_ratio))
-    per_epoch = len(batches.epoch(np.random.default_rng(0), cfg.batch_size))
-    eval_at = eval_points(per_epoch, cfg.evals_per_epoch)
-    stopper = EarlyStopping(cfg.patience)
-    rng = np.random.default_rng(cfg.seed)
-    y_train_t = torch.from_numpy(y_train).to(runtime.device)
-    y_val_t = torch.from_numpy(y_val).to(runtime.device)
-    step, stopped, losses = 0, False, []
-    progress = Progress(f"{name} fine-tune", total, every=max(1, total // 4), logger=logger)
-    while step < total and not stopped:
-        for b, rows in enumerate(batches.epoch(rng, cfg.batch_size)):
-            model.train()
-            with runtime.autocast():
-                logits = batches.train_logits(model, rows)  # (B, C)
-            loss = F.cross_entropy(logits.float(), y_train_t[rows], weight=weights)
-            losses.append(check_finite(loss, step + 1, name))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            step += 1
-            if b in eval_at or step == total:
-                pred, val_loss = batches.val_predict(model, y_val_t, weights)
-                value = val_metric(y_val, pred, n_classes, cfg.metric)
-                stopped = stopper.update(value, step, model, tiebreak=-val_loss)
-                if on_metrics is not None:
-                    on_metrics(
-                        {
-                            f"{name}/train_loss": float(np.mean(losses)),
-                            f"{name}/lr": opt.param_groups[-1]["lr"],
-                            f"{name}/val_{cfg.metric}": value,
-                            f"{name}/val_loss": val_loss,
-                        },
-                        step,
-                    )
-                losses = []
-                progress.detail = f"val {cfg.metric} {value:.3f}"
-            progress.update(step)
-            if stopped or step >= total:
-                break
-    stopper.restore(model)
-    return {
-        "steps": step,
-        "planned_steps": total,
-        "best_step": stopper.best_step,
-        f"best_val_{cfg.metric}": stopper.best,
-        "early_stopped": stopped,
-        "history": stopper.history,
-    }
-
-
-class _TokenBatches:
-    """Full fine-tuning: batches of token ids through the whole model."""
-
-    def __init__(
-        self,
-        tokenizer: Tokenizer,
-        train_texts: Sequence[str],
-        val_texts: Sequence[str],
-        max_len: int,
-        runtime: Runtime,
-    ):
-        self.train = encode(tokenizer, train_texts, max_len)
-        self.val = encode(tokenizer, val_texts, max_len)
-        self.runtime = runtime
-
-    def epoch(self, rng: np.random.Generator, batch_size: int) -> list[np.ndarray]:
-        """One epoch of row batches of similar length, in random order (random batches
-        of chat messages pad to about 1.7x their mean length)."""
-        return length_grouped(self.train.lengths, batch_size, rng)
-
-    def train_logits(self, model: TextClassifier, rows: np.ndarray) -> Tensor:
-        return model(*to_device(self.train, rows, self.runtime.device))
-
-    @torch.no_grad()
-    def val_predict(
-        self, model: TextClassifier, y: Tensor, weights: Tensor | None, batch_size: int = 256
-    ) -> tuple[np.ndarray, float]:
-        """-> validation predictions (n,) and the mean (class-weighted) cross-entropy."""
-        model.eval()
-        logits = torch.zeros(len(self.val), model.head.out_features, device=y.device)
-        order = np.argsort(self.val.lengths, kind="stable")
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            with self.runtime.autocast():
-                out = model(*to_device(self.val, rows, self.runtime.device))
-            logits[torch.from_numpy(rows).to(y.device)] = out.float()
-        loss = F.cross_entropy(logits, y, weight=weights)
-        return logits.argmax(-1).cpu().numpy(), float(loss)

@@ -23,32 +23,20 @@ the checkpoint is chosen by looking at all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from karpa_models.finetune.config import ClassifierConfig
-from karpa_models.finetune.loop import (
-    EarlyStopping,
-    MetricsCallback,
-    check_finite,
-    eval_points,
-    steps_plan,
-)
+from karpa_models.finetune.full import FullFineTune, run_steps
 from karpa_models.finetune.privacy_config import DELTA_RULE, default_delta
 from karpa_models.finetune.text import encode, to_device
-from karpa_models.optim import adamw, warmup_cosine
-from karpa_models.progress import Progress
-from karpa_models.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -110,55 +98,38 @@ def _validated(model: nn.Module) -> nn.Module:
     return model
 
 
-def train_full_private(
-    model: nn.Module,
-    tokenizer: Tokenizer,
-    train_texts: Sequence[str],
-    y_train: np.ndarray,
-    val_texts: Sequence[str],
-    y_val: np.ndarray,
-    weights: Tensor | None,
-    max_len: int,
-    cfg: ClassifierConfig,
-    runtime: Runtime,
-    on_metrics: MetricsCallback | None,
-    name: str,
-    score: Callable[[np.ndarray, np.ndarray], float],
-) -> tuple[nn.Module, dict[str, Any]]:
-    """DP-SGD (AdamW under Opacus' DPOptimizer) on `model` (a TextClassifier: ids, mask ->
-    logits); `score(y_true, y_pred)` is the validation metric (higher is better).
+def train_full_private(job: FullFineTune) -> tuple[nn.Module, dict[str, Any]]:
+    """DP-SGD (AdamW under Opacus' DPOptimizer) on job.model, through the shared loop.
 
-    -> (the model with its best weights: `model` itself unless ModuleValidator had to
+    -> (the model with its best weights: job.model itself unless ModuleValidator had to
     replace a layer, then a fixed copy; the training summary, with `privacy`: {epsilon,
     delta, noise_multiplier, max_grad_norm, sample_rate, steps, accountant,
     target_epsilon, delta_rule, frozen})."""
     from opacus import PrivacyEngine
     from opacus.accountants.utils import get_noise_multiplier
 
+    cfg, runtime, name, weights = job.cfg, job.runtime, job.name, job.weights
     priv = cfg.privacy
-    n = len(y_train)
+    n = len(job.y_train)
     delta = priv.delta if priv.delta is not None else default_delta(n)
     if delta >= 1.0 / n:
         raise ValueError(
             f"{name}: privacy.delta {delta:g} is not below 1/n_train = {1.0 / n:g} "
             f"({n} training examples); leave it unset for {DELTA_RULE}"
         )
-    model = _validated(model)
-    frozen = _frozen_for_opacus(model, tokenizer.get_vocab_size(), runtime.device)
+    job = dataclasses.replace(job, model=_validated(job.model))
+    model = job.model
+    frozen = _frozen_for_opacus(model, job.tokenizer.get_vocab_size(), runtime.device)
     if frozen:
         logger.info("%s: frozen for DP-SGD (no per-example gradient): %s", name, frozen)
 
-    train = encode(tokenizer, train_texts, max_len)
-    val = encode(tokenizer, val_texts, max_len)
-    groups = [
-        (model.text.parameters(), cfg.lr * cfg.encoder_lr_scale),
-        (model.head.parameters(), cfg.lr),
-    ]
-    opt = adamw(groups, cfg.weight_decay, runtime.device)
+    train = encode(job.tokenizer, job.train_texts, job.max_len)
+    val = encode(job.tokenizer, job.val_texts, job.max_len)
+    opt = job.optimizer()
     loader = DataLoader(TensorDataset(torch.arange(n)), batch_size=cfg.batch_size)
     per_epoch = len(loader)
     sample_rate = 1.0 / per_epoch  # what Opacus' DPDataLoader samples with
-    total = steps_plan(n, cfg.batch_size, cfg.epochs, cfg.min_steps, cfg.max_steps)
+    total = job.total_steps()
     if priv.noise_multiplier is not None:
         sigma = priv.noise_multiplier
     else:
@@ -181,58 +152,36 @@ def train_full_private(
         poisson_sampling=True,
         loss_reduction="mean",
     )
-    sched = LambdaLR(dp_opt, warmup_cosine(total, int(cfg.warmup_ratio * total), cfg.min_lr_ratio))
-    eval_at = eval_points(per_epoch, cfg.evals_per_epoch)
-    stopper = EarlyStopping(cfg.patience)
-    y_train_t = torch.from_numpy(y_train).to(runtime.device)
-    y_val_t = torch.from_numpy(y_val).to(runtime.device)
-    step, stopped, losses = 0, False, []
-    progress = Progress(f"{name} DP fine-tune", total, every=max(1, total // 4), logger=logger)
+    y_train_t = torch.from_numpy(job.y_train).to(runtime.device)
+
+    def loss_of(rows: np.ndarray) -> Tensor:
+        ids, mask = _batch(train, rows, runtime.device)  # (B, T), B may be 0
+        with runtime.autocast():
+            logits = dp_model(ids, mask)  # (B, C)
+        target = y_train_t[torch.from_numpy(rows).to(runtime.device)]
+        per_example = F.cross_entropy(logits.float(), target, reduction="none")  # (B,)
+        if weights is not None:
+            per_example = per_example * weights[target]
+        # A mean over the drawn batch: Opacus undoes it per example before clipping.
+        return per_example.sum() / max(1, len(rows))
+
     try:
-        while step < total and not stopped:
-            for b, (idx,) in enumerate(dp_loader):
-                rows = idx.numpy()
-                ids, mask = _batch(train, rows, runtime.device)  # (B, T), B may be 0
-                model.train()
-                with runtime.autocast():
-                    logits = dp_model(ids, mask)  # (B, C)
-                target = y_train_t[torch.from_numpy(rows).to(runtime.device)]
-                per_example = F.cross_entropy(logits.float(), target, reduction="none")  # (B,)
-                if weights is not None:
-                    per_example = per_example * weights[target]
-                # A mean over the drawn batch: Opacus undoes it per example before clipping.
-                loss = per_example.sum() / max(1, len(rows))
-                losses.append(check_finite(loss, step + 1, name))
-                dp_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                dp_opt.step()
-                sched.step()
-                step += 1
-                if b in eval_at or step == total:
-                    pred, val_loss = _val_predict(model, val, y_val_t, weights, runtime)
-                    value = score(y_val, pred)
-                    stopped = stopper.update(value, step, model, tiebreak=-val_loss)
-                    epsilon = engine.get_epsilon(delta)
-                    if on_metrics is not None:
-                        on_metrics(
-                            {
-                                f"{name}/train_loss": float(np.mean(losses)),
-                                f"{name}/lr": dp_opt.param_groups[-1]["lr"],
-                                f"{name}/val_{cfg.metric}": value,
-                                f"{name}/val_loss": val_loss,
-                                f"{name}/epsilon": epsilon,
-                            },
-                            step,
-                        )
-                    losses = []
-                    progress.detail = f"val {cfg.metric} {value:.3f}, ε {epsilon:.2f}"
-                progress.update(step)
-                if stopped or step >= total:
-                    break
+        # No global clip: DPOptimizer clips each example's gradient, then adds noise.
+        info = run_steps(
+            job,
+            dp_opt,
+            lambda: (idx.numpy() for (idx,) in dp_loader),
+            per_epoch,
+            loss_of,
+            val,
+            grad_clip=None,
+            extra=lambda: {"epsilon": engine.get_epsilon(delta)},
+            what="DP fine-tune",
+        )
     finally:
         dp_model.remove_hooks()
         _clear_grad_samples(model)
-    stopper.restore(model)
+    step = info["steps"]
     epsilon = float(engine.get_epsilon(delta))
     if not math.isfinite(epsilon):
         raise ValueError(f"{name}: the accountant gave ε = {epsilon} after {step} steps")
@@ -247,12 +196,7 @@ def train_full_private(
         step,
     )
     return model, {
-        "steps": step,
-        "planned_steps": total,
-        "best_step": stopper.best_step,
-        f"best_val_{cfg.metric}": stopper.best,
-        "early_stopped": stopped,
-        "history": stopper.history,
+        **info,
         "privacy": {
             "epsilon": epsilon,
             "delta": delta,
@@ -276,20 +220,3 @@ def _batch(enc, rows: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]
         ids, mask = to_device(enc, np.arange(1), device)
         return ids[:0], mask[:0]
     return to_device(enc, rows, device)
-
-
-@torch.no_grad()
-def _val_predict(
-    model: nn.Module, val, y: Tensor, weights: Tensor | None, runtime: Runtime, batch: int = 256
-) -> tuple[np.ndarray, float]:
-    """-> validation predictions (n,) and the mean (class-weighted) cross-entropy."""
-    model.eval()
-    logits = torch.zeros(len(val), model.head.out_features, device=y.device)
-    order = np.argsort(val.lengths, kind="stable")
-    for start in range(0, len(order), batch):
-        rows = order[start : start + batch]
-        with runtime.autocast():
-            out = model(*to_device(val, rows, runtime.device))
-        logits[torch.from_numpy(rows).to(y.device)] = out.float()
-    loss = F.cross_entropy(logits, y, weight=weights)
-    return logits.argmax(-1).cpu().numpy(), float(loss)

@@ -19,6 +19,7 @@ FINETUNE = [
         "catalogue",
         "classifier",
         "config",
+        "full",
         "loop",
         "next_item",
         "predictors",

@@ -38,6 +38,7 @@ def test_retrain_ingests_tracks_and_skips_unchanged(prefect_api, home, world):
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["prefect.flow_run_id"]
     assert parent.data.params["data.sources.events.format"] == "parquet"
+    assert not [k for k in parent.data.params if k.startswith("search.")]  # karpa search's
     ingest = _children(client, parent)["ingest"]
     for table in result["tables"]:
         stored = pq.read_metadata(table["path"]).num_rows

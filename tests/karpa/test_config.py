@@ -1,6 +1,6 @@
 import pytest
 
-from karpa.config import CONFIGS, check_overrides, flatten, load_config
+from karpa.config import CONFIGS, check_overrides, flatten, load_config, run_params
 from karpa.errors import ConfigError
 
 DEMO = CONFIGS / "demo.yaml"
@@ -11,6 +11,15 @@ def test_demo_preset_loads_and_flattens():
     flat = flatten(cfg)
     assert flat["data.sources.events.format"] == "parquet"
     assert flat["ingest.batch_rows"] == str(cfg.ingest.batch_rows)
+
+
+def test_only_a_search_run_logs_the_search_section():
+    cfg = load_config(DEMO, ["search.trials=7"])
+    flat = flatten(cfg)
+    searched = {k for k in flat if k.startswith("search.")}
+    assert len(searched) > 10 and flat["search.trials"] == "7"
+    assert run_params(cfg) == {k: v for k, v in flat.items() if k not in searched}
+    assert run_params(cfg, search=True) == flat
 
 
 def test_override_keeps_yaml_type():

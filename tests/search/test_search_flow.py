@@ -100,6 +100,7 @@ def test_a_search_run_records_trials_and_the_front(
     parent = client.get_run(summary["mlflow_run_id"])
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["karpa.search.study"] == "architecture-search"
+    assert parent.data.params["search.trials"] == "3"  # a search logs its own section
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
