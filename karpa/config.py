@@ -305,6 +305,11 @@ class PretrainConfig(Section):
         description="Override the preset's weights of the named objectives "
         "(e.g. {mlm: 0.1}); the others keep the preset's.",
     )
+    text_views: Literal["masked", "crops", "split"] | None = Field(
+        None,
+        description="Override the preset's views of the sentence-level contrastive objective: "
+        "masked (the whole text twice), crops (two random spans), split (two disjoint parts).",
+    )
     checks: ChecksSettings = Field(
         default_factory=ChecksSettings,
         description="Downstream checks on validation data that choose the foundation's checkpoint.",
@@ -358,6 +363,8 @@ class PretrainConfig(Section):
             updates["pretrained_layer_decay"] = self.pretrained_layer_decay
         if self.loss_weights is not None:
             updates["loss_weights"] = {**train_cfg.loss_weights, **self.loss_weights}
+        if self.text_views is not None:
+            updates["text_views"] = self.text_views
         return model_cfg, dataclasses.replace(train_cfg, **updates)
 
 

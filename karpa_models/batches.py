@@ -111,6 +111,53 @@ def crop_texts(
     return out, np.arange(T)[None, :] < new_len[:, None]
 
 
+def split_texts(
+    ids: np.ndarray,
+    mask: np.ndarray,
+    word_start: np.ndarray,
+    min_ratio: float,
+    max_ratio: float,
+    pad: int,
+    rng: np.random.Generator,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Each text cut in two disjoint parts at a random point (the inverse cloze task's
+    idea): the first part covers a share of the words drawn in [min_ratio, max_ratio],
+    the second the rest, each kept between the text's first and last tokens. No token is
+    in both, so the views can only be matched by what the parts say about each other
+    (a request and the issue behind it), not by a word they share. The cut falls before a
+    word's first token (word_start (V,) bool, by token id), the nearest one to the drawn
+    share: cutting inside a word would let the halves be matched by its two pieces.
+    ids (B, T), mask (B, T) bool -> ((ids_a, mask_a), (ids_b, mask_b)), each (B, T') padded."""
+    lengths = mask.sum(1)  # (B,)
+    inner = np.maximum(lengths - 2, 0)
+    want = 1 + inner * rng.uniform(min_ratio, max_ratio, len(ids))  # (B,) token position
+    pos = np.arange(ids.shape[1])[None, :]  # (1, T)
+    # Allowed cuts: a word's first token, after the first inner token, before the last one.
+    allowed = word_start[ids] & (pos >= 2) & (pos <= lengths[:, None] - 2)  # (B, T)
+    distance = np.where(allowed, np.abs(pos - want[:, None]), np.inf)
+    fallback = np.clip(np.rint(want), 1, np.maximum(lengths - 2, 1))
+    cut = np.where(allowed.any(1), distance.argmin(1), fallback).astype(np.int64) - 1
+    cut = np.clip(cut, np.minimum(inner, 1), np.maximum(inner - 1, 0))  # both parts non-empty
+    parts = []
+    for lo, hi in ((np.ones_like(cut), 1 + cut), (1 + cut, 1 + inner)):
+        new_len = np.where(lengths >= 2, hi - lo + 2, lengths)
+        T = max(int(new_len.max(initial=1)), 1)
+        out = np.full((len(ids), T), pad, dtype=ids.dtype)
+        for row in range(len(ids)):
+            n = int(lengths[row])
+            if n < 2:
+                out[row, :n] = ids[row, :n]
+                continue
+            body = ids[row, lo[row] : hi[row]]
+            out[row, 0], out[row, 1 : 1 + len(body)], out[row, 1 + len(body)] = (
+                ids[row, 0],
+                body,
+                ids[row, n - 1],
+            )
+        parts.append((out, np.arange(T)[None, :] < new_len[:, None]))
+    return parts[0], parts[1]
+
+
 def crop_sequences(
     seqs: list[np.ndarray],
     max_len: int,
@@ -175,6 +222,10 @@ class PretrainBatches(Dataset):
         self.rank, self.world = rank, world_size
         self.special = SpecialTokens.of(tokenizer)
         self.vocab = model_cfg.text.vocab_size
+        # Token ids that begin a word (not a "##" continuation): where split views may cut.
+        self.word_start = np.array(
+            [not (tokenizer.id_to_token(i) or "").startswith("##") for i in range(self.vocab)]
+        )
         self.n_items = corpus.n_items
         self.seq_len = model_cfg.behaviour.max_len
         n_patch_side = model_cfg.image.image_size // model_cfg.image.patch_size
@@ -264,12 +315,19 @@ class PretrainBatches(Dataset):
         if active & {"mlm", "text_contrastive"}:
             rows = self._rows(step, len(self.text_pool), self.slices.text, _TEXT)
             ids, mask = self.text_pool.take(rows)
-            for view in ("a", "b"):
+            halves = (
+                split_texts(ids, mask, self.word_start, *self.cfg.crop_ratio, self.special.pad, rng)
+                if self.cfg.text_views == "split"
+                else None
+            )
+            for j, view in enumerate(("a", "b")):
                 v_ids, v_mask = ids, mask
                 if self.cfg.text_views == "crops":
                     v_ids, v_mask = crop_texts(
                         ids, mask, *self.cfg.crop_ratio, self.special.pad, rng
                     )
+                elif halves is not None:
+                    v_ids, v_mask = halves[j]
                 inputs, labels = mask_tokens(
                     v_ids, v_mask, self.special, self.vocab, self.cfg.mask_prob, rng
                 )

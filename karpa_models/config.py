@@ -125,6 +125,10 @@ def _default_weights() -> dict[str, float]:
     }
 
 
+# The sentence-level contrastive views (karpa_models/batches.py).
+TEXT_VIEWS = ("masked", "crops", "split")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 300
@@ -146,8 +150,10 @@ class TrainConfig:
     item_mask_prob: float = 0.2
     patch_mask_prob: float = 0.5
     text_temperature: float = 0.05  # fixed τ of the sentence-level contrastive loss (STACK.md)
-    # The sentence-level contrastive views: "masked" (the whole text, masked twice) or
-    # "crops" (two independent random spans of it, each covering a share in crop_ratio).
+    # The sentence-level contrastive views: "masked" (the whole text, masked twice),
+    # "crops" (two independent random spans of it, each covering a share in crop_ratio) or
+    # "split" (the text cut in two disjoint parts between words, the first covering a share
+    # in crop_ratio: the parts share no token).
     text_views: str = "masked"
     crop_ratio: tuple[float, float] = (0.3, 0.7)
     init_temperature: float = 0.07  # start of the learnable τ of the cross-modal losses
@@ -196,8 +202,10 @@ class TrainConfig:
             )
         if any(w < 0 for w in self.loss_weights.values()):
             raise ValueError(f"train.loss_weights must be >= 0, got {self.loss_weights}")
-        if self.text_views not in ("masked", "crops"):
-            raise ValueError(f"train.text_views must be masked or crops, got {self.text_views!r}")
+        if self.text_views not in TEXT_VIEWS:
+            raise ValueError(
+                f"train.text_views must be one of {', '.join(TEXT_VIEWS)}, got {self.text_views!r}"
+            )
         object.__setattr__(self, "crop_ratio", tuple(float(r) for r in self.crop_ratio))
         low, high = self.crop_ratio if len(self.crop_ratio) == 2 else (0.0, -1.0)
         if not 0.0 < low <= high <= 1.0:

@@ -16,6 +16,7 @@ from karpa_models.batches import (
     global_positions,
     mask_items,
     mask_tokens,
+    split_texts,
 )
 from karpa_models.config import ModelConfig, TrainConfig, load_preset, preset_names
 from karpa_models.corpus import CorpusError, PretrainCorpus
@@ -180,6 +181,29 @@ def test_text_crops_keep_the_outer_tokens_and_a_contiguous_span():
         assert out[1, : n[1]].tolist() == [2, 20, 3]
 
 
+def test_split_views_are_two_disjoint_parts_cut_between_words():
+    rng = np.random.default_rng(0)
+    # Token 12 and 16 continue a word ("##..."): a cut never falls before them.
+    word_start = np.ones(30, dtype=bool)
+    word_start[[12, 16]] = False
+    ids = np.array(
+        [[2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 3], [2, 20, 21, 3, 0, 0, 0, 0, 0, 0, 0, 0]]
+    )
+    mask = ids != 0
+    cuts = set()
+    for _ in range(30):
+        (a, ma), (b, mb) = split_texts(ids, mask, word_start, 0.3, 0.7, pad=0, rng=rng)
+        na, nb = ma.sum(1), mb.sum(1)
+        body_a, body_b = a[0, 1 : na[0] - 1], b[0, 1 : nb[0] - 1]
+        # Together the two parts are the text, in order, with no token in both.
+        assert body_a.tolist() + body_b.tolist() == list(range(10, 20))
+        assert a[0, 0] == b[0, 0] == 2 and a[0, na[0] - 1] == b[0, nb[0] - 1] == 3
+        assert body_b[0] not in (12, 16) and 2 <= len(body_a) <= 8
+        assert a[1, : na[1]].tolist() == [2, 20, 3] and b[1, : nb[1]].tolist() == [2, 21, 3]
+        cuts.add(len(body_a))
+    assert len(cuts) > 2  # the cut moves
+
+
 def test_crop_views_are_two_different_spans_of_the_same_texts(corpus, make_configs):
     model_cfg, train_cfg = make_configs(text_views="crops")
     tok = train_tokenizer(corpus_texts(corpus), 500)
@@ -189,6 +213,9 @@ def test_crop_views_are_two_different_spans_of_the_same_texts(corpus, make_confi
     assert a.shape[0] == b.shape[0] == batch["text_a_ids"].shape[0]
     assert batch["text_a_ids"].shape == a.shape and batch["text_b_labels"].shape == b.shape
     assert not np.array_equal(a.sum(1).numpy(), b.sum(1).numpy())  # independent lengths
+    split = PretrainBatches(corpus, tok, cfg, make_configs(text_views="split")[1])[0]
+    a_ids, b_ids = split["text_a_ids"], split["text_b_ids"]
+    assert a_ids.shape[0] == b_ids.shape[0] and split["text_b_labels"].shape == b_ids.shape
     with pytest.raises(ValueError, match="text_views"):
         make_configs(text_views="shuffled")
     with pytest.raises(ValueError, match="crop_ratio"):
