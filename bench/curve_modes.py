@@ -1,0 +1,82 @@
+"""The few-label recipe of the learning curve: one fixed curve_mode against curve_mode auto
+(each encoder's recipe chosen per k on validation). Runs the text applications on views and
+a foundation an earlier run left in its store (`<home>/store/views/<key>`,
+`<home>/store/foundations/<key>/foundation.pt`) and prints, per application and
+curve_mode, the learning curve's seconds, every point's test metric with its interval, the
+recipe used and (auto) every candidate's validation figure.
+
+    .venv/bin/python bench/curve_modes.py --views V --foundation F
+    .venv/bin/python bench/curve_modes.py --views V --foundation F --apps intent --modes auto
+
+Explanations and robustness slices are off (they do not depend on the curve); the headline
+models are fitted as in a run, since curve_mode auto reuses them on the full train set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import header
+
+FIXED = "fixed"  # the application's configured default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--views", type=Path, required=True)
+    parser.add_argument("--foundation", type=Path, required=True)
+    parser.add_argument("--apps", nargs="+", default=["intent", "sentiment"])
+    parser.add_argument("--modes", nargs="+", default=[FIXED, "auto"])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    command = (
+        f"python bench/curve_modes.py --views {args.views} --foundation {args.foundation}"
+        + (f" --apps {' '.join(args.apps)}" if args.apps != ["intent", "sentiment"] else "")
+        + (f" --modes {' '.join(args.modes)}" if args.modes != [FIXED, "auto"] else "")
+        + (f" --threads {args.threads}" if args.threads else "")
+    )
+    print(header("learning curve: fixed recipe vs chosen on validation", command), flush=True)
+    import torch
+
+    from karpa.applications.intent import run_intent
+    from karpa.applications.sentiment import run_sentiment
+    from karpa.applications.text_config import IntentConfig, SentimentConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    apps = {"intent": (IntentConfig, run_intent), "sentiment": (SentimentConfig, run_sentiment)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for app in args.apps:
+            settings, runner = apps[app]
+            for mode in args.modes:
+                cfg = settings(explain_examples=0, robustness_sample=0)
+                if mode != FIXED:
+                    cfg = dataclasses.replace(cfg, curve_mode=mode)
+                report = runner(args.views, args.foundation, cfg, Path(tmp) / f"{app}-{mode}")
+                metric = report.headline["metric"]
+                print(
+                    f"\n## {app} ({metric}), curve_mode {cfg.curve_mode}: learning curve "
+                    f"{report.timings['learning_curve_s']:.0f} s (fit and score of the "
+                    f"headline models {report.timings['fit_and_score_s']:.0f} s)"
+                )
+                for r in report.learning_curve:
+                    val = r.get("mode_val")
+                    shown = (
+                        "; validation " + ", ".join(f"{m} {v:.3f}" for m, v in val.items())
+                        if val
+                        else ""
+                    )
+                    print(
+                        f"  k={r['k']:<4} {r['model']:<11} {r['value']:.3f} "
+                        f"[{r['low']:.3f}, {r['high']:.3f}]  {r['mode']}{shown}",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
