@@ -14,16 +14,16 @@ from karpa.applications.text_config import IntentConfig
 from karpa_models.finetune.config import MODES
 
 FAST = dict(
-    epochs=12,
-    max_steps=80,
-    min_steps=40,
+    epochs=4,
+    max_steps=20,
+    min_steps=10,
     batch_size=16,
     lr=3e-3,
     encoder_lr_scale=1.0,
     patience=20,
-    curve_epochs=4,
-    curve_min_steps=10,
-    contrastive_steps=10,
+    curve_epochs=2,
+    curve_min_steps=6,
+    contrastive_steps=4,
     n_resamples=100,
     curve_resamples=30,
     explain_examples=0,
@@ -47,7 +47,8 @@ def test_every_encoder_point_records_its_choice_on_validation(report):
         assert set(r["mode_val"]) == set(MODES), r
         assert r["mode"] in MODES
         assert r["mode_val"][r["mode"]] == max(r["mode_val"].values())
-        assert r["mode_chosen_on_seed"] == 0 and r["seeds"] == 2
+        # Chosen on the first subset seed; the other seed reuses the choice.
+        assert r["mode_chosen_on_seed"] == 0 and r["seeds"] == (1 if r["k"] == "all" else 2)
         assert all(0.0 <= v <= 1.0 for v in r["mode_val"].values())
     on_disk = json.loads(Path(report.artifacts["report"]).read_text())["learning_curve"]
     assert [r.get("mode") for r in on_disk] == [r.get("mode") for r in report.learning_curve]
