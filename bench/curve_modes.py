@@ -15,7 +15,7 @@ models are fitted as in a run, since curve_mode auto reuses them on the full tra
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header
 
-FIXED = "fixed"  # the application's configured default
+FIXED = "fixed"  # each application's single recipe before auto became the default
+BEFORE = {"intent": "contrastive_probe", "sentiment": "linear_probe"}
 
 
 def main() -> None:
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=[FIXED, "auto"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     command = (
         f"python bench/curve_modes.py --views {args.views} --foundation {args.foundation}"
         + (f" --apps {' '.join(args.apps)}" if args.apps != ["intent", "sentiment"] else "")
@@ -70,9 +72,11 @@ def main() -> None:
         for app in args.apps:
             settings, runner = apps[app]
             for mode in args.modes:
-                cfg = settings(explain_examples=0, robustness_sample=0)
-                if mode != FIXED:
-                    cfg = dataclasses.replace(cfg, curve_mode=mode)
+                cfg = settings(
+                    explain_examples=0,
+                    robustness_sample=0,
+                    curve_mode=BEFORE[app] if mode == FIXED else mode,
+                )
                 report = runner(args.views, args.foundation, cfg, Path(tmp) / f"{app}-{mode}")
                 metric = report.headline["metric"]
                 print(
