@@ -22,8 +22,9 @@ class TextAppConfig:
     """Fine-tuning and evaluation settings shared by intent and sentiment.
 
     The headline models train on the full labeled train set with `mode`; the learning
-    curve trains one model per k-shot subset with `curve_mode` (a linear probe by default:
-    the encoder's features are computed once, so a dozen runs cost seconds).
+    curve trains one model per k-shot subset with `curve_mode`: one of the modes, or
+    "auto" (the default), which fits every mode of curve_candidates and keeps the best on
+    validation per encoder and k (curve_modes.py).
     """
 
     mode: str = "full"
@@ -38,7 +39,7 @@ class TextAppConfig:
     evals_per_epoch: int = 2
     class_weighting: bool = False
     max_len: int | None = None
-    curve_mode: str = "linear_probe"
+    curve_mode: str = AUTO
     curve_epochs: int = 10  # the curve's minibatch settings apply when curve_mode is full
     curve_min_steps: int = 60
     curve_lr: float | None = None  # None: lr
@@ -151,8 +152,6 @@ class TextAppConfig:
 
 @dataclass(frozen=True)
 class IntentConfig(TextAppConfig):
-    # Few-label curve points: supervised contrastive tuning, then the probe (SetFit-style).
-    curve_mode: str = "contrastive_probe"
     oos_label: str = "oos"
     threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
     length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)

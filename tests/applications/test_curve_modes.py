@@ -153,7 +153,7 @@ def test_the_choice_is_in_the_flat_metrics_protocol_and_summary(fits):
         }
     )
     assert any("pretrained 0.000" in r and "(linear_probe)" in r for r in rows)
-    fixed = SentimentConfig(curve_resamples=20, device="cpu")
+    fixed = SentimentConfig(curve_mode="linear_probe", curve_resamples=20, device="cpu")
     assert curve_protocol(fixed, []) == "linear_probe per k-shot subset; seeds (0,)"
 
 
