@@ -46,7 +46,11 @@ def app_rows(report: dict[str, Any]) -> list[str]:
     curve = report.get("learning_curve") or []
     for k in sorted({r["k"] for r in curve if str(r["k"]) != "all"}, key=int):
         rows = [r for r in curve if r["k"] == k]
-        cells = [f"{r['model']} {_ci({**r, 'estimate': r['value']})}" for r in rows]
+        cells = [
+            f"{r['model']} {_ci({**r, 'estimate': r['value']})}"
+            + (f" ({r['mode']})" if r.get("mode_val") else "")  # chosen on validation
+            for r in rows
+        ]
         gains = [_signed(r["gain"]) for r in rows if r.get("gain")]
         lines.append(
             f"  {k} labels/class: " + ", ".join(cells) + (f"; gain {gains[0]}" if gains else "")

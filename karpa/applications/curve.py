@@ -1,5 +1,7 @@
 """The k-shot learning curve of the text applications: every model trained on each
-k-shot subset (and on the full train set), its test metric averaged over subset seeds."""
+k-shot subset (and on the full train set), its test metric averaged over subset seeds.
+With curve_mode "auto" each encoder's recipe at each k is chosen on validation
+(curve_modes.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from karpa.applications.curve_modes import (
+    ModeChoice,
+    fit_point,
+    headline_reuse,
+    validation_metric,
+)
 from karpa.applications.data import TextSplit, TextTask
 from karpa.applications.encoders import PRETRAINED, SCRATCH, Encoder
-from karpa.applications.text_config import TextAppConfig
+from karpa.applications.text_config import AUTO, TextAppConfig
 from karpa.applications.text_runs import TFIDF, MetricFn, Scorer, TextRun, fit_models
 from karpa.evaluation.bootstrap import bootstrap_metric_ci, paired_bootstrap_metric
 from karpa.evaluation.plots import CurveSeries
@@ -30,12 +38,17 @@ def learning_curve(
     fn: MetricFn,
     features: dict[str, TextFeatures],
     full_runs: Sequence[TextRun] = (),
+    val_scorer: Scorer | None = None,
 ) -> list[dict[str, Any]]:
     """One record per (model, k): the metric averaged over seeds, with a bootstrap band
     over test examples; the pretrained model's records also carry the pretraining gain
     (minus scratch at the same k, paired). The full train set is the last point
     (k = "all"); there the TF-IDF baseline of `full_runs` (the headline runs) is reused, as
-    it would be refit identically."""
+    it would be refit identically.
+
+    With cfg.curve_mode "auto", val_scorer (the application's scorer built on
+    `curve_modes.on_validation(task)`) scores each candidate recipe on validation; each
+    encoder's record then carries the chosen "mode" and every candidate's "mode_val"."""
     y = task.test.labels
     train_sets: dict[tuple[Any, int], TextSplit] = dict(task.shots)
     train_sets[("all", 0)] = task.train
@@ -43,20 +56,41 @@ def learning_curve(
     sizes: dict[Any, float] = {}
     curve_cfg = cfg.classifier(curve=True)
     reusable = [r for r in full_runs if r.name == TFIDF]
+    auto = cfg.curve_mode == AUTO
+    if auto and val_scorer is None:
+        raise ValueError("curve_mode auto needs the application's validation scorer")
+    val_metric = validation_metric(val_scorer, fn, task.val.labels) if auto else None
+    chosen: dict[Any, dict[str, ModeChoice]] = {}  # k -> encoder -> choice
     progress = Progress(
         f"{task.name} learning curve", len(train_sets), unit="train set", logger=logger
     )
     for (k, seed), split in train_sets.items():
         reuse = reusable if k == "all" else []
-        runs = fit_models(
-            task,
-            split,
-            encoders,
-            curve_cfg,
-            cfg.run_baselines and not reuse,
-            features,
-            prefix=f"curve/k{k}/s{seed}/",
-        )
+        if val_metric is not None:
+            runs, choices = fit_point(
+                task,
+                split,
+                encoders,
+                cfg,
+                cfg.run_baselines and not reuse,
+                features,
+                val_metric,
+                prefix=f"curve/k{k}/s{seed}/",
+                seed=seed,
+                chosen=chosen.get(k),
+                reuse=headline_reuse(full_runs, cfg) if k == "all" else None,
+            )
+            chosen.setdefault(k, choices)
+        else:
+            runs = fit_models(
+                task,
+                split,
+                encoders,
+                curve_cfg,
+                cfg.run_baselines and not reuse,
+                features,
+                prefix=f"curve/k{k}/s{seed}/",
+            )
         runs += reuse
         sizes[k] = round(len(split) / len(task.classes), 1) if k == "all" else float(k)
         for run in runs:
@@ -91,6 +125,8 @@ def learning_curve(
                 "mode": curve_cfg.mode if name != TFIDF else "tfidf",
             }
         )
+        if name in chosen.get(k, {}):
+            records[-1].update(chosen[k][name].to_record())
         if name == PRETRAINED and (SCRATCH, k) in preds:
             # Pretrained minus scratch at this k, both seed-averaged, resampled jointly.
             gain = paired_bootstrap_metric(

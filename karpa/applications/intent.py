@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from karpa.applications.cross_domain import cross_domain_slices
+from karpa.applications.curve_modes import curve_protocol, on_validation
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
@@ -107,7 +108,16 @@ def run_intent(
     scorer = intent_scorer(task, cfg)
     protocol_line = "accuracy on the labeled test split, out-of-scope included"
     ev, timings = evaluate_text(
-        task, encoders, cfg, scorer, "accuracy", accuracy, runtime, protocol_line, on_metrics
+        task,
+        encoders,
+        cfg,
+        scorer,
+        "accuracy",
+        accuracy,
+        runtime,
+        protocol_line,
+        on_metrics,
+        val_scorer=intent_scorer(on_validation(task), cfg),
     )
     y = task.test.labels
     main = ev.scored[ev.main]
@@ -177,7 +187,7 @@ def run_intent(
         "bootstrap": f"{cfg.n_resamples} percentile resamples of test messages, "
         f"{cfg.confidence:.0%}; deltas paired",
         "mode": cfg.mode,
-        "learning_curve": f"{cfg.curve_mode} per k-shot subset; seeds {cfg.seeds or 'all'}",
+        "learning_curve": curve_protocol(cfg, ev.curve),
         "test_examples": len(task.test),
         "test_examples_available": task.n_test_total,
         "classifier": cfg.classifier().to_dict(),

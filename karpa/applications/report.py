@@ -31,7 +31,9 @@ class AppReport:
     pretraining_gain: paired interval of pretrained minus scratch on the headline metric,
         None without a foundation or without the ablation.
     learning_curve: records {"model", "k", "labels_per_class", "value", "low", "high",
-        "per_seed", "seeds"} (text applications).
+        "per_seed", "seeds", "mode"} (text applications); with curve_mode auto an
+        encoder's records add "mode_val" (candidate -> validation figure) and
+        "mode_chosen_on_seed".
     slices: tidy records {"slice", "bucket", "n", "metric", "value", "low", "high"}.
     artifacts: {"plots": {name: path}, "model_card": {"markdown", "html"}, "model_dir",
         "report"}.
@@ -74,6 +76,7 @@ class AppReport:
         """Finite numbers only, keyed for a tracker: test/<metric>, headline/<bound>,
         <model>/<metric>, <model>/delta_<bound>, gain/<bound>,
         slice/<slice>/<bucket>/<metric>[/<model>], curve/<model>/k<k>,
+        curve/<model>/k<k>/val/<mode> (curve_mode auto: each candidate on validation),
         gain/k<k>/<bound>, privacy/<figure> (privacy_figures.flat_privacy); names
         pass through `tracker_key` (ndcg@10 -> ndcg_at_10)."""
         out: dict[str, float] = {}
@@ -92,6 +95,8 @@ class AppReport:
             out[f"slice/{rec['slice']}/{rec['bucket']}/{rec['metric']}"] = rec["value"]
         for rec in self.learning_curve:
             out[f"curve/{rec['model']}/k{rec['k']}"] = rec["value"]
+            for mode, value in (rec.get("mode_val") or {}).items():  # curve_mode auto
+                out[f"curve/{rec['model']}/k{rec['k']}/val/{mode}"] = value
             for bound, value in (rec.get("gain") or {}).items():
                 out[f"gain/k{rec['k']}/{bound}"] = value
         out.update(flat_privacy(self.privacy))

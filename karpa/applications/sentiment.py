@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from karpa.applications.curve_modes import curve_protocol, on_validation
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
 from karpa.applications.report import AppReport, interval_dict
@@ -73,6 +74,7 @@ def run_sentiment(
         runtime,
         protocol_line,
         on_metrics,
+        val_scorer=sentiment_scorer(on_validation(task)),
     )
     y = task.test.labels
     main = ev.scored[ev.main]
@@ -108,7 +110,7 @@ def run_sentiment(
         "bootstrap": f"{cfg.n_resamples} percentile resamples of test headlines, "
         f"{cfg.confidence:.0%}; deltas paired",
         "mode": cfg.mode,
-        "learning_curve": f"{cfg.curve_mode} per k-shot subset; seeds {cfg.seeds or 'all'}",
+        "learning_curve": curve_protocol(cfg, ev.curve),
         "test_examples": len(task.test),
         "test_examples_available": task.n_test_total,
         "classifier": cfg.classifier().to_dict(),

@@ -54,9 +54,11 @@ def evaluate_text(
     runtime: Runtime,
     protocol: str,
     on_metrics: MetricsCallback | None = None,
+    val_scorer: Scorer | None = None,
 ) -> tuple[TextEvaluation, dict[str, float]]:
     """Fit every model on the full train set, score and compare them, then run the
-    learning curve (unless cfg.k_shots is empty). -> (evaluation, timings in seconds)."""
+    learning curve (unless cfg.k_shots is empty; val_scorer: the scorer on validation
+    that curve_mode auto chooses with). -> (evaluation, timings in seconds)."""
     started = time.perf_counter()
     features = frozen_features(encoders, cfg.max_len, runtime)
     runs = fit_models(
@@ -81,7 +83,7 @@ def evaluate_text(
     curve: list[dict[str, Any]] = []
     if cfg.k_shots is None or len(cfg.k_shots) > 0:
         started = time.perf_counter()
-        curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs)
+        curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs, val_scorer)
         timings["learning_curve_s"] = time.perf_counter() - started
     evaluation = TextEvaluation(runs, scored, main, headline, comparisons, gain, curve, privacy)
     return evaluation, timings

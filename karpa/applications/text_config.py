@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from karpa_models.finetune.config import ClassifierConfig
+from karpa.config_input import did_you_mean
+from karpa_models.finetune.config import MODES, ClassifierConfig
 from karpa_models.finetune.privacy_config import PrivacyConfig
+
+# curve_mode "auto": every mode of curve_candidates is fitted on each k-shot subset and
+# the best on validation is the point's model (karpa/applications/curve_modes.py).
+AUTO = "auto"
+CURVE_MODES = (AUTO, *MODES)
 
 
 @dataclass(frozen=True)
@@ -16,8 +22,9 @@ class TextAppConfig:
     """Fine-tuning and evaluation settings shared by intent and sentiment.
 
     The headline models train on the full labeled train set with `mode`; the learning
-    curve trains one model per k-shot subset with `curve_mode` (a linear probe by default:
-    the encoder's features are computed once, so a dozen runs cost seconds).
+    curve trains one model per k-shot subset with `curve_mode`: one of the modes, or
+    "auto" (the default), which fits every mode of curve_candidates and keeps the best on
+    validation per encoder and k (curve_modes.py).
     """
 
     mode: str = "full"
@@ -32,10 +39,13 @@ class TextAppConfig:
     evals_per_epoch: int = 2
     class_weighting: bool = False
     max_len: int | None = None
-    curve_mode: str = "linear_probe"
+    curve_mode: str = AUTO
     curve_epochs: int = 10  # the curve's minibatch settings apply when curve_mode is full
     curve_min_steps: int = 60
     curve_lr: float | None = None  # None: lr
+    # curve_mode auto: the recipes tried at each k, in the order ties are broken (the
+    # cheapest first).
+    curve_candidates: tuple[str, ...] = ("linear_probe", "contrastive_probe", "full")
     # contrastive_probe (SetFit-style, karpa_models/finetune/contrastive.py): tuning steps
     # on the labeled texts before the probe, and their learning rate.
     contrastive_steps: int = 40
@@ -75,6 +85,17 @@ class TextAppConfig:
     card_explanations: int = 3
 
     def __post_init__(self) -> None:
+        if self.curve_mode not in CURVE_MODES:
+            raise ValueError(
+                f"curve_mode must be one of {', '.join(CURVE_MODES)}, got "
+                f"{self.curve_mode!r}{did_you_mean(self.curve_mode, CURVE_MODES)}"
+            )
+        wrong = [m for m in self.curve_candidates if m not in MODES]
+        if wrong or not self.curve_candidates:
+            raise ValueError(
+                f"curve_candidates must be a non-empty list of {', '.join(MODES)}, got "
+                f"{list(self.curve_candidates)}" + (did_you_mean(wrong[0], MODES) if wrong else "")
+            )
         bounds = {
             "explain_examples": (0, 10_000),
             "explain_steps": (2, 512),
@@ -100,10 +121,14 @@ class TextAppConfig:
                     f"{', '.join(TEXT_PERTURBATIONS)}; got {list(self.robustness_perturbations)}"
                 )
 
-    def classifier(self, curve: bool = False) -> ClassifierConfig:
-        """The fine-tuning recipe of the headline models, or of the learning-curve runs."""
+    def classifier(self, curve: bool = False, mode: str | None = None) -> ClassifierConfig:
+        """The fine-tuning recipe of the headline models, or of the learning-curve runs
+        (with `mode` instead of curve_mode: a candidate of curve_mode auto, whose other
+        settings are the same for every mode; auto alone gives the full recipe)."""
+        if mode is None:
+            mode = self.curve_mode if curve else self.mode
         return ClassifierConfig(
-            mode=self.curve_mode if curve else self.mode,
+            mode="full" if mode == AUTO else mode,
             epochs=self.curve_epochs if curve else self.epochs,
             max_steps=None if curve else self.max_steps,
             min_steps=self.curve_min_steps if curve else self.min_steps,
@@ -127,8 +152,6 @@ class TextAppConfig:
 
 @dataclass(frozen=True)
 class IntentConfig(TextAppConfig):
-    # Few-label curve points: supervised contrastive tuning, then the probe (SetFit-style).
-    curve_mode: str = "contrastive_probe"
     oos_label: str = "oos"
     threshold_criterion: str = "macro_f1"  # or "balanced" (choose_oos_threshold)
     length_edges: tuple[int, ...] = (5, 10, 20, 40)  # message-length slice buckets (words)

@@ -1,0 +1,45 @@
+"""The learning curve's recipe setting is part of the one schema: `curve_mode` (a mode or
+auto) and `curve_candidates` are refused at load in one sentence naming the file and key."""
+
+import pytest
+
+from karpa.config import CONFIGS, load_config
+from karpa.errors import ConfigError
+
+DEMO = CONFIGS / "demo.yaml"
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        (
+            "finetune.intent.curve_mode=autp",
+            "finetune.intent: curve_mode must be one of auto, full, linear_probe, "
+            "contrastive_probe, got 'autp'; did you mean 'auto'?",
+        ),
+        (
+            "finetune.sentiment.curve_candidates=[full, linear_prob]",
+            "finetune.sentiment: curve_candidates must be a non-empty list of full, "
+            "linear_probe, contrastive_probe, got ['full', 'linear_prob']; did you mean "
+            "'linear_probe'?",
+        ),
+        (
+            "finetune.sentiment.curve_candidates=[]",
+            "finetune.sentiment: curve_candidates must be a non-empty list of full, "
+            "linear_probe, contrastive_probe, got []",
+        ),
+    ],
+)
+def test_bad_curve_recipes_are_refused_at_load(override, sentence):
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, [override])
+    assert str(err.value) == f"{DEMO} with --set: {sentence}"
+
+
+def test_auto_and_its_candidates_load():
+    cfg = load_config(
+        DEMO,
+        ["finetune.intent.curve_mode=auto", "finetune.intent.curve_candidates=[linear_probe]"],
+    )
+    intent = cfg.finetune.intent.build(preset="tiny", device="cpu")
+    assert intent.curve_mode == "auto" and intent.curve_candidates == ("linear_probe",)
