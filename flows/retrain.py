@@ -34,7 +34,7 @@ from karpa.errors import KarpaError
 from karpa.home import Home, resolve_home
 from karpa.run_report import failure_sentence, mlflow_ui_url
 from tasks.align import align_views
-from tasks.finetune import finetune_app
+from tasks.finetune import finetune_app, finetune_joint
 from tasks.ingest import ingest
 from tasks.pretrain import champion_foundation_stage, pretrain_stage
 from tasks.promote import promote
@@ -148,6 +148,9 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
                 **foundation.retrieval,
             }
         if cfg.runs("finetune"):
+            joint = finetune_joint(run, views, foundation, cfg.finetune)
+            if joint is not None:
+                summary["multitask"] = joint.training
             apps = [
                 finetune_app(run, app, views, foundation, cfg.finetune)
                 for app in cfg.finetune.applications
