@@ -50,7 +50,7 @@ def test_joint_fine_tune_is_a_candidate_in_both_text_applications(
     run = next(c for c in children if c.info.run_name == "finetune-multitask")
     assert run.info.status == "FINISHED"
     assert run.data.metrics["intent.task_batches"] == joint["intent"]["task_batches"]
-    assert "train.multitask.val_mean_macro_f1" in run.data.metrics
+    assert "train.multitask/val_mean_macro_f1" in run.data.metrics
     assert parent.data.params["finetune.multitask.enabled"] == "True"
 
     for app in ("intent", "sentiment"):
