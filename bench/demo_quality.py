@@ -71,6 +71,32 @@ def main() -> None:
                 f"{pre['image_to_text/recall@10']:.3f} (chance {pre['chance/recall@10']:.3f})"
             )
             print(headline_table([a["report"] for a in result["finetune"].values()]))
+            if "multitask" in result:  # finetune.multitask.enabled: joint vs separate
+                print(joint_lines(result))
+
+
+def joint_lines(result: dict) -> str:
+    """The joint multi-task fine-tune against each separate one: validation and test
+    headline metric and training seconds, per text application."""
+    import json
+
+    lines = ["joint (multitask) vs separate (pretrained) fine-tune:"]
+    for app, info in result["multitask"].items():
+        report = json.loads(Path(result["finetune"][app]["report"]).read_text())
+        metric, main = report["headline"]["metric"], report["headline"]["model"]
+        test = {main: report["headline"]["estimate"]}
+        test.update({k: c["headline"]["estimate"] for k, c in report["comparisons"].items()})
+        val = {m: report["metrics"][f"val_{metric}/{m}"] for m in ("pretrained", "multitask")}
+        lines.append(
+            f"  {app} ({metric}): validation separate {val['pretrained']:.3f}, joint "
+            f"{val['multitask']:.3f}; test separate {test['pretrained']:.3f}, joint "
+            f"{test['multitask']:.3f}; main: {main}; separate fine-tune "
+            f"{report['training']['pretrained']['seconds']:.0f} s, {info['task_batches']} of "
+            f"the joint model's {info['steps']} batches"
+        )
+    seconds = next(iter(result["multitask"].values()))["seconds"]
+    lines.append(f"  joint fine-tune (both applications): {seconds:.0f} s")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from flows.params import (
 from karpa.config import RunConfig, TrackingConfig
 from karpa.home import Home, resolve_home
 from karpa.run_report import mlflow_ui_url
-from tasks.finetune import finetune_app
+from tasks.finetune import finetune_app, finetune_joint
 from tasks.pretrain import champion_foundation_stage, pretrain_stage
 from tasks.promote import promote
 from tasks.tracking import close_pipeline_run, open_pipeline_run
@@ -116,6 +116,9 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
                 **foundation.retrieval,
             }
         if cfg.runs("finetune"):
+            joint = finetune_joint(run, views, foundation, cfg.finetune)
+            if joint is not None:
+                summary["multitask"] = joint.training
             apps = [
                 finetune_app(run, app, views, foundation, cfg.finetune)
                 for app in cfg.finetune.applications

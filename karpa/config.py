@@ -37,7 +37,12 @@ from pydantic import (
     model_validator,
 )
 
-from karpa.config_apps import IntentSettings, RecommendationSettings, SentimentSettings
+from karpa.config_apps import (
+    IntentSettings,
+    MultitaskSettings,
+    RecommendationSettings,
+    SentimentSettings,
+)
 from karpa.config_input import (
     check_override,
     did_you_mean,
@@ -392,6 +397,11 @@ class FinetuneConfig(Section):
     recommendation: RecommendationSettings = Field(  # type: ignore[valid-type]
         default_factory=RecommendationSettings,
         description="karpa.applications.RecommendationConfig.",
+    )
+    multitask: MultitaskSettings = Field(
+        default_factory=MultitaskSettings,
+        description="One joint fine-tune of the text applications, chosen per application "
+        "on validation against its separate fine-tune.",
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -80,3 +80,30 @@ def _app_settings(settings_class: type, name: str) -> type[AppSettings]:
 IntentSettings = _app_settings(IntentConfig, "IntentSettings")
 SentimentSettings = _app_settings(SentimentConfig, "SentimentSettings")
 RecommendationSettings = _app_settings(RecommendationConfig, "RecommendationSettings")
+
+
+class MultitaskSettings(BaseModel):
+    """`finetune.multitask`: one joint fine-tune of the text applications (intent and
+    sentiment) on the shared foundation, a head each (karpa/applications/multitask.py).
+    It is one more candidate beside each application's separate fine-tune; the better of
+    the two on validation is the application's main model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        False,
+        description="Train the joint model (when two or more text applications run "
+        "without DP) and let each application choose it on validation.",
+    )
+    sampling: Literal["sqrt", "proportional", "round_robin"] = Field(
+        "sqrt",
+        description="Which task each batch comes from: in proportion to the square root "
+        "of its train size, to its train size, or alternating.",
+    )
+    lr: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="The heads' learning rate (the encoder's is scaled as the apps' are); "
+        "empty: intent's lr.",
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from karpa.config import FinetuneConfig
+from karpa.finetuning_joint import TEXT_APPS, run_joint
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, AppManifest, FoundationManifest
 from karpa.store import Store, write_manifest
@@ -46,8 +47,14 @@ def run_application(
 
     settings = app_config(app, cfg, foundation.preset)
     as_dict = {k: v for k, v in dataclasses.asdict(settings).items() if k != "device"}
+    # The joint multi-task model is one more candidate (trained here unless a previous
+    # step or application already stored it); its key is part of this application's.
+    joint = run_joint(views, foundation, cfg, store, on_metrics) if app in TEXT_APPS else None
+    if joint is not None and app not in joint.applications:
+        joint = None
     key = combine(
         [FINETUNE_VERSION, app, views.fingerprint, foundation.fingerprint, digest_json(as_dict)]
+        + ([joint.fingerprint] if joint is not None else [])
     )
     kind = f"apps/{app}"
     if store.has(kind, key):
@@ -59,8 +66,14 @@ def run_application(
         "recommendation": run_recommendation,
     }[app]
     with store.writing(kind, key) as tmp:
+        extra = {"joint_dir": Path(joint.path)} if joint is not None else {}
         report = runner(
-            Path(views.path), Path(foundation.checkpoint), settings, tmp, on_metrics=on_metrics
+            Path(views.path),
+            Path(foundation.checkpoint),
+            settings,
+            tmp,
+            on_metrics=on_metrics,
+            **extra,
         )
         final = store.path(kind, key)
         # Paths inside the report point into the temporary folder until it is renamed.

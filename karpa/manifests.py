@@ -140,3 +140,18 @@ class AppManifest(BaseModel):
     mlflow_run_id: str | None = None
     skipped: bool = False
     privacy: dict | None = None  # a DP fine-tune's spend (epsilon, delta, ...); None: not private
+
+
+class JointManifest(BaseModel):
+    """The joint multi-task fine-tune of the text applications: one folder with a saved
+    classifier per application (its view of the shared encoder) and multitask.json."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    path: str
+    applications: list[str]
+    sampling: str
+    training: dict[str, dict]  # app -> steps, task batches, best validation metric, ...
+    mlflow_run_id: str | None = None
+    skipped: bool = False

@@ -43,6 +43,9 @@ def app_rows(report: dict[str, Any]) -> list[str]:
             f"  {name + ' (' + comp['kind'] + ')':<22} {_ci(comp.get('headline'))}" + delta
         )
     lines.append(f"  {'pretraining gain':<22} {_signed(report.get('pretraining_gain'))}")
+    chosen = (report.get("protocol") or {}).get("main_model")
+    if chosen:  # separate vs joint (multi-task) fine-tune, chosen on validation
+        lines.append(f"  {chosen}")
     curve = report.get("learning_curve") or []
     for k in sorted({r["k"] for r in curve if str(r["k"]) != "all"}, key=int):
         rows = [r for r in curve if r["k"] == k]

@@ -7,6 +7,10 @@
                                       out_dir, on_metrics=None)
         -> report.AppReport (.to_dict(), .flat_metrics(), also written to out_dir/report.json)
 
+With `joint_dir` (multitask.train_joint: one fine-tune of intent and sentiment together)
+the text applications also score the joint model and choose their main model between it
+and the separate fine-tune on validation.
+
 `IntentConfig` and `SentimentConfig` are in text_config.py, `RecommendationConfig` in
 rec_config.py. Each call trains the model from the pretrained foundation, its scratch
 twin (the ablation) and the classic baselines on the same split, and writes plots, a model

@@ -19,6 +19,7 @@ from karpa.applications.cross_domain import cross_domain_slices
 from karpa.applications.curve_modes import curve_protocol, on_validation
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
+from karpa.applications.multitask import joint_run
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
@@ -86,9 +87,12 @@ def run_intent(
     cfg: IntentConfig,
     out_dir: Path,
     on_metrics: MetricsCallback | None = None,
+    joint_dir: Path | None = None,
 ) -> AppReport:
     """Fine-tune and evaluate intent routing (pretrained, scratch, TF-IDF) on one split;
-    writes plots, the model card, the saved model and report.json into out_dir."""
+    writes plots, the model card, the saved model and report.json into out_dir.
+    joint_dir: a joint multi-task fine-tune (multitask.train_joint), one more candidate
+    for the main model, chosen on validation."""
     started = time.perf_counter()
     views_dir, out_dir = Path(views_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +111,7 @@ def run_intent(
     )
     scorer = intent_scorer(task, cfg)
     protocol_line = "accuracy on the labeled test split, out-of-scope included"
+    joint = [joint_run(task, joint_dir, cfg.device)] if joint_dir is not None else []
     ev, timings = evaluate_text(
         task,
         encoders,
@@ -118,6 +123,7 @@ def run_intent(
         protocol_line,
         on_metrics,
         val_scorer=intent_scorer(on_validation(task), cfg),
+        extra_runs=joint,
     )
     y = task.test.labels
     main = ev.scored[ev.main]

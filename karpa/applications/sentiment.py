@@ -15,6 +15,7 @@ import numpy as np
 from karpa.applications.curve_modes import curve_protocol, on_validation
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import load_encoders, provenance
+from karpa.applications.multitask import joint_run
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.robustness import text_robustness_slices
 from karpa.applications.text_app import evaluate_text
@@ -48,9 +49,12 @@ def run_sentiment(
     cfg: SentimentConfig,
     out_dir: Path,
     on_metrics: MetricsCallback | None = None,
+    joint_dir: Path | None = None,
 ) -> AppReport:
     """Fine-tune and evaluate news sentiment (pretrained, scratch, TF-IDF) on one split;
-    writes plots, the model card, the saved model and report.json into out_dir."""
+    writes plots, the model card, the saved model and report.json into out_dir.
+    joint_dir: a joint multi-task fine-tune (multitask.train_joint), one more candidate
+    for the main model, chosen on validation."""
     started = time.perf_counter()
     views_dir, out_dir = Path(views_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +67,7 @@ def run_sentiment(
     )
 
     metric = fast_macro_f1(task.classes)
+    joint = [joint_run(task, joint_dir, cfg.device)] if joint_dir is not None else []
     protocol_line = f"macro-F1 over {len(task.classes)} classes on the labeled test split"
     ev, timings = evaluate_text(
         task,
@@ -75,6 +80,7 @@ def run_sentiment(
         protocol_line,
         on_metrics,
         val_scorer=sentiment_scorer(on_validation(task)),
+        extra_runs=joint,
     )
     y = task.test.labels
     main = ev.scored[ev.main]

@@ -11,6 +11,7 @@ from typing import Any
 from karpa.applications.curve import learning_curve
 from karpa.applications.data import TextTask
 from karpa.applications.encoders import Encoder
+from karpa.applications.multitask import choose_main
 from karpa.applications.text_compare import compare
 from karpa.applications.text_config import TextAppConfig
 from karpa.applications.text_privacy import non_private_twin, privacy_report
@@ -38,6 +39,7 @@ class TextEvaluation:
     gain: dict[str, Any] | None
     curve: list[dict[str, Any]] = field(default_factory=list)
     privacy: dict[str, Any] | None = None  # text_privacy.privacy_report, for DP runs
+    choice: dict[str, Any] | None = None  # multitask.choose_main: separate vs joint, on val
 
     @property
     def main_run(self) -> TextRun:
@@ -55,10 +57,13 @@ def evaluate_text(
     protocol: str,
     on_metrics: MetricsCallback | None = None,
     val_scorer: Scorer | None = None,
+    extra_runs: Sequence[TextRun] = (),
 ) -> tuple[TextEvaluation, dict[str, float]]:
     """Fit every model on the full train set, score and compare them, then run the
     learning curve (unless cfg.k_shots is empty; val_scorer: the scorer on validation
-    that curve_mode auto chooses with). -> (evaluation, timings in seconds)."""
+    that curve_mode auto chooses with). extra_runs: runs fitted elsewhere on the same
+    split (the joint multi-task model); with one, the main model is chosen on validation
+    (multitask.choose_main). -> (evaluation, timings in seconds)."""
     started = time.perf_counter()
     features = frozen_features(encoders, cfg.max_len, runtime)
     runs = fit_models(
@@ -73,9 +78,18 @@ def evaluate_text(
     )
     twin = non_private_twin(task, encoders, runs, cfg, on_metrics, prefix=f"{task.name}/")
     runs += [twin] if twin is not None else []
+    runs += list(extra_runs)
     scored = {r.name: scorer(r) for r in runs}
+    choice = choose_main(runs, scored, task, metric, fn, getattr(cfg, "oos_label", None))
     main, headline, comparisons, gain = compare(
-        runs, scored, task.test.labels, metric, fn, cfg, protocol
+        runs,
+        scored,
+        task.test.labels,
+        metric,
+        fn,
+        cfg,
+        protocol,
+        main=choice["chosen"] if choice else None,
     )
     main_run = next(r for r in runs if r.name == main)
     privacy = privacy_report(main_run, scored, comparisons, task.test.labels, metric, cfg)
@@ -85,5 +99,7 @@ def evaluate_text(
         started = time.perf_counter()
         curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs, val_scorer)
         timings["learning_curve_s"] = time.perf_counter() - started
-    evaluation = TextEvaluation(runs, scored, main, headline, comparisons, gain, curve, privacy)
+    evaluation = TextEvaluation(
+        runs, scored, main, headline, comparisons, gain, curve, privacy, choice
+    )
     return evaluation, timings

@@ -78,13 +78,17 @@ def compare(
     fn: MetricFn,
     cfg: TextAppConfig,
     protocol: str,
+    main: str | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """-> (main model's name, its headline interval, comparisons, pretraining gain)."""
+    """-> (main model's name, its headline interval, comparisons, pretraining gain).
+    main: the main model when it was chosen elsewhere (on validation); default the first
+    run of kind "model". The gain is always pretrained minus scratch, both fine-tuned
+    separately with the same recipe, whichever model is main."""
     for run in runs:
         fast, reference = fn(y, scored[run.name].pred), scored[run.name].metrics[metric]
         if not math.isclose(fast, reference, abs_tol=1e-9):
             raise RuntimeError(f"{metric} of {run.name}: bootstrap metric {fast} != {reference}")
-    main = next(r.name for r in runs if r.kind == "model")
+    main = main or next(r.name for r in runs if r.kind == "model")
     ci = headline_interval(
         metric, fn, y, scored[main].pred, cfg.n_resamples, cfg.confidence, cfg.seed
     )
@@ -119,4 +123,10 @@ def compare(
     gain = None
     if main == PRETRAINED and SCRATCH in comparisons:
         gain = dict(comparisons[SCRATCH]["delta"])
+    elif PRETRAINED in comparisons and SCRATCH in comparisons:  # a joint model is main
+        pre, scratch = scored[PRETRAINED].pred, scored[SCRATCH].pred
+        delta = paired_delta(metric, fn, y, pre, scratch, cfg.n_resamples, cfg.confidence, cfg.seed)
+        gain = interval_dict(
+            delta, metric, f"{PRETRAINED} minus {SCRATCH}, paired bootstrap over test examples"
+        )
     return main, {**interval_dict(ci, metric, protocol), "model": main}, comparisons, gain

@@ -86,6 +86,9 @@ def finish_text_app(
         protocol = {**protocol, "explanations": _explain_protocol(explanations, cfg)}
         timings = {**timings, "explain_s": explanations.seconds}
     metric = headline["metric"]
+    if ev.choice is not None:  # separate vs joint fine-tune, chosen on validation
+        metrics.update({f"val_{metric}/{k}": v for k, v in ev.choice["values"].items()})
+        protocol = {**protocol, "main_model": ev.choice["sentence"]}
     if curve:
         plots["learning_curve"] = learning_curve_plot(
             curve_series(curve),
@@ -138,7 +141,11 @@ def finish_text_app(
         explanations=explanations.examples if explanations is not None else (),
         protocol=protocol,
         data=data,
-        details={"model_dir": str(model_dir) if model_dir else "n/a", **_train_details(runs)},
+        details={
+            "model_dir": str(model_dir) if model_dir else "n/a",
+            **({"main model": ev.choice["sentence"]} if ev.choice else {}),
+            **_train_details(runs),
+        },
         limits=limits,
         out_dir=out_dir,
         confidence=cfg.confidence,
