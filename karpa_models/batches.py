@@ -94,7 +94,16 @@ def crop_texts(
     span = np.maximum(np.rint(inner * rng.uniform(min_ratio, max_ratio, len(ids))), 1)
     span = np.minimum(span, inner).astype(np.int64)
     start = 1 + np.floor(rng.random(len(ids)) * (inner - span + 1)).astype(np.int64)
-    new_len = np.where(lengths >= 2, span + 2, lengths)
+    return _spans(ids, lengths, start, start + span, pad)
+
+
+def _spans(
+    ids: np.ndarray, lengths: np.ndarray, lo: np.ndarray, hi: np.ndarray, pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens [lo, hi) of each text between its first and last tokens; a text of fewer
+    than two tokens stays as it is. ids (B, T), lengths, lo, hi (B,) -> ids (B, T'),
+    mask (B, T') bool, left-aligned and padded."""
+    new_len = np.where(lengths >= 2, hi - lo + 2, lengths)
     T = max(int(new_len.max(initial=1)), 1)
     out = np.full((len(ids), T), pad, dtype=ids.dtype)
     for row in range(len(ids)):
@@ -102,7 +111,7 @@ def crop_texts(
         if n < 2:
             out[row, :n] = ids[row, :n]
             continue
-        body = ids[row, start[row] : start[row] + span[row]]
+        body = ids[row, lo[row] : hi[row]]
         out[row, 0], out[row, 1 : 1 + len(body)], out[row, 1 + len(body)] = (
             ids[row, 0],
             body,
@@ -138,24 +147,8 @@ def split_texts(
     fallback = np.clip(np.rint(want), 1, np.maximum(lengths - 2, 1))
     cut = np.where(allowed.any(1), distance.argmin(1), fallback).astype(np.int64) - 1
     cut = np.clip(cut, np.minimum(inner, 1), np.maximum(inner - 1, 0))  # both parts non-empty
-    parts = []
-    for lo, hi in ((np.ones_like(cut), 1 + cut), (1 + cut, 1 + inner)):
-        new_len = np.where(lengths >= 2, hi - lo + 2, lengths)
-        T = max(int(new_len.max(initial=1)), 1)
-        out = np.full((len(ids), T), pad, dtype=ids.dtype)
-        for row in range(len(ids)):
-            n = int(lengths[row])
-            if n < 2:
-                out[row, :n] = ids[row, :n]
-                continue
-            body = ids[row, lo[row] : hi[row]]
-            out[row, 0], out[row, 1 : 1 + len(body)], out[row, 1 + len(body)] = (
-                ids[row, 0],
-                body,
-                ids[row, n - 1],
-            )
-        parts.append((out, np.arange(T)[None, :] < new_len[:, None]))
-    return parts[0], parts[1]
+    first = _spans(ids, lengths, np.ones_like(cut), 1 + cut, pad)
+    return first, _spans(ids, lengths, 1 + cut, 1 + inner, pad)
 
 
 def crop_sequences(
