@@ -13,9 +13,9 @@ import numpy as np
 
 from karpa.applications.curve_modes import (
     ModeChoice,
+    ValMetric,
     fit_point,
     headline_reuse,
-    validation_metric,
 )
 from karpa.applications.data import TextSplit, TextTask
 from karpa.applications.encoders import PRETRAINED, SCRATCH, Encoder
@@ -38,7 +38,7 @@ def learning_curve(
     fn: MetricFn,
     features: dict[str, TextFeatures],
     full_runs: Sequence[TextRun] = (),
-    val_scorer: Scorer | None = None,
+    val_metric: ValMetric | None = None,
 ) -> list[dict[str, Any]]:
     """One record per (model, k): the metric averaged over seeds, with a bootstrap band
     over test examples; the pretrained model's records also carry the pretraining gain
@@ -46,8 +46,8 @@ def learning_curve(
     (k = "all"); there the TF-IDF baseline of `full_runs` (the headline runs) is reused, as
     it would be refit identically.
 
-    With cfg.curve_mode "auto", val_scorer (the application's scorer built on
-    `curve_modes.on_validation(task)`) scores each candidate recipe on validation; each
+    With cfg.curve_mode "auto", val_metric (`curve_modes.validation_metric`: the
+    application's own scorer on the validation split) scores each candidate recipe; each
     encoder's record then carries the chosen "mode" and every candidate's "mode_val"."""
     y = task.test.labels
     train_sets: dict[tuple[Any, int], TextSplit] = dict(task.shots)
@@ -57,9 +57,10 @@ def learning_curve(
     curve_cfg = cfg.classifier(curve=True)
     reusable = [r for r in full_runs if r.name == TFIDF]
     auto = cfg.curve_mode == AUTO
-    if auto and val_scorer is None:
-        raise ValueError("curve_mode auto needs the application's validation scorer")
-    val_metric = validation_metric(val_scorer, fn, task.val.labels) if auto else None
+    if auto and val_metric is None:
+        raise ValueError("curve_mode auto needs the application's validation metric")
+    if not auto:
+        val_metric = None  # given for other choices; the recipe stays cfg.curve_mode
     chosen: dict[Any, dict[str, ModeChoice]] = {}  # k -> encoder -> choice
     progress = Progress(
         f"{task.name} learning curve", len(train_sets), unit="train set", logger=logger

@@ -17,12 +17,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from karpa.applications.curve_modes import ValMetric
 from karpa.applications.data import TextTask, load_text_task
 from karpa.applications.encoders import PRETRAINED
 from karpa.applications.text_config import IntentConfig, TextAppConfig
-from karpa.applications.text_runs import MetricFn, Scored, TextRun
+from karpa.applications.text_runs import TextRun
 from karpa_models.finetune.loop import MetricsCallback, steps_plan
 from karpa_models.finetune.multitask import JointTask, train_multitask
 from karpa_models.finetune.privacy_config import PrivacyConfig
@@ -128,45 +127,24 @@ def joint_run(task: TextTask, joint_dir: Path, device: str) -> TextRun:
     )
 
 
-def validation_predictions(
-    run: TextRun, scored: Scored, classes: Sequence[str], oos_label: str | None
-) -> np.ndarray:
-    """(n_val,) labels as the application predicts test ones: the top class, or the
-    out-of-scope label below the run's threshold (chosen on validation by the scorer)."""
-    pred = np.asarray(classes, dtype=object)[run.probs_val.argmax(axis=1)]
-    threshold = scored.extra.get("threshold")
-    if threshold is not None and oos_label is not None:
-        pred = np.where(run.probs_val.max(axis=1) < threshold, oos_label, pred)
-    return pred
-
-
 def choose_main(
-    runs: Sequence[TextRun],
-    scored: Mapping[str, Scored],
-    task: TextTask,
-    metric: str,
-    fn: MetricFn,
-    oos_label: str | None = None,
+    runs: Sequence[TextRun], val_metric: ValMetric, n_val: int, metric: str
 ) -> dict[str, Any] | None:
     """Between the separate fine-tune and the joint one, the main model is the one with
-    the higher headline metric on the validation split (the test split is never read);
-    a tie keeps the separate one. None when there is no joint candidate."""
+    the higher headline metric on the validation split (val_metric: the application's own
+    scorer on validation, `curve_modes.validation_metric`, so an out-of-scope threshold is
+    chosen and applied there; the test split is never read); a tie keeps the separate one.
+    None when there is no joint candidate."""
     names = [r.name for r in runs]
     if MULTITASK not in names or PRETRAINED not in names:
         return None
-    candidates = [r for r in runs if r.name in (PRETRAINED, MULTITASK)]
-    values = {
-        r.name: float(
-            fn(task.val.labels, validation_predictions(r, scored[r.name], task.classes, oos_label))
-        )
-        for r in candidates
-    }
+    values = {r.name: val_metric(r) for r in runs if r.name in (PRETRAINED, MULTITASK)}
     chosen = PRETRAINED if values[PRETRAINED] >= values[MULTITASK] else MULTITASK
     other = MULTITASK if chosen == PRETRAINED else PRETRAINED
     sentence = (
         f"main model: {chosen} ({'joint' if chosen == MULTITASK else 'separate'} fine-tune), "
         f"validation {metric} {values[chosen]:.4f} against {values[other]:.4f} for {other} "
-        f"({len(task.val)} validation examples; a tie keeps the separate fine-tune)"
+        f"({n_val} validation examples; a tie keeps the separate fine-tune)"
     )
     return {
         "metric": metric,

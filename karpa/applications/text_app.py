@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from karpa.applications.curve import learning_curve
+from karpa.applications.curve_modes import validation_metric
 from karpa.applications.data import TextTask
 from karpa.applications.encoders import Encoder
 from karpa.applications.multitask import choose_main
@@ -56,14 +57,16 @@ def evaluate_text(
     runtime: Runtime,
     protocol: str,
     on_metrics: MetricsCallback | None = None,
-    val_scorer: Scorer | None = None,
+    *,
+    val_scorer: Scorer,
     extra_runs: Sequence[TextRun] = (),
 ) -> tuple[TextEvaluation, dict[str, float]]:
     """Fit every model on the full train set, score and compare them, then run the
-    learning curve (unless cfg.k_shots is empty; val_scorer: the scorer on validation
-    that curve_mode auto chooses with). extra_runs: runs fitted elsewhere on the same
-    split (the joint multi-task model); with one, the main model is chosen on validation
-    (multitask.choose_main). -> (evaluation, timings in seconds)."""
+    learning curve (unless cfg.k_shots is empty). val_scorer: the application's scorer
+    built on `curve_modes.on_validation(task)`; every choice made on validation (the
+    curve's recipe under curve_mode auto, the main model) scores with it. extra_runs: runs
+    fitted elsewhere on the same split (the joint multi-task model); with one, the main
+    model is chosen on validation (multitask.choose_main). -> (evaluation, timings in seconds)."""
     started = time.perf_counter()
     features = frozen_features(encoders, cfg.max_len, runtime)
     runs = fit_models(
@@ -80,7 +83,8 @@ def evaluate_text(
     runs += [twin] if twin is not None else []
     runs += list(extra_runs)
     scored = {r.name: scorer(r) for r in runs}
-    choice = choose_main(runs, scored, task, metric, fn, getattr(cfg, "oos_label", None))
+    val_metric = validation_metric(val_scorer, fn, task.val.labels)
+    choice = choose_main(runs, val_metric, len(task.val), metric)
     main, headline, comparisons, gain = compare(
         runs,
         scored,
@@ -97,7 +101,7 @@ def evaluate_text(
     curve: list[dict[str, Any]] = []
     if cfg.k_shots is None or len(cfg.k_shots) > 0:
         started = time.perf_counter()
-        curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs, val_scorer)
+        curve = learning_curve(task, encoders, cfg, scorer, metric, fn, features, runs, val_metric)
         timings["learning_curve_s"] = time.perf_counter() - started
     evaluation = TextEvaluation(
         runs, scored, main, headline, comparisons, gain, curve, privacy, choice

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from karpa.applications.curve_modes import on_validation, validation_metric
 from karpa.applications.data import TextSplit, TextTask
-from karpa.applications.intent import run_intent
+from karpa.applications.intent import intent_scorer, run_intent
 from karpa.applications.multitask import MULTITASK, choose_main, train_joint
 from karpa.applications.sentiment import run_sentiment
 from karpa.applications.text_compare import compare, fast_macro_f1
@@ -130,6 +131,12 @@ def _probs(labels, classes=("a", "b"), sure=0.9):
     return out
 
 
+def _argmax(task):
+    """A scorer that predicts each run's top class on the task's test split."""
+    classes = np.asarray(task.classes, dtype=object)
+    return lambda run: Scored(classes[run.probs_test.argmax(1)], {})
+
+
 def test_the_choice_reads_validation_only_even_when_test_disagrees():
     val = ["a", "b", "a", "b"]
     test = ["a", "a", "b", "b"]
@@ -146,7 +153,8 @@ def test_the_choice_reads_validation_only_even_when_test_disagrees():
     for r in runs:
         pred = np.asarray(task.classes, dtype=object)[r.probs_test.argmax(1)]
         scored[r.name] = Scored(pred, {"macro_f1": fn(task.test.labels, pred)})
-    choice = choose_main(runs, scored, task, "macro_f1", fn)
+    val_metric = validation_metric(_argmax(task), fn, task.val.labels)
+    choice = choose_main(runs, val_metric, len(task.val), "macro_f1")
     assert choice["chosen"] == "pretrained"
     assert choice["values"] == {"pretrained": 1.0, MULTITASK: 0.0}
     main, headline, comparisons, gain = compare(
@@ -164,7 +172,7 @@ def test_the_choice_reads_validation_only_even_when_test_disagrees():
     # Swap the validation behaviour and the joint model is chosen; the gain stays
     # pretrained minus scratch (0.0 - 1.0 here), not multitask minus scratch.
     runs[0].probs_val, runs[2].probs_val = runs[2].probs_val, runs[0].probs_val
-    choice = choose_main(runs, scored, task, "macro_f1", fn)
+    choice = choose_main(runs, val_metric, len(task.val), "macro_f1")
     assert choice["chosen"] == MULTITASK
     main, _, comparisons, gain = compare(
         runs,
@@ -180,22 +188,32 @@ def test_the_choice_reads_validation_only_even_when_test_disagrees():
     assert gain["estimate"] == pytest.approx(-1.0)
 
 
-def test_the_choice_applies_each_run_s_out_of_scope_threshold_on_validation():
+def test_the_choice_thresholds_each_run_for_out_of_scope_on_validation():
     val = ["a", "oos", "b", "oos"]
     task = _task(val, ["a", "b"])
-    probs = np.array([[0.9, 0.1], [0.55, 0.45], [0.1, 0.9], [0.45, 0.55]])
     runs = [
-        TextRun("pretrained", "model", probs, _probs(["a", "b"])),
-        TextRun(MULTITASK, "model", probs, _probs(["a", "b"])),
+        # unsure only where the message is out of scope: a threshold separates them
+        TextRun(
+            "pretrained",
+            "model",
+            np.array([[0.9, 0.1], [0.55, 0.45], [0.1, 0.9], [0.45, 0.55]]),
+            _probs(["a", "b"]),
+        ),
+        # surest where it is out of scope: no threshold rejects those and keeps the rest
+        TextRun(
+            MULTITASK,
+            "model",
+            np.array([[0.6, 0.4], [0.95, 0.05], [0.4, 0.6], [0.05, 0.95]]),
+            _probs(["a", "b"]),
+        ),
     ]
-    pred = np.array(["a", "b"], dtype=object)
-    scored = {
-        # the separate model's threshold rejects the unsure messages, the joint one's not
-        "pretrained": Scored(pred, {"accuracy": 1.0}, {"threshold": 0.6}),
-        MULTITASK: Scored(pred, {"accuracy": 1.0}, {"threshold": 0.0}),
-    }
-    choice = choose_main(runs, scored, task, "accuracy", accuracy, oos_label="oos")
+    cfg = IntentConfig(oos_label="oos")
+    val_metric = validation_metric(
+        intent_scorer(on_validation(task), cfg), accuracy, task.val.labels
+    )
+    choice = choose_main(runs, val_metric, len(task.val), "accuracy")
     assert choice["values"] == {"pretrained": 1.0, MULTITASK: 0.5}
     assert choice["chosen"] == "pretrained"
+    assert "4 validation examples" in choice["sentence"]
     # Without a joint run there is nothing to choose.
-    assert choose_main(runs[:1], scored, task, "accuracy", accuracy, "oos") is None
+    assert choose_main(runs[:1], val_metric, len(task.val), "accuracy") is None

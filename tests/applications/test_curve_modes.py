@@ -103,7 +103,9 @@ def _curve(cfg, full_runs=()):
         accuracy,
         {},
         full_runs,
-        val_scorer=sentiment_scorer(on_validation(task)),
+        val_metric=validation_metric(
+            sentiment_scorer(on_validation(task)), accuracy, task.val.labels
+        ),
     )
 
 
@@ -207,9 +209,9 @@ def test_ties_go_to_the_first_candidate_and_nan_never_wins():
     )
 
 
-def test_auto_without_a_validation_scorer_is_refused(fits):
+def test_auto_without_a_validation_metric_is_refused(fits):
     task = _task()
-    with pytest.raises(ValueError, match="validation scorer"):
+    with pytest.raises(ValueError, match="validation metric"):
         learning_curve(
             task,
             [SimpleNamespace(name="pretrained")],
