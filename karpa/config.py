@@ -315,6 +315,12 @@ class PretrainConfig(Section):
         description="Override the preset's views of the sentence-level contrastive objective: "
         "masked (the whole text twice), crops (two random spans), split (two disjoint parts).",
     )
+    token_init: Literal["random", "cooccurrence"] | None = Field(
+        None,
+        description="Override the preset's start of the token embeddings of a text tower "
+        "trained from scratch: random, or cooccurrence (which tokens share a text in the "
+        "corpus; karpa_models/cooccurrence.py). A pretrained start keeps its own.",
+    )
     checks: ChecksSettings = Field(
         default_factory=ChecksSettings,
         description="Downstream checks on validation data that choose the foundation's checkpoint.",
@@ -370,6 +376,8 @@ class PretrainConfig(Section):
             updates["loss_weights"] = {**train_cfg.loss_weights, **self.loss_weights}
         if self.text_views is not None:
             updates["text_views"] = self.text_views
+        if self.token_init is not None:
+            updates["token_init"] = self.token_init
         return model_cfg, dataclasses.replace(train_cfg, **updates)
 
 

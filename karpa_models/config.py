@@ -127,6 +127,9 @@ def _default_weights() -> dict[str, float]:
 
 # The sentence-level contrastive views (karpa_models/batches.py).
 TEXT_VIEWS = ("masked", "crops", "split")
+# Where a text tower trained from scratch starts its token embeddings
+# (karpa_models/cooccurrence.py).
+TOKEN_INITS = ("random", "cooccurrence")
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,10 @@ class TrainConfig:
     # in crop_ratio: the parts share no token).
     text_views: str = "masked"
     crop_ratio: tuple[float, float] = (0.3, 0.7)
+    # Where a text tower trained from random weights starts its token embeddings: "random"
+    # or "cooccurrence" (karpa_models/cooccurrence.py: a factorisation of which tokens share
+    # a text in the corpus). A pretrained start (model.text_init) keeps its own.
+    token_init: str = "random"
     init_temperature: float = 0.07  # start of the learnable τ of the cross-modal losses
     weighting: str = "static"  # "static" (loss_weights) or "uncertainty" (Kendall et al.)
     # A weight of 0 switches an objective off (it is not even computed); objectives not
@@ -202,6 +209,10 @@ class TrainConfig:
             )
         if any(w < 0 for w in self.loss_weights.values()):
             raise ValueError(f"train.loss_weights must be >= 0, got {self.loss_weights}")
+        if self.token_init not in TOKEN_INITS:
+            raise ValueError(
+                f"train.token_init must be one of {', '.join(TOKEN_INITS)}, got {self.token_init!r}"
+            )
         if self.text_views not in TEXT_VIEWS:
             raise ValueError(
                 f"train.text_views must be one of {', '.join(TEXT_VIEWS)}, got {self.text_views!r}"

@@ -20,6 +20,7 @@ from karpa_models.batches import PretrainBatches
 from karpa_models.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from karpa_models.checks import ChecksConfig, ChecksData
 from karpa_models.config import ModelConfig, TrainConfig
+from karpa_models.cooccurrence import init_token_embeddings
 from karpa_models.corpus import PretrainCorpus
 from karpa_models.engine import MetricsCallback, train
 from karpa_models.hf_text import pretrained_tokenizer
@@ -128,6 +129,11 @@ def pretrain(
             cfg = concrete_model_config(model_cfg, tokenizer, corpus)
             seed_everything(train_cfg.seed)
             model = build_model(cfg)
+            if train_cfg.token_init == "cooccurrence" and not cfg.text_init:
+                # Every rank computes the same vectors (deterministic), no broadcast needed.
+                init_token_embeddings(
+                    model.text.tok_emb, tokenizer, corpus_texts(corpus), train_cfg.seed
+                )
             if runtime.distributed:
                 torch.manual_seed(train_cfg.seed + runtime.rank)  # each rank its own dropout
         model.set_tokenizer(tokenizer)
