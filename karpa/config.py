@@ -296,7 +296,8 @@ class PretrainConfig(Section):
         None,
         gt=0.0,
         le=1.0,
-        description="Override the preset's learning-rate factor of a pretrained text encoder.",
+        description="Override the preset's learning-rate factor of a pretrained text encoder "
+        "(and of token embeddings started from co-occurrence).",
     )
     pretrained_layer_decay: float | None = Field(
         None,
