@@ -95,8 +95,13 @@ def pretrain_foundation(
     )
     if result.checks:
         result.checks["pretrained_start"] = bool(model_cfg.text_init)
+        result.checks["cooccurrence_start"] = (
+            not model_cfg.text_init and train_cfg.token_init == "cooccurrence"
+        )
         result.checks["sentence"] = foundation_sentence(
-            result.checks, pretrained_start=bool(model_cfg.text_init)
+            result.checks,
+            pretrained_start=result.checks["pretrained_start"],
+            cooccurrence_start=result.checks["cooccurrence_start"],
         )
         log.info("pretrain: %s", result.checks["sentence"])
     model, tokenizer, _ = load_foundation(result.checkpoint_path)

@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def foundation_sentence(checks: Mapping[str, Any], pretrained_start: bool) -> str:
+def foundation_sentence(
+    checks: Mapping[str, Any], pretrained_start: bool, cooccurrence_start: bool = False
+) -> str:
     """`checks`: karpa_models.selection.BestCheckpoint.summary() (or the same keys from
-    the stage's metrics). pretrained_start: the text tower started from pretrained weights."""
+    the stage's metrics). pretrained_start: the text tower started from pretrained weights;
+    cooccurrence_start: from random weights with token embeddings from co-occurrence."""
     kept, last = checks.get("kept_step"), _last_step(checks)
     rule = checks.get("rule") or {}
     how = (
@@ -20,7 +23,14 @@ def foundation_sentence(checks: Mapping[str, Any], pretrained_start: bool) -> st
     if kept is None:
         return "No downstream check ran: the foundation is the last checkpoint."
     if checks.get("start_kept"):
-        start = "the pretrained start" if pretrained_start else "the random initialisation"
+        start = (
+            "the pretrained start"
+            if pretrained_start
+            else "the co-occurrence start (token embeddings from which tokens share a text, "
+            "the other weights random)"
+            if cooccurrence_start
+            else "the random initialisation"
+        )
         return (
             f"No checkpoint beat step 0 on the {how} ({_fmt(start_score)}): the foundation "
             f"is {start}, unchanged by this pretraining."
@@ -32,9 +42,14 @@ def foundation_sentence(checks: Mapping[str, Any], pretrained_start: bool) -> st
     )
 
 
-def checks_metrics(checks: Mapping[str, Any], pretrained_start: bool) -> dict[str, float]:
+def checks_metrics(
+    checks: Mapping[str, Any], pretrained_start: bool, cooccurrence_start: bool = False
+) -> dict[str, float]:
     """The verdict as metrics (`checks.*`), from which the run summary says the sentence."""
-    out = {"checks.pretrained_start": float(pretrained_start)}
+    out = {
+        "checks.pretrained_start": float(pretrained_start),
+        "checks.cooccurrence_start": float(cooccurrence_start),
+    }
     for key in ("kept_step", "kept_combined", "start_combined", "seconds_per_check"):
         if checks.get(key) is not None:
             out[f"checks.{key}"] = float(checks[key])
@@ -55,7 +70,11 @@ def sentence_from_metrics(metrics: Mapping[str, float]) -> str | None:
         "start_combined": metrics.get("checks.start_combined"),
         "last_step": int(metrics.get("checks.last_step", metrics["checks.kept_step"])),
     }
-    return foundation_sentence(checks, bool(metrics.get("checks.pretrained_start")))
+    return foundation_sentence(
+        checks,
+        bool(metrics.get("checks.pretrained_start")),
+        bool(metrics.get("checks.cooccurrence_start")),
+    )
 
 
 def _last_step(checks: Mapping[str, Any]) -> int | None:

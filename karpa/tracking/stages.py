@@ -24,7 +24,11 @@ def foundation_metrics(m: FoundationManifest) -> dict[str, float]:
     out.update({"samples_per_s": m.samples_per_s, "tokens_per_s": m.tokens_per_s, "steps": m.steps})
     if m.checks:
         out.update(
-            checks_metrics(m.checks, pretrained_start=bool(m.checks.get("pretrained_start")))
+            checks_metrics(
+                m.checks,
+                pretrained_start=bool(m.checks.get("pretrained_start")),
+                cooccurrence_start=bool(m.checks.get("cooccurrence_start")),
+            )
         )
     return out
 

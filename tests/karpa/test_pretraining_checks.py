@@ -137,6 +137,10 @@ def test_the_verdict_is_one_sentence():
         "foundation is the pretrained start, unchanged by this pretraining."
     )
     assert "random initialisation" in foundation_sentence(_checks(0), pretrained_start=False)
+    cooccurrence = foundation_sentence(_checks(0), False, cooccurrence_start=True)
+    assert "the foundation is the co-occurrence start" in cooccurrence
+    back = sentence_from_metrics(checks_metrics(_checks(0), False, cooccurrence_start=True))
+    assert "the foundation is the co-occurrence start" in back  # the run summary's way back
     middle = foundation_sentence(_checks(200), pretrained_start=True)
     assert middle.startswith(
         "The foundation is the checkpoint of step 200, not the last (step 300)"
