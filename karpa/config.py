@@ -296,8 +296,7 @@ class PretrainConfig(Section):
         None,
         gt=0.0,
         le=1.0,
-        description="Override the preset's learning-rate factor of a pretrained text encoder "
-        "(and of token embeddings started from co-occurrence).",
+        description="Override the preset's learning-rate factor of a pretrained text encoder.",
     )
     pretrained_layer_decay: float | None = Field(
         None,

@@ -140,9 +140,7 @@ class TrainConfig:
     warmup_steps: int = 30
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at the last step
     grad_clip: float = 1.0
-    # A pretrained text encoder (and token embeddings started from co-occurrence) moves
-    # slower than new weights.
-    pretrained_lr_scale: float = 0.1
+    pretrained_lr_scale: float = 0.1  # a pretrained text encoder moves slower than new weights
     # Layer-wise decay of that rate: each layer below the encoder's top one moves this much
     # slower again (1.0: every pretrained layer at pretrained_lr_scale).
     pretrained_layer_decay: float = 1.0

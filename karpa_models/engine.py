@@ -64,17 +64,11 @@ def build_optimizer(
     """AdamW with decay on matrices only, and a smaller learning rate for a pretrained
     text encoder so that continued pretraining refines it rather than overwrites it:
     lr * pretrained_lr_scale for its top layer, times pretrained_layer_decay per layer
-    below it (layer-wise decay: the lower layers, the most general, move least). Token
-    embeddings started from co-occurrence (train.token_init) are a start worth keeping
-    too: they move at lr * pretrained_lr_scale."""
+    below it (layer-wise decay: the lower layers, the most general, move least)."""
     text = step.model.text
     pretrained = {id(p) for p in text.parameters()} if isinstance(text, HFTextTower) else set()
-    started = [text.tok_emb.weight] if cfg.token_init == "cooccurrence" and not pretrained else []
-    kept = pretrained | {id(p) for p in started}
-    own = [p for p in step.parameters() if id(p) not in kept]
+    own = [p for p in step.parameters() if id(p) not in pretrained]
     groups = [(own, cfg.lr)]
-    if started:
-        groups.append((started, cfg.lr * cfg.pretrained_lr_scale))
     if pretrained:
         by_depth = pretrained_depths(text)
         top = max(by_depth.values())

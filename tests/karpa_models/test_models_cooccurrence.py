@@ -31,13 +31,9 @@ def _texts(seed: int = 0, n: int = 400) -> list[str]:
     return out
 
 
-def _tokenizer():
-    return train_tokenizer(_texts(), vocab_size=300)
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
-    tok = _tokenizer()
+    tok = train_tokenizer(_texts(), vocab_size=300)
     for word in (*RED, *ENGINE):
         assert tok.token_to_id(word) is not None, f"{word} should be one token"
     return tok
@@ -107,23 +103,3 @@ def test_pretraining_starts_a_scratch_tower_from_cooccurrence_only_when_asked(
         corpus, model_cfg, TrainConfig(**{**train_cfg.__dict__, "steps": 3}), tmp_path
     )
     assert len(seen) == calls
-
-
-@pytest.mark.parametrize(("token_init", "embedding_lr"), [("cooccurrence", 1e-4), ("random", 1e-3)])
-def test_token_embeddings_started_from_cooccurrence_move_at_the_pretrained_rate(
-    corpus, make_configs, token_init, embedding_lr
-):
-    from karpa_models.engine import build_optimizer
-    from karpa_models.model import build_model
-    from karpa_models.pretrain_step import PretrainStep
-
-    model_cfg, train_cfg = make_configs(lr=1e-3, pretrained_lr_scale=0.1, token_init=token_init)
-    model = build_model(pretraining.concrete_model_config(model_cfg, _tokenizer(), corpus))
-    step = PretrainStep(model, train_cfg, ["mlm", "text_contrastive"])
-    lr_of = {
-        id(p): g["lr"]
-        for g in build_optimizer(step, train_cfg, torch.device("cpu")).param_groups
-        for p in g["params"]
-    }
-    assert lr_of[id(model.text.tok_emb.weight)] == pytest.approx(embedding_lr)
-    assert lr_of[id(model.text.pos_emb.weight)] == pytest.approx(1e-3)  # not started: full lr
