@@ -20,6 +20,18 @@ def header(title: str, command: str) -> str:
     return f"# {title}\n# date: {today}\n# command: {command}\n# machine: {machine()}"
 
 
+def flow_home(folder):
+    """Activate a scratch karpa home and start its embedded Prefect API as `karpa run` does
+    (karpa's start-up wait, not Prefect's 20 s, which a loaded machine can miss), so that a
+    bench may call a flow function directly. -> the Home."""
+    from flows.embedded import start_embedded_api
+    from karpa.home import activate
+
+    home = activate(folder)
+    start_embedded_api(home)
+    return home
+
+
 def direct_views(cfg, store):
     """ingest -> validate -> align with the stage functions (no Prefect, no MLflow), as the
     flow's tasks call them, official splits included; returns the AlignManifest."""

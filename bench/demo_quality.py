@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import header
+from _common import flow_home, header
 
 from karpa.config import CONFIGS
 
@@ -38,9 +38,7 @@ def main() -> None:
     )
     print(header("karpa on the demo world: pretrained vs ablation vs baselines", command))
     with tempfile.TemporaryDirectory() as tmp:
-        from karpa.home import activate
-
-        activate(Path(tmp) / "home")
+        flow_home(Path(tmp) / "home")
         from flows.retrain import retrain
         from karpa.demo import generate_world
         from karpa.summary import headline_table

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import header
+from _common import flow_home, header
 
 from karpa.config import CONFIGS
 
@@ -49,9 +49,7 @@ def main() -> None:
     )
     print(header("karpa explanations: deletion-test faithfulness and cost", command))
     with tempfile.TemporaryDirectory() as tmp:
-        from karpa.home import activate
-
-        activate(Path(tmp) / "home")
+        flow_home(Path(tmp) / "home")
         from flows.retrain import retrain
 
         data = args.data

@@ -25,10 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import direct_views, header
+from _common import direct_views, flow_home, header
 
 from karpa.config import CONFIGS
-from karpa.home import activate
 
 logger = logging.getLogger("bench.overhead")
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +110,7 @@ def main() -> None:
     root = Path(args.home or tempfile.mkdtemp(prefix="karpa-bench-overhead-")).resolve()
     # Prefect's own INFO lines (one per task) would bury the figures.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    base = activate(root / "home")
+    base = flow_home(root / "home")
     # One MLflow database for every flow run: a first run on a new SQLite file pays for its
     # migrations, which is setup, not per-run overhead (the warm-up pays it once).
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{base.mlflow_db}"
