@@ -8,7 +8,7 @@ Goldberg 2014 show skip-gram factorises a shifted PMI matrix) places such substi
 together, from the unlabeled corpus alone, in seconds on a CPU. A text tower trained
 from random weights starts from these vectors (`train.token_init: cooccurrence`) and the
 gradient objectives go on from there; what each part contributes is measured by
-bench/pretrain_checks.py (README, "What each part of pretraining contributes").
+bench/pretrain_checks.py (README, "The distributional start").
 
 Deterministic: the same tokenizer, texts and seed give the same vectors.
 """
