@@ -26,9 +26,16 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from karpa_models.config import ModelConfig, TrainConfig
 from karpa_models.tokenizer import SpecialTokens
 
 logger = logging.getLogger(__name__)
+
+
+def starts_from_cooccurrence(model_cfg: ModelConfig, train_cfg: TrainConfig) -> bool:
+    """Whether pretraining starts the token embeddings from co-occurrence: asked for, and
+    the text tower is trained from scratch (a pretrained start keeps its own)."""
+    return train_cfg.token_init == "cooccurrence" and not model_cfg.text_init
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from karpa_models.batches import PretrainBatches
 from karpa_models.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from karpa_models.checks import ChecksConfig, ChecksData
 from karpa_models.config import ModelConfig, TrainConfig
-from karpa_models.cooccurrence import init_token_embeddings
+from karpa_models.cooccurrence import init_token_embeddings, starts_from_cooccurrence
 from karpa_models.corpus import PretrainCorpus
 from karpa_models.engine import MetricsCallback, train
 from karpa_models.hf_text import pretrained_tokenizer
@@ -129,7 +129,7 @@ def pretrain(
             cfg = concrete_model_config(model_cfg, tokenizer, corpus)
             seed_everything(train_cfg.seed)
             model = build_model(cfg)
-            if train_cfg.token_init == "cooccurrence" and not cfg.text_init:
+            if starts_from_cooccurrence(cfg, train_cfg):
                 # Every rank computes the same vectors (deterministic), no broadcast needed.
                 init_token_embeddings(
                     model.text.tok_emb, tokenizer, corpus_texts(corpus), train_cfg.seed

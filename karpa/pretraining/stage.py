@@ -20,6 +20,7 @@ from karpa.pretraining.checks_data import checks_data, split_held
 from karpa.pretraining.corpus import build_corpus
 from karpa.pretraining.verdict import foundation_sentence
 from karpa.store import Store, write_manifest
+from karpa_models.cooccurrence import starts_from_cooccurrence
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,7 @@ def pretrain_foundation(
     )
     if result.checks:
         result.checks["pretrained_start"] = bool(model_cfg.text_init)
-        result.checks["cooccurrence_start"] = (
-            not model_cfg.text_init and train_cfg.token_init == "cooccurrence"
-        )
+        result.checks["cooccurrence_start"] = starts_from_cooccurrence(model_cfg, train_cfg)
         result.checks["sentence"] = foundation_sentence(
             result.checks,
             pretrained_start=result.checks["pretrained_start"],

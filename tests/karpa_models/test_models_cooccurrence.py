@@ -4,6 +4,8 @@ only to a tower trained from scratch."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,11 @@ from torch import nn
 
 from karpa_models import pretraining
 from karpa_models.config import TrainConfig
-from karpa_models.cooccurrence import cooccurrence_vectors, init_token_embeddings
+from karpa_models.cooccurrence import (
+    cooccurrence_vectors,
+    init_token_embeddings,
+    starts_from_cooccurrence,
+)
 from karpa_models.tokenizer import SpecialTokens, train_tokenizer
 
 # Two concepts, each written two ways that never meet in one text: only their company
@@ -76,6 +82,16 @@ def test_the_embedding_keeps_its_own_rows_where_there_is_no_company(tokenizer):
         init_token_embeddings(nn.Embedding(12, 16), tokenizer, _texts())
 
 
+def test_a_pretrained_text_start_keeps_its_own_embeddings(make_configs):
+    model_cfg, train_cfg = make_configs(token_init="cooccurrence")
+    assert starts_from_cooccurrence(model_cfg, train_cfg)
+    pretrained = dataclasses.replace(model_cfg, text_init="some/encoder")
+    assert not starts_from_cooccurrence(pretrained, train_cfg)
+    assert not starts_from_cooccurrence(
+        model_cfg, dataclasses.replace(train_cfg, token_init="random")
+    )
+
+
 def test_an_unknown_start_is_one_sentence():
     with pytest.raises(ValueError, match=r"train.token_init must be one of random, cooccurrence"):
         TrainConfig(token_init="glove")
@@ -99,7 +115,5 @@ def test_pretraining_starts_a_scratch_tower_from_cooccurrence_only_when_asked(
     if calls:  # every text the text objectives see, item texts and captions included
         assert seen == [len(pretraining.corpus_texts(corpus))]
     # A resumed run keeps its checkpoint's embeddings: no second start.
-    pretraining.pretrain(
-        corpus, model_cfg, TrainConfig(**{**train_cfg.__dict__, "steps": 3}), tmp_path
-    )
+    pretraining.pretrain(corpus, model_cfg, dataclasses.replace(train_cfg, steps=3), tmp_path)
     assert len(seen) == calls
