@@ -22,6 +22,7 @@ from karpa.applications.rec_hybrid import BlendChoice
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.robustness import rec_robustness_slices
 from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
+from karpa.evaluation.plots import robustness_plot
 from karpa.evaluation.slices import (
     by_history_length,
     by_item_popularity,
@@ -162,6 +163,13 @@ def finish_recommendation(
             f"recommendation: test {HEADLINE} (full ranking), {conf:.0%} bootstrap intervals",
         ),
     }
+    if any(r["metric"] == HEADLINE for r in robust):
+        plots["robustness"] = robustness_plot(
+            robust,
+            out_dir / "robustness.png",
+            HEADLINE,
+            f"recommendation: {main.name} on perturbed test histories, {conf:.0%} intervals",
+        )
     if isinstance(main.recommender, HybridRecommender):
         model_dir = save_hybrid(main.recommender, out_dir / "model")
     else:
@@ -246,7 +254,17 @@ def finish_recommendation(
         intervals=intervals,
         comparisons=comparisons,
         slices=slices,
-        figures={"Headline metric of every model on the same test users": plots["comparison"]},
+        figures={
+            caption: plots[key]
+            for key, caption in (
+                ("comparison", "Headline metric of every model on the same test users"),
+                (
+                    "robustness",
+                    f"{HEADLINE} of the same test users, clean and with each history perturbation",
+                ),
+            )
+            if key in plots
+        },
         protocol=protocol,
         data=data_info,
         details=details,

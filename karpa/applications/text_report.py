@@ -18,7 +18,8 @@ from karpa.applications.text_app import TextEvaluation
 from karpa.applications.text_config import TextAppConfig
 from karpa.applications.text_explain import TextExplanations
 from karpa.applications.text_runs import Scored, TextRun
-from karpa.evaluation.plots import confusion_matrix_plot, learning_curve_plot
+from karpa.evaluation.plots import confusion_matrix_plot, learning_curve_plot, robustness_plot
+from karpa.evaluation.robustness import SLICE as ROBUSTNESS
 from karpa.evaluation.slices import Slicing, slice_table
 from karpa_models.finetune.saved import save_classifier
 
@@ -109,6 +110,13 @@ def finish_text_app(
         metric,
         f"{app}: test {metric}, {cfg.confidence:.0%} bootstrap intervals",
     )
+    if any(r["slice"] == ROBUSTNESS and r["metric"] == "accuracy" for r in slices):
+        plots["robustness"] = robustness_plot(
+            slices,
+            out_dir / "robustness.png",
+            "accuracy",
+            f"{app}: {main} on perturbed test texts, {cfg.confidence:.0%} intervals",
+        )
     main_run = ev.main_run
     model_dir = None
     if main_run.classifier is not None:
@@ -127,6 +135,7 @@ def finish_text_app(
         "reliability": "Reliability diagram (in-scope test examples)",
         "deletion_test": "Deletion test: predicted-class probability as the most-attributed "
         "or random tokens are removed",
+        "robustness": "Accuracy on the same test texts, clean and under each perturbation",
     }
     card = write_card(
         application=app,

@@ -1,4 +1,5 @@
-"""Evaluation plots written as PNG files: reliability diagram, confusion matrix, learning curve.
+"""Evaluation plots written as PNG files: reliability diagram, confusion matrix, learning
+curve, robustness (the metric under each perturbation beside clean).
 
 Figures are built with matplotlib's object API on an Agg canvas, never through pyplot: no
 global backend state, no GUI, safe when stages run in threads. Files are written to a
@@ -20,6 +21,7 @@ from matplotlib.ticker import NullFormatter
 from sklearn.metrics import confusion_matrix
 
 from karpa.evaluation.classification import calibration_bins
+from karpa.evaluation.perturb import CLEAN
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +165,52 @@ def learning_curve_plot(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def robustness_plot(
+    records: Sequence[dict],
+    path: str | Path,
+    metric: str,
+    title: str = "Robustness",
+    slice_name: str = "robustness",
+) -> Path:
+    """`metric` on the same test examples clean and under each perturbation: one row per
+    bucket of the robustness slice (clean first, as recorded), a dot with its interval, and
+    the clean value as a reference line with its band, so a drop reads as the distance to
+    the line. records: slice records ({slice, bucket, n, metric, value, low, high})."""
+    rows = [r for r in records if r["slice"] == slice_name and r["metric"] == metric]
+    if not rows:
+        raise ValueError(f"no {slice_name} records of {metric} to plot")
+    names = [str(r["bucket"]) for r in rows]
+    value = np.array([r["value"] for r in rows], dtype=float)
+    # A record without an interval is drawn as a dot alone (zero-length error bar).
+    low = np.array([r["value"] if r["low"] is None else r["low"] for r in rows], dtype=float)
+    high = np.array([r["value"] if r["high"] is None else r["high"] for r in rows], dtype=float)
+    fig = Figure(figsize=(6.5, 1.2 + 0.4 * len(rows)))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    y = np.arange(len(rows))[::-1]  # (buckets,) first record on top
+    clean = next((r for r in rows if r["bucket"] == CLEAN), None)
+    if clean is not None:
+        ax.axvline(clean["value"], color="0.4", linestyle="--", linewidth=1, label=CLEAN)
+        if clean["low"] is not None and clean["high"] is not None:
+            ax.axvspan(clean["low"], clean["high"], color="0.85", alpha=0.6)
+    ax.errorbar(
+        value,
+        y,
+        xerr=np.vstack([value - low, high - value]),
+        fmt="o",
+        capsize=3,
+        color="tab:blue",
+    )
+    ax.set_yticks(y, [f"{name} (n={r['n']})" for name, r in zip(names, rows, strict=True)])
+    ax.set_xlabel(metric)
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    if clean is not None:
+        ax.legend(fontsize="small", loc="lower left")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -269,6 +269,9 @@ def _check_text_robustness(report) -> None:
     assert "robustness" in report.protocol and report.timings["robustness_s"] > 0
     card = Path(report.artifacts["model_card"]["markdown"]).read_text()
     assert "| robustness | typo_drop |" in card
+    # The same records as a picture, in the report's plots and the card.
+    plot = Path(report.artifacts["plots"]["robustness"])
+    assert plot.read_bytes()[:4] == b"\x89PNG" and f"]({plot.name})" in card
 
 
 @pytest.fixture

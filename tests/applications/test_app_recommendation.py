@@ -280,3 +280,6 @@ def test_robustness_slices_drop_one_and_shuffle(report):
     assert by[("shuffle", "changed")]["value"] > 0.5
     # The walk in the synthetic data is ordered: shuffling the history costs the model.
     assert by[("shuffle", "ndcg@10")]["value"] < by[("clean", "ndcg@10")]["value"]
+    plot = Path(report.artifacts["plots"]["robustness"])
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert plot.name in Path(report.artifacts["model_card"]["markdown"]).read_text()

@@ -1,12 +1,14 @@
 """Plots are written as non-empty PNG files, atomically."""
 
 import numpy as np
+import pytest
 
 from karpa.evaluation.plots import (
     CurveSeries,
     confusion_matrix_plot,
     learning_curve_plot,
     reliability_diagram,
+    robustness_plot,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -50,3 +52,31 @@ def test_learning_curve(tmp_path):
     ]
     path = learning_curve_plot(series, tmp_path / "curve.png", metric="macro-F1")
     assert _is_png(path)
+
+
+def _record(bucket, metric, value, low=None, high=None, n=50):
+    return {
+        "slice": "robustness",
+        "bucket": bucket,
+        "n": n,
+        "metric": metric,
+        "value": value,
+        "low": low,
+        "high": high,
+    }
+
+
+def test_robustness_plot_draws_the_metric_asked_for(tmp_path):
+    records = [
+        _record("clean", "accuracy", 0.9, 0.85, 0.95),
+        _record("clean", "changed", 0.0),
+        _record("typo_drop", "accuracy", 0.8, 0.74, 0.86),
+        _record("typo_drop", "changed", 0.9),
+        _record("casing", "accuracy", 0.88),  # no interval: a dot alone
+        {**_record("short", "accuracy", 0.5), "slice": "message_length"},  # another slice
+    ]
+    path = robustness_plot(records, tmp_path / "robustness.png", "accuracy")
+    assert _is_png(path)
+    with pytest.raises(ValueError, match="no robustness records of macro_f1"):
+        robustness_plot(records, tmp_path / "none.png", "macro_f1")
+    assert not (tmp_path / "none.png").exists()
