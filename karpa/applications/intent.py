@@ -168,11 +168,7 @@ def run_intent(
             ),
             fast_macro_f1(labels),
             views_dir,
-            cfg.robustness_sample,
-            cfg.robustness_perturbations,
-            cfg.curve_resamples,
-            cfg.confidence,
-            cfg.seed,
+            cfg,
         )
         timings["robustness_s"] = time.perf_counter() - mark
     slices += robust

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from karpa.applications.text_config import TextAppConfig
 from karpa.evaluation.perturb import HISTORY_PERTURBATIONS, TEXT_PERTURBATIONS
 from karpa.evaluation.ranking import evaluate_ranking, seen_mask
 from karpa.evaluation.robustness import history_robustness, sample_rows, text_robustness
@@ -64,19 +65,17 @@ def text_robustness_slices(
     predict: Callable[[list[str]], np.ndarray],
     macro_f1: Callable[[np.ndarray, np.ndarray], float],
     views_dir: Path,
-    sample: int,
-    kinds: Sequence[str] | None,
-    n_resamples: int,
-    confidence: float,
-    seed: int,
+    cfg: TextAppConfig,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(slice records, protocol) of a text model on at most `sample` test texts; nothing
-    when sample is 0."""
-    if sample <= 0:
+    """(slice records, protocol) of a text model on at most `cfg.robustness_sample` test
+    texts, under `cfg.robustness_perturbations` (all when unset), with the application's
+    curve resamples, confidence and seed; nothing when the sample is 0."""
+    if cfg.robustness_sample <= 0:
         return [], {}
-    rows = sample_rows(len(texts), sample, seed)
+    n_resamples = cfg.curve_resamples
+    rows = sample_rows(len(texts), cfg.robustness_sample, cfg.seed)
     lexicon = entity_lexicon(views_dir)
-    kinds = tuple(kinds or TEXT_PERTURBATIONS)
+    kinds = tuple(cfg.robustness_perturbations or TEXT_PERTURBATIONS)
     records = text_robustness(
         [texts[i] for i in rows],
         np.asarray(y, dtype=object)[rows],
@@ -85,8 +84,8 @@ def text_robustness_slices(
         kinds,
         lexicon,
         n_resamples,
-        confidence,
-        seed,
+        cfg.confidence,
+        cfg.seed,
     )
     protocol = {
         "robustness": f"{len(rows)} of {len(texts)} test texts (seeded sample), clean and "

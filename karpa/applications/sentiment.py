@@ -99,11 +99,7 @@ def run_sentiment(
             lambda texts: classes[clf.predict_proba(texts).argmax(axis=1)],
             metric,
             views_dir,
-            cfg.robustness_sample,
-            cfg.robustness_perturbations,
-            cfg.curve_resamples,
-            cfg.confidence,
-            cfg.seed,
+            cfg,
         )
         timings["robustness_s"] = time.perf_counter() - mark
     slices += robust
