@@ -217,7 +217,9 @@ class SearchConfig(_Section):
     finetune_steps: int = Field(40, ge=1, le=1_000_000, description="Fine-tuning per trial.")
     sampler: Literal["tpe", "nsga2"] = "tpe"
     pruner: Literal["median", "halving", "none"] = Field(
-        "median", description="Stops a trial whose fine-tune validation curve lags."
+        "median",
+        description="Stops a trial whose validation curve lags the median of completed "
+        "trials at most as large (when a cost is an objective).",
     )
     prune_startup_trials: int = Field(
         2, ge=0, le=1000, description="Trials that finish before any is pruned."

@@ -4,8 +4,9 @@ validation curves.
 
 Optuna prunes single-objective trials only (`Trial.report` refuses a multi-objective
 study), so each trial has a twin in a companion study `<name>.pruning` in the same storage:
-the twin receives the trial's intermediate values and asks the pruner (median or successive
-halving) whether to stop; the main study holds the parameters and the objectives.
+the twin receives the trial's intermediate values and asks the pruner (a median among trials
+at most as large, pruning.py, or successive halving) whether to stop; the main study holds
+the parameters and the objectives.
 
 A search that was killed leaves its running trial behind: the next run marks it failed
 (tagged `interrupted`, not counted) and carries on until the study holds `trials` finished
@@ -24,10 +25,12 @@ from typing import Any
 import optuna
 
 from karpa.config import RunConfig
+from karpa.config_search import MAXIMISED
 from karpa.errors import ConfigError
-from karpa.search.objectives import objective_values
+from karpa.search.objectives import objective_values, parameter_count
+from karpa.search.pruning import SIZE_ATTR, PeerMedianPruner
 from karpa.search.space import check_space, sample, space_digest
-from karpa.search.trial import load_search_data, run_trial
+from karpa.search.trial import load_search_data, run_trial, trial_configs
 from karpa_models.progress import format_duration
 
 log = logging.getLogger(__name__)
@@ -83,7 +86,7 @@ def _sampler(cfg: RunConfig, already: int) -> optuna.samplers.BaseSampler:
 def _pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
     s = cfg.search
     if s.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=s.prune_startup_trials)
+        return PeerMedianPruner(n_startup_trials=s.prune_startup_trials)
     if s.pruner == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return optuna.pruners.NopPruner()
@@ -233,6 +236,14 @@ def run_search(
     )
 
 
+def foundation_size(params: dict[str, Any], cfg: RunConfig) -> int:
+    """Parameters of a trial's foundation, from its architecture alone (no training)."""
+    from karpa_models.model import FoundationModel
+
+    model_cfg, _ = trial_configs(params, cfg, cfg.search.pretrain_steps)
+    return parameter_count(FoundationModel(model_cfg, load_pretrained=False))
+
+
 def _one_trial(
     cfg: RunConfig, study: optuna.Study, twin: optuna.Study, data: Any, workdir: Path
 ) -> int:
@@ -241,6 +252,9 @@ def _one_trial(
     shadow = twin.ask()
     trial.set_user_attr("pruning_trial", shadow.number)
     params = sample(trial, cfg.search.space)
+    if any(o not in MAXIMISED for o in cfg.search.objectives):  # a cost is an objective
+        # The pruner judges a trial among trials at most this large (pruning.py).
+        shadow.set_user_attr(SIZE_ATTR, foundation_size(params, cfg))
     curve: dict[str, float] = {}
 
     def on_value(value: float, step: int) -> None:

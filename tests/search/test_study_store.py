@@ -8,6 +8,7 @@ import pytest
 
 from karpa.config import load_config
 from karpa.errors import ConfigError
+from karpa.search.pruning import PeerMedianPruner
 from karpa.search.space import sample
 from karpa.search.study import (
     close_interrupted,
@@ -38,7 +39,7 @@ def test_a_study_name_keeps_its_objectives_and_space(tmp_path):
 @pytest.mark.parametrize(
     ("sampler", "pruner", "kinds"),
     [
-        ("tpe", "median", (optuna.samplers.TPESampler, optuna.pruners.MedianPruner)),
+        ("tpe", "median", (optuna.samplers.TPESampler, PeerMedianPruner)),
         (
             "nsga2",
             "halving",
