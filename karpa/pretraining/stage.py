@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from karpa.config import PretrainConfig
 from karpa.fingerprint import combine, digest_json
@@ -21,6 +23,10 @@ from karpa.pretraining.corpus import build_corpus
 from karpa.pretraining.verdict import foundation_sentence
 from karpa.store import Store, write_manifest
 from karpa_models.cooccurrence import starts_from_cooccurrence
+
+if TYPE_CHECKING:
+    from karpa_models.checks import ChecksData
+    from karpa_models.corpus import PretrainCorpus, RetrievalSet
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,26 @@ def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
     )
 
 
+@dataclass
+class PretrainInputs:
+    """What pretraining reads, built from the views alone (so every torchrun process
+    builds the very same): the corpus, the held-out retrieval pairs, the pairs the
+    checks use and the checks' validation data."""
+
+    corpus: PretrainCorpus
+    held: RetrievalSet
+    check_pairs: RetrievalSet
+    checks: ChecksData
+
+
+def pretrain_inputs(views: Path, cfg: PretrainConfig, seed: int) -> PretrainInputs:
+    model_cfg, _ = cfg.model_configs(seed)
+    corpus, held = build_corpus(views, model_cfg.image.image_size, cfg.max_texts, seed)
+    check_pairs, held = split_held(held)
+    data = checks_data(views, check_pairs, cfg.checks.max_val, seed)
+    return PretrainInputs(corpus, held, check_pairs, data)
+
+
 def pretrain_foundation(
     views: AlignManifest,
     cfg: PretrainConfig,
@@ -61,7 +87,10 @@ def pretrain_foundation(
 ) -> FoundationManifest:
     """on_metrics gets losses and the checks (`check/<name>`) with their step;
     on_check(step, combined check score) is called after every check (see
-    karpa_models.pretraining.pretrain)."""
+    karpa_models.pretraining.pretrain). With `pretrain.nproc_per_node` (or `nnodes`)
+    above 1 the training runs under torchrun (karpa/pretraining/torchrun.py), and both
+    are fed from its rank 0 as it goes; the manifest is the same either way."""
+    from karpa.pretraining.torchrun import pretrain_with_torchrun
     from karpa_models.pretraining import load_foundation, pretrain
     from karpa_models.retrieval import evaluate_retrieval
 
@@ -73,9 +102,8 @@ def pretrain_foundation(
     folder = store.path("foundations", key)
     folder.mkdir(parents=True, exist_ok=True)
     model_cfg, train_cfg = cfg.model_configs(seed)
-    corpus, held = build_corpus(Path(views.path), model_cfg.image.image_size, cfg.max_texts, seed)
-    check_pairs, held = split_held(held)
-    data = checks_data(Path(views.path), check_pairs, cfg.checks.max_val, seed)
+    inputs = pretrain_inputs(Path(views.path), cfg, seed)
+    corpus, held, check_pairs = inputs.corpus, inputs.held, inputs.check_pairs
     log.info(
         "pretrain: %s texts, %s image-text pairs, %s items, %s user sequences",
         f"{len(corpus.texts):,}",
@@ -83,17 +111,21 @@ def pretrain_foundation(
         f"{corpus.n_items:,}",
         f"{len(corpus.sequences):,}",
     )
-    result = pretrain(
-        corpus,
-        model_cfg,
-        train_cfg,
-        folder,
-        on_metrics=on_metrics,
-        resume=True,
-        checks=data,
-        checks_cfg=cfg.checks.to_model(),
-        on_check=on_check,
-    )
+    if cfg.distributed:
+        # The same pretrain() in torchrun's processes, which rebuild these inputs.
+        result = pretrain_with_torchrun(views, cfg, seed, folder, on_metrics, on_check)
+    else:
+        result = pretrain(
+            corpus,
+            model_cfg,
+            train_cfg,
+            folder,
+            on_metrics=on_metrics,
+            resume=True,
+            checks=inputs.checks,
+            checks_cfg=cfg.checks.to_model(),
+            on_check=on_check,
+        )
     if result.checks:
         result.checks["pretrained_start"] = bool(model_cfg.text_init)
         result.checks["cooccurrence_start"] = starts_from_cooccurrence(model_cfg, train_cfg)
