@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from karpa.config import PretrainConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, FoundationManifest
-from karpa.pretraining.checks_data import checks_data, split_held
-from karpa.pretraining.corpus import build_corpus
+from karpa.pretraining.inputs import pretrain_inputs
 from karpa.pretraining.verdict import foundation_sentence
 from karpa.store import Store, write_manifest
 from karpa_models.cooccurrence import starts_from_cooccurrence
-
-if TYPE_CHECKING:
-    from karpa_models.checks import ChecksData
-    from karpa_models.corpus import PretrainCorpus, RetrievalSet
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +48,6 @@ def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
             digest_json(cfg.checks.model_dump(mode="json")),
         ]
     )
-
-
-@dataclass
-class PretrainInputs:
-    """What pretraining reads, built from the views alone (so every torchrun process
-    builds the very same): the corpus, the held-out retrieval pairs, the pairs the
-    checks use and the checks' validation data."""
-
-    corpus: PretrainCorpus
-    held: RetrievalSet
-    check_pairs: RetrievalSet
-    checks: ChecksData
-
-
-def pretrain_inputs(views: Path, cfg: PretrainConfig, seed: int) -> PretrainInputs:
-    model_cfg, _ = cfg.model_configs(seed)
-    corpus, held = build_corpus(views, model_cfg.image.image_size, cfg.max_texts, seed)
-    check_pairs, held = split_held(held)
-    data = checks_data(views, check_pairs, cfg.checks.max_val, seed)
-    return PretrainInputs(corpus, held, check_pairs, data)
 
 
 def pretrain_foundation(

@@ -54,7 +54,9 @@ class TorchrunError(KarpaError):
 
 
 def torchrun_command(cfg: PretrainConfig, spec: Path, rdzv_id: str, log_dir: Path) -> list[str]:
-    """The command line: standalone on one machine, a c10d rendezvous across several."""
+    """The command line: standalone on one machine; across several, a static rendezvous
+    at node 0's endpoint, so that global ranks follow node ranks and rank 0 (which writes
+    and reports) is on node 0, the pipeline's machine."""
     cmd = [
         sys.executable,
         "-m",
@@ -71,7 +73,7 @@ def torchrun_command(cfg: PretrainConfig, spec: Path, rdzv_id: str, log_dir: Pat
             "--node-rank",
             str(cfg.node_rank),
             "--rdzv-backend",
-            "c10d",
+            "static",
             "--rdzv-endpoint",
             str(cfg.rdzv_endpoint),
             "--rdzv-id",
@@ -93,6 +95,12 @@ def pretrain_with_torchrun(
     """Pretrain under torchrun into `folder` and return what pretrain() returned on rank 0."""
     from karpa_models.pretraining import PretrainResult
 
+    if cfg.node_rank != 0:
+        raise TorchrunError(
+            f"pretrain.node_rank is {cfg.node_rank}, but the pipeline runs on node 0, which "
+            "holds rank 0 (it writes the foundation and reports it); start torchrun on the "
+            "other nodes with the command the pipeline's pretrain stage logs"
+        )
     _check_devices(cfg)
     spec = folder / SPEC_NAME
     spec.write_text(

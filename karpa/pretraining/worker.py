@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from karpa.config import PretrainConfig
-    from karpa.pretraining.stage import pretrain_inputs
+    from karpa.pretraining.inputs import pretrain_inputs
     from karpa_models.pretraining import pretrain
 
     spec = read_spec(Path(args[0]))

