@@ -79,6 +79,11 @@ def test_concurrent_fine_tunes_match_the_sequential_run(prefect_api, home, world
     assert client.get_run(second["mlflow_run_id"]).data.params["finetune.concurrency"] == "2"
     before = _children(client, first["mlflow_run_id"])
     after = _children(client, second["mlflow_run_id"])
+    # They ran at once: each started before the other ended.
+    intent, sentiment = after["finetune-intent"].info, after["finetune-sentiment"].info
+    assert intent.start_time < sentiment.end_time and sentiment.start_time < intent.end_time
+    intent, sentiment = before["finetune-intent"].info, before["finetune-sentiment"].info
+    assert intent.end_time <= sentiment.start_time  # and one after the other before
     for app in ("intent", "sentiment"):
         assert second["finetune"][app]["headline"] == first["finetune"][app]["headline"], app
         assert _report(second, app) == _report(first, app), app
