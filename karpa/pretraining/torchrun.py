@@ -28,11 +28,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from karpa.config import PretrainConfig
 from karpa.errors import KarpaError
 from karpa.manifests import AlignManifest
 from karpa.pretraining.worker import METRICS_MARK, RESULT_NAME, die_with_parent
+
+if TYPE_CHECKING:  # torch is imported where it is used
+    from karpa_models.pretraining import PretrainResult
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +95,7 @@ def pretrain_with_torchrun(
     folder: Path,
     on_metrics: MetricsCallback | None = None,
     on_check: OnCheck | None = None,
-):  # -> karpa_models.pretraining.PretrainResult
+) -> PretrainResult:
     """Pretrain under torchrun into `folder` and return what pretrain() returned on rank 0."""
     from karpa_models.pretraining import PretrainResult
 
@@ -133,7 +137,7 @@ def pretrain_with_torchrun(
         )
     code, lines = _run(cmd, folder / LOG_NAME, _env(cfg), on_metrics, on_check)
     if code != 0 or not result_path.is_file():
-        raise TorchrunError(_failure(code, lines, folder))
+        raise TorchrunError(_failure(code, lines, folder, cfg.rdzv_endpoint))
     body = json.loads(result_path.read_text())
     body["checkpoint_path"] = Path(body["checkpoint_path"])
     body["tokenizer_path"] = Path(body["tokenizer_path"])
@@ -258,15 +262,17 @@ _ROOT_RANK = re.compile(r"\brank\s*:\s*(\d+)")
 _ROOT_CODE = re.compile(r"\bexitcode\s*:\s*(-?\d+)")
 
 
-def _failure(code: int, lines: list[str], folder: Path) -> str:
-    """One sentence: which rank died, with what exit code, and where its log is."""
+def _failure(code: int, lines: list[str], folder: Path, endpoint: str | None = None) -> str:
+    """One sentence: which rank died, with what exit code, and where its log is (and the
+    rendezvous endpoint of several machines, the first suspect when none started)."""
+    who = f"torchrun (rendezvous at {endpoint})" if endpoint else "torchrun"
     text = "\n".join(lines)
     root = text.rsplit("Root Cause", 1)[-1] if "Root Cause" in text else ""
     rank = _ROOT_RANK.search(root)
     exit_code = _ROOT_CODE.search(root)
     if rank is None:
         return (
-            f"pretrain: torchrun exited with code {code} before the workers finished; "
+            f"pretrain: {who} ended with exit code {code} and no result from its workers; "
             f"its log: {folder / LOG_NAME}"
         )
     worker_code = int(exit_code.group(1)) if exit_code else code
@@ -276,7 +282,7 @@ def _failure(code: int, lines: list[str], folder: Path) -> str:
         else f"exited with code {worker_code}"
     )
     where = _rank_log(folder, int(rank.group(1)))
-    return f"pretrain: torchrun worker rank {rank.group(1)} {how}; its log: {where}"
+    return f"pretrain: {who} worker rank {rank.group(1)} {how}; its log: {where}"
 
 
 def _rank_log(folder: Path, rank: int) -> Path:

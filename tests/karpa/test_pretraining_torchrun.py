@@ -196,6 +196,17 @@ def test_the_pipeline_runs_on_node_0(world, tmp_path):
     assert not list((tmp_path / "store").rglob("manifest.json"))
 
 
+def test_a_torchrun_that_ends_without_a_worker_failure_names_the_endpoint(tmp_path):
+    from karpa.pretraining.torchrun import _failure
+
+    lines = ["torch.distributed.DistStoreError: Timed out after 901 seconds waiting for clients"]
+    message = _failure(1, lines, tmp_path, "node0:29400")
+    assert message == (
+        "pretrain: torchrun (rendezvous at node0:29400) ended with exit code 1 and no result "
+        f"from its workers; its log: {tmp_path / 'torchrun.log'}"
+    )
+
+
 # ---- real torchrun runs -------------------------------------------------------------------
 
 
