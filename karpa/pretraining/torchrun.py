@@ -184,6 +184,7 @@ def _run(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            errors="replace",  # a worker's stray bytes must not end the stage
             bufsize=1,
             env=env,
             start_new_session=True,  # one group to stop, apart from the pipeline's own
