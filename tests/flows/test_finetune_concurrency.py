@@ -13,9 +13,10 @@ from mlflow.tracking import MlflowClient
 
 from flows.params import RetrainParams
 from flows.retrain import retrain
-from karpa.config import CONFIGS
+from karpa.config import CONFIGS, load_config
 from karpa.cpu_share import threads_per_job
 from karpa.demo import generate_world
+from karpa.errors import ConfigError
 
 MICRO = """\
 model:
@@ -32,6 +33,14 @@ def test_the_cores_are_shared_evenly():
     assert threads_per_job(2, cores=2) == 1
     assert threads_per_job(3, cores=8) == 2
     assert threads_per_job(4, cores=2) == 1  # never none
+
+
+def test_concurrency_is_one_by_default_and_bounded():
+    assert load_config("demo").finetune.concurrency == 1
+    with pytest.raises(ConfigError, match=r"finetune.concurrency: .*greater than or equal to 1"):
+        load_config("demo", ["finetune.concurrency=0"])
+    with pytest.raises(ConfigError, match=r"finetune.concurrency: .*less than or equal to 16"):
+        load_config("demo", ["finetune.concurrency=17"])
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,23 @@ def test_a_torchrun_that_ends_without_a_worker_failure_names_the_endpoint(tmp_pa
     )
 
 
+def test_rank_0s_reports_reach_the_callbacks_and_a_pruning_hook_stops_the_run():
+    from karpa.pretraining.torchrun import _forward
+
+    seen, checks = [], []
+    report = json.dumps({"step": 3, "metrics": {"check/combined": 0.5, "check/retrieval": 0.7}})
+    _forward(report, lambda m, s: seen.append((s, m)), lambda s, v: checks.append((s, v)))
+    assert seen == [(3, {"check/combined": 0.5, "check/retrieval": 0.7})]
+    assert checks == [(3, 0.5)]
+
+    def prune(step: int, score: float) -> None:
+        raise RuntimeError(f"pruned at step {step}")
+
+    _forward(json.dumps({"step": 2, "metrics": {"loss/total": 1.0}}), None, prune)  # no check
+    with pytest.raises(RuntimeError, match="pruned at step 3"):
+        _forward(report, None, prune)
+
+
 # ---- real torchrun runs -------------------------------------------------------------------
 
 
@@ -323,3 +340,25 @@ def test_a_worker_that_dies_fails_the_stage_in_one_sentence_and_leaves_nothing(
     assert not (folder / "manifest.json").exists()  # nothing that looks complete
     assert not (folder / "torchrun-result.json").exists()
     assert_nothing_left(marker)
+
+
+@pytest.mark.slow
+def test_an_interrupt_in_the_stage_stops_torchrun_and_every_worker(world, tmp_path, marker):
+    """A hook that raises (a pruned search trial; Ctrl-C takes the same path) while the
+    workers train: the stage stops torchrun and its workers, and the error propagates."""
+    data, views, preset = world
+    args = overrides(preset, "pretrain.nproc_per_node=2", "pretrain.steps=400")
+    cfg = load_config("demo", args, data_root=str(data))
+    store = Store(tmp_path / "store")
+
+    class Pruned(Exception):
+        pass
+
+    def on_check(step: int, score: float) -> None:
+        if step >= 3:
+            raise Pruned(f"pruned at step {step}")
+
+    with pytest.raises(Pruned, match="pruned at step 3"):
+        pretrain_foundation(views, cfg.pretrain, 0, store, on_check=on_check)
+    assert not marked(marker), "torchrun or a worker outlived the stage"
+    assert not list((tmp_path / "store").rglob("manifest.json"))
