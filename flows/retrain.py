@@ -16,6 +16,7 @@ from prefect.states import State
 
 from flows.data_stages import data_stages
 from flows.failure import failed_state
+from flows.finetune_apps import finetune_apps
 from flows.hooks import report_run
 from flows.params import (
     FORM,
@@ -32,7 +33,7 @@ from flows.params import (
 from karpa.config import RunConfig, TrackingConfig
 from karpa.home import Home, resolve_home
 from karpa.run_report import mlflow_ui_url
-from tasks.finetune import finetune_app, finetune_joint
+from tasks.finetune import finetune_joint
 from tasks.pretrain import champion_foundation_stage, pretrain_stage
 from tasks.promote import promote
 from tasks.tracking import close_pipeline_run, open_pipeline_run
@@ -119,10 +120,7 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
             joint = finetune_joint(run, views, foundation, cfg.finetune)
             if joint is not None:
                 summary["multitask"] = joint.training
-            apps = [
-                finetune_app(run, app, views, foundation, cfg.finetune)
-                for app in cfg.finetune.applications
-            ]
+            apps = finetune_apps(run, views, foundation, cfg.finetune)
             summary["finetune"] = {
                 a.application: {
                     "headline": a.headline,

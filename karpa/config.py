@@ -50,6 +50,7 @@ from karpa.config_input import (
     parse_override,
     set_path,
 )
+from karpa.config_launch import TorchrunSettings
 from karpa.config_search import SearchConfig
 from karpa.errors import ConfigError
 from karpa.schema import TABLE_NAMES
@@ -277,7 +278,8 @@ class ChecksSettings(Section):
         return ChecksConfig(**self.model_dump())
 
 
-class PretrainConfig(Section):
+class PretrainConfig(Section, TorchrunSettings):
+    # nproc_per_node, nnodes, node_rank, rdzv_endpoint: karpa/config_launch.py
     preset: str = Field("tiny", description="Model size preset: tiny, small, base, or a YAML path.")
     steps: int | None = Field(None, ge=1, le=1_000_000, description="Override the preset's steps.")
     lr: float | None = Field(None, gt=0.0, le=0.1, description="Override the preset's peak LR.")
@@ -410,6 +412,13 @@ class FinetuneConfig(Section):
         default_factory=MultitaskSettings,
         description="One joint fine-tune of the text applications, chosen per application "
         "on validation against its separate fine-tune.",
+    )
+    concurrency: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Applications fine-tuned at once, each in its own process with its "
+        "share of the CPU threads (1: one after another).",
     )
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from karpa.config import PretrainConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, FoundationManifest
-from karpa.pretraining.checks_data import checks_data, split_held
-from karpa.pretraining.corpus import build_corpus
+from karpa.pretraining.inputs import pretrain_inputs
 from karpa.pretraining.verdict import foundation_sentence
 from karpa.store import Store, write_manifest
 from karpa_models.cooccurrence import starts_from_cooccurrence
@@ -61,7 +60,10 @@ def pretrain_foundation(
 ) -> FoundationManifest:
     """on_metrics gets losses and the checks (`check/<name>`) with their step;
     on_check(step, combined check score) is called after every check (see
-    karpa_models.pretraining.pretrain)."""
+    karpa_models.pretraining.pretrain). With `pretrain.nproc_per_node` (or `nnodes`)
+    above 1 the training runs under torchrun (karpa/pretraining/torchrun.py), and both
+    are fed from its rank 0 as it goes; the manifest is the same either way."""
+    from karpa.pretraining.torchrun import pretrain_with_torchrun
     from karpa_models.pretraining import load_foundation, pretrain
     from karpa_models.retrieval import evaluate_retrieval
 
@@ -73,9 +75,8 @@ def pretrain_foundation(
     folder = store.path("foundations", key)
     folder.mkdir(parents=True, exist_ok=True)
     model_cfg, train_cfg = cfg.model_configs(seed)
-    corpus, held = build_corpus(Path(views.path), model_cfg.image.image_size, cfg.max_texts, seed)
-    check_pairs, held = split_held(held)
-    data = checks_data(Path(views.path), check_pairs, cfg.checks.max_val, seed)
+    inputs = pretrain_inputs(Path(views.path), cfg, seed)
+    corpus, held, check_pairs = inputs.corpus, inputs.held, inputs.check_pairs
     log.info(
         "pretrain: %s texts, %s image-text pairs, %s items, %s user sequences",
         f"{len(corpus.texts):,}",
@@ -83,17 +84,21 @@ def pretrain_foundation(
         f"{corpus.n_items:,}",
         f"{len(corpus.sequences):,}",
     )
-    result = pretrain(
-        corpus,
-        model_cfg,
-        train_cfg,
-        folder,
-        on_metrics=on_metrics,
-        resume=True,
-        checks=data,
-        checks_cfg=cfg.checks.to_model(),
-        on_check=on_check,
-    )
+    if cfg.distributed:
+        # The same pretrain() in torchrun's processes, which rebuild these inputs.
+        result = pretrain_with_torchrun(views, cfg, seed, folder, on_metrics, on_check)
+    else:
+        result = pretrain(
+            corpus,
+            model_cfg,
+            train_cfg,
+            folder,
+            on_metrics=on_metrics,
+            resume=True,
+            checks=inputs.checks,
+            checks_cfg=cfg.checks.to_model(),
+            on_check=on_check,
+        )
     if result.checks:
         result.checks["pretrained_start"] = bool(model_cfg.text_init)
         result.checks["cooccurrence_start"] = starts_from_cooccurrence(model_cfg, train_cfg)
