@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from karpa.config import ValidateConfig
 from karpa.manifests import PipelineRun, TableManifest, ValidateManifest, raise_if_stopped
 from karpa.store import Store
+from karpa.validation.partitioned import Partitions
 from karpa.validation.samples import write_sample_csv
 from karpa.validation.stage import validate
 from tasks.retry import transient_only
@@ -54,8 +58,39 @@ def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
 def validate_tables(
     run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig
 ) -> ValidateManifest:
+    return _recorded(run, validate(tables, cfg, Store(run.folders.store)))
+
+
+@task(
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=transient_only,
+    task_run_name="validate-{name}",
+    cache_policy=NO_CACHE,  # the job carries keys and reasons: nothing worth hashing
+)
+def validate_partition(step: Callable[[Any], Any], job: Any, name: str) -> Any:
+    """One partition's step (check, or split and write) wherever the flow's task runner
+    puts it: a Dask worker under `engine: dask`."""
+    return step(job)
+
+
+def _on_task_runner(step: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
+    what = step.__name__.removesuffix("_job")  # check | split
+    futures = [validate_partition.submit(step, job, name=f"{what}-{job.name}") for job in jobs]
+    return [future.result() for future in futures]
+
+
+def validate_partitions(
+    run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig, partition_rows: int
+) -> ValidateManifest:
+    """The validate stage with each partition a task run of the calling flow (so on its
+    task runner's workers); called from a flow body, since tasks submit from there."""
+    partitions = Partitions(rows=partition_rows, map=_on_task_runner)
+    return _recorded(run, validate(tables, cfg, Store(run.folders.store), partitions=partitions))
+
+
+def _recorded(run: PipelineRun, m: ValidateManifest) -> ValidateManifest:
     logger = get_run_logger()
-    m = validate(tables, cfg, Store(run.folders.store))
     for table, counts in m.counts.items():
         logger.info(
             "%s: %s rows in, %s accepted, %s quarantined",

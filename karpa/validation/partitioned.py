@@ -68,7 +68,7 @@ class PartitionJob:
 
     @property
     def name(self) -> str:
-        return f"{self.table}-{self.index:04d} rows {self.start:,}-{self.stop:,}"
+        return f"{self.table}-{self.index:04d} rows {self.start + 1:,}-{self.stop:,}"
 
 
 def plan(rows: int, partition_rows: int) -> list[tuple[int, int]]:
