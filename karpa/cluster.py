@@ -73,7 +73,9 @@ def dask_cluster(cfg: RunConfig, env: Mapping[str, str] | None = None) -> Iterat
                 f"engine: dask: the local Dask cluster ({cfg.dask.workers} workers on "
                 f"127.0.0.1) did not start ({exc})"
             ) from None
-        log.info("local Dask cluster at %s, %d workers", cluster.scheduler_address, cfg.dask.workers)
+        log.info(
+            "local Dask cluster at %s (%d workers)", cluster.scheduler_address, cfg.dask.workers
+        )
         try:
             yield cluster.scheduler_address
         finally:
