@@ -238,6 +238,13 @@ def split_partition(
     return accepted, quarantine
 
 
+def concat_quarantine(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The partitions' quarantined rows as one frame, typed as `validate_table` types it:
+    empty partitions are left out, as their `reasons` column has no string type to give."""
+    filled = [part for part in parts if len(part)] or list(parts[:1])
+    return pd.concat(filled, ignore_index=True)
+
+
 @dataclass
 class PartitionedResult(TableResult):
     """A `TableResult` whose accepted rows were written partition by partition and are

@@ -165,7 +165,12 @@ def validate_partitioned(
     """Validate every table partition by partition, writing `tmp/accepted/<table>.parquet`
     and `tmp/quarantine/<table>.parquet`; returns the per-table results (as
     `validate_tables` would) and the personal data counted per table and column."""
-    from data_contracts.partitions import finish_table, partitioned_result, whole_table_columns
+    from data_contracts.partitions import (
+        concat_quarantine,
+        finish_table,
+        partitioned_result,
+        whole_table_columns,
+    )
     from data_contracts.pii import scrub_frame
     from data_contracts.validate import references, table_order
     from karpa.validation.quarantine import write_quarantine
@@ -204,8 +209,7 @@ def validate_partitioned(
         del keys
         split = partitions.map(split_job, [replace(j, reasons=verdict.reasons) for j in jobs])
         _stream_parts(parts, tmp / "accepted" / f"{name}.parquet", TABLES[name])
-        quarantined = [q for _, q in split if len(q)] or [split[0][1]]
-        quarantine = pd.concat(quarantined, ignore_index=True)
+        quarantine = concat_quarantine([q for _, q in split])
         write_quarantine(quarantine, tmp / "quarantine" / f"{name}.parquet")
         results[name] = partitioned_result(
             contract, verdict, quarantine, sum(n for n, _ in split), reference_time=when
