@@ -125,6 +125,11 @@ def split_job(job: PartitionJob) -> tuple[int, pd.DataFrame]:
 
     frame, _ = _frame(job)
     accepted, quarantine = split_partition(frame, job.reasons, job.start)
+    if len(accepted) + len(quarantine) != len(frame):
+        raise RuntimeError(
+            f"validate {job.name}: {len(frame)} rows in but {len(accepted)} accepted + "
+            f"{len(quarantine)} quarantined"
+        )
     schema = TABLES[job.table]
     table = pa.Table.from_pandas(accepted[schema.names], schema=schema, preserve_index=False)
     pq.write_table(table, Path(job.out) / f"{job.index:06d}.parquet", compression="zstd")
