@@ -114,9 +114,17 @@ def profile_table(
         for name, prop in contract.properties.items()
         if name in frame.columns
     }
+    return profile_columns(columns, len(frame), table, contract)
+
+
+def profile_columns(
+    columns: dict[str, Any], rows: int, table: str, contract: Contract
+) -> dict[str, Any]:
+    """The table profile from its columns' profiles (made whole, or one column at a time)."""
+    columns = {name: columns[name] for name in contract.properties if name in columns}
     profile: dict[str, Any] = {
         "table": table,
-        "rows": len(frame),
+        "rows": rows,
         "contract_version": contract.version,
         "drift_thresholds": contract.drift.model_dump(),
         "columns": columns,
@@ -134,5 +142,5 @@ def profile_table(
             for name in ("width", "height", "bytes")
             if name in columns
         }
-    logger.debug("profiled %s: %d rows, %d columns", table, len(frame), len(columns))
+    logger.debug("profiled %s: %d rows, %d columns", table, rows, len(columns))
     return profile

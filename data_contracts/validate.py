@@ -262,8 +262,21 @@ def validate_table(
     )
 
 
-def _references(contract: Contract) -> set[str]:
+def references(contract: Contract) -> set[str]:
+    """The `table.column` values the contract's cross-table rules check against."""
     return {rule.reference for rule in contract.quality if rule.kind == "known_in"}
+
+
+def table_order(tables: list[str], contracts: Mapping[str, Contract]) -> list[str]:
+    """`tables` in an order where each comes after the tables its cross-table rules read."""
+    graph = {
+        name: {ref.split(".")[0] for ref in references(contracts[name])} & set(tables)
+        for name in tables
+    }
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise ContractError(f"cross-table rules form a cycle: {exc.args[1]}") from exc
 
 
 def validate_tables(
@@ -282,18 +295,10 @@ def validate_tables(
     if missing:
         raise ContractError(f"no contract for table(s): {', '.join(missing)}")
     reference_time = reference_time or dt.datetime.now(dt.UTC)
-    graph = {
-        name: {ref.split(".")[0] for ref in _references(contracts[name])} & set(tables)
-        for name in tables
-    }
-    try:
-        order = list(TopologicalSorter(graph).static_order())
-    except CycleError as exc:
-        raise ContractError(f"cross-table rules form a cycle: {exc.args[1]}") from exc
     results: dict[str, TableResult] = {}
-    for name in order:
+    for name in table_order(list(tables), contracts):
         known = {}
-        for reference in _references(contracts[name]):
+        for reference in references(contracts[name]):
             ref_table, ref_column = reference.split(".")
             if ref_table in results:
                 known[reference] = results[ref_table].accepted[ref_column].dropna().unique()

@@ -4,19 +4,29 @@ The retrain flow (up to its `until`) and the search flow (always through align) 
 the same way, with the same tasks: one ingest per table submitted side by side, then one
 validate and one align, each recorded as a child of the pipeline's MLflow run. An
 unchanged stage is reused by the tasks themselves (content fingerprints).
+
+With `engine: dask` the same stages run as a subflow whose task runner is Prefect's
+`prefect-dask` one: each table's ingestion and each validation partition is a task run
+executed by a Dask worker; the flow itself, tracking and the combining steps stay in this
+process. The cluster is an existing scheduler (`engine_address`) or a local one that
+lives exactly as long as the stages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prefect import flow
+from prefect.client.orchestration import get_client
+
+from karpa.cluster import dask_cluster
 from karpa.config import STAGES, RunConfig, Stage
 from karpa.home import Home
 from karpa.manifests import AlignManifest, PipelineRun, TableManifest, ValidateManifest
 from tasks.align import align_views
 from tasks.ingest import ingest
 from tasks.tracking import log_ingest
-from tasks.validate import validate_tables
+from tasks.validate import validate_partitions, validate_tables
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,18 @@ def data_stages(
     run: PipelineRun, cfg: RunConfig, home: Home, through: Stage = "align"
 ) -> DataStages:
     """Ingest every source (the tables side by side), then validate and align, stopping
-    after `through` when that comes before align."""
+    after `through` when that comes before align. With `engine: dask` they run on a Dask
+    cluster (flows/data_stages_dask.py), with the same results."""
+    if cfg.engine == "dask":
+        return dask_data_stages(run, cfg, home, through)
+    return run_stages(run, cfg, home, through, partition_rows=None)
+
+
+def run_stages(
+    run: PipelineRun, cfg: RunConfig, home: Home, through: Stage, partition_rows: int | None
+) -> DataStages:
+    """The stages on the current flow's task runner; with `partition_rows`, validation is
+    one task run per partition of that many rows."""
     last = STAGES.index(through)
     futures = [
         ingest.submit(
@@ -60,7 +81,33 @@ def data_stages(
     log_ingest(run, tables)
     validated = views = None
     if last >= STAGES.index("validate"):
-        validated = validate_tables(run, {t.table: t for t in tables}, cfg.validate_)
+        by_name = {t.table: t for t in tables}
+        if partition_rows is None:
+            validated = validate_tables(run, by_name, cfg.validate_)
+        else:
+            validated = validate_partitions(run, by_name, cfg.validate_, partition_rows)
     if last >= STAGES.index("align"):
         views = align_views(run, validated.accepted, cfg.align, cfg.data.sources)
     return DataStages(tables=tables, validated=validated, views=views)
+
+
+def _worker_env() -> dict[str, str]:
+    # Local workers report their task runs to this run's Prefect API (the embedded one
+    # included); without it each worker would start a temporary API of its own.
+    with get_client(sync_client=True) as client:
+        return {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
+
+
+@flow(name="karpa-data-stages-dask", validate_parameters=False)
+def data_stages_on_dask(run: PipelineRun, cfg: RunConfig, home: Home, through: Stage) -> DataStages:
+    """ingest -> validate (per partition) -> align, task runs on the Dask workers."""
+    return run_stages(run, cfg, home, through, partition_rows=cfg.dask.partition_rows)
+
+
+def dask_data_stages(run: PipelineRun, cfg: RunConfig, home: Home, through: Stage) -> DataStages:
+    """The data stages as a subflow whose task runner is the cluster's."""
+    from prefect_dask import DaskTaskRunner
+
+    with dask_cluster(cfg, env=_worker_env()) as address:
+        runner = DaskTaskRunner(address=address)
+        return data_stages_on_dask.with_options(task_runner=runner)(run, cfg, home, through)

@@ -43,6 +43,7 @@ from karpa.config_apps import (
     RecommendationSettings,
     SentimentSettings,
 )
+from karpa.config_engine import ADDRESS_PATTERN, DaskConfig, Engine
 from karpa.config_input import (
     check_override,
     did_you_mean,
@@ -488,6 +489,16 @@ class RunConfig(Section):
     name: str = "demo"
     seed: int = 0
     until: Stage = Field("promote", description="Run the pipeline up to this stage, inclusive.")
+    engine: Engine = Field(
+        "local", description="Where the data stages run: one process, or a Dask cluster."
+    )
+    engine_address: str | None = Field(
+        None,
+        pattern=ADDRESS_PATTERN,
+        description="engine: dask — an existing scheduler (tcp://host:8786); "
+        "empty: a local cluster started and closed by the run.",
+    )
+    dask: DaskConfig = DaskConfig()
     data: DataConfig
     ingest: IngestConfig = IngestConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
@@ -505,6 +516,11 @@ class RunConfig(Section):
         return STAGES.index(stage) <= STAGES.index(self.until)
 
     def check(self) -> RunConfig:
+        if self.engine_address is not None and self.engine != "dask":
+            raise ConfigError(
+                f"engine_address: a scheduler address is used by engine: dask only "
+                f"(engine is {self.engine!r})"
+            )
         unknown = sorted(set(self.data.sources) - set(TABLE_NAMES))
         if unknown:
             raise ConfigError(

@@ -34,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     # (in a flow run it would be the ingest task's failure, under two tracebacks). The
     # config is resolved first: the parameters would refuse a bad override without
     # naming the file.
+    args.set = [*args.set, *_engine_overrides(args)]
     _check_data_root(load_config(args.config, args.set, args.data), args)
     params = RetrainParams(config=args.config, overrides=args.set, data=args.data)
     with supervised_run(home):  # so is a Prefect API that does not come up
@@ -60,6 +61,16 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Home: {home.root}")
     print("See both UIs (Prefect and MLflow, on 127.0.0.1): karpa ui   (or: make ui)")
     return 0
+
+
+def _engine_overrides(args: argparse.Namespace) -> list[str]:
+    """`--engine` and `--engine-address` as the config overrides they stand for."""
+    out = []
+    if args.engine is not None:
+        out.append(f"engine={args.engine}")
+    if args.engine_address is not None:
+        out.append(f"engine_address={json.dumps(args.engine_address)}")
+    return out
 
 
 def _check_data_root(cfg: RunConfig, args: argparse.Namespace) -> None:
@@ -215,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config value, e.g. ingest.batch_rows=50000",
     )
     run.add_argument("--data", help="folder the sources are read from (overrides data.root)")
+    run.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        help="where the data stages run (overrides engine): one process, or a Dask cluster",
+    )
+    run.add_argument(
+        "--engine-address",
+        metavar="tcp://HOST:PORT",
+        help="engine dask: an existing Dask scheduler (default: a local cluster for the run)",
+    )
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo", help="generate the built-in demo world")

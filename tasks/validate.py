@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from karpa.config import ValidateConfig
 from karpa.manifests import PipelineRun, TableManifest, ValidateManifest, raise_if_stopped
 from karpa.store import Store
+from karpa.validation.partitioned import Partitions
 from karpa.validation.samples import write_sample_csv
 from karpa.validation.stage import validate
 from tasks.retry import transient_only
@@ -39,12 +45,20 @@ def _metrics(m: ValidateManifest) -> dict[str, float]:
     return out
 
 
+def _head(path: Path, rows: int) -> pd.DataFrame:
+    """The first `rows` rows of a Parquet file, read a batch at a time, not whole."""
+    file = pq.ParquetFile(path)
+    first = next(file.iter_batches(batch_size=rows), None)
+    batches = [] if first is None else [first]
+    return pa.Table.from_batches(batches, schema=file.schema_arrow).to_pandas()
+
+
 def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
     """The first rows of each quarantine table as CSV (no image bytes): what on-call opens,
     safe to open in a spreadsheet."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in sorted((Path(m.path) / "quarantine").glob("*.parquet")):
-        frame = pd.read_parquet(path).head(SAMPLE_ROWS)
+        frame = _head(path, SAMPLE_ROWS)
         frame = frame.drop(columns=[c for c in ("bytes",) if c in frame.columns])
         write_sample_csv(frame, folder / f"{path.stem}.csv")
     return folder
@@ -54,8 +68,39 @@ def _quarantine_samples(m: ValidateManifest, folder: Path) -> Path:
 def validate_tables(
     run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig
 ) -> ValidateManifest:
+    return _recorded(run, validate(tables, cfg, Store(run.folders.store)))
+
+
+@task(
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=transient_only,
+    task_run_name="validate-{name}",
+    cache_policy=NO_CACHE,  # the job carries keys and reasons: nothing worth hashing
+)
+def validate_partition(step: Callable[[Any], Any], job: Any, name: str) -> Any:
+    """One partition's step (check, or split and write) wherever the flow's task runner
+    puts it: a Dask worker under `engine: dask`."""
+    return step(job)
+
+
+def _on_task_runner(step: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
+    what = step.__name__.removesuffix("_job")  # check | split
+    futures = [validate_partition.submit(step, job, name=f"{what}-{job.name}") for job in jobs]
+    return [future.result() for future in futures]
+
+
+def validate_partitions(
+    run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig, partition_rows: int
+) -> ValidateManifest:
+    """The validate stage with each partition a task run of the calling flow (so on its
+    task runner's workers); called from a flow body, since tasks submit from there."""
+    partitions = Partitions(rows=partition_rows, map=_on_task_runner)
+    return _recorded(run, validate(tables, cfg, Store(run.folders.store), partitions=partitions))
+
+
+def _recorded(run: PipelineRun, m: ValidateManifest) -> ValidateManifest:
     logger = get_run_logger()
-    m = validate(tables, cfg, Store(run.folders.store))
     for table, counts in m.counts.items():
         logger.info(
             "%s: %s rows in, %s accepted, %s quarantined",

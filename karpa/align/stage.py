@@ -30,6 +30,7 @@ from karpa.store import Store, write_manifest
 log = logging.getLogger(__name__)
 
 ALIGN_VERSION = "1"
+EVENT_COLUMNS = ["user_id", "item_id", "event_type", "ts", "session_id"]
 TASK_LABELS = {
     "intent": ("messages", "message_id", "intent"),
     "sentiment": ("news", "news_id", "sentiment"),
@@ -88,7 +89,9 @@ def align(
 
     items = _read(tables, "items")
     images = _read(tables, "images", ["image_id", "item_id", "bytes"])
-    events = _read(tables, "events")
+    # Only the columns the views read: at 10x the demo world the provenance columns
+    # (a file path per row) and values alone are hundreds of MB in pandas.
+    events = _read(tables, "events", EVENT_COLUMNS)
     item_view, pairs = build_items(
         items, images, events, cfg.image_size, cfg.salt, cfg.held_out_pairs
     )

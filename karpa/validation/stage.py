@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -23,6 +23,10 @@ from karpa.fingerprint import combine, digest_json
 from karpa.manifests import TableManifest, ValidateManifest
 from karpa.schema import TABLES
 from karpa.store import Store, write_manifest
+from karpa.validation.quarantine import write_quarantine
+
+if TYPE_CHECKING:
+    from karpa.validation.partitioned import Partitions
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +48,6 @@ def _to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
-def _write_quarantine(frame: pd.DataFrame, path: Path) -> None:
-    # Quarantine keeps the original columns plus the reasons; bytes of bad images are kept
-    # too (they are the evidence), which Parquet stores as binary.
-    frame.reset_index(drop=True).to_parquet(path, index=False)
-
-
 def _previous_profiles(store: Store) -> dict[str, Any]:
     pointer = store.root / "validated" / LATEST
     if not pointer.is_file():
@@ -64,10 +62,14 @@ def validate(
     cfg: ValidateConfig,
     store: Store,
     now: dt.datetime | None = None,
+    partitions: Partitions | None = None,
 ) -> ValidateManifest:
     """Validate every ingested table. When the run must stop, the manifest's `stop` holds
     the one sentence saying why (pointing at the report and the quarantine, which are
-    written first); see `raise_if_stopped`."""
+    written first); see `raise_if_stopped`.
+
+    With `partitions`, each table is validated a row range at a time (where `partitions.map`
+    runs them: here, or on a cluster) with the same result; the entry's key is the same."""
     from data_contracts import load_contracts
 
     when = reference_time(cfg, now)
@@ -86,41 +88,33 @@ def validate(
         return _checked(ValidateManifest(**manifest, skipped=True))
 
     with store.writing("validated", key) as tmp:
-        manifest = _run(tables, contracts, cfg, when, store, tmp, key)
+        manifest = _run(tables, contracts, cfg, when, store, tmp, key, partitions)
         write_manifest(tmp, manifest)
     (store.root / "validated" / LATEST).write_text(json.dumps({"fingerprint": key}))
     return _checked(ValidateManifest(**manifest))
 
 
-def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, Any]:
+def _run(tables, contracts, cfg, when, store, tmp: Path, key: str, partitions) -> dict[str, Any]:
     from data_contracts import (
         compute_drift,
         profile_table,
         render_markdown_summary,
         render_validation_report,
-        scrub_frame,
         stop_sentence,
-        validate_tables,
     )
 
     # Great Expectations sets one of its own loggers to INFO on import; keep runs quiet.
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     final = store.path("validated", key)
-    frames: dict[str, pd.DataFrame] = {}
-    pii_columns: dict[str, dict[str, dict[str, int]]] = {}
-    for name, manifest in tables.items():
-        frame = pq.read_table(manifest.path).to_pandas()
-        columns = contracts[name].scrub_columns() if cfg.scrub_pii else []
-        counted = {c: dict(kinds) for c, kinds in manifest.pii.items()}
-        for column in columns:
-            # Ingestion scrubbed already; this finds anything a table made elsewhere still has.
-            frame, counts = scrub_frame(frame, [column])
-            kinds = counted.setdefault(column, dict.fromkeys(counts, 0))
-            for kind, n in counts.items():
-                kinds[kind] = kinds.get(kind, 0) + n
-        if counted:
-            pii_columns[name] = counted
-        frames[name] = frame
+    (tmp / "accepted").mkdir()
+    (tmp / "quarantine").mkdir()
+    scrub = {t: contracts[t].scrub_columns() if cfg.scrub_pii else [] for t in tables}
+    if partitions is None:
+        results, pii_columns = _whole_tables(tables, contracts, scrub, when, tmp)
+    else:
+        from karpa.validation.partitioned import profile_file, validate_partitioned
+
+        results, pii_columns = validate_partitioned(tables, contracts, scrub, when, tmp, partitions)
     pii = {
         table: {
             kind: sum(kinds.get(kind, 0) for kinds in by_column.values())
@@ -128,27 +122,24 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
         }
         for table, by_column in pii_columns.items()
     }
-    results = validate_tables(frames, contracts, reference_time=when)
-
     quarantine_paths = {t: str(final / "quarantine" / f"{t}.parquet") for t in results}
     previous = _previous_profiles(store)
     profiles: dict[str, Any] = {}
     findings = []
     accepted: dict[str, dict[str, Any]] = {}
-    (tmp / "accepted").mkdir()
-    (tmp / "quarantine").mkdir()
     for name, result in results.items():
-        table = _to_arrow(result.accepted, name)
-        pq.write_table(table, tmp / "accepted" / f"{name}.parquet", compression="zstd")
-        _write_quarantine(result.quarantine, tmp / "quarantine" / f"{name}.parquet")
+        written = tmp / "accepted" / f"{name}.parquet"
         accepted[name] = TableManifest(
             table=name,
             fingerprint=combine([key, name]),
             path=str(final / "accepted" / f"{name}.parquet"),
-            rows=table.num_rows,
-            bytes=(tmp / "accepted" / f"{name}.parquet").stat().st_size,
+            rows=result.rows_accepted,
+            bytes=written.stat().st_size,
         ).model_dump()
-        profiles[name] = profile_table(result.accepted, name, contracts[name])
+        if partitions is None:
+            profiles[name] = profile_table(result.accepted, name, contracts[name])
+        else:
+            profiles[name] = profile_file(written, tables[name].path, name, contracts[name])
         if name in previous:
             findings.extend(compute_drift(previous[name], profiles[name]))
     (tmp / "profiles.json").write_text(json.dumps(profiles, indent=2, default=str))
@@ -195,6 +186,32 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str) -> dict[str, 
         "summary_markdown": summary,
         "stop": _with_report(stop_sentence(results, quarantine_paths), final / "report.html"),
     }
+
+
+def _whole_tables(tables, contracts, scrub, when, tmp: Path):
+    """Every table read whole, validated, and its accepted and quarantined rows written."""
+    from data_contracts import scrub_frame, validate_tables
+
+    frames: dict[str, pd.DataFrame] = {}
+    pii_columns: dict[str, dict[str, dict[str, int]]] = {}
+    for name, manifest in tables.items():
+        frame = pq.read_table(manifest.path).to_pandas()
+        counted = {c: dict(kinds) for c, kinds in manifest.pii.items()}
+        for column in scrub[name]:
+            # Ingestion scrubbed already; this finds anything a table made elsewhere still has.
+            frame, counts = scrub_frame(frame, [column])
+            kinds = counted.setdefault(column, dict.fromkeys(counts, 0))
+            for kind, n in counts.items():
+                kinds[kind] = kinds.get(kind, 0) + n
+        if counted:
+            pii_columns[name] = counted
+        frames[name] = frame
+    results = validate_tables(frames, contracts, reference_time=when)
+    for name, result in results.items():
+        table = _to_arrow(result.accepted, name)
+        pq.write_table(table, tmp / "accepted" / f"{name}.parquet", compression="zstd")
+        write_quarantine(result.quarantine, tmp / "quarantine" / f"{name}.parquet")
+    return results, pii_columns
 
 
 def _with_report(sentence: str | None, report: Path) -> str | None:
