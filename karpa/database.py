@@ -174,7 +174,7 @@ def ensure_databases(url: DatabaseUrl) -> list[str]:
             return created
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"PostgreSQL at {url.address} ({url.source}) cannot be reached: {_reason(exc, url)}"
+            f"cannot connect to PostgreSQL at {url.address} ({url.source}): {_reason(exc, url)}"
         ) from None
     except psycopg.Error as exc:
         raise DatabaseError(
