@@ -411,17 +411,16 @@ def _refuse_other_stores(previous: DeployState | None, state: DeployState) -> No
 
 
 def _stop_started(home: Home, state: DeployState, previous: DeployState | None) -> None:
-    """Stop the processes this deploy started; an earlier deploy's stay recorded."""
+    """Stop the processes this deploy started; the record of an earlier deploy is put back,
+    so `karpa deploy --stop` still finds what that one started."""
     before = (
         {s.pid for s in (previous.prefect, previous.mlflow, previous.worker)} if previous else set()
     )
-    for name in ("worker", "mlflow", "prefect"):
-        service = getattr(state, name)
+    for service in (state.worker, state.mlflow, state.prefect):
         if service.started and service.pid not in before:
             stop_service(service)
-            setattr(state, name, Service(service.name))
-    if any(s.started for s in (state.prefect, state.mlflow, state.worker)):
-        state.save(home)
+    if previous is not None:
+        previous.save(home)
     else:
         (home.root / STATE_FILE).unlink(missing_ok=True)
 

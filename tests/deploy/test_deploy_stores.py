@@ -87,8 +87,10 @@ def test_a_failed_deploy_stops_what_it_started_and_keeps_what_it_found(tmp_path,
     previous = _state(home, earlier)
     state = _state(home, earlier)
     state.mlflow = Service("sleep-mlflow", pid=sleepers[1].pid, started=True)
+    state.save(home)  # recorded as soon as it ran
     _stop_started(home, state, previous)
     assert sleepers[1].wait(timeout=20) is not None
     assert alive(earlier)
-    assert DeployState.load(home).prefect == earlier
-    assert DeployState.load(home).mlflow == Service("sleep-mlflow")
+    assert DeployState.load(home) == previous  # `--stop` still stops the earlier one
+    _stop_started(home, state, None)  # a first deploy that failed leaves no record
+    assert DeployState.load(home) is None
