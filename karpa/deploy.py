@@ -3,8 +3,13 @@
 
 Everything this module starts runs in its own process group, bound to 127.0.0.1, logs into
 the home, and is recorded in `<home>/deploy.json`, so `karpa deploy --stop` (or `kill` by
-the printed pids) stops exactly that. It drives Prefect through its CLI, as a platform
-engineer would by hand, and imports neither Prefect nor MLflow.
+the printed pids) stops exactly that. A deploy that fails half-way stops what it started.
+It drives Prefect through its CLI, as a platform engineer would by hand, and imports
+neither Prefect nor MLflow.
+
+The servers keep their state in the home's SQLite files, or, given a database URL, in a
+team's PostgreSQL (karpa.database); the MLflow server proxies artifacts to a folder or an
+S3 bucket (karpa.artifact_store), so clients need no shared disk.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
 
+from karpa.artifact_store import check_destination, describe_destination
+from karpa.database import DATABASE_URL_VAR, DatabaseUrl, ensure_databases
 from karpa.errors import KarpaError, ServerStartError
 from karpa.home import Home
 from karpa.servers import (
@@ -66,6 +74,12 @@ class DeployState:
     worker: Service
     pool: str = POOL
     deployments: list[str] = field(default_factory=list)
+    # Where the servers karpa started keep their state: a PostgreSQL address without the
+    # password (None: the home's SQLite files), and the MLflow server's artifact destination
+    # ("" in a state file written before it was recorded).
+    database: str | None = None
+    artifacts: str = ""
+    created_databases: list[str] = field(default_factory=list)
 
     def save(self, home: Home) -> None:
         path = home.root / STATE_FILE
@@ -162,7 +176,9 @@ def _wait_or_stop(url: str, proc: subprocess.Popen, log_path: Path, name: str) -
         raise DeployError(f"{exc} (see {log_path})") from None
 
 
-def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Service:
+def ensure_prefect(
+    home: Home, port: int, previous: DeployState | None, database: DatabaseUrl | None = None
+) -> Service:
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         if not _answers(f"{configured.rstrip('/')}/health"):
@@ -171,31 +187,53 @@ def ensure_prefect(home: Home, port: int, previous: DeployState | None) -> Servi
                 "server or unset PREFECT_API_URL to let karpa start one"
             )
         return Service("prefect-server", url=configured.rstrip("/"))
-    prepare_prefect_database(home)  # no-op for a home whose database exists
+    if database is None:
+        prepare_prefect_database(home)  # no-op for a home whose database exists
+        start = start_prefect_server
+    else:  # the server migrates its new PostgreSQL database while it starts
+        start = partial(
+            start_prefect_server,
+            database_url=database.prefect_url(),
+            extra_env=database.server_env(),
+        )
     return _reuse_or_start(
         "prefect-server",
         f"http://127.0.0.1:{port}/api",
         previous.prefect if previous else None,
-        start_prefect_server,
+        start,
         home,
         port,
     )
 
 
-def ensure_mlflow(home: Home, port: int, previous: DeployState | None) -> Service:
+def ensure_mlflow(
+    home: Home,
+    port: int,
+    previous: DeployState | None,
+    database: DatabaseUrl | None = None,
+    artifacts: str | None = None,
+) -> Service:
+    """The MLflow server: the one `MLFLOW_TRACKING_URI` names, else one started on the
+    home's SQLite store or `database`, proxying artifacts to `artifacts` (default: the
+    home's `mlartifacts` folder), which is checked before the server starts."""
     configured = os.environ.get("MLFLOW_TRACKING_URI", "")
     if configured.startswith(("http://", "https://")):
         if not _answers(f"{configured.rstrip('/')}/health"):
             raise DeployError(f"MLFLOW_TRACKING_URI={configured} does not answer")
         return Service("mlflow-server", url=configured.rstrip("/"))
-    return _reuse_or_start(
-        "mlflow-server",
-        f"http://127.0.0.1:{port}",
-        previous.mlflow if previous else None,
+    url = f"http://127.0.0.1:{port}"
+    if previous and previous.mlflow.url and _answers(f"{previous.mlflow.url}/health"):
+        return previous.mlflow
+    destination = artifacts or str(home.artifacts)
+    if not _answers(f"{url}/health"):
+        check_destination(destination)
+    start = partial(
         start_mlflow_server,
-        home,
-        port,
+        backend_uri=database.mlflow_url() if database else None,
+        artifacts_destination=destination,
+        extra_env=database.server_env() if database else None,
     )
+    return _reuse_or_start("mlflow-server", url, None, start, home, port)
 
 
 def _reuse_or_start(
@@ -312,6 +350,8 @@ def run_env(
     }
     if query_seconds is not None:
         env["PREFECT_WORKER_QUERY_SECONDS"] = str(query_seconds)
+    # The database URL (and its password) is the servers' business, not the flow runs'.
+    env.pop(DATABASE_URL_VAR, None)
     return env
 
 
@@ -321,11 +361,15 @@ def deploy(
     prefect_port: int = 4200,
     mlflow_port: int = 5000,
     query_seconds: float | None = None,
+    database: DatabaseUrl | None = None,
+    artifacts: str | None = None,
 ) -> DeployState:
     """Bring everything up (idempotent) and record what runs in `<home>/deploy.json`.
 
-    Each process is recorded as soon as it runs, so after a failure half-way `--stop`
-    still stops what was started."""
+    `database`: a team's PostgreSQL for both servers (default: the home's SQLite files);
+    `artifacts`: where the MLflow server keeps artifacts (a folder or `s3://…`, default
+    `<home>/mlartifacts`). Each process is recorded as soon as it runs; a failure stops
+    what this call started (the servers of an earlier deploy stay) and is re-raised."""
     previous = DeployState.load(home)
     state = DeployState(
         project=str(project),
@@ -334,10 +378,75 @@ def deploy(
         mlflow=Service("mlflow-server"),
         worker=previous.worker if previous else Service("prefect-worker"),
         deployments=deployment_names(project),
+        database=database.address if database else None,
+        artifacts=artifacts or str(home.artifacts),
     )
-    state.prefect = ensure_prefect(home, prefect_port, previous)
+    _refuse_other_stores(previous, state)
+    try:
+        _bring_up(
+            home, project, state, previous, prefect_port, mlflow_port, query_seconds, database
+        )
+    except BaseException:
+        _stop_started(home, state, previous)
+        raise
+    return state
+
+
+def _refuse_other_stores(previous: DeployState | None, state: DeployState) -> None:
+    """Servers of an earlier deploy that still run are reused, so they must keep their
+    state where this deploy asks for it: another database or artifact destination is one
+    sentence asking to stop them first, never a silent reuse."""
+    if previous is None or not (alive(previous.prefect) or alive(previous.mlflow)):
+        return
+    for what, before, now in (
+        ("database", previous.database or "the home's SQLite files", state.database),
+        ("artifact destination", previous.artifacts, state.artifacts),
+    ):
+        now = now or "the home's SQLite files"
+        if before and before != now:
+            raise DeployError(
+                f"the servers of the last karpa deploy run with the {what} {before}, not "
+                f"{now}; stop them first with `karpa deploy --stop`"
+            )
+
+
+def _stop_started(home: Home, state: DeployState, previous: DeployState | None) -> None:
+    """Stop the processes this deploy started; the record of an earlier deploy is put back,
+    so `karpa deploy --stop` still finds what that one started."""
+    before = (
+        {s.pid for s in (previous.prefect, previous.mlflow, previous.worker)} if previous else set()
+    )
+    for service in (state.worker, state.mlflow, state.prefect):
+        if service.started and service.pid not in before:
+            stop_service(service)
+    if previous is not None:
+        previous.save(home)
+    else:
+        (home.root / STATE_FILE).unlink(missing_ok=True)
+
+
+def _bring_up(
+    home: Home,
+    project: Path,
+    state: DeployState,
+    previous: DeployState | None,
+    prefect_port: int,
+    mlflow_port: int,
+    query_seconds: float | None,
+    database: DatabaseUrl | None,
+) -> None:
+    if database is not None:
+        # Before any server starts: an unreachable database starts nothing.
+        state.created_databases = ensure_databases(database)
+        if state.created_databases:
+            log.info(
+                "created the databases %s on PostgreSQL at %s",
+                ", ".join(state.created_databases),
+                database.address,
+            )
+    state.prefect = ensure_prefect(home, prefect_port, previous, database)
     state.save(home)
-    state.mlflow = ensure_mlflow(home, mlflow_port, previous)
+    state.mlflow = ensure_mlflow(home, mlflow_port, previous, database, state.artifacts)
     state.save(home)
 
     env = run_env(home, project, state.prefect.url or "", state.mlflow.url or "", query_seconds)
@@ -370,7 +479,6 @@ def deploy(
         )
         state.worker = Service("prefect-worker", pid=proc.pid, started=True, log=str(log_path))
     state.save(home)
-    return state
 
 
 def _wait_gone(pgid: int, timeout: float) -> bool:
@@ -419,6 +527,11 @@ def describe(state: DeployState) -> str:
         f"Prefect UI:   {ui}  ({origin(state.prefect)})",
         f"Prefect API:  {state.prefect.url}",
         f"MLflow UI:    {state.mlflow.url}  ({origin(state.mlflow)})",
+        "Database:     "
+        + (f"PostgreSQL {state.database}" if state.database else "SQLite files in the home")
+        + (f" (created {', '.join(state.created_databases)})" if state.created_databases else ""),
+        f"Artifacts:    {describe_destination(state.artifacts)}  (served by MLflow: "
+        "clients log to mlflow-artifacts:)",
         f"Work pool:    {state.pool} (process; one flow run at a time)",
         f"Worker:       {origin(state.worker)}",
         "Deployments:  " + ", ".join(state.deployments),

@@ -126,10 +126,16 @@ def stop_orphaned_embedded_servers(home: Home, timeout: float = 15.0) -> list[in
 
 
 def start_prefect_server(
-    home: Home, port: int, host: str = "127.0.0.1", log: Path | None = None
+    home: Home,
+    port: int,
+    host: str = "127.0.0.1",
+    log: Path | None = None,
+    database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
-    """`prefect server start` against this home's database, with its UI pointed at its own
-    port: `--port` alone moves the API, but the UI keeps calling :4200 unless told."""
+    """`prefect server start` against this home's database (or `database_url`, a team's
+    PostgreSQL), with its UI pointed at its own port: `--port` alone moves the API, but
+    the UI keeps calling :4200 unless told."""
     cmd = [
         *cli("prefect"),
         "server",
@@ -141,19 +147,37 @@ def start_prefect_server(
         "--analytics-off",
     ]
     env = {
-        "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database_url(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url or prefect_database_url(home),
         "PREFECT_SERVER_API_HOST": host,
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
         # Offline: no "try Prefect Cloud" banners pointing at the internet.
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        **(extra_env or {}),
     }
     return spawn(cmd, home, log or home.root / "prefect-server.log", env)
 
 
 def start_mlflow_server(
-    home: Home, port: int, host: str = "127.0.0.1", log: Path | None = None
+    home: Home,
+    port: int,
+    host: str = "127.0.0.1",
+    log: Path | None = None,
+    backend_uri: str | None = None,
+    artifacts_destination: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
+    """`mlflow server` on this home's SQLite store (or `backend_uri`, a team's PostgreSQL).
+
+    With `artifacts_destination` (a folder or `s3://…`) it proxies artifacts: clients log
+    to `mlflow-artifacts:` over HTTP and need no access to where they are kept. Without,
+    it points clients at the home's artifact folder, as `karpa ui` does for the files an
+    embedded run wrote there."""
+    artifacts = (
+        ["--serve-artifacts", "--artifacts-destination", artifacts_destination]
+        if artifacts_destination
+        else ["--default-artifact-root", home.artifacts.as_uri()]
+    )
     # One worker and no job execution: ~0.5 GB instead of ~3 GB on a small machine.
     cmd = [
         *cli("mlflow"),
@@ -163,13 +187,12 @@ def start_mlflow_server(
         "--port",
         str(port),
         "--backend-store-uri",
-        f"sqlite:///{home.mlflow_db}",
-        "--default-artifact-root",
-        home.artifacts.as_uri(),
+        backend_uri or f"sqlite:///{home.mlflow_db}",
+        *artifacts,
         "--workers",
         "1",
     ]
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}
     return spawn(cmd, home, log or home.root / "mlflow-server.log", env)
 
 

@@ -149,6 +149,8 @@ def _deploy(args: argparse.Namespace) -> int:
     from karpa.home import activate
 
     home = activate(args.home)
+    from karpa.artifact_store import configured_destination
+    from karpa.database import configured_database
     from karpa.deploy import deploy, describe, project_root, stop
 
     if args.stop:
@@ -164,6 +166,8 @@ def _deploy(args: argparse.Namespace) -> int:
         args.prefect_port,
         args.mlflow_port,
         args.worker_query_seconds,
+        database=configured_database(args.database_url),
+        artifacts=configured_destination(args.artifacts_destination, home),
     )
     print(describe(state))
     return 0
@@ -268,6 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="how often the worker polls for runs (Prefect's default: 10)",
+    )
+    dep.add_argument(
+        "--database-url",
+        help="a PostgreSQL server for both servers, e.g. postgresql://USER:PASSWORD@HOST:5432/"
+        "karpa (databases karpa_prefect and karpa_mlflow, created when missing; default: "
+        "$KARPA_DATABASE_URL, else SQLite files in the home)",
+    )
+    dep.add_argument(
+        "--artifacts-destination",
+        help="where the MLflow server keeps the artifacts it serves to clients: a folder or "
+        "s3://BUCKET/PREFIX (endpoint and credentials from MLFLOW_S3_ENDPOINT_URL, "
+        "AWS_ACCESS_KEY_ID...; default: $KARPA_ARTIFACTS_DESTINATION, else <home>/mlartifacts)",
     )
     dep.set_defaults(func=_deploy)
 

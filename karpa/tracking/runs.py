@@ -29,6 +29,11 @@ BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch ca
 PARAM_VALUE_MAX = 6000
 
 
+def is_tracking_server(tracking_uri: str) -> bool:
+    """Whether MLflow is reached over HTTP (a tracking server) rather than a store file."""
+    return tracking_uri.startswith(("http://", "https://"))
+
+
 def run_page_url(ui_url: str, experiment_id: str, run_id: str) -> str:
     """The MLflow UI's page of one run (the UI's route, written in this one place)."""
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -67,6 +72,10 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
+        if is_tracking_server(self.home.tracking_uri):
+            # The server decides where artifacts go (`karpa deploy`: `mlflow-artifacts:`,
+            # proxied by the server): a client-side folder would put them on this machine.
+            return self.client.create_experiment(name)
         # An explicit artifact location keeps artifacts inside the home; without it MLflow
         # writes to ./mlruns of whatever the working directory happens to be.
         location = (self.home.artifacts / name).as_uri()
