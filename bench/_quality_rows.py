@@ -179,6 +179,23 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def paired_over_seeds(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of a - b over paired seeds (the same k-shot subset each) and its Student-t
+    interval over the seeds: (mean, low, high); low = high = mean for one seed."""
+    from scipy import stats
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.size == 0 or diff.size != len(b):
+        raise ValueError(f"paired seeds needed, got {len(a)} and {len(b)} values")
+    mean = float(diff.mean())
+    if diff.size == 1:
+        return mean, mean, mean
+    half = stats.t.ppf(0.5 + confidence / 2, diff.size - 1) * diff.std(ddof=1) / np.sqrt(diff.size)
+    return mean, mean - float(half), mean + float(half)
+
+
 def pm(values: Sequence[float] | None) -> str:
     """`mean ± std` of the values, `value (n=1)` for one (no spread to show), or `-`."""
     if not values:
