@@ -26,14 +26,6 @@ SCRATCH = "no pretraining (scratch ablation)"
 TFIDF = "TF-IDF + logistic regression"
 FROZEN = "frozen MiniLM + logistic regression"
 TEXT_ROWS = (OWN, MINILM_START, SCRATCH, TFIDF, FROZEN)
-# Rows of the recommendation table: report model name -> row.
-REC_ROWS = {
-    "popularity": "popularity",
-    "item_knn": "item-kNN",
-    "ease": "EASE",
-    "pretrained": "karpa (pretrained)",
-    "scratch": SCRATCH,
-}
 # Logistic regression strengths tried on the frozen embeddings; validation picks one.
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 
@@ -164,13 +156,6 @@ def curve_per_seed(report: dict[str, Any], model: str, k: int) -> list[float]:
     return next(
         (r["per_seed"] for r in report["learning_curve"] if r["model"] == model and r["k"] == k), []
     )
-
-
-def report_rec_rows(report: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Recommendation row -> its metrics (full ranking and sampled) from the report."""
-    models = {report["model_name"].split("-", 1)[1]: report["metrics"]}
-    models.update({n: c["metrics"] for n, c in report["comparisons"].items()})
-    return {REC_ROWS.get(n, n): m for n, m in models.items()}
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -31,6 +31,7 @@ class PipelineRun:
     seconds: dict[str, float] = field(default_factory=dict)
     pretrain_steps: int = 0
     samples_per_s: float = 0.0  # pretraining throughput over its steps after the first
+    pretrain_reused: bool = False  # the store held this foundation: an earlier run's
 
     @classmethod
     def from_json(cls, run: dict[str, Any]) -> PipelineRun:
@@ -43,6 +44,7 @@ class PipelineRun:
             run["seconds"],
             run["pretrain_steps"],
             run["pretrain_samples_per_s"],
+            run.get("pretrain_reused", False),
         )
 
     def timing(self) -> str:
@@ -58,9 +60,14 @@ class PipelineRun:
             if self.samples_per_s
             else ""
         )
+        pretrained = (
+            f"an earlier run's foundation reused, {self.pretrain_steps} step(s)"
+            if self.pretrain_reused
+            else f"{self.pretrain_steps} step(s) and setup{rate}"
+        )
         return (
             f"{self.label}: ingest+validate+align {s['prepare']:.0f} s, pretrain "
-            f"{s['pretrain']:.0f} s ({self.pretrain_steps} step(s) and setup{rate}), "
+            f"{s['pretrain']:.0f} s ({pretrained}), "
             f"fine-tune+evaluate {s['finetune']:.0f} s ({inner})"
         )
 
@@ -216,6 +223,7 @@ def _run_stages(
         seconds,
         foundation.steps,
         foundation.samples_per_s,
+        foundation.skipped,
     )
     logger.info("  %s", run.timing())
     return run

@@ -9,11 +9,15 @@ Every figure also goes to a JSON file.
     .venv/bin/python bench/quality.py                          # everything: days on 2 cores
     .venv/bin/python bench/quality.py --quick --threads 1      # smoke run, a few minutes
     .venv/bin/python bench/quality.py --tasks banking77 --pretrain-steps 2000
+    .venv/bin/python bench/quality.py --tasks movielens --pretrain-seeds 0 1 --rec-seeds 0 1 2
     .venv/bin/python bench/quality.py --merge a.json b.json --out ab.json  # join splits
 
 The full run pretrains the `small` preset (5000 steps) twice per text split: from random
 weights and from all-MiniLM-L6-v2; on a 2-core CPU that is days of work, so
---pretrain-steps (or a GPU machine) is the practical way to run it.
+--pretrain-steps (or a GPU machine) is the practical way to run it. MovieLens runs the
+recommender over pretraining seeds x fine-tune seeds (one pretraining per pretraining
+seed, reused by its fine-tunes) and prints mean ± std over the runs, paired differences,
+slices and the content ablation (bench/_quality_rec.py).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import _quality_rows as rows
 import _quality_trust as trust
 from _common import header
 from _quality_merge import SPLIT_TASKS, MergeError, merge_task
+from _quality_rec import RecRun
+from _quality_rec_tables import rec_tables
 from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
 
 logger = logging.getLogger("bench.quality")
@@ -75,6 +81,9 @@ class Options:
     user_sets: list[str]  # --set, applied last so that they win
     log_since: float  # when the bench started: each pipeline's process times its lines from it
     minilm: rows.MiniLM | None = None
+    # MovieLens: each pretraining seed's foundation fine-tuned with each fine-tune seed.
+    pretrain_seeds: list[int] = field(default_factory=lambda: [0, 1])
+    rec_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
     def base_sets(self) -> list[str]:
         return [
@@ -377,57 +386,47 @@ def phrasebank_result(
 
 
 def movielens(data: Path, opts: Options) -> TaskResult:
-    run = run_pipeline(
+    """The recommender over pretraining seeds x fine-tune seeds, in one store: the first
+    run of a pretraining seed pretrains, its other fine-tune seeds find the checkpoint
+    there (same views, same pretraining config) and reuse it. Every run also fine-tunes
+    the ids-only twin (the content ablation) and the scratch ablation."""
+    runs: list[PipelineRun] = []
+    found: list[RecRun] = []
+    for pre in opts.pretrain_seeds:
+        for fine in opts.rec_seeds:
+            sets = [
+                f"seed={pre}",
+                f"finetune.recommendation.seed={fine}",
+                "finetune.recommendation.content_ablation=true",
+            ]
+            run = run_pipeline(
+                "movielens",
+                data,
+                opts.scratch / "movielens",
+                [*opts.base_sets(), *sets, *opts.user_sets],
+                f"movielens pretrain {pre} finetune {fine}",
+                opts.log_since,
+            )
+            runs.append(run)
+            found.append(RecRun(pre, fine, run.report))
+    foundations = {(r.pretrain_seed, r.report["protocol"]["foundation"]) for r in found}
+    if len(foundations) != len(opts.pretrain_seeds):
+        raise RuntimeError(
+            f"movielens: {len(foundations)} foundations for {len(opts.pretrain_seeds)} "
+            "pretraining seeds: a fine-tune seed did not reuse its seed's checkpoint, or "
+            "two seeds share one"
+        )
+    reused = sum(r.pretrain_reused for r in runs)
+    tables = rec_tables(found, opts.preset, runs[0].pretrain_steps, reused)
+    return TaskResult(
         "movielens",
-        data,
-        opts.scratch / "movielens",
-        [*opts.base_sets(), *opts.user_sets],
-        "movielens",
-        opts.log_since,
+        tables.protocol,
+        tables.table,
+        tables.targets,
+        tables.figures,
+        runs,
+        tables.extra,
     )
-    report = run.report
-    found = rows.report_rec_rows(report)
-    full, sampled = report["protocol"]["full"], report["protocol"]["sampled"]
-    neg = sampled["n_negatives"]
-    names = ["hr@10", "ndcg@10", "mrr"]
-    columns = [
-        "model",
-        "HR@10",
-        "NDCG@10",
-        "MRR",
-        f"HR@10 ({neg} neg)",
-        f"NDCG@10 ({neg} neg)",
-        f"MRR ({neg} neg)",
-    ]
-    order = ["popularity", "item-kNN", "EASE", "karpa (pretrained)", rows.SCRATCH]
-    body = [
-        [
-            row,
-            *(f"{found[row][m]:.4f}" for m in names),
-            *(f"{found[row][f'sampled{neg}/{m}']:.4f}" for m in names),
-        ]
-        for row in order
-        if row in found
-    ]
-    protocol = [
-        "leave-last-out by time: each user's chronological item sequence (repeats of one "
-        "item in a row collapsed); last item = test, the one before = validation (early "
-        "stopping), the rest = training; users with at least 3 interactions are evaluated "
-        f"({report['protocol']['test_users']} of {report['data']['training_sequences']} users); "
-        "test history = training items + validation item, history items excluded (a test "
-        "item repeating one counts as a miss, as for the served model)",
-        f"HR@10, NDCG@10, MRR: full ranking of all {full['n_items']} items (ties count against "
-        f"the model), and {neg} negatives sampled uniformly per user (seed {sampled['seed']})",
-        f"karpa: preset {opts.preset}, pretraining steps: {run.pretrain_steps}, behaviour tower "
-        "fine-tuned for next-item prediction; popularity, item-kNN, EASE fit on the same "
-        "training sequences",
-    ]
-    karpa_ndcg, ease = found["karpa (pretrained)"]["ndcg@10"], found["EASE"]["ndcg@10"]
-    targets = [
-        f"NDCG@10 above EASE under full ranking: karpa {karpa_ndcg:.4f} vs EASE "
-        f"{ease:.4f} ({'reached' if karpa_ndcg > ease else 'not reached'})"
-    ]
-    return TaskResult("movielens", protocol, rows.table(columns, body), targets, found, [run])
 
 
 def parse_args() -> argparse.Namespace:
@@ -448,6 +447,20 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="PhraseBank split seeds and Banking77 few-shot subset seeds "
         f"(default 0 1 2 3 4; --quick: {' '.join(map(str, QUICK_SEEDS))})",
+    )
+    parser.add_argument(
+        "--pretrain-seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1],
+        help="MovieLens: pretraining seeds, one foundation each (default 0 1)",
+    )
+    parser.add_argument(
+        "--rec-seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="MovieLens: fine-tune seeds, each from every foundation (default 0 1 2)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a sample of each dataset and a few steps: a smoke run"
@@ -574,6 +587,12 @@ def main() -> None:
         f"# preset {args.preset}, CPU, {torch.get_num_threads()} torch threads, seeds "
         f"{seeds}"
         + (
+            f", MovieLens pretraining seeds {args.pretrain_seeds} x fine-tune seeds "
+            f"{args.rec_seeds}"
+            if "movielens" in args.tasks
+            else ""
+        )
+        + (
             ", QUICK: a sample of each dataset and a few steps (smoke run, the "
             "figures mean nothing)"
             if args.quick
@@ -586,7 +605,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="karpa-bench-quality-") as tmp:
         scratch = (args.home or Path(tmp)).resolve()
         activate(scratch / "home")  # sets HF_HUB_OFFLINE=1 among the quiet settings
-        opts = Options(scratch, args.preset, seeds, sets, args.set, since)
+        opts = Options(
+            scratch,
+            args.preset,
+            seeds,
+            sets,
+            args.set,
+            since,
+            pretrain_seeds=args.pretrain_seeds,
+            rec_seeds=args.rec_seeds,
+        )
         runners = {
             "banking77": banking77,
             "movielens": movielens,
@@ -596,6 +624,8 @@ def main() -> None:
         results: dict[str, Any] = {
             "command": command,
             "seeds": seeds,
+            "pretrain_seeds": args.pretrain_seeds,
+            "rec_seeds": args.rec_seeds,
             "preset": args.preset,
             "threads": args.threads,
             "quick": args.quick,
