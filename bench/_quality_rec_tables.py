@@ -172,15 +172,16 @@ def protocol_lines(
         "pretraining seed shows it); beside it each run's own paired bootstrap over test "
         "users (the report's)",
         f"karpa: preset {preset}, {pretrain_steps} pretraining steps; the behaviour tower "
-        "fine-tuned for next-item prediction with item content (text) fused in: the "
+        "fine-tuned for next-item prediction with item content (text; images where items "
+        "have them) fused in: the "
         "sequence model; served: it blended with EASE, each z-scored per user, a sequence "
         "weight per history-length bucket chosen on "
         + (blend.get("chosen_on", "validation users") if blend else "(no blend in this run)")
         + "; ids-only: the same fine-tune, same seed, content vectors zeroed; scratch: "
         "the same fine-tune from random weights",
-        f"recipe: {recipe['epochs']} epochs (max_steps {recipe['max_steps']}), patience "
-        f"{recipe['patience']} epochs, lr {recipe['lr']}, batch {recipe['batch_size']}, "
-        f"{recipe['loss']}, early stopping on {p['early_stopping']}: from the preset "
+        f"recipe: {recipe['epochs']} epochs (max_steps {recipe['max_steps']}), lr "
+        f"{recipe['lr']}, batch {recipe['batch_size']}, {recipe['loss']}, early stopping on "
+        f"{p['early_stopping']}: from the preset "
         f"{PRESET_FILE} (with this command's --set/--quick), set there by hand from "
         "validation curves (its comment says why); not tuned on test, and nothing in this "
         "bench chooses on test: early stopping and the blend read validation users only",
