@@ -134,9 +134,16 @@ def target_lines(targets: dict[str, dict[str, Any]]) -> list[str]:
         if t["reached"] is None:
             lines.append(f"karpa >= EASE on {what}: ({_reached(None)})")
             continue
+        # >= lets a tie pass (EASE scores 0 on never-seen items); the issue asks for a
+        # clear win there, which only an interval above zero shows.
+        clear = (
+            "clearly: the interval is above zero"
+            if t["paired"]["low"] > 0
+            else "not clearly: the interval reaches zero"
+        )
         lines.append(
             f"karpa >= EASE on {what} (NDCG@10, mean over runs): {t['karpa']:.4f} vs "
-            f"{t['ease']:.4f}, paired {interval(t['paired'])} ({_reached(t['reached'])})"
+            f"{t['ease']:.4f}, paired {interval(t['paired'])} ({_reached(t['reached'])}; {clear})"
         )
     return lines
 
