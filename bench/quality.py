@@ -198,33 +198,7 @@ def banking77(data: Path, opts: Options) -> TaskResult:
     n_boot = own.report["headline"]["n_resamples"]
     labels = [*task.classes, "oos"]  # as the intent application scores them
     frozen = rows.frozen_minilm(opts.embedder(), task, labels, SHOTS, n_boot, 0)
-    found = rows.report_text_rows(own.report)
-    figures = {
-        rows.OWN: found["pretrained"],
-        rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
-        rows.SCRATCH: found["scratch"],
-        rows.TFIDF: found["tfidf_lr"],
-        rows.FROZEN: frozen,
-    }
-    shots = {
-        rows.OWN: rows.curve_per_seed(own.report, "pretrained", SHOTS),
-        rows.MINILM_START: rows.curve_per_seed(minilm.report, "pretrained", SHOTS),
-        rows.SCRATCH: rows.curve_per_seed(own.report, "scratch", SHOTS),
-        rows.TFIDF: rows.curve_per_seed(own.report, "tfidf_lr", SHOTS),
-        rows.FROZEN: frozen.pop("shots_per_seed"),
-    }
-    for name, per_seed in shots.items():
-        figures[name][f"{SHOTS}shot_accuracy_per_seed"] = per_seed
-    body = [
-        [
-            name,
-            f"{f['accuracy']:.4f}",
-            f"[{f['low']:.3f}, {f['high']:.3f}]",
-            f"{f['macro_f1']:.4f}",
-            rows.pm(shots[name]),
-        ]
-        for name, f in figures.items()
-    ]
+    figures = banking77_figures(own.report, minilm.report, frozen)
     protocol = [
         f"official Banking77 train/test split (ids train-*/test-*); validation = "
         f"{len(task.val)} of the official training messages, chosen by hash (align.val_share) "
@@ -245,16 +219,53 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         f"frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
         f"regression, C from {list(rows.C_GRID)} by validation accuracy (chose {frozen['C']})",
     ]
-    columns = ["model", "accuracy", "95% CI", "macro-F1", f"{SHOTS}-shot accuracy"]
     return TaskResult(
         "banking77",
         protocol,
-        rows.table(columns, body),
+        banking77_table(figures),
         banking77_targets(figures),
         figures,
         [own, minilm],
-        banking77_extra(own.report, minilm.report),
+        banking77_extra([(rows.OWN, own.report), (rows.MINILM_START, minilm.report)]),
     )
+
+
+def banking77_figures(
+    own: dict[str, Any], minilm: dict[str, Any] | None, frozen: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Row -> {accuracy, macro_f1, low, high, <k>shot_accuracy_per_seed}, in print order,
+    from the own-init run's report (karpa, its ablation and TF-IDF), the MiniLM-started
+    run's and the frozen-MiniLM baseline's (either may be missing: a partial run)."""
+    found = rows.report_text_rows(own)
+    figures = {rows.OWN: found["pretrained"]}
+    shots = {rows.OWN: rows.curve_per_seed(own, "pretrained", SHOTS)}
+    if minilm is not None:
+        figures[rows.MINILM_START] = rows.report_text_rows(minilm)["pretrained"]
+        shots[rows.MINILM_START] = rows.curve_per_seed(minilm, "pretrained", SHOTS)
+    figures[rows.SCRATCH], figures[rows.TFIDF] = found["scratch"], found["tfidf_lr"]
+    shots[rows.SCRATCH] = rows.curve_per_seed(own, "scratch", SHOTS)
+    shots[rows.TFIDF] = rows.curve_per_seed(own, "tfidf_lr", SHOTS)
+    if frozen is not None:
+        shots[rows.FROZEN] = frozen.pop("shots_per_seed")
+        figures[rows.FROZEN] = frozen
+    for name, per_seed in shots.items():
+        figures[name][f"{SHOTS}shot_accuracy_per_seed"] = per_seed
+    return figures
+
+
+def banking77_table(figures: dict[str, dict[str, Any]]) -> str:
+    columns = ["model", "accuracy", "95% CI", "macro-F1", f"{SHOTS}-shot accuracy"]
+    body = [
+        [
+            name,
+            f"{f['accuracy']:.4f}",
+            f"[{f['low']:.3f}, {f['high']:.3f}]",
+            f"{f['macro_f1']:.4f}",
+            rows.pm(f[f"{SHOTS}shot_accuracy_per_seed"]),
+        ]
+        for name, f in figures.items()
+    ]
+    return rows.table(columns, body)
 
 
 def _reached(ok: bool) -> str:
@@ -262,26 +273,39 @@ def _reached(ok: bool) -> str:
 
 
 def banking77_targets(figures: dict[str, dict[str, Any]]) -> list[str]:
-    """Issue 22's Banking77 targets, judged on the figures of one run."""
+    """Issue 22's Banking77 targets, judged on the figures of one run (those of the rows
+    it has)."""
     shots = f"{SHOTS}shot_accuracy_per_seed"
-    started, own = figures[rows.MINILM_START], figures[rows.OWN]
-    few = rows.mean_std(started[shots])[0] if started[shots] else float("nan")
-    gain, low, high = rows.paired_over_seeds(own[shots], figures[rows.SCRATCH][shots])
+    targets = []
+    started = figures.get(rows.MINILM_START)
+    if started is not None:
+        few = rows.mean_std(started[shots])[0] if started[shots] else float("nan")
+        frozen = figures.get(rows.FROZEN)
+        measured = (
+            f", frozen MiniLM + LR {rows.mean_std(frozen[shots])[0]:.3f} (measured here)"
+            if frozen
+            else ""
+        )
+        targets += [
+            f"{SHOTS}-shot accuracy >= 0.88 with the pretrained start: {few:.3f} "
+            f"({_reached(few >= 0.88)}); references: CPFT 0.872 (published){measured}",
+            f"accuracy >= 0.94 with the pretrained start: {started['accuracy']:.4f} "
+            f"({_reached(started['accuracy'] >= 0.94)}); references: frozen MiniLM + LR "
+            "0.930, fine-tuned BERT-large 0.937",
+        ]
+    own, scratch = figures[rows.OWN][shots], figures[rows.SCRATCH][shots]
+    gain, low, high = rows.paired_over_seeds(own, scratch)
     return [
-        f"{SHOTS}-shot accuracy >= 0.88 with the pretrained start: {few:.3f} "
-        f"({_reached(few >= 0.88)}); references: CPFT 0.872 (published), frozen MiniLM + LR "
-        f"{rows.mean_std(figures[rows.FROZEN][shots])[0]:.3f} (measured here)",
-        f"accuracy >= 0.94 with the pretrained start: {started['accuracy']:.4f} "
-        f"({_reached(started['accuracy'] >= 0.94)}); references: frozen MiniLM + LR 0.930, "
-        "fine-tuned BERT-large 0.937",
-        f"own pretraining above its ablation at {SHOTS} shots, paired over the subset seeds: "
-        f"{gain:+.3f} [{low:+.3f}, {high:+.3f}] ({_reached(low > 0)})",
+        *targets,
+        f"own pretraining above its ablation at {SHOTS} shots, paired over the "
+        f"{len(own)} subset seeds (t-interval): {gain:+.3f} [{low:+.3f}, {high:+.3f}] "
+        f"({_reached(low > 0)})",
     ]
 
 
-def banking77_extra(own: dict[str, Any], minilm: dict[str, Any]) -> list[str]:
-    """The few-shot recipes chosen on validation and the trust table of the karpa rows."""
-    named = [(rows.OWN, own), (rows.MINILM_START, minilm)]
+def banking77_extra(named: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The few-shot recipes chosen on validation and the trust table of the karpa rows
+    (row name, report)."""
     chosen = [
         f"  {name}: "
         + ", ".join(
@@ -485,7 +509,8 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         metavar="JSON",
         help="print a Banking77 result file's targets, few-shot recipes and trust table "
-        "again from its figures and reports (runs nothing)",
+        "again from its figures and reports, or the own-init rows from one pipeline's "
+        "file (<scratch>/pipeline-runs/banking77_own-init.json); runs nothing",
     )
     parser.add_argument(
         "--merge",
@@ -541,19 +566,26 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
 
 
 def reprint_banking77(path: Path, command: str) -> None:
-    """The targets and extra tables of a result file's Banking77 task, as a run prints
-    them, from the figures and reports the file holds."""
+    """Banking77's targets and extra tables as a run prints them, from a result file
+    (figures and reports), or the own-init rows alone from one pipeline's file (the
+    scratch folder's pipeline-runs/banking77_own-init.json, written when that pipeline
+    ends: a run stopped before the MiniLM start still has them)."""
     results = json.loads(path.read_text())
-    task = results.get("tasks", {}).get("banking77")
-    if task is None:
-        raise SystemExit(f"{path}: no banking77 task in this result file")
-    reports = {r["label"].split()[-1]: r["report"] for r in task["runs"]}
     print(header("karpa on Banking77: targets and trust, from a result file", command))
-    print(f"# from: {path}: {results['command']}")
-    lines = [
-        *(f"target: {t}" for t in banking77_targets(task["figures"])),
-        *banking77_extra(reports["own-init"], reports["MiniLM-init"]),
-    ]
+    if "report" in results:  # one pipeline's file
+        print(f"# from: {path}: the pipeline {results['label']!r} alone", flush=True)
+        figures = banking77_figures(results["report"], None, None)
+        lines = [banking77_table(figures), ""]
+        named = [(rows.OWN, results["report"])]
+    else:
+        task = results.get("tasks", {}).get("banking77")
+        if task is None:
+            raise SystemExit(f"{path}: no banking77 task in this result file")
+        print(f"# from: {path}: {results['command']}", flush=True)
+        reports = {r["label"].split()[-1]: r["report"] for r in task["runs"]}
+        figures, lines = task["figures"], []
+        named = [(rows.OWN, reports["own-init"]), (rows.MINILM_START, reports["MiniLM-init"])]
+    lines += [*(f"target: {t}" for t in banking77_targets(figures)), *banking77_extra(named)]
     print("\n".join(lines), flush=True)
 
 
