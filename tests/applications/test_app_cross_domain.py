@@ -83,3 +83,20 @@ def test_report_gives_in_domain_accuracy_and_unseen_domain_oos_recall(
     flat = report.flat_metrics()
     assert "slice/cross_domain/unseen:access/oos_recall" in flat
     assert report.timings["cross_domain_s"] > 0
+
+
+def test_the_clinc150_preset_names_its_ten_domains_for_the_cross_domain_mode():
+    """CLINC150's domains (15 intents each) partition its 150 in-scope intents, so any one
+    can be held out with finetune.intent.holdout_domain; the config checks accept them."""
+    from karpa.config import CONFIGS, load_config
+
+    cfg = load_config(CONFIGS / "real" / "clinc150.yaml")
+    domains = cfg.finetune.intent.domains
+    assert len(domains) == 10 and all(len(intents) == 15 for intents in domains.values())
+    in_domains = [i for intents in domains.values() for i in intents]
+    labels = set(cfg.validate_.labels["messages.intent"]) - {"oos"}
+    assert len(in_domains) == len(set(in_domains)) == 150 and set(in_domains) == labels
+    held = load_config(
+        CONFIGS / "real" / "clinc150.yaml", overrides=["finetune.intent.holdout_domain=travel"]
+    )
+    assert held.finetune.intent.holdout_domain == "travel"

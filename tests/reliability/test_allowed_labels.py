@@ -84,18 +84,3 @@ def test_label_keys_are_checked_at_resolution():
     resolved."""
     with pytest.raises(ConfigError, match=r"validate\.labels: .*'mesages\.intent'"):
         load_config(CONFIGS / "demo.yaml", ["validate.labels={mesages.intent: [a]}"])
-
-
-def test_the_clinc150_preset_names_its_ten_domains_for_the_cross_domain_mode():
-    """CLINC150's domains (15 intents each) partition its 150 in-scope intents, so any one
-    can be held out with finetune.intent.holdout_domain; the config checks accept them."""
-    cfg = load_config(CONFIGS / "real" / "clinc150.yaml")
-    domains = cfg.finetune.intent.domains
-    assert len(domains) == 10 and all(len(intents) == 15 for intents in domains.values())
-    in_domains = [i for intents in domains.values() for i in intents]
-    labels = set(cfg.validate_.labels["messages.intent"]) - {"oos"}
-    assert len(in_domains) == len(set(in_domains)) == 150 and set(in_domains) == labels
-    held = load_config(
-        CONFIGS / "real" / "clinc150.yaml", overrides=["finetune.intent.holdout_domain=travel"]
-    )
-    assert held.finetune.intent.holdout_domain == "travel"
