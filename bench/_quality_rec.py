@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from _quality_rows import paired_over_seeds
+from _quality_rows import mean_std, paired_over_seeds
 
 # Report model name -> table row, in print order (the issue's seven rows).
 ROWS = {
@@ -99,8 +99,8 @@ class RecRun:
 def spread(values: Sequence[float]) -> dict[str, Any]:
     """{mean, std (sample; 0 for one value), values} over runs."""
     values = [float(v) for v in values]
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "std": std, "values": values}
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "values": values}
 
 
 def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from _quality_rows import table
 
-SLICE = "robustness"  # karpa.evaluation.robustness.SLICE
+from karpa.evaluation.robustness import SLICE
 
 
 def _interval(value: float, low: float | None, high: float | None) -> str:

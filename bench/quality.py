@@ -245,9 +245,9 @@ def banking77_figures(
     figures[rows.SCRATCH], figures[rows.TFIDF] = found["scratch"], found["tfidf_lr"]
     shots[rows.SCRATCH] = rows.curve_per_seed(own, "scratch", SHOTS)
     shots[rows.TFIDF] = rows.curve_per_seed(own, "tfidf_lr", SHOTS)
-    if frozen is not None:
-        shots[rows.FROZEN] = frozen.pop("shots_per_seed")
-        figures[rows.FROZEN] = frozen
+    if frozen is not None:  # a copy: the caller's dict keeps its per-seed list
+        figures[rows.FROZEN] = {k: v for k, v in frozen.items() if k != "shots_per_seed"}
+        shots[rows.FROZEN] = frozen["shots_per_seed"]
     for name, per_seed in shots.items():
         figures[name][f"{SHOTS}shot_accuracy_per_seed"] = per_seed
     return figures
