@@ -172,3 +172,29 @@ def test_a_resumed_run_keeps_its_checks_and_a_fresh_one_starts_over(tmp_path, co
         corpus, model_cfg, train_cfg, tmp_path, resume=False, checks=data, checks_cfg=cfg
     )
     assert [r["step"] for r in fresh.checks["history"]] == [0, 2, 4]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_checks_run_on_cuda_in_bf16_and_the_kept_checkpoint_loads_on_cpu(
+    tmp_path, corpus, make_configs
+):
+    """The checks embed with the model where it trains (bf16 autocast on the GPU) and fit
+    their probes on the CPU; the checkpoint they keep must still be a CPU foundation."""
+    model_cfg, train_cfg = make_configs(steps=6, device="cuda", precision="bf16")
+    seen: list[tuple[int, float]] = []
+    result = pretrain(
+        corpus,
+        model_cfg,
+        train_cfg,
+        tmp_path,
+        checks=all_checks(corpus),
+        checks_cfg=ChecksConfig(every=3, k=3, repeats=2),
+        on_check=lambda step, score: seen.append((step, score)),
+    )
+    assert [s for s, _ in seen] == [0, 3, 6]
+    assert all(0.0 <= score <= 1.0 for _, score in seen)
+    assert result.checks["kept_step"] in (0, 3, 6)
+    model, _, _ = load_foundation(result.checkpoint_path)  # map_location cpu
+    assert model.device.type == "cpu"
+    assert np.isfinite(model.embed_text(["a red mug"])).all()
