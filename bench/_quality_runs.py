@@ -104,13 +104,14 @@ def pretrain_progress(label: str, every_s: float = 30.0) -> Callable[[dict, int]
     last = [time.perf_counter()]
 
     def report(metrics: dict[str, float], step: int) -> None:
-        if time.perf_counter() - last[0] >= every_s:
+        # The checks report too (at step 0 before any loss): only training steps count.
+        if "loss/total" in metrics and time.perf_counter() - last[0] >= every_s:
             last[0] = time.perf_counter()
             logger.info(
                 "  %s: pretrain step %d, loss %.3f, eta %.0f s",
                 label,
                 step,
-                metrics.get("loss/total", float("nan")),
+                metrics["loss/total"],
                 metrics.get("eta_s", 0.0),
             )
 
