@@ -30,7 +30,12 @@ from karpa.store import Store, write_manifest
 log = logging.getLogger(__name__)
 
 ALIGN_VERSION = "1"
+# Only the columns the views read, not the provenance columns (a file path per row) or
+# the unused ones: at 10x the demo world that is most of what a table holds in memory.
+ITEM_COLUMNS = ["item_id", "title", "description", "category", "attributes", "created_at"]
 EVENT_COLUMNS = ["user_id", "item_id", "event_type", "ts", "session_id"]
+MESSAGE_COLUMNS = ["message_id", "user_id", "text", "ts", "intent"]
+NEWS_COLUMNS = ["news_id", "ts", "headline", "body", "entities", "sentiment"]
 TASK_LABELS = {
     "intent": ("messages", "message_id", "intent"),
     "sentiment": ("news", "news_id", "sentiment"),
@@ -87,18 +92,18 @@ def align(
         log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
         return _checked(AlignManifest(**store.manifest("views", key), skipped=True), cfg)
 
-    items = _read(tables, "items")
+    items = _read(tables, "items", ITEM_COLUMNS)
     images = _read(tables, "images", ["image_id", "item_id", "bytes"])
-    # Only the columns the views read: at 10x the demo world the provenance columns
-    # (a file path per row) and values alone are hundreds of MB in pandas.
     events = _read(tables, "events", EVENT_COLUMNS)
     item_view, pairs = build_items(
         items, images, events, cfg.image_size, cfg.salt, cfg.held_out_pairs
     )
+    images_in = len(images)
+    del items, images  # each table is let go once its views are built
     index = dict(zip(item_view["item_id"], item_view["item_idx"], strict=True))
     sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
     messages = build_messages(
-        _read(tables, "messages"),
+        _read(tables, "messages", MESSAGE_COLUMNS),
         events,
         index,
         cfg.salt,
@@ -108,9 +113,10 @@ def align(
         hints.get("messages"),
         cfg.stratify,
     )
+    del events
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
-        _read(tables, "news"),
+        _read(tables, "news", NEWS_COLUMNS),
         categories,
         cfg.salt,
         cfg.val_share,
@@ -126,7 +132,7 @@ def align(
         ],
         ignore_index=True,
     )
-    figures = coverage(item_view, pairs, len(images), sequences, messages, news, orphans)
+    figures = coverage(item_view, pairs, images_in, sequences, messages, news, orphans)
 
     splits = pd.concat(
         [

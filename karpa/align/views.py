@@ -90,12 +90,16 @@ def build_items(
 
 def sessionise(events: pd.DataFrame, gap_minutes: int) -> pd.Series:
     """Session ids: the source's where present, else a new session after a gap of inactivity."""
-    ordered = events.sort_values(["user_id", "ts"])
-    gap = ordered.groupby("user_id")["ts"].diff() > pd.Timedelta(minutes=gap_minutes)
-    derived = ordered["user_id"] + "#" + gap.groupby(ordered["user_id"]).cumsum().astype(str)
     sessions = events["session_id"].copy()
     missing = sessions.isna()
-    sessions[missing] = derived.reindex(events.index)[missing]
+    if not missing.any():
+        return sessions
+    ordered = events[["user_id", "ts"]].sort_values(["user_id", "ts"])
+    gap = ordered.groupby("user_id")["ts"].diff() > pd.Timedelta(minutes=gap_minutes)
+    number = gap.groupby(ordered["user_id"]).cumsum().reindex(events.index)[missing]
+    # Only the rows without a session get a derived id: not one new string per event
+    # (a million at 10x the demo world) to keep a few of them.
+    sessions[missing] = events["user_id"][missing] + "#" + number.astype(str)
     return sessions
 
 
@@ -108,7 +112,7 @@ def build_sequences(
     are one interaction: the recommender predicts the next *item*, not the next event.
     """
     orphans = {"event_unknown_item": int((~events["item_id"].isin(item_index)).sum())}
-    known = events[events["item_id"].isin(item_index)].copy()
+    known = events[events["item_id"].isin(item_index)]
     before = len(known)
     known = known.drop_duplicates(["user_id", "item_id", "event_type", "ts"])
     orphans["event_exact_duplicate"] = before - len(known)
@@ -186,6 +190,18 @@ def _micros(ts: pd.Series) -> np.ndarray:
     return ts.dt.tz_convert(None).to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
+def _word_counts(text: pd.Series, chunk: int = 10_000) -> pd.Series:
+    """Whitespace-separated words per text, `chunk` texts at a time: splitting makes a
+    list of words per text, and only the counts are kept, so a chunk's lists are all that
+    is held at once (not those of all 200,000 messages of 10x the demo world)."""
+    parts = [
+        text.iloc[i : i + chunk].fillna("").str.split().str.len()
+        for i in range(0, len(text), chunk)
+    ]
+    counts = pd.concat(parts) if parts else pd.Series([], index=text.index, dtype="int64")
+    return counts.astype("int64")
+
+
 def build_messages(
     messages: pd.DataFrame,
     events: pd.DataFrame,
@@ -206,7 +222,7 @@ def build_messages(
         test_share,
         view["intent"] if stratify else None,
     )
-    view["n_words"] = view["text"].fillna("").str.split().str.len().astype("int64")
+    view["n_words"] = _word_counts(view["text"])
     view["recent_items"] = recent_items(view, events, item_index, n_recent)
     return view[
         ["message_id", "user_id", "text", "ts", "intent", "split", "n_words", "recent_items"]

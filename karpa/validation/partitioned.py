@@ -33,6 +33,10 @@ from karpa.schema import TABLES
 
 log = logging.getLogger(__name__)
 
+# Rows per partition when validation runs in one process (no `partitions` given): what
+# the process holds at once, whatever the table's size.
+SERIAL_PARTITION_ROWS = 100_000
+
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 
@@ -237,6 +241,22 @@ def validate_partitioned(
     return {name: results[name] for name in tables}, pii_columns
 
 
+def _has_nulls(file: pq.ParquetFile, column: str) -> bool:
+    """Whether `column` of `file` holds a null: from the row groups' statistics where they
+    count nulls, else by reading that column one row group at a time (never the whole
+    column: at 10x the demo world a string column is hundreds of MB in memory). Only a
+    flat column's statistics count its own nulls (a list column's count its elements')."""
+    flat = [i for i, c in enumerate(file.schema) if c.path == column]
+    for g in range(file.metadata.num_row_groups):
+        stats = file.metadata.row_group(g).column(flat[0]).statistics if flat else None
+        if stats is not None and stats.has_null_count:
+            if stats.null_count > 0:
+                return True
+        elif file.read_row_group(g, columns=[column]).column(0).null_count > 0:
+            return True
+    return False
+
+
 def profile_file(path: Path, ingested: str | Path, table: str, contract: Any) -> dict[str, Any]:
     """`profile_table` of a written accepted table, reading one column at a time.
 
@@ -253,7 +273,7 @@ def profile_file(path: Path, ingested: str | Path, table: str, contract: Any) ->
         if name not in file.schema_arrow.names:
             continue
         column = file.read(columns=[name]).column(0)
-        had_nulls = source.read(columns=[name]).column(0).null_count > 0
+        had_nulls = _has_nulls(source, name)
         if had_nulls and column.null_count == 0:
             # Convert as if the null were there, then drop it.
             values = pa.chunked_array([*column.chunks, pa.nulls(1, column.type)]).to_pandas()

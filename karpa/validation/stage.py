@@ -12,21 +12,20 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from karpa.config import ValidateConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import TableManifest, ValidateManifest
-from karpa.schema import TABLES
 from karpa.store import Store, write_manifest
-from karpa.validation.quarantine import write_quarantine
-
-if TYPE_CHECKING:
-    from karpa.validation.partitioned import Partitions
+from karpa.validation.partitioned import (
+    SERIAL_PARTITION_ROWS,
+    Partitions,
+    profile_file,
+    validate_partitioned,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +39,6 @@ def reference_time(cfg: ValidateConfig, now: dt.datetime | None = None) -> dt.da
         stamp = pd.Timestamp(cfg.reference_time)
         return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
     return now or dt.datetime.now(dt.UTC)
-
-
-def _to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
-    schema = TABLES[table]
-    frame = frame.reset_index(drop=True)
-    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
 def _previous_profiles(store: Store) -> dict[str, Any]:
@@ -68,8 +61,10 @@ def validate(
     the one sentence saying why (pointing at the report and the quarantine, which are
     written first); see `raise_if_stopped`.
 
-    With `partitions`, each table is validated a row range at a time (where `partitions.map`
-    runs them: here, or on a cluster) with the same result; the entry's key is the same."""
+    Each table is validated a row range at a time, so memory is bounded by a partition,
+    not a table: `partitions` says how many rows and where they run (here, or on a
+    cluster); without it, `SERIAL_PARTITION_ROWS` at a time in this process. The result,
+    and the entry's key, do not depend on either."""
     from data_contracts import load_contracts
 
     when = reference_time(cfg, now)
@@ -97,7 +92,6 @@ def validate(
 def _run(tables, contracts, cfg, when, store, tmp: Path, key: str, partitions) -> dict[str, Any]:
     from data_contracts import (
         compute_drift,
-        profile_table,
         render_markdown_summary,
         render_validation_report,
         stop_sentence,
@@ -109,12 +103,9 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str, partitions) -
     (tmp / "accepted").mkdir()
     (tmp / "quarantine").mkdir()
     scrub = {t: contracts[t].scrub_columns() if cfg.scrub_pii else [] for t in tables}
-    if partitions is None:
-        results, pii_columns = _whole_tables(tables, contracts, scrub, when, tmp)
-    else:
-        from karpa.validation.partitioned import profile_file, validate_partitioned
-
-        results, pii_columns = validate_partitioned(tables, contracts, scrub, when, tmp, partitions)
+    results, pii_columns = validate_partitioned(
+        tables, contracts, scrub, when, tmp, partitions or Partitions(SERIAL_PARTITION_ROWS)
+    )
     pii = {
         table: {
             kind: sum(kinds.get(kind, 0) for kinds in by_column.values())
@@ -136,10 +127,7 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str, partitions) -
             rows=result.rows_accepted,
             bytes=written.stat().st_size,
         ).model_dump()
-        if partitions is None:
-            profiles[name] = profile_table(result.accepted, name, contracts[name])
-        else:
-            profiles[name] = profile_file(written, tables[name].path, name, contracts[name])
+        profiles[name] = profile_file(written, tables[name].path, name, contracts[name])
         if name in previous:
             findings.extend(compute_drift(previous[name], profiles[name]))
     (tmp / "profiles.json").write_text(json.dumps(profiles, indent=2, default=str))
@@ -186,32 +174,6 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str, partitions) -
         "summary_markdown": summary,
         "stop": _with_report(stop_sentence(results, quarantine_paths), final / "report.html"),
     }
-
-
-def _whole_tables(tables, contracts, scrub, when, tmp: Path):
-    """Every table read whole, validated, and its accepted and quarantined rows written."""
-    from data_contracts import scrub_frame, validate_tables
-
-    frames: dict[str, pd.DataFrame] = {}
-    pii_columns: dict[str, dict[str, dict[str, int]]] = {}
-    for name, manifest in tables.items():
-        frame = pq.read_table(manifest.path).to_pandas()
-        counted = {c: dict(kinds) for c, kinds in manifest.pii.items()}
-        for column in scrub[name]:
-            # Ingestion scrubbed already; this finds anything a table made elsewhere still has.
-            frame, counts = scrub_frame(frame, [column])
-            kinds = counted.setdefault(column, dict.fromkeys(counts, 0))
-            for kind, n in counts.items():
-                kinds[kind] = kinds.get(kind, 0) + n
-        if counted:
-            pii_columns[name] = counted
-        frames[name] = frame
-    results = validate_tables(frames, contracts, reference_time=when)
-    for name, result in results.items():
-        table = _to_arrow(result.accepted, name)
-        pq.write_table(table, tmp / "accepted" / f"{name}.parquet", compression="zstd")
-        write_quarantine(result.quarantine, tmp / "quarantine" / f"{name}.parquet")
-    return results, pii_columns
 
 
 def _with_report(sentence: str | None, report: Path) -> str | None:

@@ -1,7 +1,7 @@
-"""The validate stage partition by partition equals the whole-table stage on a demo world
+"""The validate stage partition by partition equals validating whole tables on a demo world
 with bad rows planted in several partitions: the same accepted and quarantined tables row
-for row, the same reasons, outcomes, profiles, report and fingerprints; and the rows add
-up in every partition."""
+for row, the same reasons and profiles, and at any partition size the same outcomes,
+report and fingerprints; and the rows add up in every partition."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from karpa.config import CONFIGS, ValidateConfig, load_config
 from karpa.demo import generate_world
 from karpa.ingest.stage import ingest_table
+from karpa.schema import TABLES
 from karpa.store import Store
 from karpa.validation.partitioned import Partitions, check_job, plan, read_rows, split_job
-from karpa.validation.stage import validate
+from karpa.validation.quarantine import write_quarantine
+from karpa.validation.stage import reference_time, validate
 
 DEMO = CONFIGS / "demo.yaml"
 DAY = ValidateConfig(reference_time="2026-12-01T00:00:00")
@@ -64,9 +68,50 @@ def _same_outputs(a, b) -> None:
     assert a.summary_markdown == b.summary_markdown
 
 
+def _whole_table_reference(ingested, tmp_path: Path) -> dict[str, tuple]:
+    """What validating each table whole gives (`validate_tables` on whole frames), written
+    the way the stage writes: (accepted frame, quarantined frame, profile) per table."""
+    from data_contracts import load_contracts, profile_table, scrub_frame, validate_tables
+
+    contracts = load_contracts(tables=list(ingested))
+    frames = {}
+    for name, manifest in ingested.items():
+        frame = pq.read_table(manifest.path).to_pandas()
+        for column in contracts[name].scrub_columns():
+            frame, _ = scrub_frame(frame, [column])
+        frames[name] = frame
+    when = reference_time(DAY)
+    out = {}
+    for name, result in validate_tables(frames, contracts, reference_time=when).items():
+        schema = TABLES[name]
+        accepted = pa.Table.from_pandas(
+            result.accepted[schema.names], schema=schema, preserve_index=False
+        ).to_pandas()
+        write_quarantine(result.quarantine, tmp_path / f"{name}.parquet")
+        quarantine = pd.read_parquet(tmp_path / f"{name}.parquet")
+        profile = json.loads(
+            json.dumps(profile_table(result.accepted, name, contracts[name]), default=str)
+        )
+        out[name] = (accepted, quarantine, profile)
+    return out
+
+
 @pytest.mark.slow
-def test_partitions_equal_the_whole_table_stage(ingested, tmp_path):
-    whole = validate(ingested, DAY, Store(tmp_path / "whole"))
+def test_stage_equals_whole_tables_and_any_partition_size(ingested, tmp_path):
+    # The stage in one process (its default partitions) against the whole-table verdict.
+    single = validate(ingested, DAY, Store(tmp_path / "single"))
+    profiles = json.loads((Path(single.path) / "profiles.json").read_text())
+    for table, (accepted, quarantine, profile) in _whole_table_reference(
+        ingested, tmp_path
+    ).items():
+        folder = Path(single.path)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(folder / "accepted" / f"{table}.parquet"), accepted
+        )
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(folder / "quarantine" / f"{table}.parquet"), quarantine
+        )
+        assert profiles[table] == profile, table
     seen: list[tuple] = []
 
     def recording_map(step, jobs):
@@ -77,7 +122,7 @@ def test_partitions_equal_the_whole_table_stage(ingested, tmp_path):
     parted = validate(
         ingested, DAY, Store(tmp_path / "parts"), partitions=Partitions(700, recording_map)
     )
-    _same_outputs(whole, parted)
+    _same_outputs(single, parted)
 
     items = pd.read_parquet(Path(parted.path) / "quarantine" / "items.parquet")
     planted = set(range(ingested["items"].rows - 2, ingested["items"].rows + 1))
