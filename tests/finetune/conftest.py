@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from karpa_models.config import ModelConfig, load_preset
+from karpa_models.finetune.catalogue import ItemCatalogue
+from karpa_models.finetune.scratch import scratch_foundation
 
 CLASS_WORDS = {
     "refund": ("refund", "reimburse", "repay"),
@@ -77,3 +79,22 @@ def make_texts():
 @pytest.fixture(scope="session")
 def make_sequences():
     return cycle_sequences
+
+
+@pytest.fixture
+def make_item_world(model_cfg):
+    """make_item_world(n_items, cold) -> (catalogue, foundation, tokenizer, 120 training
+    walks, 40 validation histories, their next items): walks that skip `cold` items, a
+    scratch foundation whose vocabulary covers the item texts, leave-last-out validation."""
+
+    def make(n_items: int, cold: set[int]):
+        seqs = cycle_sequences(120, n_items, seed=0, cold=cold)
+        colours = ("red", "blue", "green")
+        texts = [f"item number {i} colour {colours[i % 3]}" for i in range(n_items)]
+        catalogue = ItemCatalogue([f"I{i:03d}" for i in range(n_items)], texts)
+        model, tok = scratch_foundation(model_cfg, texts * 4, seed=0)
+        # Leave-last-out: history = all but the last item, target = the last.
+        val = cycle_sequences(40, n_items, seed=1, cold=cold)
+        return catalogue, model, tok, seqs, [s[:-1] for s in val], [s[-1] for s in val]
+
+    return make

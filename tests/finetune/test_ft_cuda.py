@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_metrics
-from karpa_models.finetune.catalogue import ItemCatalogue
 from karpa_models.finetune.classifier import train_classifier
 from karpa_models.finetune.config import ClassifierConfig, RecommenderConfig
 from karpa_models.finetune.multitask import JointTask, train_multitask
@@ -114,13 +113,8 @@ def test_joint_finetune_learns_both_tasks_on_cuda(model_cfg, make_texts):
 
 
 @pytest.fixture
-def item_world(model_cfg, make_sequences):
-    seqs = make_sequences(120, N_ITEMS, seed=0, cold=COLD)
-    names = [f"item number {i} colour {['red', 'blue', 'green'][i % 3]}" for i in range(N_ITEMS)]
-    catalogue = ItemCatalogue([f"I{i:03d}" for i in range(N_ITEMS)], names)
-    model, tok = scratch_foundation(model_cfg, names * 4, seed=0)
-    val = make_sequences(40, N_ITEMS, seed=1, cold=COLD)
-    return catalogue, model, tok, seqs, [s[:-1] for s in val], [s[-1] for s in val]
+def item_world(make_item_world):
+    return make_item_world(N_ITEMS, COLD)
 
 
 @pytest.mark.parametrize("loss", ["full_softmax", "sampled_softmax"])

@@ -11,7 +11,6 @@ from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_met
 from karpa_models.finetune.catalogue import ItemCatalogue
 from karpa_models.finetune.config import RecommenderConfig
 from karpa_models.finetune.next_item import train_recommender
-from karpa_models.finetune.scratch import scratch_foundation
 from karpa_models.finetune.sequences import (
     IGNORE,
     draw_cuts,
@@ -58,14 +57,8 @@ def test_length_grouped_batches_cover_every_row_once_with_similar_lengths():
 
 
 @pytest.fixture
-def world(model_cfg, make_sequences):
-    seqs = make_sequences(120, N_ITEMS, seed=0, cold=COLD)
-    texts = [f"item number {i} colour {['red', 'blue', 'green'][i % 3]}" for i in range(N_ITEMS)]
-    catalogue = ItemCatalogue([f"I{i:03d}" for i in range(N_ITEMS)], texts)
-    model, tok = scratch_foundation(model_cfg, texts * 4, seed=0)
-    # Leave-last-out: history = all but the last item, target = the last.
-    val = make_sequences(40, N_ITEMS, seed=1, cold=COLD)
-    return catalogue, model, tok, seqs, [s[:-1] for s in val], [s[-1] for s in val]
+def world(make_item_world):
+    return make_item_world(N_ITEMS, COLD)
 
 
 def test_learns_a_sequential_pattern_that_popularity_cannot(world):
