@@ -136,7 +136,7 @@ def test_recommender_learns_in_bf16_and_reloads_on_cpu(item_world, tmp_path, los
     scores = rec.score(val_hist)  # (users, items)
     assert scores.shape == (40, N_ITEMS) and np.isfinite(scores).all()
     ndcg = evaluate_ranking(scores, val_tgt, exclude=seen_mask(val_hist, N_ITEMS)).metrics
-    # The next item is the last one + 1: popularity scores about 0.1 here (CPU test).
+    # The next item follows from the last one, which popularity cannot read (CPU test).
     assert ndcg["ndcg@10"] > 0.5, ndcg
     on_cpu = load_recommender(save_recommender(rec, tmp_path / loss), device="cpu")
     cpu_scores = on_cpu.score(val_hist)
