@@ -1,7 +1,8 @@
 """Transformer building blocks shared by every tower, nanoGPT-style but bidirectional.
 
 Defined bottom-up: attention -> MLP -> pre-LN block -> encoder stack. A padding mask
-(True = real token) keeps padded positions out of every key set.
+(True = real token) keeps padded positions out of every key set; a per-query mask (the
+recommender's causal one) narrows each query's keys further.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from torch import Tensor, nn
 
 
 class SelfAttention(nn.Module):
-    """Multi-head bidirectional self-attention. x (B, T, C), mask (B, T) bool -> (B, T, C)."""
+    """Multi-head self-attention. x (B, T, C) -> (B, T, C).
+
+    mask: None (every position sees every position), (B, T) bool — the keys each row may
+    attend to (bidirectional over the real tokens) — or (B, T, T) bool — the keys each
+    query may attend to (a causal mask, for instance).
+    """
 
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
@@ -30,7 +36,10 @@ class SelfAttention(nn.Module):
         q = q.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
-        attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, T) keys
+        if mask is None or mask.dim() == 3:
+            attn_mask = None if mask is None else mask[:, None]  # (B, 1, T, T) query x key
+        else:
+            attn_mask = mask[:, None, None, :]  # (B, 1, 1, T) keys
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, nh, T, hs)
@@ -66,10 +75,11 @@ class Block(nn.Module):
 
 
 class Encoder(nn.Module):
-    """A stack of pre-LN blocks and a final LayerNorm. x (B, T, C), mask (B, T) -> (B, T, C).
+    """A stack of pre-LN blocks and a final LayerNorm. x (B, T, C), mask (B, T) or
+    (B, T, T) (see SelfAttention) -> (B, T, C).
 
-    Every row of `mask` must have at least one True position (a row that may attend to
-    nothing has an undefined softmax).
+    Every query must be allowed at least one key (a row that may attend to nothing has an
+    undefined softmax).
     """
 
     def __init__(self, width: int, layers: int, heads: int, mlp_ratio: int, dropout: float):

@@ -21,7 +21,10 @@ class RecommendationConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
-    cloze_prob: float = 0.3
+    cloze_prob: float = 0.3  # bidirectional attention only
+    # "bidirectional" (BERT4Rec, as pretraining trained the behaviour tower) or "causal"
+    # (SASRec: every position of a window predicts the next item).
+    attention: str = "bidirectional"
     loss: str = "full_softmax"  # or "sampled_softmax"
     n_sampled: int = 256
     patience: int = 3
@@ -72,6 +75,7 @@ class RecommendationConfig:
             weight_decay=self.weight_decay,
             warmup_ratio=self.warmup_ratio,
             cloze_prob=self.cloze_prob,
+            attention=self.attention,
             loss=self.loss,
             n_sampled=self.n_sampled,
             patience=self.patience,

@@ -36,7 +36,7 @@ def sequence_parts(rec: FineTunedRecommender, history: Sequence[int]) -> dict[st
     {"content", "behaviour", "popularity"} whose sum is rec.score([history])[0]."""
     model = rec.model.eval()
     device = rec.runtime.device
-    items, mask, query = history_batch([list(history)], rec.max_len, rec.n_items)
+    items, mask, query = history_batch([list(history)], rec.max_len, rec.n_items, model.causal)
     table = model.item_table()  # (n + 2, C)
     hidden = model(torch.from_numpy(items).to(device), torch.from_numpy(mask).to(device), table)
     h = hidden[0, int(query[0])].float()  # (C,)

@@ -13,6 +13,7 @@ MODES = ("full", "linear_probe", "contrastive_probe")
 CLASSIFIER_METRICS = ("macro_f1", "accuracy")
 RANKING_METRICS = ("ndcg@10", "hr@10", "mrr")
 LOSSES = ("full_softmax", "sampled_softmax")
+ATTENTIONS = ("bidirectional", "causal")  # the recommender's (NextItemRecommender)
 
 
 def _check_common(where: str, values: dict[str, Any]) -> None:
@@ -113,10 +114,14 @@ class ClassifierConfig:
 class RecommenderConfig:
     """How the behaviour tower is fine-tuned into a next-item recommender.
 
-    Every step shows each sampled user's training sequence cut at a random point: the
-    items before the cut, then MASK, whose state must score the item after the cut
-    highest among the whole catalogue. cloze_prob additionally masks earlier positions
-    (BERT4Rec), which gives more targets per sequence for the same encoder pass.
+    attention "bidirectional" (BERT4Rec, as pretraining trained the tower): every step
+    shows each sampled user's training sequence cut at a random point: the items before
+    the cut, then MASK, whose state must score the item after the cut highest among the
+    whole catalogue. cloze_prob additionally masks earlier positions, which gives more
+    targets per sequence for the same encoder pass.
+    attention "causal" (SASRec): each step shows a window of each sampled sequence, as
+    long as max_len allows, and every position of it predicts the item that follows (one
+    target per position rather than one per window); cloze_prob does not apply.
     """
 
     epochs: int = 30
@@ -129,6 +134,7 @@ class RecommenderConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
     cloze_prob: float = 0.15
+    attention: str = "bidirectional"
     loss: str = "full_softmax"
     n_sampled: int = 256  # negatives per step for sampled_softmax, shared by the batch
     patience: int = 4
@@ -143,6 +149,10 @@ class RecommenderConfig:
         _check_common("recommender", dataclasses.asdict(self))
         if self.loss not in LOSSES:
             raise ValueError(f"recommender.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(
+                f"recommender.attention must be one of {ATTENTIONS}, got {self.attention!r}"
+            )
         if self.metric not in RANKING_METRICS:
             raise ValueError(
                 f"recommender.metric must be one of {RANKING_METRICS}, got {self.metric!r}"

@@ -23,7 +23,13 @@ from karpa_models.finetune.loop import (
 )
 from karpa_models.finetune.predictors import FineTunedRecommender
 from karpa_models.finetune.recommender import NextItemRecommender, build_recommender
-from karpa_models.finetune.sequences import draw_cuts, length_grouped, next_item_batch
+from karpa_models.finetune.sequences import (
+    causal_batch,
+    draw_cuts,
+    draw_window_ends,
+    length_grouped,
+    next_item_batch,
+)
 from karpa_models.model import FoundationModel
 from karpa_models.optim import adamw, seed_everything, warmup_cosine
 from karpa_models.progress import Progress
@@ -105,7 +111,8 @@ def train_recommender(
     if not use_content:
         content = torch.zeros_like(content)
     warm = warm_items(seqs, n_items)
-    model = build_recommender(foundation.behaviour, content, warm, decoder_state)
+    causal = cfg.attention == "causal"
+    model = build_recommender(foundation.behaviour, content, warm, decoder_state, causal)
     model.to(runtime.device)
     total = steps_plan(len(trainable), cfg.batch_size, cfg.epochs, cfg.min_steps, cfg.max_steps)
     opt = adamw([(model.parameters(), cfg.lr)], cfg.weight_decay, runtime.device)
@@ -118,12 +125,16 @@ def train_recommender(
     step, stopped, losses = 0, False, []
     progress = Progress(f"{name} fine-tune", total, every=max(1, total // 4), logger=logger)
     while step < total and not stopped:
-        cuts = draw_cuts(trainable, rng)
+        # A cut is the (last) target: the item after a random history (bidirectional), the
+        # end of a full-length window (causal).
+        cuts = draw_window_ends(trainable, max_len, rng) if causal else draw_cuts(trainable, rng)
         windows = np.minimum(cuts, max_len - 1)
         for rows in length_grouped(windows, cfg.batch_size, rng):
-            batch = next_item_batch(
-                [trainable[r] for r in rows], cuts[rows], max_len, n_items, cfg.cloze_prob, rng
-            )
+            picked = [trainable[r] for r in rows]
+            if causal:
+                batch = causal_batch(picked, cuts[rows], max_len, n_items)
+            else:
+                batch = next_item_batch(picked, cuts[rows], max_len, n_items, cfg.cloze_prob, rng)
             items, mask, labels = (torch.from_numpy(a).to(runtime.device) for a in batch)
             model.train()
             with runtime.autocast():

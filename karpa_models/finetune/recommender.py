@@ -7,6 +7,11 @@ every catalogue item's fused embedding. An item's embedding is its content vecto
 embedding never received a positive signal, so it is left out and the item scores by
 content alone. The content vectors are computed once from the foundation's text and image
 towers and stay fixed while the behaviour tower fine-tunes.
+
+Attention is bidirectional, as pretraining's masked-item task trained it (the MASK after the
+history asks for the next item), or causal (SASRec: MASK first as a start token, every
+position predicts the item after what it has seen, so every position of a training window
+is a target instead of one). The layouts are karpa_models.finetune.sequences'.
 """
 
 from __future__ import annotations
@@ -37,12 +42,16 @@ class NextItemRecommender(nn.Module):
     """items (B, L), mask (B, L) -> hidden (B, L, C); `logits(hidden (M, C)) -> (M, n_items)`.
 
     warm (n_items,) bool: items with training interactions; the others have no id part.
+    causal: each position attends only to itself and the positions before it.
     """
 
-    def __init__(self, behaviour: BehaviourTower, head: TiedDecoder, warm: Tensor):
+    def __init__(
+        self, behaviour: BehaviourTower, head: TiedDecoder, warm: Tensor, causal: bool = False
+    ):
         super().__init__()
         self.behaviour = behaviour
         self.head = head
+        self.causal = causal
         self.register_buffer("warm", warm.bool().clone())
 
     @property
@@ -61,8 +70,13 @@ class NextItemRecommender(nn.Module):
         if items.shape[1] > beh.max_len:
             raise ValueError(f"sequence of {items.shape[1]} exceeds max_len {beh.max_len}")
         table = self.item_table() if table is None else table
-        pos = torch.arange(items.shape[1], device=items.device)  # (L,)
+        L = items.shape[1]
+        pos = torch.arange(L, device=items.device)  # (L,)
         x = table[items] + beh.pos_emb(pos)  # (B, L, C)
+        if self.causal:
+            # Position 0 (the start MASK) is never padding, so every query keeps a key.
+            past = torch.ones(L, L, dtype=torch.bool, device=items.device).tril()  # (L, L)
+            mask = mask[:, None, :] & past  # (B, L, L) query x key
         return beh.encoder(beh.drop(x), mask)  # (B, L, C)
 
     def item_bias(self) -> Tensor:
@@ -100,7 +114,7 @@ class NextItemRecommender(nn.Module):
             table = self.item_table()
             for start in range(0, len(histories), batch_size):
                 chunk = histories[start : start + batch_size]
-                items, mask, query = history_batch(chunk, max_len, self.n_items)
+                items, mask, query = history_batch(chunk, max_len, self.n_items, self.causal)
                 items_t = torch.from_numpy(items).to(runtime.device)
                 mask_t = torch.from_numpy(mask).to(runtime.device)
                 with runtime.autocast():
@@ -146,6 +160,7 @@ def build_recommender(
     content: Tensor,
     warm: np.ndarray,
     decoder_state: dict[str, Tensor] | None = None,
+    causal: bool = False,
 ) -> NextItemRecommender:
     """A recommender around a copy of `behaviour`, with fixed `content` (n_items, D)."""
     beh = copy.deepcopy(behaviour)
@@ -158,7 +173,8 @@ def build_recommender(
     head = TiedDecoder(beh.width, beh.n_items)
     if decoder_state is not None:
         head.load_state_dict(decoder_state)
-    return NextItemRecommender(beh, head, torch.from_numpy(np.asarray(warm, dtype=bool)))
+    warm_t = torch.from_numpy(np.asarray(warm, dtype=bool))
+    return NextItemRecommender(beh, head, warm_t, causal)
 
 
 def pretrained_item_decoder(checkpoint_path: str | Path) -> dict[str, Any] | None:

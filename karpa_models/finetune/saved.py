@@ -109,6 +109,7 @@ def save_recommender(rec: FineTunedRecommender, folder: str | Path) -> Path:
         "format": RECOMMENDER_FORMAT,
         "max_len": rec.max_len,
         "exclude_seen": rec.exclude_seen,
+        "causal": rec.model.causal,
         "n_items": rec.n_items,
         "train_info": rec.train_info,
     }
@@ -132,6 +133,8 @@ def load_recommender(folder: str | Path, device: str = "cpu") -> FineTunedRecomm
         behaviour,
         TiedDecoder(behaviour.width, behaviour.n_items),
         torch.zeros(behaviour.n_items, dtype=torch.bool),
+        # Folders written before the causal mode are bidirectional.
+        causal=bool(meta.get("causal", False)),
     )
     model.load_state_dict(_weights(folder))
     model.to(runtime.device).eval()

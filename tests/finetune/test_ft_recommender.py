@@ -11,9 +11,12 @@ from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_met
 from karpa_models.finetune.catalogue import ItemCatalogue
 from karpa_models.finetune.config import RecommenderConfig
 from karpa_models.finetune.next_item import train_recommender
+from karpa_models.finetune.recommender import build_recommender
 from karpa_models.finetune.sequences import (
     IGNORE,
+    causal_batch,
     draw_cuts,
+    draw_window_ends,
     history_batch,
     length_grouped,
     next_item_batch,
@@ -28,6 +31,32 @@ def test_history_batch_appends_mask_after_the_last_item():
     assert items.tolist() == [[2, 3, 11], [11, 10, 10], [4, 11, 10]]
     assert mask.tolist() == [[True] * 3, [True, False, False], [True, True, False]]
     assert query.tolist() == [2, 0, 1]
+
+
+def test_causal_history_batch_starts_with_mask_and_queries_the_last_item():
+    items, mask, query = history_batch([[1, 2, 3], [], [4]], max_len=3, n_items=10, causal=True)
+    assert items.tolist() == [[11, 2, 3], [11, 10, 10], [11, 4, 10]]
+    assert mask.tolist() == [[True] * 3, [True, False, False], [True, True, False]]
+    assert query.tolist() == [2, 0, 1]
+
+
+def test_causal_batch_labels_every_position_with_the_item_that_follows():
+    rng = np.random.default_rng(0)
+    seqs = [np.arange(20, 30), np.array([5, 6, 7])]
+    ends = draw_window_ends(seqs, max_len=4, rng=rng)
+    assert 3 <= ends[0] <= 9 and ends[1] == 2  # full windows; a short sequence whole
+    items, mask, labels = causal_batch(seqs, np.array([6, 2]), max_len=4, n_items=40)
+    # The first ends at its item 6 (26): MASK then the three items before it, each
+    # position labelled with the next; position 0 saw nothing of a window that does not
+    # start the sequence, so it asks for nothing. The second is whole, padded.
+    assert items.tolist() == [[41, 23, 24, 25], [41, 5, 6, 40]]
+    assert labels.tolist() == [[IGNORE, 24, 25, 26], [5, 6, 7, IGNORE]]
+    assert mask.tolist() == [[True] * 4, [True, True, True, False]]
+    # Ends over many draws cover every full-window end of a long sequence.
+    ends = np.concatenate([draw_window_ends(seqs[:1], 4, rng) for _ in range(200)])
+    assert set(ends.tolist()) == set(range(3, 10))
+    with pytest.raises(ValueError, match="two items"):
+        draw_window_ends([np.array([1])], 4, rng)
 
 
 def test_next_item_batch_labels_the_item_after_the_cut():
@@ -61,10 +90,32 @@ def world(make_item_world):
     return make_item_world(N_ITEMS, COLD)
 
 
-def test_learns_a_sequential_pattern_that_popularity_cannot(world):
+def test_causal_attention_keeps_each_position_blind_to_later_items(world):
+    catalogue, model, tok, *_ = world
+    content = torch.randn(N_ITEMS, model.behaviour.content.shape[1])
+    warm = np.ones(N_ITEMS, dtype=bool)
+    a = torch.tensor([[N_ITEMS + 1, 3, 4, 5, 6]])
+    b = torch.tensor([[N_ITEMS + 1, 3, 4, 9, 1]])
+    mask = torch.ones_like(a, dtype=torch.bool)
+    outputs = {}
+    for causal in (True, False):
+        rec = build_recommender(model.behaviour, content, warm, causal=causal).eval()
+        with torch.no_grad():
+            outputs[causal] = (rec(a, mask), rec(b, mask))  # (1, 5, C) each
+    ha, hb = outputs[True]
+    torch.testing.assert_close(ha[:, :3], hb[:, :3])  # positions 0-2 never see 3-4
+    assert not torch.allclose(ha[:, 3:], hb[:, 3:])
+    ha, hb = outputs[False]
+    assert not torch.allclose(ha[:, :3], hb[:, :3])  # bidirectional: everything sees all
+
+
+@pytest.mark.parametrize("attention", ["bidirectional", "causal"])
+def test_learns_a_sequential_pattern_that_popularity_cannot(world, attention):
     catalogue, model, tok, seqs, val_hist, val_tgt = world
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = RecommenderConfig(epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu")
+    cfg = RecommenderConfig(
+        epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu", attention=attention
+    )
     rec = train_recommender(
         model, tok, catalogue, seqs, val_hist, val_tgt, cfg, val_metrics=validation_metrics
     )

@@ -51,7 +51,8 @@ def test_classifier_round_trip(tmp_path, model_cfg, make_texts):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["intent"]
 
 
-def test_recommender_round_trip(tmp_path, model_cfg, make_sequences):
+@pytest.mark.parametrize("attention", ["bidirectional", "causal"])
+def test_recommender_round_trip(tmp_path, model_cfg, make_sequences, attention):
     n = model_cfg.behaviour.n_items
     seqs = make_sequences(40, n, seed=0, cold=set())
     texts = [f"item {i}" for i in range(n)]
@@ -64,15 +65,17 @@ def test_recommender_round_trip(tmp_path, model_cfg, make_sequences):
         seqs,
         [s[:-1] for s in seqs[:8]],
         [s[-1] for s in seqs[:8]],
-        RecommenderConfig(epochs=1, batch_size=20, device="cpu"),
+        RecommenderConfig(epochs=1, batch_size=20, device="cpu", attention=attention),
         val_metrics=validation_metrics,
     )
     folder = save_recommender(rec, tmp_path / "rec")
+    assert json.loads((folder / "meta.json").read_text())["causal"] == (attention == "causal")
     assert json.loads((folder / "items.json").read_text())["item_ids"][:2] == ["I0", "I1"]
     loaded = load_recommender(folder)
     histories = [[1, 2], ["I3", "I4", "unknown"], []]
     np.testing.assert_allclose(loaded.score(histories), rec.score(histories), atol=1e-5)
     assert loaded.recommend(["I3"], k=3)[0].tolist() == rec.recommend(["I3"], k=3)[0].tolist()
+    assert loaded.model.causal == (attention == "causal")
     with pytest.raises(ValueError, match="karpa-recommender"):
         load_classifier(folder)
     with pytest.raises(FileNotFoundError):
