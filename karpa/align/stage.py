@@ -7,19 +7,26 @@ neither changed.
 from __future__ import annotations
 
 import logging
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from karpa.align.coverage import check_thresholds, coverage, render_html
+from karpa.align import events as event_files
 from karpa.align.splits import TRAIN, stratified_k_shot
 from karpa.align.views import (
     build_items,
     build_messages,
     build_news,
     build_sequences,
+    item_index,
     pretrain_texts,
+    recent_items,
 )
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
@@ -92,28 +99,37 @@ def align(
         log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
         return _checked(AlignManifest(**store.manifest("views", key), skipped=True), cfg)
 
+    with store.writing("views", key) as tmp:
+        manifest = _build(tables, cfg, hints, tmp)
+        manifest.update(fingerprint=key, path=str(store.path("views", key)))
+        write_manifest(tmp, manifest)
+    return _checked(AlignManifest(**manifest), cfg)
+
+
+def _build(
+    tables: dict[str, TableManifest], cfg: AlignConfig, hints: dict[str, str], out: Path
+) -> dict:
+    """Write every view and the coverage report into `out`; the manifest's fields but
+    the fingerprint and path. Each table is read when its views are built and let go
+    after; the events, the largest, a batch of users at a time."""
     items = _read(tables, "items", ITEM_COLUMNS)
-    images = _read(tables, "images", ["image_id", "item_id", "bytes"])
-    events = _read(tables, "events", EVENT_COLUMNS)
-    item_view, pairs = build_items(
-        items, images, events, cfg.image_size, cfg.salt, cfg.held_out_pairs
-    )
-    images_in = len(images)
-    del items, images  # each table is let go once its views are built
-    index = dict(zip(item_view["item_id"], item_view["item_idx"], strict=True))
-    sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
+    index = item_index(items)
     messages = build_messages(
         _read(tables, "messages", MESSAGE_COLUMNS),
-        events,
-        index,
         cfg.salt,
         cfg.val_share,
         cfg.test_share,
-        cfg.recent_items,
         hints.get("messages"),
         cfg.stratify,
     )
-    del events
+    events = _events_by_user(tables, index, messages, cfg, out)
+    messages["recent_items"] = events.recent_items
+    images = _read(tables, "images", ["image_id", "item_id", "bytes"])
+    item_view, pairs = build_items(
+        items, images, events.item_counts, cfg.image_size, cfg.salt, cfg.held_out_pairs
+    )
+    images_in = len(images)
+    del items, images  # each table is let go once its views are built
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
         _read(tables, "news", NEWS_COLUMNS),
@@ -132,7 +148,7 @@ def align(
         ],
         ignore_index=True,
     )
-    figures = coverage(item_view, pairs, images_in, sequences, messages, news, orphans)
+    figures = coverage(item_view, pairs, images_in, events.users, messages, news, events.orphans)
 
     splits = pd.concat(
         [
@@ -147,28 +163,102 @@ def align(
         "splits": splits,
         "items": item_view,
         "image_text": pairs,
-        "sequences": sequences,
         "messages": messages,
         "news": news,
         "pretrain_texts": texts,
         "fewshot": shots,
     }
-    with store.writing("views", key) as tmp:
-        for name, frame in views.items():
-            frame.to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "coverage.html").write_text(
-            render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
+    for name, frame in views.items():
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    (out / "coverage.html").write_text(
+        render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
+    )
+    return {
+        "views": {"sequences": len(events.users)} | {n: len(f) for n, f in views.items()},
+        "coverage": figures,
+        "transductive": cfg.transductive,
+    }
+
+
+@dataclass
+class _EventViews:
+    """What the other views and coverage need from the events, once all batches are in."""
+
+    item_counts: pd.Series  # events per item id
+    orphans: dict[str, int]
+    users: pd.DataFrame  # per user of the sequences view: n_interactions, test_item
+    recent_items: list[list[int]]  # per row of the messages view
+
+
+def _events_by_user(
+    tables: dict[str, TableManifest],
+    index: dict[str, int],
+    messages: pd.DataFrame,
+    cfg: AlignConfig,
+    out: Path,
+) -> _EventViews:
+    """Build the sequences view (written to `out`) and the messages' recent items from
+    the events a batch of users at a time (`karpa.align.events`): what is held is one
+    batch's events and sequences, not the table's."""
+    path = tables["events"].path if "events" in tables else None
+    counts, users, orphans = [], [], {}
+    recent: list[list[int]] = [[] for _ in range(len(messages))]
+    senders = messages["user_id"]
+    writer, empty = None, None
+    try:
+        batches = event_files.event_batches(
+            path, EVENT_COLUMNS, out / ".events", event_files.BATCH_EVENTS
         )
-        final = store.path("views", key)
-        manifest = {
-            "fingerprint": key,
-            "path": str(final),
-            "views": {n: len(f) for n, f in views.items()},
-            "coverage": figures,
-            "transductive": cfg.transductive,
-        }
-        write_manifest(tmp, manifest)
-    return _checked(AlignManifest(**manifest), cfg)
+        for events in batches:
+            counts.append(events["item_id"].value_counts())
+            sequences, found = build_sequences(events, index, cfg.session_gap_minutes)
+            for name, n in found.items():
+                orphans[name] = orphans.get(name, 0) + n
+            users.append(sequences[["n_interactions", "test_item"]])
+            here = np.flatnonzero(senders.isin(events["user_id"].dropna().unique()))
+            found_recent = recent_items(messages.iloc[here], events, index, cfg.recent_items)
+            for position, items in zip(here, found_recent, strict=True):
+                recent[position] = items
+            del events
+            if not len(sequences):
+                empty = sequences
+                continue
+            table = pa.Table.from_pandas(
+                sequences, schema=_sequences_schema(), preserve_index=False
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(out / "sequences.parquet", table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no user has a sequence: the empty view, typed as it always was
+        empty.to_parquet(out / "sequences.parquet", index=False)
+    shutil.rmtree(out / ".events", ignore_errors=True)
+    return _EventViews(
+        item_counts=pd.concat(counts).groupby(level=0).sum(),
+        orphans=orphans,
+        users=pd.concat(users, ignore_index=True),
+        recent_items=recent,
+    )
+
+
+def _sequences_schema() -> pa.Schema:
+    """The sequences view's Arrow types, given rather than inferred batch by batch: a
+    batch whose users all have short sequences has only empty training lists, from
+    which no list type can be inferred. They are the types the whole view infers."""
+    return pa.schema(
+        [
+            ("user_id", pa.large_string()),
+            ("items", pa.list_(pa.int64())),
+            ("train_items", pa.list_(pa.int64())),
+            ("val_item", pa.int64()),
+            ("test_item", pa.int64()),
+            ("n_interactions", pa.int64()),
+            ("n_sessions", pa.int64()),
+            ("last_ts", TABLES["events"].field("ts").type),
+        ]
+    )
 
 
 def _checked(result: AlignManifest, cfg: AlignConfig) -> AlignManifest:

@@ -42,15 +42,22 @@ def decode_image(data: bytes, size: int) -> bytes | None:
         return None
 
 
+def item_index(items: pd.DataFrame) -> dict[str, int]:
+    """Item id -> the integer index every model uses: 0..n-1 in item_id order."""
+    ordered = items["item_id"].sort_values()
+    return dict(zip(ordered, range(len(ordered)), strict=True))
+
+
 def build_items(
     items: pd.DataFrame,
     images: pd.DataFrame,
-    events: pd.DataFrame,
+    event_counts: pd.Series,
     image_size: int,
     salt: str,
     held_out_share: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(items view, image_text view). Items are indexed 0..n-1 in item_id order."""
+    """(items view, image_text view). Items are indexed 0..n-1 in item_id order;
+    `event_counts` is the number of events per item id (`n_events`)."""
     view = items.sort_values("item_id").reset_index(drop=True)
     view = view.assign(item_idx=np.arange(len(view), dtype=np.int64), text=item_text(view))
     index = dict(zip(view["item_id"], view["item_idx"], strict=True))
@@ -70,8 +77,7 @@ def build_items(
     first = pairs.drop_duplicates("item_idx").set_index("item_idx")["pixels"]
     view["pixels"] = view["item_idx"].map(first)
     view["has_image"] = view["pixels"].notna()
-    counts = events["item_id"].value_counts()
-    view["n_events"] = view["item_id"].map(counts).fillna(0).astype("int64")
+    view["n_events"] = view["item_id"].map(event_counts).fillna(0).astype("int64")
     keep = [
         "item_idx",
         "item_id",
@@ -160,7 +166,10 @@ def build_sequences(
 def recent_items(
     messages: pd.DataFrame, events: pd.DataFrame, item_index: dict[str, int], n: int
 ) -> list[list[int]]:
-    """For each message, the sender's last `n` distinct items before the message was sent."""
+    """For each message, the sender's last `n` distinct items before the message was sent.
+
+    `events` need only hold the senders' events, all of each sender's (one batch of users
+    gives the same answer for its senders as the whole table)."""
     known = events[events["item_id"].isin(item_index)].sort_values("ts", kind="stable")
     known = known.assign(t=_micros(known["ts"]))
     by_user = {
@@ -204,15 +213,15 @@ def _word_counts(text: pd.Series, chunk: int = 10_000) -> pd.Series:
 
 def build_messages(
     messages: pd.DataFrame,
-    events: pd.DataFrame,
-    item_index: dict[str, int],
     salt: str,
     val_share: float,
     test_share: float,
-    n_recent: int,
     split_hint: str | None = None,
     stratify: bool = False,
 ) -> pd.DataFrame:
+    """The messages view in message_id order, but for `recent_items`: that column needs
+    the senders' events, which alignment reads a batch of users at a time (the stage
+    fills it with `recent_items`, batch by batch, and puts it last)."""
     view = messages.sort_values("message_id").reset_index(drop=True)
     view["split"] = source_split(
         view["message_id"],
@@ -223,10 +232,7 @@ def build_messages(
         view["intent"] if stratify else None,
     )
     view["n_words"] = _word_counts(view["text"])
-    view["recent_items"] = recent_items(view, events, item_index, n_recent)
-    return view[
-        ["message_id", "user_id", "text", "ts", "intent", "split", "n_words", "recent_items"]
-    ]
+    return view[["message_id", "user_id", "text", "ts", "intent", "split", "n_words"]]
 
 
 def build_news(
