@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from karpa.align.coverage import check_thresholds, coverage, render_html
 from karpa.align import events as event_files
+from karpa.align.coverage import check_thresholds, coverage, render_html
 from karpa.align.splits import TRAIN, stratified_k_shot
 from karpa.align.views import (
     build_items,
@@ -28,6 +28,7 @@ from karpa.align.views import (
     pretrain_texts,
     recent_items,
 )
+from karpa.arrow_memory import use_jemalloc
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
@@ -86,6 +87,7 @@ def align(
 ) -> AlignManifest:
     """`split_hints`: table -> regex whose group `split` reads a source's official split
     from the row id (`SourceSpec.split_from_id`); rows it does not match are hash-split."""
+    use_jemalloc()
     hints = split_hints or {}
     # Hints and `stratify` join the key only when given, so runs without them keep their
     # fingerprints.

@@ -50,9 +50,7 @@ def _events(rng: np.random.Generator, n: int = 600) -> pd.DataFrame:
             "session_id": [f"s{s}" if s % 3 else None for s in rng.integers(0, 30, n)],
         }
     )
-    return pd.concat([frame, frame.iloc[::50]], ignore_index=True).sample(
-        frac=1.0, random_state=1
-    )
+    return pd.concat([frame, frame.iloc[::50]], ignore_index=True).sample(frac=1.0, random_state=1)
 
 
 @pytest.fixture
