@@ -132,6 +132,13 @@ def _build(
     )
     images_in = len(images)
     del items, images  # each table is let go once its views are built
+    # The pixels are written now and let go: coverage and the texts need neither the
+    # pixels nor more of the pairs than their splits.
+    written = {"sequences": len(events.users)}
+    for name, frame in (("items", item_view), ("image_text", pairs)):
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+        written[name] = len(frame)
+    item_view, pairs = item_view.drop(columns="pixels"), pairs[["split"]]
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
         _read(tables, "news", NEWS_COLUMNS),
@@ -163,8 +170,6 @@ def _build(
     )
     views = {
         "splits": splits,
-        "items": item_view,
-        "image_text": pairs,
         "messages": messages,
         "news": news,
         "pretrain_texts": texts,
@@ -176,7 +181,7 @@ def _build(
         render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
     )
     return {
-        "views": {"sequences": len(events.users)} | {n: len(f) for n, f in views.items()},
+        "views": written | {n: len(f) for n, f in views.items()},
         "coverage": figures,
         "transductive": cfg.transductive,
     }
