@@ -28,7 +28,7 @@ from karpa.align.views import (
     pretrain_texts,
     recent_items,
 )
-from karpa.arrow_memory import use_jemalloc
+from karpa.allocators import return_freed_memory
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
@@ -87,7 +87,7 @@ def align(
 ) -> AlignManifest:
     """`split_hints`: table -> regex whose group `split` reads a source's official split
     from the row id (`SourceSpec.split_from_id`); rows it does not match are hash-split."""
-    use_jemalloc()
+    return_freed_memory()
     hints = split_hints or {}
     # Hints and `stratify` join the key only when given, so runs without them keep their
     # fingerprints.
