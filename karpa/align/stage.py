@@ -20,10 +20,13 @@ from karpa.align import events as event_files
 from karpa.align.coverage import check_thresholds, coverage, render_html
 from karpa.align.splits import TRAIN, stratified_k_shot
 from karpa.align.views import (
+    add_first_images,
     build_items,
     build_messages,
     build_news,
     build_sequences,
+    decode_pairs,
+    image_pairs,
     item_index,
     pretrain_texts,
     recent_items,
@@ -44,6 +47,20 @@ ITEM_COLUMNS = ["item_id", "title", "description", "category", "attributes", "cr
 EVENT_COLUMNS = ["user_id", "item_id", "event_type", "ts", "session_id"]
 MESSAGE_COLUMNS = ["message_id", "user_id", "text", "ts", "intent"]
 NEWS_COLUMNS = ["news_id", "ts", "headline", "body", "entities", "sentiment"]
+# Images decoded at once in alignment: their bytes and pixels as Python objects.
+IMAGE_BATCH = 1_000
+# The image_text view's Arrow types, given rather than inferred batch by batch (they are
+# the types the whole view infers).
+PAIRS_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.large_string()),
+        ("item_idx", pa.int64()),
+        ("item_id", pa.large_string()),
+        ("caption", pa.large_string()),
+        ("pixels", pa.binary()),
+        ("split", pa.large_string()),
+    ]
+)
 TASK_LABELS = {
     "intent": ("messages", "message_id", "intent"),
     "sentiment": ("news", "news_id", "sentiment"),
@@ -126,19 +143,17 @@ def _build(
     )
     events = _events_by_user(tables, index, messages, cfg, out)
     messages["recent_items"] = events.recent_items
-    images = _read(tables, "images", ["image_id", "item_id", "bytes"])
-    item_view, pairs = build_items(
-        items, images, events.item_counts, cfg.image_size, cfg.salt, cfg.held_out_pairs
-    )
+    item_view = build_items(items, events.item_counts)
+    images = _read(tables, "images", ["image_id", "item_id"])  # the bytes a batch at a time
+    pairs = image_pairs(images, item_view, cfg.salt, cfg.held_out_pairs)
     images_in = len(images)
     del items, images  # each table is let go once its views are built
-    # The pixels are written now and let go: coverage and the texts need neither the
-    # pixels nor more of the pairs than their splits.
-    written = {"sequences": len(events.users)}
-    for name, frame in (("items", item_view), ("image_text", pairs)):
-        frame.to_parquet(out / f"{name}.parquet", index=False)
-        written[name] = len(frame)
-    item_view, pairs = item_view.drop(columns="pixels"), pairs[["split"]]
+    first, pairs = _image_text(tables, pairs, cfg.image_size, out)
+    item_view = add_first_images(item_view, first)
+    item_view.to_parquet(out / "items.parquet", index=False)
+    written = {"sequences": len(events.users), "items": len(item_view), "image_text": len(pairs)}
+    # Coverage and the texts need no pixels.
+    item_view = item_view.drop(columns="pixels")
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
         _read(tables, "news", NEWS_COLUMNS),
@@ -248,6 +263,46 @@ def _events_by_user(
         users=pd.concat(users, ignore_index=True),
         recent_items=recent,
     )
+
+
+def _image_text(
+    tables: dict[str, TableManifest], pairs: pd.DataFrame, image_size: int, out: Path
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Decode the images `IMAGE_BATCH` at a time, appending the image_text view to `out`;
+    returns each item's first decoded image (pixels by item index) and the written
+    pairs' splits (all coverage needs of them). The images' bytes stay in Arrow, and
+    only a batch of them and of their pixels are Python objects at once."""
+    blobs = (
+        pq.read_table(tables["images"].path, columns=["bytes"]).column(0)
+        if "images" in tables
+        else pa.chunked_array([], pa.binary())
+    )
+    rows = pairs.index.to_numpy(dtype=np.int64)
+    first: dict[int, bytes] = {}
+    splits, writer, empty = [], None, None
+    try:
+        # At least one batch: with no pairs, the empty view keeps its usual shape.
+        for start in range(0, max(len(pairs), 1), IMAGE_BATCH):
+            part = slice(start, start + IMAGE_BATCH)
+            decoded = decode_pairs(
+                pairs.iloc[part], blobs.take(pa.array(rows[part])).to_pylist(), image_size
+            )
+            for item, pixels in zip(decoded["item_idx"], decoded["pixels"], strict=True):
+                first.setdefault(item, pixels)
+            splits.append(decoded[["split"]])
+            if not len(decoded):
+                empty = decoded
+                continue
+            table = pa.Table.from_pandas(decoded, schema=PAIRS_SCHEMA, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(out / "image_text.parquet", table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        empty.to_parquet(out / "image_text.parquet", index=False)
+    return pd.Series(first, dtype=object), pd.concat(splits, ignore_index=True)
 
 
 def _sequences_schema() -> pa.Schema:

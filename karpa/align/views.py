@@ -48,36 +48,48 @@ def item_index(items: pd.DataFrame) -> dict[str, int]:
     return dict(zip(ordered, range(len(ordered)), strict=True))
 
 
-def build_items(
-    items: pd.DataFrame,
-    images: pd.DataFrame,
-    event_counts: pd.Series,
-    image_size: int,
-    salt: str,
-    held_out_share: float,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(items view, image_text view). Items are indexed 0..n-1 in item_id order;
-    `event_counts` is the number of events per item id (`n_events`)."""
+# The image_text view's columns.
+PAIR_COLUMNS = ["image_id", "item_idx", "item_id", "caption", "pixels", "split"]
+
+
+def build_items(items: pd.DataFrame, event_counts: pd.Series) -> pd.DataFrame:
+    """The items view but its images (`add_first_images`): indexed 0..n-1 in item_id
+    order, with its content text and `n_events` from `event_counts` (events per item id)."""
     view = items.sort_values("item_id").reset_index(drop=True)
     view = view.assign(item_idx=np.arange(len(view), dtype=np.int64), text=item_text(view))
-    index = dict(zip(view["item_id"], view["item_idx"], strict=True))
+    view["n_events"] = view["item_id"].map(event_counts).fillna(0).astype("int64")
+    return view
 
+
+def image_pairs(
+    images: pd.DataFrame, view: pd.DataFrame, salt: str, held_out_share: float
+) -> pd.DataFrame:
+    """The image_text view before its images are decoded: every image of a known item,
+    in image_id order, with its item's index, text (the caption) and split; indexed by
+    the image's row in `images`. `decode_pairs` then keeps the images that decode."""
+    index = dict(zip(view["item_id"], view["item_idx"], strict=True))
     pairs = images[images["item_id"].isin(index)].sort_values("image_id").copy()
-    pairs["pixels"] = [decode_image(b, image_size) for b in pairs["bytes"]]
-    pairs = pairs[pairs["pixels"].notna()]
     pairs["item_idx"] = pairs["item_id"].map(index).astype("int64")
     # Held-out pairs are chosen by item, so no held-out image's item text is ever paired
     # with an image during pretraining: the zero-shot retrieval test stays honest.
     held = hash_unit(pairs["item_id"], salt + ":pairs") < held_out_share
     pairs["split"] = np.where(held, "heldout", TRAIN)
-    pairs = pairs.merge(view[["item_idx", "text"]], on="item_idx").rename(
-        columns={"text": "caption"}
-    )
+    pairs["caption"] = pairs["item_idx"].map(view.set_index("item_idx")["text"])
+    return pairs
 
-    first = pairs.drop_duplicates("item_idx").set_index("item_idx")["pixels"]
-    view["pixels"] = view["item_idx"].map(first)
+
+def decode_pairs(pairs: pd.DataFrame, blobs: list[bytes], image_size: int) -> pd.DataFrame:
+    """The rows of `pairs` whose image (`blobs`, in their order) decodes, with its pixels,
+    as image_text rows."""
+    decoded = pairs.assign(pixels=[decode_image(b, image_size) for b in blobs])
+    return decoded[decoded["pixels"].notna()][PAIR_COLUMNS].reset_index(drop=True)
+
+
+def add_first_images(view: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
+    """The items view with each item's first decoded image (`first`: pixels by item
+    index, in image_id order), where it has one."""
+    view = view.assign(pixels=view["item_idx"].map(first))
     view["has_image"] = view["pixels"].notna()
-    view["n_events"] = view["item_id"].map(event_counts).fillna(0).astype("int64")
     keep = [
         "item_idx",
         "item_id",
@@ -90,8 +102,7 @@ def build_items(
         "n_events",
         "created_at",
     ]
-    pair_cols = ["image_id", "item_idx", "item_id", "caption", "pixels", "split"]
-    return view[keep], pairs[pair_cols].reset_index(drop=True)
+    return view[keep]
 
 
 def sessionise(events: pd.DataFrame, gap_minutes: int) -> pd.Series:
