@@ -54,11 +54,13 @@ def _missing(rules: Sequence[Rule], columns: Collection[str]) -> set[str]:
 
 
 def whole_table_columns(contract: Contract, columns: Collection[str]) -> list[str]:
-    """The columns `finish_table` reads: provenance plus what the whole-table rules check."""
-    rules = compile_rules(contract, dt.datetime.now(dt.UTC))
-    wanted = ["_source", "_row"] + [
-        r.column for r in rules if _whole_table(r) and r.column is not None
-    ]
+    """The columns `finish_table` reads: what the whole-table rules check, the row number,
+    and the source file only where a uniqueness rule may have to name failing rows' files
+    (a table-level rule names none, and at 10x the demo world the events' sources are a
+    million strings held for nothing)."""
+    rules = [r for r in compile_rules(contract, dt.datetime.now(dt.UTC)) if _whole_table(r)]
+    provenance = ["_source", "_row"] if any(r.kind == "unique" for r in rules) else ["_row"]
+    wanted = provenance + [r.column for r in rules if r.column is not None]
     return [c for c in dict.fromkeys(wanted) if c in columns]
 
 

@@ -54,13 +54,23 @@ def _summary(quantiles: list[float | None]) -> dict[str, float | None]:
     return {"p5": quantiles[5], "p50": quantiles[50], "p95": quantiles[95]}
 
 
+def _vocabulary(text: pd.Series, chunk: int = 10_000) -> int:
+    """Distinct lower-cased words in `text`, `chunk` texts at a time: splitting makes one
+    string object per word (millions for 100,000 messages), so only a chunk's words and
+    the distinct ones seen so far are held at once."""
+    words: set[str] = set()
+    for start in range(0, len(text), chunk):
+        part = text.iloc[start : start + chunk].str.lower().str.split().explode().dropna()
+        words.update(part.unique())
+    return len(words)
+
+
 def _text_stats(values: pd.Series) -> dict[str, Any]:
     text = values.dropna().astype(str)
     sample = text.head(VOCABULARY_SAMPLE_ROWS)
-    tokens = sample.str.lower().str.split().explode().dropna()
     return {
         "length_quantiles": _percentiles(text.str.len()),
-        "vocabulary_size": int(tokens.nunique()),
+        "vocabulary_size": _vocabulary(sample),
         "vocabulary_sample_rows": len(sample),
     }
 

@@ -7,20 +7,31 @@ neither changed.
 from __future__ import annotations
 
 import logging
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from karpa.align import events as event_files
 from karpa.align.coverage import check_thresholds, coverage, render_html
 from karpa.align.splits import TRAIN, stratified_k_shot
 from karpa.align.views import (
+    add_first_images,
     build_items,
     build_messages,
     build_news,
     build_sequences,
+    decode_pairs,
+    image_pairs,
+    item_index,
     pretrain_texts,
+    recent_items,
 )
+from karpa.allocators import return_freed_memory
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
@@ -36,6 +47,20 @@ ITEM_COLUMNS = ["item_id", "title", "description", "category", "attributes", "cr
 EVENT_COLUMNS = ["user_id", "item_id", "event_type", "ts", "session_id"]
 MESSAGE_COLUMNS = ["message_id", "user_id", "text", "ts", "intent"]
 NEWS_COLUMNS = ["news_id", "ts", "headline", "body", "entities", "sentiment"]
+# Images decoded at once in alignment: their bytes and pixels as Python objects.
+IMAGE_BATCH = 1_000
+# The image_text view's Arrow types, given rather than inferred batch by batch (they are
+# the types the whole view infers).
+PAIRS_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.large_string()),
+        ("item_idx", pa.int64()),
+        ("item_id", pa.large_string()),
+        ("caption", pa.large_string()),
+        ("pixels", pa.binary()),
+        ("split", pa.large_string()),
+    ]
+)
 TASK_LABELS = {
     "intent": ("messages", "message_id", "intent"),
     "sentiment": ("news", "news_id", "sentiment"),
@@ -79,6 +104,7 @@ def align(
 ) -> AlignManifest:
     """`split_hints`: table -> regex whose group `split` reads a source's official split
     from the row id (`SourceSpec.split_from_id`); rows it does not match are hash-split."""
+    return_freed_memory()
     hints = split_hints or {}
     # Hints and `stratify` join the key only when given, so runs without them keep their
     # fingerprints.
@@ -92,28 +118,42 @@ def align(
         log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
         return _checked(AlignManifest(**store.manifest("views", key), skipped=True), cfg)
 
+    with store.writing("views", key) as tmp:
+        manifest = _build(tables, cfg, hints, tmp)
+        manifest.update(fingerprint=key, path=str(store.path("views", key)))
+        write_manifest(tmp, manifest)
+    return _checked(AlignManifest(**manifest), cfg)
+
+
+def _build(
+    tables: dict[str, TableManifest], cfg: AlignConfig, hints: dict[str, str], out: Path
+) -> dict:
+    """Write every view and the coverage report into `out`; the manifest's fields but
+    the fingerprint and path. Each table is read when its views are built and let go
+    after; the events, the largest, a batch of users at a time."""
     items = _read(tables, "items", ITEM_COLUMNS)
-    images = _read(tables, "images", ["image_id", "item_id", "bytes"])
-    events = _read(tables, "events", EVENT_COLUMNS)
-    item_view, pairs = build_items(
-        items, images, events, cfg.image_size, cfg.salt, cfg.held_out_pairs
-    )
-    images_in = len(images)
-    del items, images  # each table is let go once its views are built
-    index = dict(zip(item_view["item_id"], item_view["item_idx"], strict=True))
-    sequences, orphans = build_sequences(events, index, cfg.session_gap_minutes)
+    index = item_index(items)
     messages = build_messages(
         _read(tables, "messages", MESSAGE_COLUMNS),
-        events,
-        index,
         cfg.salt,
         cfg.val_share,
         cfg.test_share,
-        cfg.recent_items,
         hints.get("messages"),
         cfg.stratify,
     )
-    del events
+    events = _events_by_user(tables, index, messages, cfg, out)
+    messages["recent_items"] = events.recent_items
+    item_view = build_items(items, events.item_counts)
+    images = _read(tables, "images", ["image_id", "item_id"])  # the bytes a batch at a time
+    pairs = image_pairs(images, item_view, cfg.salt, cfg.held_out_pairs)
+    images_in = len(images)
+    del items, images  # each table is let go once its views are built
+    first, pairs = _image_text(tables, pairs, cfg.image_size, out)
+    item_view = add_first_images(item_view, first)
+    item_view.to_parquet(out / "items.parquet", index=False)
+    written = {"sequences": len(events.users), "items": len(item_view), "image_text": len(pairs)}
+    # Coverage and the texts need no pixels.
+    item_view = item_view.drop(columns="pixels")
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
         _read(tables, "news", NEWS_COLUMNS),
@@ -132,7 +172,7 @@ def align(
         ],
         ignore_index=True,
     )
-    figures = coverage(item_view, pairs, images_in, sequences, messages, news, orphans)
+    figures = coverage(item_view, pairs, images_in, events.users, messages, news, events.orphans)
 
     splits = pd.concat(
         [
@@ -145,30 +185,142 @@ def align(
     )
     views = {
         "splits": splits,
-        "items": item_view,
-        "image_text": pairs,
-        "sequences": sequences,
         "messages": messages,
         "news": news,
         "pretrain_texts": texts,
         "fewshot": shots,
     }
-    with store.writing("views", key) as tmp:
-        for name, frame in views.items():
-            frame.to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "coverage.html").write_text(
-            render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
+    for name, frame in views.items():
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    (out / "coverage.html").write_text(
+        render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
+    )
+    return {
+        "views": written | {n: len(f) for n, f in views.items()},
+        "coverage": figures,
+        "transductive": cfg.transductive,
+    }
+
+
+@dataclass
+class _EventViews:
+    """What the other views and coverage need from the events, once all batches are in."""
+
+    item_counts: pd.Series  # events per item id
+    orphans: dict[str, int]
+    users: pd.DataFrame  # per user of the sequences view: n_interactions, test_item
+    recent_items: list[list[int]]  # per row of the messages view
+
+
+def _events_by_user(
+    tables: dict[str, TableManifest],
+    index: dict[str, int],
+    messages: pd.DataFrame,
+    cfg: AlignConfig,
+    out: Path,
+) -> _EventViews:
+    """Build the sequences view (written to `out`) and the messages' recent items from
+    the events a batch of users at a time (`karpa.align.events`): what is held is one
+    batch's events and sequences, not the table's."""
+    path = tables["events"].path if "events" in tables else None
+    counts, users, orphans = [], [], {}
+    recent: list[list[int]] = [[] for _ in range(len(messages))]
+    senders = messages["user_id"]
+    writer, empty = None, None
+    try:
+        batches = event_files.event_batches(
+            path, EVENT_COLUMNS, out / ".events", event_files.BATCH_EVENTS
         )
-        final = store.path("views", key)
-        manifest = {
-            "fingerprint": key,
-            "path": str(final),
-            "views": {n: len(f) for n, f in views.items()},
-            "coverage": figures,
-            "transductive": cfg.transductive,
-        }
-        write_manifest(tmp, manifest)
-    return _checked(AlignManifest(**manifest), cfg)
+        for events in batches:
+            counts.append(events["item_id"].value_counts())
+            sequences, found = build_sequences(events, index, cfg.session_gap_minutes)
+            for name, n in found.items():
+                orphans[name] = orphans.get(name, 0) + n
+            users.append(sequences[["n_interactions", "test_item"]])
+            here = np.flatnonzero(senders.isin(events["user_id"].dropna().unique()))
+            found_recent = recent_items(messages.iloc[here], events, index, cfg.recent_items)
+            for position, items in zip(here, found_recent, strict=True):
+                recent[position] = items
+            del events
+            if not len(sequences):
+                empty = sequences
+                continue
+            table = pa.Table.from_pandas(
+                sequences, schema=_sequences_schema(), preserve_index=False
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(out / "sequences.parquet", table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # no user has a sequence: the empty view, typed as it always was
+        empty.to_parquet(out / "sequences.parquet", index=False)
+    shutil.rmtree(out / ".events", ignore_errors=True)
+    return _EventViews(
+        item_counts=pd.concat(counts).groupby(level=0).sum(),
+        orphans=orphans,
+        users=pd.concat(users, ignore_index=True),
+        recent_items=recent,
+    )
+
+
+def _image_text(
+    tables: dict[str, TableManifest], pairs: pd.DataFrame, image_size: int, out: Path
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Decode the images `IMAGE_BATCH` at a time, appending the image_text view to `out`;
+    returns each item's first decoded image (pixels by item index) and the written
+    pairs' splits (all coverage needs of them). The images' bytes stay in Arrow, and
+    only a batch of them and of their pixels are Python objects at once."""
+    blobs = (
+        pq.read_table(tables["images"].path, columns=["bytes"]).column(0)
+        if "images" in tables
+        else pa.chunked_array([], pa.binary())
+    )
+    rows = pairs.index.to_numpy(dtype=np.int64)
+    first: dict[int, bytes] = {}
+    splits, writer, empty = [], None, None
+    try:
+        # At least one batch: with no pairs, the empty view keeps its usual shape.
+        for start in range(0, max(len(pairs), 1), IMAGE_BATCH):
+            part = slice(start, start + IMAGE_BATCH)
+            decoded = decode_pairs(
+                pairs.iloc[part], blobs.take(pa.array(rows[part])).to_pylist(), image_size
+            )
+            for item, pixels in zip(decoded["item_idx"], decoded["pixels"], strict=True):
+                first.setdefault(item, pixels)
+            splits.append(decoded[["split"]])
+            if not len(decoded):
+                empty = decoded
+                continue
+            table = pa.Table.from_pandas(decoded, schema=PAIRS_SCHEMA, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(out / "image_text.parquet", table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        empty.to_parquet(out / "image_text.parquet", index=False)
+    return pd.Series(first, dtype=object), pd.concat(splits, ignore_index=True)
+
+
+def _sequences_schema() -> pa.Schema:
+    """The sequences view's Arrow types, given rather than inferred batch by batch: a
+    batch whose users all have short sequences has only empty training lists, from
+    which no list type can be inferred. They are the types the whole view infers."""
+    return pa.schema(
+        [
+            ("user_id", pa.large_string()),
+            ("items", pa.list_(pa.int64())),
+            ("train_items", pa.list_(pa.int64())),
+            ("val_item", pa.int64()),
+            ("test_item", pa.int64()),
+            ("n_interactions", pa.int64()),
+            ("n_sessions", pa.int64()),
+            ("last_ts", TABLES["events"].field("ts").type),
+        ]
+    )
 
 
 def _checked(result: AlignManifest, cfg: AlignConfig) -> AlignManifest:

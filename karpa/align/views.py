@@ -42,36 +42,54 @@ def decode_image(data: bytes, size: int) -> bytes | None:
         return None
 
 
-def build_items(
-    items: pd.DataFrame,
-    images: pd.DataFrame,
-    events: pd.DataFrame,
-    image_size: int,
-    salt: str,
-    held_out_share: float,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(items view, image_text view). Items are indexed 0..n-1 in item_id order."""
+def item_index(items: pd.DataFrame) -> dict[str, int]:
+    """Item id -> the integer index every model uses: 0..n-1 in item_id order."""
+    ordered = items["item_id"].sort_values()
+    return dict(zip(ordered, range(len(ordered)), strict=True))
+
+
+# The image_text view's columns.
+PAIR_COLUMNS = ["image_id", "item_idx", "item_id", "caption", "pixels", "split"]
+
+
+def build_items(items: pd.DataFrame, event_counts: pd.Series) -> pd.DataFrame:
+    """The items view but its images (`add_first_images`): indexed 0..n-1 in item_id
+    order, with its content text and `n_events` from `event_counts` (events per item id)."""
     view = items.sort_values("item_id").reset_index(drop=True)
     view = view.assign(item_idx=np.arange(len(view), dtype=np.int64), text=item_text(view))
-    index = dict(zip(view["item_id"], view["item_idx"], strict=True))
+    view["n_events"] = view["item_id"].map(event_counts).fillna(0).astype("int64")
+    return view
 
+
+def image_pairs(
+    images: pd.DataFrame, view: pd.DataFrame, salt: str, held_out_share: float
+) -> pd.DataFrame:
+    """The image_text view before its images are decoded: every image of a known item,
+    in image_id order, with its item's index, text (the caption) and split; indexed by
+    the image's row in `images`. `decode_pairs` then keeps the images that decode."""
+    index = dict(zip(view["item_id"], view["item_idx"], strict=True))
     pairs = images[images["item_id"].isin(index)].sort_values("image_id").copy()
-    pairs["pixels"] = [decode_image(b, image_size) for b in pairs["bytes"]]
-    pairs = pairs[pairs["pixels"].notna()]
     pairs["item_idx"] = pairs["item_id"].map(index).astype("int64")
     # Held-out pairs are chosen by item, so no held-out image's item text is ever paired
     # with an image during pretraining: the zero-shot retrieval test stays honest.
     held = hash_unit(pairs["item_id"], salt + ":pairs") < held_out_share
     pairs["split"] = np.where(held, "heldout", TRAIN)
-    pairs = pairs.merge(view[["item_idx", "text"]], on="item_idx").rename(
-        columns={"text": "caption"}
-    )
+    pairs["caption"] = pairs["item_idx"].map(view.set_index("item_idx")["text"])
+    return pairs
 
-    first = pairs.drop_duplicates("item_idx").set_index("item_idx")["pixels"]
-    view["pixels"] = view["item_idx"].map(first)
+
+def decode_pairs(pairs: pd.DataFrame, blobs: list[bytes], image_size: int) -> pd.DataFrame:
+    """The rows of `pairs` whose image (`blobs`, in their order) decodes, with its pixels,
+    as image_text rows."""
+    decoded = pairs.assign(pixels=[decode_image(b, image_size) for b in blobs])
+    return decoded[decoded["pixels"].notna()][PAIR_COLUMNS].reset_index(drop=True)
+
+
+def add_first_images(view: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
+    """The items view with each item's first decoded image (`first`: pixels by item
+    index, in image_id order), where it has one."""
+    view = view.assign(pixels=view["item_idx"].map(first))
     view["has_image"] = view["pixels"].notna()
-    counts = events["item_id"].value_counts()
-    view["n_events"] = view["item_id"].map(counts).fillna(0).astype("int64")
     keep = [
         "item_idx",
         "item_id",
@@ -84,8 +102,7 @@ def build_items(
         "n_events",
         "created_at",
     ]
-    pair_cols = ["image_id", "item_idx", "item_id", "caption", "pixels", "split"]
-    return view[keep], pairs[pair_cols].reset_index(drop=True)
+    return view[keep]
 
 
 def sessionise(events: pd.DataFrame, gap_minutes: int) -> pd.Series:
@@ -160,7 +177,10 @@ def build_sequences(
 def recent_items(
     messages: pd.DataFrame, events: pd.DataFrame, item_index: dict[str, int], n: int
 ) -> list[list[int]]:
-    """For each message, the sender's last `n` distinct items before the message was sent."""
+    """For each message, the sender's last `n` distinct items before the message was sent.
+
+    `events` need only hold the senders' events, all of each sender's (one batch of users
+    gives the same answer for its senders as the whole table)."""
     known = events[events["item_id"].isin(item_index)].sort_values("ts", kind="stable")
     known = known.assign(t=_micros(known["ts"]))
     by_user = {
@@ -204,15 +224,15 @@ def _word_counts(text: pd.Series, chunk: int = 10_000) -> pd.Series:
 
 def build_messages(
     messages: pd.DataFrame,
-    events: pd.DataFrame,
-    item_index: dict[str, int],
     salt: str,
     val_share: float,
     test_share: float,
-    n_recent: int,
     split_hint: str | None = None,
     stratify: bool = False,
 ) -> pd.DataFrame:
+    """The messages view in message_id order, but for `recent_items`: that column needs
+    the senders' events, which alignment reads a batch of users at a time (the stage
+    fills it with `recent_items`, batch by batch, and puts it last)."""
     view = messages.sort_values("message_id").reset_index(drop=True)
     view["split"] = source_split(
         view["message_id"],
@@ -223,10 +243,7 @@ def build_messages(
         view["intent"] if stratify else None,
     )
     view["n_words"] = _word_counts(view["text"])
-    view["recent_items"] = recent_items(view, events, item_index, n_recent)
-    return view[
-        ["message_id", "user_id", "text", "ts", "intent", "split", "n_words", "recent_items"]
-    ]
+    return view[["message_id", "user_id", "text", "ts", "intent", "split", "n_words"]]
 
 
 def build_news(

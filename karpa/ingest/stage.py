@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from karpa.allocators import return_freed_memory
 from karpa.config import IngestConfig, SourceSpec
 from karpa.confine import check_files_confined
 from karpa.errors import SourceError
@@ -54,6 +55,7 @@ def ingest_table(
     `contracts`, default the packaged ones) before anything is written, unless `scrub_pii`
     is off.
     """
+    return_freed_memory()  # here too: a Dask worker ingests in its own process
     url = resolve_url(root, spec.path)
     if spec.format in FORMATS:
         check_format(table, spec)

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from karpa.allocators import return_freed_memory
 from karpa.manifests import TableManifest
 from karpa.schema import TABLES
 
@@ -102,6 +103,7 @@ def _frame(job: PartitionJob) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     column (ingestion scrubbed already; this finds what a table made elsewhere still has)."""
     from data_contracts import scrub_frame
 
+    return_freed_memory()  # the jobs may run in a Dask worker's process
     frame = read_rows(job.path, job.start, job.stop).to_pandas()
     counts: dict[str, dict[str, int]] = {}
     for column in job.scrub:

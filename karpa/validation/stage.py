@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from karpa.allocators import return_freed_memory
 from karpa.config import ValidateConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import TableManifest, ValidateManifest
@@ -67,6 +68,7 @@ def validate(
     and the entry's key, do not depend on either."""
     from data_contracts import load_contracts
 
+    return_freed_memory()
     when = reference_time(cfg, now)
     contracts = load_contracts(Path(cfg.contracts) if cfg.contracts else None, tables=list(tables))
     for key, values in cfg.labels.items():  # the run's own label sets

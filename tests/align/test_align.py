@@ -258,3 +258,15 @@ def test_stratify_option_splits_news_by_label(world, tmp_path):
     # Off by default, and then views and fingerprints are today's.
     assert AlignConfig().stratify is False
     assert align(world, CFG, store).fingerprint == plain.fingerprint
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_image_views_do_not_depend_on_the_image_batch(world, tmp_path, monkeypatch, batch):
+    whole = align(world, CFG, Store(tmp_path / "whole"))  # five images: one batch
+    monkeypatch.setattr("karpa.align.stage.IMAGE_BATCH", batch)
+    batched = align(world, CFG, Store(tmp_path / "batched"))
+    assert batched.coverage == whole.coverage
+    for name in ("items", "image_text"):
+        a = pq.read_table(f"{whole.path}/{name}.parquet")
+        b = pq.read_table(f"{batched.path}/{name}.parquet")
+        assert a.schema.equals(b.schema, check_metadata=True) and a.equals(b), name

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from data_contracts import compute_drift, profile_table
@@ -166,3 +167,16 @@ def test_profiles_of_different_tables_are_not_compared(frame, event_rows, item_r
             profile_table(frame("events", event_rows(3)), "events"),
             profile_table(frame("items", item_rows(3)), "items"),
         )
+
+
+def test_vocabulary_counted_a_chunk_at_a_time_is_the_whole_count():
+    from data_contracts.profile import _vocabulary
+
+    rng = np.random.default_rng(0)
+    words = [w.upper() if i % 2 else w for i, w in enumerate(WORDS * 3)]
+    texts = pd.Series(
+        [" ".join(rng.choice(words, rng.integers(0, 8))) for _ in range(2_500)] + ["", "  "]
+    )
+    whole = int(texts.str.lower().str.split().explode().dropna().nunique())
+    assert whole == len(WORDS)  # upper and lower case are one word
+    assert _vocabulary(texts, chunk=7) == _vocabulary(texts) == whole
