@@ -108,8 +108,8 @@ def test_deleting_attributed_tokens_lowers_the_probability_more_than_random(
     assert np.mean(curves.top[:, 1]) < np.mean(curves.top[:, 0]) - 0.3
 
 
-@pytest.fixture(scope="module")
-def cycle_recommender(model_cfg, make_sequences):
+@pytest.fixture(scope="module", params=["bidirectional", "causal"])
+def cycle_recommender(model_cfg, make_sequences, request):
     n = 30
     seqs = make_sequences(120, n, seed=0, cold=set())
     texts = [f"item number {i} colour {['red', 'blue', 'green'][i % 3]}" for i in range(n)]
@@ -118,7 +118,9 @@ def cycle_recommender(model_cfg, make_sequences):
     val = make_sequences(40, n, seed=1, cold=set())
     from karpa.evaluation.ranking import validation_metrics
 
-    cfg = RecommenderConfig(epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu")
+    cfg = RecommenderConfig(
+        epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu", attention=request.param
+    )
     return train_recommender(
         model, tok, catalogue, seqs, [s[:-1] for s in val], [s[-1] for s in val], cfg,
         val_metrics=validation_metrics,
