@@ -202,6 +202,37 @@ def _build(
     }
 
 
+class _ViewWriter:
+    """Frames appended, a batch at a time, to one Parquet view with a fixed schema. A
+    view that no frame filled is the last empty frame written whole, typed as the view
+    always was. A context manager: the file is closed however the block ends."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path, self.schema = path, schema
+        self._writer: pq.ParquetWriter | None = None
+        self._empty: pd.DataFrame | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if not len(frame):
+            self._empty = frame
+            return
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table)
+
+    def __enter__(self) -> _ViewWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        elif kind is None:
+            if self._empty is None:  # a caller's bug: the view's shape is unknown
+                raise RuntimeError(f"{self.path.name}: no frame was added, not even an empty one")
+            self._empty.to_parquet(self.path, index=False)
+
+
 @dataclass
 class _EventViews:
     """What the other views and coverage need from the events, once all batches are in."""
@@ -226,8 +257,7 @@ def _events_by_user(
     counts, users, orphans = [], [], {}
     recent: list[list[int]] = [[] for _ in range(len(messages))]
     senders = messages["user_id"]
-    writer, empty = None, None
-    try:
+    with _ViewWriter(out / "sequences.parquet", _sequences_schema()) as view:
         batches = event_files.event_batches(
             path, EVENT_COLUMNS, out / ".events", event_files.BATCH_EVENTS
         )
@@ -242,20 +272,7 @@ def _events_by_user(
             for position, items in zip(here, found_recent, strict=True):
                 recent[position] = items
             del events
-            if not len(sequences):
-                empty = sequences
-                continue
-            table = pa.Table.from_pandas(
-                sequences, schema=_sequences_schema(), preserve_index=False
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(out / "sequences.parquet", table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:  # no user has a sequence: the empty view, typed as it always was
-        empty.to_parquet(out / "sequences.parquet", index=False)
+            view.add(sequences)
     shutil.rmtree(out / ".events", ignore_errors=True)
     return _EventViews(
         item_counts=pd.concat(counts).groupby(level=0).sum(),
@@ -279,8 +296,8 @@ def _image_text(
     )
     rows = pairs.index.to_numpy(dtype=np.int64)
     first: dict[int, bytes] = {}
-    splits, writer, empty = [], None, None
-    try:
+    splits = []
+    with _ViewWriter(out / "image_text.parquet", PAIRS_SCHEMA) as view:
         # At least one batch: with no pairs, the empty view keeps its usual shape.
         for start in range(0, max(len(pairs), 1), IMAGE_BATCH):
             part = slice(start, start + IMAGE_BATCH)
@@ -290,18 +307,7 @@ def _image_text(
             for item, pixels in zip(decoded["item_idx"], decoded["pixels"], strict=True):
                 first.setdefault(item, pixels)
             splits.append(decoded[["split"]])
-            if not len(decoded):
-                empty = decoded
-                continue
-            table = pa.Table.from_pandas(decoded, schema=PAIRS_SCHEMA, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(out / "image_text.parquet", table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        empty.to_parquet(out / "image_text.parquet", index=False)
+            view.add(decoded)
     return pd.Series(first, dtype=object), pd.concat(splits, ignore_index=True)
 
 
