@@ -91,7 +91,7 @@ def world(make_item_world):
 
 
 def test_causal_attention_keeps_each_position_blind_to_later_items(world):
-    catalogue, model, tok, *_ = world
+    model = world[1]
     content = torch.randn(N_ITEMS, model.behaviour.content.shape[1])
     warm = np.ones(N_ITEMS, dtype=bool)
     a = torch.tensor([[N_ITEMS + 1, 3, 4, 5, 6]])
