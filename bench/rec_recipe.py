@@ -44,6 +44,13 @@ def parse_args() -> argparse.Namespace:
         "--preset", default=None, help="model preset (default: the config's; MovieLens small)"
     )
     parser.add_argument("--attention", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--id-dropout",
+        type=float,
+        nargs="+",
+        default=None,
+        help="id dropout shares to try with each mode (default: the config's)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="pretraining and fine-tune seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument(
@@ -136,8 +143,12 @@ def main() -> None:
     ease = EASERecommender(len(data.catalogue), l2=rc.ease_l2).fit(data.train_sequences)
     lines = [f"| EASE (l2 {rc.ease_l2:g}) | {sliced(ease.score(data.val_histories))} | — | — |"]
     best: tuple[float, str] = (-1.0, "")
-    for mode in args.attention:
-        recipe = dataclasses.replace(rc, attention=mode)
+    variants = [
+        (mode, drop) for mode in args.attention for drop in (args.id_dropout or [rc.id_dropout])
+    ]
+    for mode, drop in variants:
+        recipe = dataclasses.replace(rc, attention=mode, id_dropout=drop)
+        label = f"{mode}, id dropout {drop:g}" if args.id_dropout else mode
         began = time.perf_counter()
         rec = train_recommender(
             encoder.model,
@@ -148,7 +159,7 @@ def main() -> None:
             data.val_targets[rows],
             recipe.recommender(),
             pretrained_item_decoder(checkpoint) if rc.use_pretrained_head else None,
-            name=f"recommendation/{mode}",
+            name=f"recommendation/{label}",
             val_metrics=validation_metrics,
         )
         seconds = time.perf_counter() - began
@@ -156,12 +167,12 @@ def main() -> None:
         info = rec.train_info
         steps = f"{info['best_step']} of {info['steps']}"
         lines.append(
-            f"| {mode} | {sliced(rec.score(data.val_histories))} | {steps} | {seconds:.0f} |"
+            f"| {label} | {sliced(rec.score(data.val_histories))} | {steps} | {seconds:.0f} |"
         )
         lines.append(
-            f"| {mode} + EASE hybrid | {sliced(hybrid.score(data.val_histories))} | — | — |"
+            f"| {label} + EASE hybrid | {sliced(hybrid.score(data.val_histories))} | — | — |"
         )
-        best = max(best, (choice.validation, mode))
+        best = max(best, (choice.validation, label))
     command = "python bench/rec_recipe.py " + " ".join(sys.argv[1:])
     print(header(f"{args.world} recommender recipe, on validation", command))
     counts = " / ".join(f"{name} {int(rows.sum())}" for name, rows in slices.items())
@@ -175,7 +186,7 @@ def main() -> None:
     print(f"| model | {names} | best step | seconds |")
     print("|---|" + "---|" * (len(slices) + 2))
     print("\n".join(lines))
-    print(f"chosen on validation (the served hybrid's NDCG@10, all users): attention {best[1]}")
+    print(f"chosen on validation (the served hybrid's NDCG@10, all users): {best[1]}")
 
 
 if __name__ == "__main__":

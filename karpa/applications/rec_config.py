@@ -25,6 +25,9 @@ class RecommendationConfig:
     # "bidirectional" (BERT4Rec, as pretraining trained the behaviour tower) or "causal"
     # (SASRec: every position of a window predicts the next item).
     attention: str = "bidirectional"
+    # Each training step scores this share of the warm items by content alone (their id
+    # part and bias left out), as a cold item is scored (DropoutNet).
+    id_dropout: float = 0.0
     loss: str = "full_softmax"  # or "sampled_softmax"
     n_sampled: int = 256
     patience: int = 3
@@ -76,6 +79,7 @@ class RecommendationConfig:
             warmup_ratio=self.warmup_ratio,
             cloze_prob=self.cloze_prob,
             attention=self.attention,
+            id_dropout=self.id_dropout,
             loss=self.loss,
             n_sampled=self.n_sampled,
             patience=self.patience,

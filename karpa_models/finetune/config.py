@@ -122,6 +122,8 @@ class RecommenderConfig:
     attention "causal" (SASRec): each step shows a window of each sampled sequence, as
     long as max_len allows, and every position of it predicts the item that follows (one
     target per position rather than one per window); cloze_prob does not apply.
+    id_dropout: the share of warm items whose id part and bias each training step leaves
+    out, so that content alone must score them, as it scores a cold item (DropoutNet).
     """
 
     epochs: int = 30
@@ -135,6 +137,7 @@ class RecommenderConfig:
     grad_clip: float = 1.0
     cloze_prob: float = 0.15
     attention: str = "bidirectional"
+    id_dropout: float = 0.0
     loss: str = "full_softmax"
     n_sampled: int = 256  # negatives per step for sampled_softmax, shared by the batch
     patience: int = 4
@@ -161,6 +164,8 @@ class RecommenderConfig:
             raise ValueError(f"recommender.cloze_prob must be in [0, 1), got {self.cloze_prob}")
         if self.n_sampled < 1:
             raise ValueError(f"recommender.n_sampled must be >= 1, got {self.n_sampled}")
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ValueError(f"recommender.id_dropout must be in [0, 1), got {self.id_dropout}")
         if self.max_len is not None and self.max_len < 2:
             raise ValueError(f"recommender.max_len must be >= 2, got {self.max_len}")
 

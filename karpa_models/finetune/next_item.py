@@ -112,7 +112,9 @@ def train_recommender(
         content = torch.zeros_like(content)
     warm = warm_items(seqs, n_items)
     causal = cfg.attention == "causal"
-    model = build_recommender(foundation.behaviour, content, warm, decoder_state, causal)
+    model = build_recommender(
+        foundation.behaviour, content, warm, decoder_state, causal, cfg.id_dropout
+    )
     model.to(runtime.device)
     total = steps_plan(len(trainable), cfg.batch_size, cfg.epochs, cfg.min_steps, cfg.max_steps)
     opt = adamw([(model.parameters(), cfg.lr)], cfg.weight_decay, runtime.device)

@@ -12,6 +12,10 @@ Attention is bidirectional, as pretraining's masked-item task trained it (the MA
 history asks for the next item), or causal (SASRec: MASK first as a start token, every
 position predicts the item after what it has seen, so every position of a training window
 is a target instead of one). The layouts are karpa_models.finetune.sequences'.
+
+Id dropout (DropoutNet, Volkovs et al. 2017): while training, each step drops the id part
+(and the learned bias) of a random share of the warm items, so the content projection
+must score those items on its own, as it must for a cold item at serving time.
 """
 
 from __future__ import annotations
@@ -43,25 +47,44 @@ class NextItemRecommender(nn.Module):
 
     warm (n_items,) bool: items with training interactions; the others have no id part.
     causal: each position attends only to itself and the positions before it.
+    id_dropout: in training mode, the share of warm items scored as if cold in each loss.
     """
 
     def __init__(
-        self, behaviour: BehaviourTower, head: TiedDecoder, warm: Tensor, causal: bool = False
+        self,
+        behaviour: BehaviourTower,
+        head: TiedDecoder,
+        warm: Tensor,
+        causal: bool = False,
+        id_dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= id_dropout < 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1), got {id_dropout}")
         self.behaviour = behaviour
         self.head = head
         self.causal = causal
+        self.id_dropout = id_dropout
         self.register_buffer("warm", warm.bool().clone())
 
     @property
     def n_items(self) -> int:
         return self.behaviour.n_items
 
-    def item_table(self) -> Tensor:
-        """Fused embeddings of every index, specials included: (n_items + 2, C)."""
+    def known_ids(self) -> Tensor:
+        """(n_items,) bool: the items whose id part and bias count: the warm ones, less
+        those id dropout drops in training mode (drawn anew on every call)."""
+        if not (self.training and self.id_dropout > 0):
+            return self.warm
+        kept = torch.rand(self.warm.shape, device=self.warm.device) >= self.id_dropout
+        return self.warm & kept
+
+    def item_table(self, known: Tensor | None = None) -> Tensor:
+        """Fused embeddings of every index, specials included: (n_items + 2, C); `known`
+        (n_items,) bool: the items with an id part (default: the warm ones)."""
         beh = self.behaviour
-        ids = beh.id_emb.weight[: beh.n_items] * self.warm.unsqueeze(-1).to(beh.id_emb.weight)
+        known = self.warm if known is None else known
+        ids = beh.id_emb.weight[: beh.n_items] * known.unsqueeze(-1).to(beh.id_emb.weight)
         fused = ids + beh.content_proj(beh.content)  # (n, C)
         return torch.cat([fused, beh.id_emb.weight[beh.n_items :]], dim=0)  # (n + 2, C)
 
@@ -79,20 +102,27 @@ class NextItemRecommender(nn.Module):
             mask = mask[:, None, :] & past  # (B, L, L) query x key
         return beh.encoder(beh.drop(x), mask)  # (B, L, C)
 
-    def item_bias(self) -> Tensor:
+    def item_bias(self, known: Tensor | None = None) -> Tensor:
         """(n_items,): the decoder's per-item bias; a cold item, whose bias only ever
-        learned to go down, gets the mean bias of the warm items instead."""
+        learned to go down, gets the mean bias of the warm items instead (as does an item
+        outside `known`, default: the warm ones)."""
         bias = self.head.bias
-        if bool(self.warm.all()) or not bool(self.warm.any()):
+        known = self.warm if known is None else known
+        if bool(known.all()) or not bool(self.warm.any()):
             return bias
-        return torch.where(self.warm, bias, bias[self.warm].mean().detach())
+        return torch.where(known, bias, bias[self.warm].mean().detach())
 
     def logits(
-        self, hidden: Tensor, table: Tensor | None = None, candidates: Tensor | None = None
+        self,
+        hidden: Tensor,
+        table: Tensor | None = None,
+        candidates: Tensor | None = None,
+        known: Tensor | None = None,
     ) -> Tensor:
-        """hidden (M, C) -> (M, n_items), or (M, K) over `candidates` (K,) item indices."""
-        table = (self.item_table() if table is None else table)[: self.n_items]  # (n, C)
-        bias = self.item_bias()
+        """hidden (M, C) -> (M, n_items), or (M, K) over `candidates` (K,) item indices;
+        `known` as for item_table, which `table` must have been built with."""
+        table = (self.item_table(known) if table is None else table)[: self.n_items]  # (n, C)
+        bias = self.item_bias(known)
         if candidates is not None:
             table, bias = table[candidates], bias[candidates]
         h = self.head.ln(F.gelu(self.head.dense(hidden)))  # (M, C)
@@ -136,18 +166,20 @@ class NextItemRecommender(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Cross-entropy of every labelled position over the catalogue (full softmax), or
-        over the batch's targets plus n_sampled uniform negatives (sampled softmax)."""
-        table = self.item_table()
+        over the batch's targets plus n_sampled uniform negatives (sampled softmax). With id
+        dropout, one draw of known items serves the history and the scored items alike."""
+        known = self.known_ids()
+        table = self.item_table(known)
         hidden = self(items, mask, table)  # (B, L, C)
         target = labels != IGNORE  # (B, L)
         h, y = hidden[target], labels[target]  # (M, C), (M,)
         if n_sampled is None:
-            return F.cross_entropy(self.logits(h, table).float(), y)
+            return F.cross_entropy(self.logits(h, table, known=known).float(), y)
         negatives = torch.randint(
             0, self.n_items, (n_sampled,), generator=generator, device="cpu"
         ).to(y.device)
         candidates = torch.cat([y, negatives])  # (M + S,)
-        logits = self.logits(h, table, candidates).float()  # (M, M + S)
+        logits = self.logits(h, table, candidates, known).float()  # (M, M + S)
         # Another row's target, or a negative, that is this row's target is not a negative.
         clash = candidates.unsqueeze(0) == y.unsqueeze(1)  # (M, M + S)
         clash[torch.arange(len(y)), torch.arange(len(y))] = False
@@ -161,6 +193,7 @@ def build_recommender(
     warm: np.ndarray,
     decoder_state: dict[str, Tensor] | None = None,
     causal: bool = False,
+    id_dropout: float = 0.0,
 ) -> NextItemRecommender:
     """A recommender around a copy of `behaviour`, with fixed `content` (n_items, D)."""
     beh = copy.deepcopy(behaviour)
@@ -174,7 +207,7 @@ def build_recommender(
     if decoder_state is not None:
         head.load_state_dict(decoder_state)
     warm_t = torch.from_numpy(np.asarray(warm, dtype=bool))
-    return NextItemRecommender(beh, head, warm_t, causal)
+    return NextItemRecommender(beh, head, warm_t, causal, id_dropout)
 
 
 def pretrained_item_decoder(checkpoint_path: str | Path) -> dict[str, Any] | None:

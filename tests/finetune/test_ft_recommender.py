@@ -109,12 +109,47 @@ def test_causal_attention_keeps_each_position_blind_to_later_items(world):
     assert not torch.allclose(ha[:, :3], hb[:, :3])  # bidirectional: everything sees all
 
 
-@pytest.mark.parametrize("attention", ["bidirectional", "causal"])
-def test_learns_a_sequential_pattern_that_popularity_cannot(world, attention):
+def test_id_dropout_scores_a_share_of_warm_items_by_content_in_training_only(world):
+    model = world[1]
+    content = torch.randn(N_ITEMS, model.behaviour.content.shape[1])
+    warm = np.ones(N_ITEMS, dtype=bool)
+    warm[sorted(COLD)] = False
+    rec = build_recommender(model.behaviour, content, warm, id_dropout=0.5).train()
+    torch.manual_seed(0)
+    draws = torch.stack([rec.known_ids() for _ in range(400)]).float()  # (400, n)
+    assert draws[:, sorted(COLD)].sum() == 0  # a cold item never gains an id part
+    assert 0.45 < float(draws[:, warm].mean()) < 0.55
+    known = rec.known_ids()
+    dropped = torch.from_numpy(warm) & ~known
+    assert dropped.any()
+    with torch.no_grad():
+        # A dropped item is scored as a cold one: its content alone, the warm mean bias.
+        table = rec.item_table(known)[:N_ITEMS]
+        by_content = rec.behaviour.content_proj(rec.behaviour.content)
+        torch.testing.assert_close(table[dropped], by_content[dropped])
+        bias = rec.item_bias(known)
+        warm_mean = rec.head.bias[torch.from_numpy(warm)].mean()
+        torch.testing.assert_close(bias[dropped], warm_mean.expand(int(dropped.sum())))
+        torch.testing.assert_close(bias[known], rec.head.bias[known])
+    assert torch.equal(rec.eval().known_ids(), rec.warm)  # serving: every warm item whole
+    with pytest.raises(ValueError, match="id_dropout"):
+        RecommenderConfig(id_dropout=1.0)
+
+
+@pytest.mark.parametrize(
+    ("attention", "id_dropout"), [("bidirectional", 0.0), ("causal", 0.0), ("causal", 0.3)]
+)
+def test_learns_a_sequential_pattern_that_popularity_cannot(world, attention, id_dropout):
     catalogue, model, tok, seqs, val_hist, val_tgt = world
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = RecommenderConfig(
-        epochs=25, batch_size=32, lr=3e-3, patience=25, device="cpu", attention=attention
+        epochs=25,
+        batch_size=32,
+        lr=3e-3,
+        patience=25,
+        device="cpu",
+        attention=attention,
+        id_dropout=id_dropout,
     )
     rec = train_recommender(
         model, tok, catalogue, seqs, val_hist, val_tgt, cfg, val_metrics=validation_metrics
