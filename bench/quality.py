@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality_rows as rows
 import _quality_trust as trust
 from _common import header
-from _quality_merge import SPLIT_TASKS, MergeError, merge_task
+from _quality_merge import SEED_TASKS, SPLIT_TASKS, MergeError, merge_seeds, merge_task
 from _quality_rec import RecRun
 from _quality_rec_tables import rec_tables
 from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
@@ -135,6 +135,7 @@ class TaskResult:
                 "seconds": r.seconds,
                 "pretrain_steps": r.pretrain_steps,
                 "pretrain_samples_per_s": r.samples_per_s,
+                "pretrain_reused": r.pretrain_reused,
                 "report": {k: v for k, v in r.report.items() if k != "artifacts"},
             }
             for r in self.runs
@@ -440,8 +441,15 @@ def movielens(data: Path, opts: Options) -> TaskResult:
             "pretraining seeds: a fine-tune seed did not reuse its seed's checkpoint, or "
             "two seeds share one"
         )
-    reused = sum(r.pretrain_reused for r in runs)
-    tables = rec_tables(found, opts.preset, runs[0].pretrain_steps, reused)
+    return movielens_result(runs, found, opts.preset, sum(r.pretrain_reused for r in runs))
+
+
+def movielens_result(
+    runs: list[PipelineRun], found: list[RecRun], preset: str, reused: int
+) -> TaskResult:
+    """The MovieLens task's tables from its runs (one call or several files merged);
+    `reused`: how many fine-tunes found their seed's foundation already pretrained."""
+    tables = rec_tables(found, preset, runs[0].pretrain_steps, reused)
     return TaskResult(
         "movielens",
         tables.protocol,
@@ -518,13 +526,15 @@ def parse_args() -> argparse.Namespace:
         nargs="+",
         metavar="JSON",
         help="run nothing: join result files that ran different splits of "
-        "the PhraseBank tasks (--seeds) into one table each, written to --out",
+        "the PhraseBank tasks (--seeds), or different MovieLens seeds (--pretrain-seeds x "
+        "--rec-seeds), into one table each, written to --out",
     )
     return parser.parse_args()
 
 
 def merge(paths: list[Path], out: Path, command: str) -> None:
-    """Print and write the tables of the split tasks in `paths`, their splits joined."""
+    """Print and write the tables of the split and seed tasks in `paths`, their splits or
+    seeds joined."""
     parts = []
     for path in paths:
         try:
@@ -535,12 +545,12 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
         if missing:
             raise SystemExit(f"{path}: not a bench/quality.py result file (no {missing[0]!r})")
         parts.append((path, results))
-    tasks = [t for t in parts[0][1]["tasks"] if t in SPLIT_TASKS]
+    tasks = [t for t in parts[0][1]["tasks"] if t in SPLIT_TASKS + SEED_TASKS]
     if not tasks:
-        raise SystemExit(f"{paths[0]}: no split task ({', '.join(SPLIT_TASKS)}) to merge")
-    print(header("karpa on public datasets: splits of several runs joined", command))
+        raise SystemExit(f"{paths[0]}: no task that merges ({', '.join(SPLIT_TASKS + SEED_TASKS)})")
+    print(header("karpa on public datasets: splits or seeds of several runs joined", command))
     for path, results in parts:
-        print(f"# merged: {path} (seeds {results['seeds']}): {results['command']}")
+        print(f"# merged: {path}: {results['command']}")
     merged: dict[str, Any] = {
         "command": command,
         "merged_from": [
@@ -551,14 +561,29 @@ def merge(paths: list[Path], out: Path, command: str) -> None:
     }
     for name in tasks:
         try:
-            found = merge_task(name, parts)
+            if name in SEED_TASKS:
+                by_seed = merge_seeds(name, parts)
+                runs = [PipelineRun.from_json(r) for r in by_seed.runs]
+                found = [
+                    RecRun(p, f, r.report) for (p, f), r in zip(by_seed.seeds, runs, strict=True)
+                ]
+                # Files may share a store: each foundation counts as pretrained once.
+                pretrained = len({p for p, _ in by_seed.seeds})
+                result = movielens_result(runs, found, by_seed.preset, len(runs) - pretrained)
+                merged.update(
+                    pretrain_seeds=sorted({p for p, _ in by_seed.seeds}),
+                    rec_seeds=sorted({f for _, f in by_seed.seeds}),
+                    preset=by_seed.preset,
+                )
+            else:
+                split = merge_task(name, parts)
+                runs = [PipelineRun.from_json(r) for r in split.runs]
+                result = phrasebank_result(name, split.seeds, split.figures, runs, split.preset)
+                merged.update(seeds=split.seeds, preset=split.preset)
         except MergeError as err:
             raise SystemExit(str(err)) from err
-        runs = [PipelineRun.from_json(r) for r in found.runs]
-        result = phrasebank_result(name, found.seeds, found.figures, runs, found.preset)
         seconds = sum(r["tasks"][name]["seconds"] for _, r in parts)
         print(result.text() + f"\n  task total {seconds:.0f} s (the runs' sum)", flush=True)
-        merged.update(seeds=found.seeds, preset=found.preset)
         merged["tasks"][name] = {**result.to_json(), "seconds": seconds}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(merged, indent=2, default=str))

@@ -1,4 +1,5 @@
-"""bench/_quality_merge: result files of different PhraseBank splits join into one table."""
+"""bench/_quality_merge: result files of different PhraseBank splits, or of different
+MovieLens seeds, join into one table."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _quality_merge import MergeError, merge_task
+from _quality_merge import MergeError, merge_seeds, merge_task
 
 ROWS = ("karpa, own pretraining (random init)", "TF-IDF + logistic regression")
 
@@ -85,3 +86,73 @@ def test_one_split_tasks_and_missing_tasks_are_refused():
         merge_task("banking77", [(Path("a.json"), results([0]))])
     with pytest.raises(MergeError, match=r"a\.json: has no results for task 'phrasebank_allagree'"):
         merge_task("phrasebank_allagree", [(Path("a.json"), results([0]))])
+
+
+def rec_results(
+    seeds: list[tuple[int, int]],
+    foundations: dict[int, str] | None = None,
+    recipe: dict | None = None,
+    steps: int = 100,
+) -> dict:
+    """A MovieLens result file with the fields merging reads; `recipe` as a report's
+    protocol holds it (a file of an older karpa lacks later settings)."""
+    foundations = foundations or {0: "aaa", 1: "bbb"}
+
+    def run(pre: int, fine: int) -> dict:
+        protocol = {
+            "recommender": {"attention": "causal", "epochs": 100, "seed": fine, **(recipe or {})},
+            "foundation": f"/scratch/store/foundations/{foundations[pre]}/foundation.pt",
+        }
+        return {
+            "label": f"movielens pretrain {pre} finetune {fine}",
+            "pretrain_steps": steps,
+            "report": {"protocol": protocol},
+        }
+
+    return {
+        "preset": "small",
+        "quick": False,
+        "tasks": {"movielens": {"runs": [run(p, f) for p, f in seeds]}},
+    }
+
+
+def test_movielens_seeds_of_several_files_join_in_seed_order():
+    found = merge_seeds(
+        "movielens",
+        [
+            (Path("c.json"), rec_results([(1, 0), (1, 1)])),
+            # Written before id dropout existed: its runs ran with the default, so they join.
+            (Path("a.json"), rec_results([(0, 0)])),
+            (Path("b.json"), rec_results([(0, 1)], recipe={"id_dropout": 0.0})),
+        ],
+    )
+    assert found.seeds == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [r["label"] for r in found.runs][:2] == [
+        "movielens pretrain 0 finetune 0",
+        "movielens pretrain 0 finetune 1",
+    ]
+    assert (found.preset, found.pretrain_steps) == ("small", 100)
+
+
+@pytest.mark.parametrize(
+    ("other", "what"),
+    [
+        (rec_results([(1, 0)], recipe={"attention": "bidirectional"}), "attention 'bidirectional'"),
+        (rec_results([(1, 0)], recipe={"id_dropout": 0.5}), "id_dropout 0.5"),
+        (rec_results([(1, 0)], steps=300), "pretrain_steps 300"),
+        (rec_results([(0, 0)]), "pretraining seed 0, fine-tune seed 0 is also in a.json"),
+        (
+            rec_results([(0, 1)], {0: "zzz"}),
+            "pretraining seed 0's foundation zzz is not a.json's aaa",
+        ),
+    ],
+)
+def test_movielens_runs_that_do_not_belong_together_are_refused(other, what):
+    with pytest.raises(MergeError, match=f"b.json: .*{what}"):
+        merge_seeds("movielens", [(Path("a.json"), rec_results([(0, 0)])), (Path("b.json"), other)])
+
+
+def test_two_pretraining_seeds_of_one_foundation_are_refused():
+    one = rec_results([(0, 0), (1, 0)], {0: "aaa", 1: "aaa"})
+    with pytest.raises(MergeError, match="two pretraining seeds share one foundation"):
+        merge_seeds("movielens", [(Path("a.json"), one)])
