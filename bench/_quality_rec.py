@@ -174,22 +174,28 @@ def paired_rows(runs: Sequence[RecRun], metric: str = HEADLINE) -> dict[str, dic
 
 
 def slice_rows(
-    runs: Sequence[RecRun], models: Sequence[str], cold_below: int
+    runs: Sequence[RecRun], models: Sequence[str], cold_below: int, n_negatives: int
 ) -> list[dict[str, Any]]:
     """One record per slice bucket every run has: n (users, per run), NDCG@10 of each model
-    and the served model's HR@10 as spreads over runs, and served minus each baseline on
-    NDCG@10 paired over runs. A bucket empty in some run (no records) is left out."""
+    (full ranking, and against the sampled protocol's n_negatives where every run's report
+    has it) and the served model's HR@10 as spreads over runs, and served minus each
+    baseline on NDCG@10 paired over runs. A bucket empty in some run is left out."""
     served = runs[0].served
+    sampled_metric = f"sampled{n_negatives}/{HEADLINE}"
     out = []
     for slice_, bucket, label in SLICES:
         ns = [run.slice_n(slice_, bucket) for run in runs]
         if any(n is None for n in ns):
             continue
         ndcg: dict[str, list[float]] = {}
+        sampled: dict[str, list[float]] = {}
         for model in models:
             found = [run.slice_value(slice_, bucket, model, HEADLINE) for run in runs]
             if all(v is not None for v in found):
                 ndcg[model] = found
+            found = [run.slice_value(slice_, bucket, model, sampled_metric) for run in runs]
+            if all(v is not None for v in found):
+                sampled[model] = found
         hr = [run.slice_value(slice_, bucket, served, "hr@10") for run in runs]
         out.append(
             {
@@ -203,6 +209,13 @@ def slice_rows(
                     m: paired(ndcg[served], ndcg[m])
                     for m in BASELINES
                     if m in ndcg and served in ndcg
+                },
+                "n_negatives": n_negatives,
+                "sampled": {m: spread(v) for m, v in sampled.items()},
+                "paired_sampled": {
+                    m: paired(sampled[served], sampled[m])
+                    for m in BASELINES
+                    if m in sampled and served in sampled
                 },
             }
         )
@@ -268,4 +281,11 @@ def judge_targets(
             continue
         a, b = found[HEADLINE][served]["mean"], found[HEADLINE]["ease"]["mean"]
         out[key] = {"karpa": a, "ease": b, "paired": found["paired"]["ease"], "reached": a >= b}
+        if "ease" in found["paired_sampled"]:  # beside it, not judged: the issue's is full
+            out[key]["sampled"] = {
+                "n_negatives": found["n_negatives"],
+                "karpa": found["sampled"][served]["mean"],
+                "ease": found["sampled"]["ease"]["mean"],
+                "paired": found["paired_sampled"]["ease"],
+            }
     return out

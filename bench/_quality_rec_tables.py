@@ -92,24 +92,29 @@ def paired_table(pairs: dict[str, dict[str, Any]], served: str) -> list[str]:
     return lines
 
 
-def slice_table(slices: Sequence[dict[str, Any]], served: str) -> str:
+def slice_table(slices: Sequence[dict[str, Any]], served: str, sampled: bool = False) -> str:
+    """The slice rows under full ranking, or (`sampled`) against the sampled negatives,
+    where the table has no HR@10 column (the report keeps NDCG@10 alone there)."""
     models = list(dict.fromkeys([served, rec.CONTENT, *rec.BASELINES]))
+    values, pairs = ("sampled", "paired_sampled") if sampled else (rec.HEADLINE, "paired")
+    name = rec.SHORT.get(served, served)
     columns = [
         "slice",
         "users",
         *(f"NDCG@10 {rec.SHORT.get(m, m)}" for m in models),
-        f"HR@10 {rec.SHORT.get(served, served)}",
-        f"{rec.SHORT.get(served, served)} - EASE (NDCG@10, paired)",
+        *([] if sampled else [f"HR@10 {name}"]),
+        f"{name} - EASE (NDCG@10, paired)",
     ]
     body = [
         [
             s["label"],
             "/".join(map(str, s["n"])),
-            *(pm(s[rec.HEADLINE][m]) if m in s[rec.HEADLINE] else "-" for m in models),
-            pm(s["hr@10"][served]) if served in s["hr@10"] else "-",
-            interval(s["paired"]["ease"]) if "ease" in s["paired"] else "-",
+            *(pm(s[values][m]) if m in s[values] else "-" for m in models),
+            *([] if sampled else [pm(s["hr@10"][served]) if served in s["hr@10"] else "-"]),
+            interval(s[pairs]["ease"]) if "ease" in s[pairs] else "-",
         ]
         for s in slices
+        if not sampled or s["sampled"]
     ]
     return table(columns, body)
 
@@ -141,10 +146,17 @@ def target_lines(targets: dict[str, dict[str, Any]]) -> list[str]:
             if t["paired"]["low"] > 0
             else "not clearly: the interval reaches zero"
         )
-        lines.append(
+        line = (
             f"karpa >= EASE on {what} (NDCG@10, mean over runs): {t['karpa']:.4f} vs "
             f"{t['ease']:.4f}, paired {interval(t['paired'])} ({_reached(t['reached'])}; {clear})"
         )
+        if "sampled" in t:
+            u = t["sampled"]
+            line += (
+                f"; against {u['n_negatives']} sampled negatives {u['karpa']:.4f} vs "
+                f"{u['ease']:.4f}, paired {interval(u['paired'])}"
+            )
+        lines.append(line)
     return lines
 
 
@@ -236,7 +248,7 @@ def rec_tables(
     cold_below = cold_threshold(report)
     rows = rec.main_rows(runs, neg)
     pairs = rec.paired_rows(runs)
-    slices = rec.slice_rows(runs, list(rows), cold_below)
+    slices = rec.slice_rows(runs, list(rows), cold_below, neg)
     content = rec.content_rows(runs)
     targets = rec.judge_targets(rows, pairs, slices, served)
     extra = [
@@ -248,6 +260,14 @@ def rec_tables(
         "model only):",
         slice_table(slices, served),
     ]
+    if any(s["sampled"] for s in slices):
+        extra += [
+            "",
+            f"slices against {neg} sampled negatives (NDCG@10, mean ± std over runs; where a "
+            "cold item rarely reaches anyone's top 10 of the whole catalogue, this still "
+            "shows whether a model ranks it above items the user did not pick):",
+            slice_table(slices, served, sampled=True),
+        ]
     if content:
         extra += [
             "",

@@ -85,9 +85,16 @@ def test_slices_cover_cold_start_popularity_and_history(report, views_dir):
     }
     cold = next(r for r in mine if r["slice"] == "cold_start" and r["bucket"] == "cold")
     assert cold["n"] == report.data["cold_test_targets"] > 0
-    for name in ("ndcg@10/popularity", "ndcg@10/scratch", "ndcg@10/ease", "ndcg@10/pretrained"):
+    others = ("popularity", "scratch", "ease", "pretrained")
+    names = [f"ndcg@10/{m}" for m in others] + ["sampled20/ndcg@10"]
+    names += [f"sampled20/ndcg@10/{m}" for m in others]  # against the sampled negatives
+    for name in names:
         theirs = {(r["slice"], r["bucket"]): r["n"] for r in report.slices if r["metric"] == name}
         assert theirs == {(r["slice"], r["bucket"]): r["n"] for r in mine}  # same users
+    # The sampled slice of the main model averages its per-user sampled NDCG@10.
+    sampled = [r for r in report.slices if r["metric"] == "sampled20/ndcg@10"]
+    by_users = sum(r["value"] * r["n"] for r in sampled if r["slice"] == "cold_start")
+    assert by_users / len(seqs) == pytest.approx(report.metrics["sampled20/ndcg@10"])
     assert sum(r["n"] for r in mine if r["slice"] == "cold_start") == len(seqs)
 
 

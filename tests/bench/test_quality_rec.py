@@ -36,7 +36,8 @@ def report(
 ) -> dict:
     """A recommendation report: `ndcg` holds each model's NDCG@10 (the served one's too);
     `buckets` (slice, bucket) -> model -> NDCG@10, recorded as rec_slices does (the served
-    model's as ndcg@10 and hr@10, the others' as ndcg@10/<model>)."""
+    model's as ndcg@10 and hr@10, the others' as ndcg@10/<model>; ten times that against
+    100 negatives, as sampled100/ndcg@10[/<model>])."""
     comparisons = {
         name: {
             "metrics": _metrics(v),
@@ -57,9 +58,13 @@ def report(
                 slices += [
                     _slice(slice_, bucket, "ndcg@10", v, 40),
                     _slice(slice_, bucket, "hr@10", 3 * v, 40),
+                    _slice(slice_, bucket, "sampled100/ndcg@10", 10 * v, 40),
                 ]
             else:
-                slices.append(_slice(slice_, bucket, f"ndcg@10/{name}", v, 40))
+                slices += [
+                    _slice(slice_, bucket, f"ndcg@10/{name}", v, 40),
+                    _slice(slice_, bucket, f"sampled100/ndcg@10/{name}", 10 * v, 40),
+                ]
     slices.append(_slice("robustness", "clean", "ndcg@10", 0.9, 40))  # not a table slice
     return {
         "model_name": f"recommendation-{served}",
@@ -154,7 +159,7 @@ def test_slice_rows_read_each_model_and_leave_out_buckets_some_run_lacks():
     runs[2].report["slices"] = [
         s for s in runs[2].report["slices"] if s["slice"] != "item_popularity"
     ]
-    rows = rec.slice_rows(runs, rec.common_models(runs), cold_below=5)
+    rows = rec.slice_rows(runs, rec.common_models(runs), cold_below=5, n_negatives=100)
     assert [(r["slice"], r["bucket"]) for r in rows] == [("cold_items", "cold")]
     cold = rows[0]
     assert cold["label"] == "cold items (< 5 training interactions)"
@@ -166,6 +171,13 @@ def test_slice_rows_read_each_model_and_leave_out_buckets_some_run_lacks():
     assert set(cold["hr@10"]) == {"karpa"}
     assert cold["paired"]["ease"]["mean"] == pytest.approx(0.029)
     assert set(cold["paired"]) == {"ease", "item_knn"}
+    assert cold["sampled"]["karpa"]["mean"] == pytest.approx(0.3)  # against 100 negatives
+    assert cold["paired_sampled"]["ease"]["mean"] == pytest.approx(0.29)
+    # A run whose report predates the sampled slices: those columns are left out.
+    runs[1].report["slices"] = [s for s in runs[1].report["slices"] if "sampled" not in s["metric"]]
+    cold = rec.slice_rows(runs, rec.common_models(runs), 5, 100)[0]
+    assert cold["sampled"] == {} and cold["paired_sampled"] == {}
+    assert cold["ndcg@10"]["karpa"]["mean"] == pytest.approx(0.03)
 
 
 def test_content_rows_pair_the_sequence_model_with_its_ids_only_twin():
@@ -200,7 +212,7 @@ def test_the_headline_target_needs_the_margin_and_the_interval(served, reached):
     runs = runs_of(served, [0.03, 0.03, 0.03], [0.02, 0.02, 0.02])
     rows = rec.main_rows(runs, 100)
     pairs = rec.paired_rows(runs)
-    slices = rec.slice_rows(runs, list(rows), 5)
+    slices = rec.slice_rows(runs, list(rows), 5, 100)
     targets = rec.judge_targets(rows, pairs, slices, "karpa")
     assert targets["headline"]["reached"] is reached
     assert targets["headline"]["needed"] == pytest.approx(0.044)
@@ -236,11 +248,15 @@ def test_rec_tables_print_the_rows_targets_and_slices():
     assert out.targets[0].endswith("(not reached)")
     # cold: served 0.025..0.035 against EASE 0.001 in every run
     assert "cold items" in out.targets[1]
-    assert out.targets[1].endswith("(reached; clearly: the interval is above zero)")
+    assert (
+        "(reached; clearly: the interval is above zero); against 100 sampled negatives"
+        in (out.targets[1])
+    )
     assert out.targets[2].endswith("(no such users)")
     text = "\n".join(out.extra)
     assert "cold items (< 3 training interactions)" in text
     assert "karpa served - EASE" in text
+    assert "slices against 100 sampled negatives" in text
     assert any(
         "karpa/configs/real/movielens.yaml" in p and "not tuned on test" in p for p in out.protocol
     )
