@@ -5,10 +5,16 @@ bounded; but resident memory also counts what allocators keep after it is freed,
 process's peak then drifts up to the most it ever held plus what came after.
 
 Arrow allocates through its own pool, and the pip wheels' default (mimalloc) keeps freed
-pages for reuse. jemalloc, as Arrow configures it (decay 0), returns them at once.
-`return_freed_memory` makes it the pool of its process; each data stage calls it where it
-starts, in whichever process it runs (the flow's, or a Dask worker's). Results do not
-depend on it. The figures are README's "Memory and time" (bench/scale.py).
+pages for reuse. jemalloc, as Arrow configures it, returns them. There are two defaults:
+pyarrow's, for what Python code allocates (arrays, tables, `to_pandas`), which
+`return_freed_memory` makes jemalloc in its process (each data stage calls it where it
+starts, in whichever process it runs: the flow's, or a Dask worker's); and the C++
+library's, for what Arrow allocates inside (decompressed Parquet pages, the readers'
+buffers), which is chosen once, when pyarrow loads, from `ARROW_DEFAULT_MEMORY_POOL`:
+`karpa/__init__.py` sets that to jemalloc before karpa imports pyarrow. At 10x the demo
+world the second alone held some 70 MB of freed pages after ingestion (276 against 206 MB
+resident). Results do not depend on either. The figures are README's "Memory and time"
+(bench/scale.py).
 
 glibc's malloc is left as it is. Fixing its mmap and trim thresholds low (128 KiB) also
 hands numpy's and pandas' freed blocks back, but the setting is process-wide and cannot
