@@ -305,20 +305,45 @@ def _has_nulls(file: pq.ParquetFile, column: str) -> bool:
     return False
 
 
+# What `profile_file` reads of a string or binary column at once (uncompressed Parquet
+# bytes): a batch of texts or images, not the column.
+PROFILE_BATCH_BYTES = 4 * 2**20
+
+
+def _batch_rows(metadata: pq.FileMetaData, column: str) -> int:
+    """Rows of `column` that hold about `PROFILE_BATCH_BYTES`, from the file's metadata."""
+    index = metadata.schema.names.index(column) if column in metadata.schema.names else None
+    if index is None or metadata.num_rows == 0:
+        return 65_536
+    size = sum(
+        metadata.row_group(g).column(index).total_uncompressed_size
+        for g in range(metadata.num_row_groups)
+    )
+    return max(1, min(65_536, int(PROFILE_BATCH_BYTES * metadata.num_rows // max(size, 1))))
+
+
 def profile_file(path: Path, ingested: str | Path, table: str, contract: Any) -> dict[str, Any]:
-    """`profile_table` of a written accepted table, reading one column at a time.
+    """`profile_table` of a written accepted table, reading one column at a time, and the
+    string and binary columns (texts, ids, images) a batch at a time (`ColumnProfile`).
 
     The whole-table path profiles accepted rows cut out of the ingested frame, so a column
     keeps the pandas type it had there: integers with a null in any ingested row are
     floats. The same conversion is made here, so the profiles are equal.
     """
-    from data_contracts.profile import profile_columns, profile_table
+    from data_contracts.profile import BATCHED_TYPES, ColumnProfile, profile_columns, profile_table
 
     file = pq.ParquetFile(path)
     source = pq.ParquetFile(ingested)
     columns: dict[str, Any] = {}
-    for name in contract.properties:
+    for name, prop in contract.properties.items():
         if name not in file.schema_arrow.names:
+            continue
+        if prop.type in BATCHED_TYPES:
+            profile = ColumnProfile(prop)
+            rows = _batch_rows(file.metadata, name)
+            for batch in file.iter_batches(batch_size=rows, columns=[name]):
+                profile.add(batch.column(0))
+            columns[name] = profile.result()
             continue
         column = file.read(columns=[name]).column(0)
         had_nulls = _has_nulls(source, name)
