@@ -31,7 +31,7 @@ from karpa.align.views import (
     pretrain_texts,
     recent_items,
 )
-from karpa.allocators import return_freed_memory
+from karpa.allocators import free_cycles, return_freed_memory
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
@@ -142,6 +142,7 @@ def _build(
         cfg.stratify,
     )
     events = _events_by_user(tables, index, messages, cfg, out)
+    free_cycles()
     messages["recent_items"] = events.recent_items
     item_view = build_items(items, events.item_counts)
     images = _read(tables, "images", ["image_id", "item_id"])  # the bytes a batch at a time
@@ -149,11 +150,14 @@ def _build(
     images_in = len(images)
     del items, images  # each table is let go once its views are built
     first, pairs = _image_text(tables, pairs, cfg.image_size, out)
+    free_cycles()
     item_view = add_first_images(item_view, first)
     item_view.to_parquet(out / "items.parquet", index=False)
     written = {"sequences": len(events.users), "items": len(item_view), "image_text": len(pairs)}
     # Coverage and the texts need no pixels.
     item_view = item_view.drop(columns="pixels")
+    del first
+    free_cycles()
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
         _read(tables, "news", NEWS_COLUMNS),
@@ -164,6 +168,7 @@ def _build(
         hints.get("news"),
         cfg.stratify,
     )
+    free_cycles()
     texts = pretrain_texts(item_view, messages, news, cfg.transductive)
     shots = pd.concat(
         [
@@ -192,6 +197,7 @@ def _build(
     }
     for name, frame in views.items():
         frame.to_parquet(out / f"{name}.parquet", index=False)
+        free_cycles()  # the conversion's
     (out / "coverage.html").write_text(
         render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
     )
@@ -273,6 +279,7 @@ def _events_by_user(
                 recent[position] = items
             del events
             view.add(sequences)
+            free_cycles()  # the batch's frames
     shutil.rmtree(out / ".events", ignore_errors=True)
     return _EventViews(
         item_counts=pd.concat(counts).groupby(level=0).sum(),

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from karpa.allocators import return_freed_memory
+from karpa.allocators import free_cycles, return_freed_memory
 from karpa.manifests import TableManifest
 from karpa.schema import TABLES
 
@@ -149,6 +149,7 @@ def _frame(job: PartitionJob) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     from data_contracts import scrub_frame
 
     return_freed_memory()  # the jobs may run in a Dask worker's process
+    free_cycles()  # the last partition's frames
     frame = read_rows(job.path, job.start, job.stop).to_pandas()
     counts: dict[str, dict[str, int]] = {}
     for column in job.scrub:
@@ -278,6 +279,7 @@ def validate_partitioned(
                 kinds[kind] = kinds.get(kind, 0) + n
         if counted:
             pii_columns[name] = counted
+        free_cycles()  # the table's keys and verdicts
         log.info(
             "%s: %s rows in %d partitions validated in %.1f s",
             name,
@@ -332,6 +334,7 @@ def profile_file(path: Path, ingested: str | Path, table: str, contract: Any) ->
     """
     from data_contracts.profile import BATCHED_TYPES, ColumnProfile, profile_columns, profile_table
 
+    free_cycles()  # the last table's
     file = pq.ParquetFile(path)
     source = pq.ParquetFile(ingested)
     columns: dict[str, Any] = {}
