@@ -39,7 +39,7 @@ class DaskConfig(BaseModel):
         description="Rows per validation partition: what one worker holds in memory at once.",
     )
     partition_mb: int = Field(
-        8,
+        4,
         ge=1,
         le=65_536,
         description="About how many MiB of a table's uncompressed Parquet data one "

@@ -169,7 +169,13 @@ def _build(
         cfg.stratify,
     )
     free_cycles()
+    # The pretraining texts copy every text: written, and let go, before the other views
+    # are converted for writing.
     texts = pretrain_texts(item_view, messages, news, cfg.transductive)
+    texts.to_parquet(out / "pretrain_texts.parquet", index=False)
+    n_texts = len(texts)
+    del texts
+    free_cycles()
     shots = pd.concat(
         [
             fewshot(messages, "message_id", "intent", "intent", cfg),
@@ -188,21 +194,17 @@ def _build(
         ],
         ignore_index=True,
     )
-    views = {
-        "splits": splits,
-        "messages": messages,
-        "news": news,
-        "pretrain_texts": texts,
-        "fewshot": shots,
-    }
+    views = {"splits": splits, "messages": messages, "news": news, "fewshot": shots}
+    lengths = {n: len(f) for n, f in views.items()}
     for name, frame in views.items():
         frame.to_parquet(out / f"{name}.parquet", index=False)
         free_cycles()  # the conversion's
     (out / "coverage.html").write_text(
         render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
     )
+    order = ["splits", "messages", "news", "pretrain_texts", "fewshot"]  # as always listed
     return {
-        "views": written | {n: len(f) for n, f in views.items()},
+        "views": written | {n: n_texts if n == "pretrain_texts" else lengths[n] for n in order},
         "coverage": figures,
         "transductive": cfg.transductive,
     }

@@ -28,7 +28,7 @@ def test_local_is_the_default_and_dask_is_chosen_by_key():
         5000,
     )
     assert cfg.dask.workers == 2
-    assert cfg.dask.partition_bytes == 8 * 2**20
+    assert cfg.dask.partition_bytes == 4 * 2**20
     assert load_config(DEMO, ["dask.partition_mb=64"]).dask.partition_bytes == 64 * 2**20
 
 
