@@ -65,7 +65,9 @@ def main() -> None:
                 }
                 return {t: f.result() for t, f in futures.items()}
 
-            partitions = Partitions(cfg.dask.partition_rows, on_cluster)
+            partitions = Partitions(
+                cfg.dask.partition_rows, on_cluster, max_bytes=cfg.dask.partition_bytes
+            )
             validated, views = _stages(cfg, store, ingest_on_cluster, partitions)
     print(
         json.dumps(

@@ -4,9 +4,9 @@
 Each run is a fresh subprocess (bench/_scale_run.py); its peak resident memory is that of
 the whole process tree — the Dask scheduler, nannies and workers included — sampled every
 50 ms. The Dask runs use karpa's own pieces (the local cluster of `engine: dask`, the
-partitioned validation with `dask.partition_rows` from the config) without Prefect, so
-the figures are the data stages' own, not the orchestration's. Both ways must give the
-same validated tables and views (the fingerprints are compared).
+partitioned validation with `dask.partition_rows` and `dask.partition_mb` from the config)
+without Prefect, so the figures are the data stages' own, not the orchestration's. Both
+ways must give the same validated tables and views (the fingerprints are compared).
 
     python bench/scale.py                      # scales 1 and 10, 2 workers
     python bench/scale.py --scales 1 --workers 2

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_contracts.loader import load_contract
 from data_contracts.model import Contract, Property
@@ -38,7 +40,12 @@ def _percentiles(values: pd.Series) -> list[float | None]:
 
 
 def _shares(values: pd.Series, top: int = TOP_VALUES) -> dict[str, float]:
-    counts = values.dropna().astype(str).value_counts()
+    return _shares_of(values.dropna().astype(str).value_counts(), top)
+
+
+def _shares_of(counts: pd.Series, top: int = TOP_VALUES) -> dict[str, float]:
+    """The shares of the `top` values, and of the others together, from value counts
+    sorted largest first."""
     total = counts.sum()
     if total == 0:
         return {}
@@ -54,14 +61,19 @@ def _summary(quantiles: list[float | None]) -> dict[str, float | None]:
     return {"p5": quantiles[5], "p50": quantiles[50], "p95": quantiles[95]}
 
 
-def _vocabulary(text: pd.Series, chunk: int = 10_000) -> int:
-    """Distinct lower-cased words in `text`, `chunk` texts at a time: splitting makes one
-    string object per word (millions for 100,000 messages), so only a chunk's words and
-    the distinct ones seen so far are held at once."""
-    words: set[str] = set()
+def _add_words(words: set[str], text: pd.Series, chunk: int = 10_000) -> None:
+    """Add the distinct lower-cased words of `text` to `words`, `chunk` texts at a time:
+    splitting makes one string object per word (millions for 100,000 messages), so only a
+    chunk's words and the distinct ones seen so far are held at once."""
     for start in range(0, len(text), chunk):
         part = text.iloc[start : start + chunk].str.lower().str.split().explode().dropna()
         words.update(part.unique())
+
+
+def _vocabulary(text: pd.Series, chunk: int = 10_000) -> int:
+    """Distinct lower-cased words in `text`."""
+    words: set[str] = set()
+    _add_words(words, text, chunk)
     return len(words)
 
 
@@ -106,6 +118,75 @@ def _column_profile(values: pd.Series, prop: Property) -> dict[str, Any]:
         elif prop.role in ("category", "label") or prop.allowed is not None:
             entry["value_shares"] = _shares(present)
     return entry
+
+
+# Column types `ColumnProfile` profiles from batches; the others are a few bytes a row,
+# and are profiled whole.
+BATCHED_TYPES = ("string", "binary")
+
+
+class ColumnProfile:
+    """One string or binary column's profile from Arrow batches added in row order: what
+    `_column_profile` gives on the whole column (as pandas converts it), holding a batch,
+    the column's distinct values (Arrow, not Python objects) and its per-row lengths,
+    not its values. Binary columns keep only the lengths.
+
+    The value shares are the whole column's `value_counts`: counts in order of first
+    appearance, then sorted as pandas sorts them, so ties come out in the same order."""
+
+    def __init__(self, prop: Property) -> None:
+        if prop.type not in BATCHED_TYPES:
+            raise ValueError(f"ColumnProfile profiles {BATCHED_TYPES} columns, not {prop.type}")
+        self.prop = prop
+        self.rows = self.nulls = 0
+        self._distinct: list[pa.Array] = []
+        self._lengths: list[np.ndarray] = []
+        self._words: set[str] = set()
+        self._sampled = 0
+        self._shares = prop.role in ("category", "label") or prop.allowed is not None
+        self._counts: dict[str, int] = {}
+
+    def add(self, values: pa.Array | pa.ChunkedArray) -> None:
+        self.rows += len(values)
+        self.nulls += values.null_count
+        present = pc.drop_null(values)
+        if self.prop.type == "binary":
+            self._lengths.append(pc.binary_length(present).to_numpy(zero_copy_only=False))
+            return
+        self._distinct.append(pc.unique(present))
+        if self.prop.role == "text":
+            self._lengths.append(pc.utf8_length(present).to_numpy(zero_copy_only=False))
+            take = min(len(present), VOCABULARY_SAMPLE_ROWS - self._sampled)
+            if take > 0:
+                _add_words(self._words, present.slice(0, take).to_pandas())
+                self._sampled += take
+        elif self._shares:
+            found = pc.value_counts(present)
+            names = found.field("values").to_pylist()
+            for name, n in zip(names, found.field("counts").to_pylist(), strict=True):
+                self._counts[name] = self._counts.get(name, 0) + n
+
+    def result(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "type": self.prop.type,
+            "role": self.prop.role,
+            "nulls": self.nulls,
+            "null_share": self.nulls / self.rows if self.rows else 0.0,
+        }
+        lengths = pd.Series(np.concatenate(self._lengths) if self._lengths else [], dtype=float)
+        if self.prop.type == "binary":
+            entry["bytes_quantiles"] = _percentiles(lengths)
+            return entry
+        distinct = pc.count_distinct(pa.chunked_array(self._distinct)) if self._distinct else None
+        entry["distinct"] = int(distinct.as_py()) if distinct is not None else 0
+        if self.prop.role == "text":
+            entry["length_quantiles"] = _percentiles(lengths)
+            entry["vocabulary_size"] = len(self._words)
+            entry["vocabulary_sample_rows"] = self._sampled
+        elif self._shares:
+            counts = pd.Series(self._counts, dtype="int64")
+            entry["value_shares"] = _shares_of(counts.sort_values(ascending=False))
+        return entry
 
 
 def profile_table(

@@ -21,6 +21,7 @@ from prefect.client.orchestration import get_client
 
 from karpa.cluster import dask_cluster
 from karpa.config import STAGES, RunConfig, Stage
+from karpa.config_engine import DaskConfig
 from karpa.home import Home
 from karpa.manifests import AlignManifest, PipelineRun, TableManifest, ValidateManifest
 from tasks.align import align_views
@@ -56,14 +57,14 @@ def data_stages(
     cluster (flows/data_stages_dask.py), with the same results."""
     if cfg.engine == "dask":
         return dask_data_stages(run, cfg, home, through)
-    return run_stages(run, cfg, home, through, partition_rows=None)
+    return run_stages(run, cfg, home, through, partitions=None)
 
 
 def run_stages(
-    run: PipelineRun, cfg: RunConfig, home: Home, through: Stage, partition_rows: int | None
+    run: PipelineRun, cfg: RunConfig, home: Home, through: Stage, partitions: DaskConfig | None
 ) -> DataStages:
-    """The stages on the current flow's task runner; with `partition_rows`, validation is
-    one task run per partition of that many rows."""
+    """The stages on the current flow's task runner; with `partitions`, validation is
+    one task run per partition of its `partition_rows` rows and `partition_bytes`."""
     last = STAGES.index(through)
     futures = [
         ingest.submit(
@@ -82,10 +83,12 @@ def run_stages(
     validated = views = None
     if last >= STAGES.index("validate"):
         by_name = {t.table: t for t in tables}
-        if partition_rows is None:
+        if partitions is None:
             validated = validate_tables(run, by_name, cfg.validate_)
         else:
-            validated = validate_partitions(run, by_name, cfg.validate_, partition_rows)
+            validated = validate_partitions(
+                run, by_name, cfg.validate_, partitions.partition_rows, partitions.partition_bytes
+            )
     if last >= STAGES.index("align"):
         views = align_views(run, validated.accepted, cfg.align, cfg.data.sources)
     return DataStages(tables=tables, validated=validated, views=views)
@@ -101,7 +104,7 @@ def _worker_env() -> dict[str, str]:
 @flow(name="karpa-data-stages-dask", validate_parameters=False)
 def data_stages_on_dask(run: PipelineRun, cfg: RunConfig, home: Home, through: Stage) -> DataStages:
     """ingest -> validate (per partition) -> align, task runs on the Dask workers."""
-    return run_stages(run, cfg, home, through, partition_rows=cfg.dask.partition_rows)
+    return run_stages(run, cfg, home, through, partitions=cfg.dask)
 
 
 def dask_data_stages(run: PipelineRun, cfg: RunConfig, home: Home, through: Stage) -> DataStages:

@@ -38,6 +38,19 @@ class DaskConfig(BaseModel):
         le=10_000_000,
         description="Rows per validation partition: what one worker holds in memory at once.",
     )
+    partition_mb: int = Field(
+        4,
+        ge=1,
+        le=65_536,
+        description="About how many MiB of a table's uncompressed Parquet data one "
+        "validation partition holds (the rows of images or long texts are many times an "
+        "event's); whichever of this and partition_rows is reached first ends a partition.",
+    )
+
+    @property
+    def partition_bytes(self) -> int:
+        return self.partition_mb * 2**20
+
     memory_limit: str = Field(
         "auto",
         pattern=r"^(auto|[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|KiB|MiB|GiB))$",

@@ -91,11 +91,15 @@ def _on_task_runner(step: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
 
 
 def validate_partitions(
-    run: PipelineRun, tables: dict[str, TableManifest], cfg: ValidateConfig, partition_rows: int
+    run: PipelineRun,
+    tables: dict[str, TableManifest],
+    cfg: ValidateConfig,
+    partition_rows: int,
+    partition_bytes: int | None = None,
 ) -> ValidateManifest:
     """The validate stage with each partition a task run of the calling flow (so on its
     task runner's workers); called from a flow body, since tasks submit from there."""
-    partitions = Partitions(rows=partition_rows, map=_on_task_runner)
+    partitions = Partitions(rows=partition_rows, map=_on_task_runner, max_bytes=partition_bytes)
     return _recorded(run, validate(tables, cfg, Store(run.folders.store), partitions=partitions))
 
 

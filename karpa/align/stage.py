@@ -31,7 +31,7 @@ from karpa.align.views import (
     pretrain_texts,
     recent_items,
 )
-from karpa.allocators import return_freed_memory
+from karpa.allocators import free_cycles, return_freed_memory
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
@@ -142,6 +142,7 @@ def _build(
         cfg.stratify,
     )
     events = _events_by_user(tables, index, messages, cfg, out)
+    free_cycles()
     messages["recent_items"] = events.recent_items
     item_view = build_items(items, events.item_counts)
     images = _read(tables, "images", ["image_id", "item_id"])  # the bytes a batch at a time
@@ -149,11 +150,14 @@ def _build(
     images_in = len(images)
     del items, images  # each table is let go once its views are built
     first, pairs = _image_text(tables, pairs, cfg.image_size, out)
+    free_cycles()
     item_view = add_first_images(item_view, first)
     item_view.to_parquet(out / "items.parquet", index=False)
     written = {"sequences": len(events.users), "items": len(item_view), "image_text": len(pairs)}
     # Coverage and the texts need no pixels.
     item_view = item_view.drop(columns="pixels")
+    del first
+    free_cycles()
     categories = sorted(item_view["category"].dropna().unique())
     news = build_news(
         _read(tables, "news", NEWS_COLUMNS),
@@ -164,7 +168,14 @@ def _build(
         hints.get("news"),
         cfg.stratify,
     )
+    free_cycles()
+    # The pretraining texts copy every text: written, and let go, before the other views
+    # are converted for writing.
     texts = pretrain_texts(item_view, messages, news, cfg.transductive)
+    texts.to_parquet(out / "pretrain_texts.parquet", index=False)
+    n_texts = len(texts)
+    del texts
+    free_cycles()
     shots = pd.concat(
         [
             fewshot(messages, "message_id", "intent", "intent", cfg),
@@ -183,20 +194,17 @@ def _build(
         ],
         ignore_index=True,
     )
-    views = {
-        "splits": splits,
-        "messages": messages,
-        "news": news,
-        "pretrain_texts": texts,
-        "fewshot": shots,
-    }
+    views = {"splits": splits, "messages": messages, "news": news, "fewshot": shots}
+    lengths = {n: len(f) for n, f in views.items()}
     for name, frame in views.items():
         frame.to_parquet(out / f"{name}.parquet", index=False)
+        free_cycles()  # the conversion's
     (out / "coverage.html").write_text(
         render_html(figures, cfg.min_coverage, "karpa: coverage and splits")
     )
+    order = ["splits", "messages", "news", "pretrain_texts", "fewshot"]  # as always listed
     return {
-        "views": written | {n: len(f) for n, f in views.items()},
+        "views": written | {n: n_texts if n == "pretrain_texts" else lengths[n] for n in order},
         "coverage": figures,
         "transductive": cfg.transductive,
     }
@@ -273,6 +281,7 @@ def _events_by_user(
                 recent[position] = items
             del events
             view.add(sequences)
+            free_cycles()  # the batch's frames
     shutil.rmtree(out / ".events", ignore_errors=True)
     return _EventViews(
         item_counts=pd.concat(counts).groupby(level=0).sum(),

@@ -28,15 +28,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from karpa.allocators import return_freed_memory
+from karpa.allocators import free_cycles, return_freed_memory
 from karpa.manifests import TableManifest
 from karpa.schema import TABLES
 
 log = logging.getLogger(__name__)
 
-# Rows per partition when validation runs in one process (no `partitions` given): what
-# the process holds at once, whatever the table's size.
+# Rows and bytes per partition when validation runs in one process (no `partitions`
+# given): what the process holds at once, whatever the table's size. The bytes bound the
+# tables of long rows (texts, images), whose 100,000 rows are many times an event's: at
+# the demo world's 1x scale every table fits one such partition, at 10x the messages,
+# news and images are cut into partitions of about the 1x tables' size.
 SERIAL_PARTITION_ROWS = 100_000
+SERIAL_PARTITION_BYTES = 4 * 2**20
 
 Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
@@ -48,11 +52,13 @@ def serial_map(fn: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
 
 @dataclass(frozen=True)
 class Partitions:
-    """How to partition (`rows` per partition) and where to run them (`map`, which
-    returns one result per job, in order)."""
+    """How to partition (at most `rows` per partition and, where given, about `max_bytes`
+    of the table's uncompressed Parquet data: see `plan_file`) and where to run them
+    (`map`, which returns one result per job, in order)."""
 
     rows: int
     map: Mapper = serial_map
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,45 @@ def plan(rows: int, partition_rows: int) -> list[tuple[int, int]]:
     return [(s, min(s + partition_rows, rows)) for s in range(0, rows, partition_rows)]
 
 
+def plan_file(
+    metadata: pq.FileMetaData, partition_rows: int, partition_bytes: int | None = None
+) -> list[tuple[int, int]]:
+    """Row ranges of at most `partition_rows` rows and, with `partition_bytes`, about that
+    many bytes each, covering the file (one empty range for no rows).
+
+    A row's bytes are estimated as its row group's uncompressed size over its rows (the
+    file's metadata, nothing is read): a table of images or long texts gets fewer rows
+    per partition than one of events. A row larger than the limit is a partition of its
+    own. Without `partition_bytes` the ranges are `plan`'s."""
+    rows = metadata.num_rows
+    if partition_bytes is None or rows == 0:
+        return plan(rows, partition_rows)
+    ranges: list[tuple[int, int]] = []
+    start = position = taken = 0
+    used = 0.0
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        per_row = group.total_byte_size / group.num_rows if group.num_rows else 0.0
+        left = group.num_rows
+        while left:
+            room = partition_rows - taken
+            if per_row > 0:
+                room = min(room, int((partition_bytes - used) // per_row))
+            if room <= 0 and taken:  # full: close it, the row starts the next
+                ranges.append((start, position))
+                start, taken, used = position, 0, 0.0
+                continue
+            step = min(max(room, 1), left)
+            position, taken, left = position + step, taken + step, left - step
+            used += step * per_row
+            if taken == partition_rows:
+                ranges.append((start, position))
+                start, taken, used = position, 0, 0.0
+    if taken:
+        ranges.append((start, position))
+    return ranges
+
+
 def read_rows(path: str | Path, start: int, stop: int) -> pa.Table:
     """Rows `start..stop` of a Parquet file, reading only the row groups that hold them."""
     file = pq.ParquetFile(path)
@@ -104,6 +149,7 @@ def _frame(job: PartitionJob) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     from data_contracts import scrub_frame
 
     return_freed_memory()  # the jobs may run in a Dask worker's process
+    free_cycles()  # the last partition's frames
     frame = read_rows(job.path, job.start, job.stop).to_pandas()
     counts: dict[str, dict[str, int]] = {}
     for column in job.scrub:
@@ -201,7 +247,8 @@ def validate_partitioned(
         parts = tmp / "parts" / name
         parts.mkdir(parents=True)
         columns = pq.read_schema(manifest.path).names
-        ranges = plan(pq.ParquetFile(manifest.path).metadata.num_rows, partitions.rows)
+        metadata = pq.ParquetFile(manifest.path).metadata
+        ranges = plan_file(metadata, partitions.rows, partitions.max_bytes)
         jobs = [
             PartitionJob(
                 name, i, manifest.path, a, b, contract, when, tuple(scrub[name]), str(parts), known
@@ -232,6 +279,7 @@ def validate_partitioned(
                 kinds[kind] = kinds.get(kind, 0) + n
         if counted:
             pii_columns[name] = counted
+        free_cycles()  # the table's keys and verdicts
         log.info(
             "%s: %s rows in %d partitions validated in %.1f s",
             name,
@@ -259,20 +307,46 @@ def _has_nulls(file: pq.ParquetFile, column: str) -> bool:
     return False
 
 
+# What `profile_file` reads of a string or binary column at once (uncompressed Parquet
+# bytes): a batch of texts or images, not the column.
+PROFILE_BATCH_BYTES = 4 * 2**20
+
+
+def _batch_rows(metadata: pq.FileMetaData, column: str) -> int:
+    """Rows of `column` that hold about `PROFILE_BATCH_BYTES`, from the file's metadata."""
+    index = metadata.schema.names.index(column) if column in metadata.schema.names else None
+    if index is None or metadata.num_rows == 0:
+        return 65_536
+    size = sum(
+        metadata.row_group(g).column(index).total_uncompressed_size
+        for g in range(metadata.num_row_groups)
+    )
+    return max(1, min(65_536, int(PROFILE_BATCH_BYTES * metadata.num_rows // max(size, 1))))
+
+
 def profile_file(path: Path, ingested: str | Path, table: str, contract: Any) -> dict[str, Any]:
-    """`profile_table` of a written accepted table, reading one column at a time.
+    """`profile_table` of a written accepted table, reading one column at a time, and the
+    string and binary columns (texts, ids, images) a batch at a time (`ColumnProfile`).
 
     The whole-table path profiles accepted rows cut out of the ingested frame, so a column
     keeps the pandas type it had there: integers with a null in any ingested row are
     floats. The same conversion is made here, so the profiles are equal.
     """
-    from data_contracts.profile import profile_columns, profile_table
+    from data_contracts.profile import BATCHED_TYPES, ColumnProfile, profile_columns, profile_table
 
+    free_cycles()  # the last table's
     file = pq.ParquetFile(path)
     source = pq.ParquetFile(ingested)
     columns: dict[str, Any] = {}
-    for name in contract.properties:
+    for name, prop in contract.properties.items():
         if name not in file.schema_arrow.names:
+            continue
+        if prop.type in BATCHED_TYPES:
+            profile = ColumnProfile(prop)
+            rows = _batch_rows(file.metadata, name)
+            for batch in file.iter_batches(batch_size=rows, columns=[name]):
+                profile.add(batch.column(0))
+            columns[name] = profile.result()
             continue
         column = file.read(columns=[name]).column(0)
         had_nulls = _has_nulls(source, name)

@@ -22,6 +22,7 @@ from karpa.fingerprint import combine, digest_json
 from karpa.manifests import TableManifest, ValidateManifest
 from karpa.store import Store, write_manifest
 from karpa.validation.partitioned import (
+    SERIAL_PARTITION_BYTES,
     SERIAL_PARTITION_ROWS,
     Partitions,
     profile_file,
@@ -63,8 +64,9 @@ def validate(
     written first); see `raise_if_stopped`.
 
     Each table is validated a row range at a time, so memory is bounded by a partition,
-    not a table: `partitions` says how many rows and where they run (here, or on a
-    cluster); without it, `SERIAL_PARTITION_ROWS` at a time in this process. The result,
+    not a table: `partitions` says how many rows (and bytes) and where they run (here,
+    or on a cluster); without it, `SERIAL_PARTITION_ROWS` and `SERIAL_PARTITION_BYTES`
+    at a time in this process. The result,
     and the entry's key, do not depend on either."""
     from data_contracts import load_contracts
 
@@ -106,7 +108,12 @@ def _run(tables, contracts, cfg, when, store, tmp: Path, key: str, partitions) -
     (tmp / "quarantine").mkdir()
     scrub = {t: contracts[t].scrub_columns() if cfg.scrub_pii else [] for t in tables}
     results, pii_columns = validate_partitioned(
-        tables, contracts, scrub, when, tmp, partitions or Partitions(SERIAL_PARTITION_ROWS)
+        tables,
+        contracts,
+        scrub,
+        when,
+        tmp,
+        partitions or Partitions(SERIAL_PARTITION_ROWS, max_bytes=SERIAL_PARTITION_BYTES),
     )
     pii = {
         table: {

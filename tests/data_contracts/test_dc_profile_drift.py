@@ -180,3 +180,43 @@ def test_vocabulary_counted_a_chunk_at_a_time_is_the_whole_count():
     whole = int(texts.str.lower().str.split().explode().dropna().nunique())
     assert whole == len(WORDS)  # upper and lower case are one word
     assert _vocabulary(texts, chunk=7) == _vocabulary(texts) == whole
+
+
+def test_a_column_profiled_batch_by_batch_is_the_whole_columns_profile(monkeypatch):
+    import pyarrow as pa
+
+    from data_contracts import load_contract
+    from data_contracts.profile import ColumnProfile
+
+    # Few texts sampled for the vocabulary, so the sample ends inside a batch.
+    monkeypatch.setattr("data_contracts.profile.VOCABULARY_SAMPLE_ROWS", 40)
+    rng = np.random.default_rng(1)
+    n = 203
+    # Labels with tied counts, first seen in an order that is not their sorted order, and
+    # more of them than the shares keep (the rest is "__other__").
+    labels = [f"l{(i * 7) % 60}" if i % 5 else None for i in range(n)]
+    texts = [
+        None if i % 11 == 0 else " ".join(rng.choice([*WORDS, "Ünï", "çé"], rng.integers(1, 6)))
+        for i in range(n)
+    ]
+    ids = [f"m{i % 150}" for i in range(n)]
+    table = pa.table({"message_id": ids, "text": texts, "intent": labels})
+    contract = load_contract("messages")
+    whole = profile_table(table.to_pandas(), "messages", contract)["columns"]
+    for name in ("message_id", "text", "intent"):
+        for size in (1, 7, 64, n):
+            column = ColumnProfile(contract.properties[name])
+            for batch in table.select([name]).to_batches(max_chunksize=size):
+                column.add(batch.column(0))
+            assert column.result() == whole[name], (name, size)
+            assert json.dumps(column.result()) == json.dumps(whole[name])
+
+    blobs = pa.table({"bytes": [bytes(i % 37) if i % 9 else None for i in range(n)]})
+    images = load_contract("images")
+    whole = profile_table(blobs.to_pandas(), "images", images)["columns"]["bytes"]
+    column = ColumnProfile(images.properties["bytes"])
+    for batch in blobs.to_batches(max_chunksize=10):
+        column.add(batch.column(0))
+    assert column.result() == whole
+    with pytest.raises(ValueError, match="not integer"):
+        ColumnProfile(images.properties["width"])

@@ -40,3 +40,21 @@ def test_return_freed_memory_makes_jemalloc_the_arrow_pool():
     assert imported == before  # no side effect at import
     assert now == "jemalloc"
     assert int(held) >= 8_000_000  # the million int64 went through jemalloc
+
+
+# Arrow's C++ default pool is chosen when pyarrow loads; karpa, imported first, chooses it.
+POOL_SCRIPT = """
+import os
+os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+import karpa
+import pyarrow as pa
+print(os.environ["ARROW_DEFAULT_MEMORY_POOL"], pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.skipif(not _has_jemalloc(), reason="this pyarrow is built without jemalloc")
+def test_importing_karpa_first_makes_jemalloc_arrows_cpp_default():
+    out = subprocess.run(
+        [sys.executable, "-c", POOL_SCRIPT], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["jemalloc", "jemalloc"]

@@ -28,6 +28,8 @@ def test_local_is_the_default_and_dask_is_chosen_by_key():
         5000,
     )
     assert cfg.dask.workers == 2
+    assert cfg.dask.partition_bytes == 4 * 2**20
+    assert load_config(DEMO, ["dask.partition_mb=64"]).dask.partition_bytes == 64 * 2**20
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,7 @@ def test_local_is_the_default_and_dask_is_chosen_by_key():
         (["engine_address=tcp://h:8786"], r"engine_address: .*used by engine: dask only"),
         (["dask.workers=0"], r"with --set: dask.workers: .*greater than or equal to 1"),
         (["dask.partition_rows=10"], r"dask.partition_rows: .*greater than or equal to 100"),
+        (["dask.partition_mb=0"], r"dask.partition_mb: .*greater than or equal to 1"),
         (["dask.memory_limit=lots"], r"dask.memory_limit: .*pattern"),
         (["dask.connect_timeout_s=0"], r"dask.connect_timeout_s: .*greater than 0"),
         (["dask.wrokers=2"], r"did you mean 'dask.workers'"),

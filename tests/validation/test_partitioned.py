@@ -6,6 +6,7 @@ report and fingerprints; and the rows add up in every partition."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,14 @@ from karpa.demo import generate_world
 from karpa.ingest.stage import ingest_table
 from karpa.schema import TABLES
 from karpa.store import Store
-from karpa.validation.partitioned import Partitions, check_job, plan, read_rows, split_job
+from karpa.validation.partitioned import (
+    Partitions,
+    check_job,
+    plan,
+    plan_file,
+    read_rows,
+    split_job,
+)
 from karpa.validation.quarantine import write_quarantine
 from karpa.validation.stage import reference_time, validate
 
@@ -140,6 +148,22 @@ def test_stage_equals_whole_tables_and_any_partition_size(ingested, tmp_path):
         assert sum(job.stop - job.start for job in mine) == m.rows
     assert sum(1 for step, _, _ in seen if step is check_job) == len(splits)
 
+    # Partitions bounded by bytes: the images and texts are cut by their size, not rows.
+    seen.clear()
+    by_bytes = validate(
+        ingested,
+        DAY,
+        Store(tmp_path / "bytes"),
+        partitions=Partitions(100_000, recording_map, max_bytes=64 * 2**10),
+    )
+    _same_outputs(single, by_bytes)
+    splits = [(job, result) for step, job, result in seen if step is split_job]
+    images = [job for job, _ in splits if job.table == "images"]
+    assert len(images) > 3
+    assert sum(job.stop - job.start for job in images) == ingested["images"].rows
+    for job, (accepted, quarantine) in splits:
+        assert accepted + len(quarantine) == job.stop - job.start
+
 
 def test_plan_and_read_rows_cover_the_table(ingested):
     assert plan(0, 10) == [(0, 0)]
@@ -149,3 +173,39 @@ def test_plan_and_read_rows_cover_the_table(ingested):
     parts = [read_rows(events.path, a, b).to_pandas() for a, b in plan(events.rows, 777)]
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
     assert json.dumps(len(parts)) == str(-(-events.rows // 777))
+
+
+def _covers(ranges: list[tuple[int, int]], rows: int) -> bool:
+    return (
+        ranges[0][0] == 0
+        and ranges[-1][1] == rows
+        and all(a[1] == b[0] for a, b in pairwise(ranges))
+    )
+
+
+def test_plan_file_bounds_partitions_by_rows_and_bytes(ingested, tmp_path):
+    images = pq.ParquetFile(ingested["images"].path).metadata
+    # No byte bound: the row plan.
+    assert plan_file(images, 300) == plan(images.num_rows, 300)
+    # A byte bound: each partition within it (by its row groups' bytes per row), or one row.
+    limit = 32 * 2**10
+    per_row = images.row_group(0).total_byte_size / images.row_group(0).num_rows
+    ranges = plan_file(images, 10_000, limit)
+    assert _covers(ranges, images.num_rows) and len(ranges) > 3
+    assert all((b - a) * per_row <= limit or b - a == 1 for a, b in ranges)
+    assert plan_file(images, 10_000, 1) == [(i, i + 1) for i in range(images.num_rows)]
+    # Row groups of different row sizes: each row weighs its own group's bytes per row,
+    # and the row bound still holds.
+    small = pa.table({"x": pa.array(["a"] * 1000)})
+    large = pa.table({"x": pa.array(["b" * 1000] * 1000)})
+    path = tmp_path / "two.parquet"
+    with pq.ParquetWriter(path, small.schema, use_dictionary=False) as writer:
+        writer.write_table(small)
+        writer.write_table(large)
+    meta = pq.ParquetFile(path).metadata
+    ranges = plan_file(meta, 600, 100 * 2**10)
+    assert _covers(ranges, 2000)
+    assert all(b - a <= 600 for a, b in ranges)
+    assert [b - a for a, b in ranges if a >= 1000 and b - a < 600]  # the long rows, fewer
+    assert ranges[0] == (0, 600)  # short rows: the row bound
+    assert plan_file(pq.ParquetFile(ingested["items"].path).metadata, 10, 2**30)[0] == (0, 10)
