@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import json
 import logging
+import resource
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,9 @@ class PipelineRun:
     pretrain_steps: int = 0
     samples_per_s: float = 0.0  # pretraining throughput over its steps after the first
     pretrain_reused: bool = False  # the store held this foundation: an earlier run's
+    # The pipeline process's peak resident memory (MB) as each stage ended: the stage
+    # whose figure jumps is the one that set the peak.
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, run: dict[str, Any]) -> PipelineRun:
@@ -45,6 +49,7 @@ class PipelineRun:
             run["pretrain_steps"],
             run["pretrain_samples_per_s"],
             run.get("pretrain_reused", False),
+            run.get("peak_mb", {}),
         )
 
     def timing(self) -> str:
@@ -65,10 +70,16 @@ class PipelineRun:
             if self.pretrain_reused
             else f"{self.pretrain_steps} step(s) and setup{rate}"
         )
+        peaks = (
+            "; peak resident MB after "
+            + ", ".join(f"{stage} {mb:,.0f}" for stage, mb in self.peak_mb.items())
+            if self.peak_mb
+            else ""
+        )
         return (
             f"{self.label}: ingest+validate+align {s['prepare']:.0f} s, pretrain "
             f"{s['pretrain']:.0f} s ({pretrained}), "
-            f"fine-tune+evaluate {s['finetune']:.0f} s ({inner})"
+            f"fine-tune+evaluate {s['finetune']:.0f} s ({inner}){peaks}"
         )
 
 
@@ -199,6 +210,7 @@ def _run_stages(
     store = Store(store_root)
     views = direct_views(cfg, store)
     seconds = {"prepare": time.perf_counter() - began}
+    peak_mb = {"prepare": _peak_mb()}
 
     logger.info(
         "%s: pretrain (%s preset%s)",
@@ -211,12 +223,14 @@ def _run_stages(
         views, cfg.pretrain, cfg.seed, store, on_metrics=pretrain_progress(label)
     )
     seconds["pretrain"] = time.perf_counter() - began
+    peak_mb["pretrain"] = _peak_mb()
 
     (app,) = cfg.finetune.applications
     logger.info("%s: fine-tune and evaluate %s", label, app)
     began = time.perf_counter()
     manifest = run_application(app, views, foundation, cfg.finetune, store)
     seconds["finetune"] = time.perf_counter() - began
+    peak_mb["finetune"] = _peak_mb()
     run = PipelineRun(
         label,
         json.loads(Path(manifest.report).read_text()),
@@ -225,9 +239,15 @@ def _run_stages(
         foundation.steps,
         foundation.samples_per_s,
         foundation.skipped,
+        peak_mb,
     )
     logger.info("  %s", run.timing())
     return run
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def subsample(task: str, source: Path, out: Path) -> Path:

@@ -136,6 +136,7 @@ class TaskResult:
                 "pretrain_steps": r.pretrain_steps,
                 "pretrain_samples_per_s": r.samples_per_s,
                 "pretrain_reused": r.pretrain_reused,
+                "peak_mb": r.peak_mb,
                 "report": {k: v for k, v in r.report.items() if k != "artifacts"},
             }
             for r in self.runs

@@ -276,3 +276,24 @@ def test_a_reused_foundation_is_said_in_the_timing_line():
     assert "300 step(s) and setup, 5.0 samples/s" in fresh.timing()
     assert "an earlier run's foundation reused, 300 step(s)" in reused.timing()
     assert "samples/s" not in reused.timing()
+
+
+def test_the_timing_line_names_the_peak_memory_after_each_stage():
+    seconds = {"prepare": 1.0, "pretrain": 0.2, "finetune": 30.0}
+    peaks = {"prepare": 512.0, "pretrain": 1900.4, "finetune": 4096.0}
+    run = PipelineRun("a", {}, Path(), seconds, 300, 5.0, peak_mb=peaks)
+    assert run.timing().endswith(
+        "peak resident MB after prepare 512, pretrain 1,900, finetune 4,096"
+    )
+    assert "peak resident" not in PipelineRun("b", {}, Path(), seconds, 300, 5.0).timing()
+    again = PipelineRun.from_json(
+        {
+            "label": "a",
+            "report": {},
+            "seconds": seconds,
+            "pretrain_steps": 300,
+            "pretrain_samples_per_s": 5.0,
+            "peak_mb": peaks,
+        }
+    )
+    assert again.peak_mb == peaks
