@@ -6,6 +6,8 @@ the cold-item and short-history slices.
 
     .venv/bin/python bench/rec_recipe.py --pretrain-steps 100 --home .karpa/bench/rec-recipe
     .venv/bin/python bench/rec_recipe.py --world demo --home .karpa/bench/rec-recipe-demo
+    .venv/bin/python bench/rec_recipe.py --world demo --attention causal \
+        --set finetune.recommendation.epochs=16     # any config override, every variant
 
 Validation is each user's second-to-last item after the rest of the training period (the
 application's leave-last-out split); the test items are never read. The recipe otherwise
@@ -60,6 +62,13 @@ def parse_args() -> argparse.Namespace:
         help="folder holding movielens_latest_small/",
     )
     parser.add_argument("--home", type=Path, default=Path(".karpa/bench/rec-recipe"))
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every variant, e.g. finetune.recommendation.epochs=16",
+    )
     return parser.parse_args()
 
 
@@ -110,6 +119,7 @@ def main() -> None:
     ]
     sets += [f"pretrain.preset={args.preset}"] if args.preset else []
     sets += [f"pretrain.steps={args.pretrain_steps}"] if args.pretrain_steps else []
+    sets += args.set
     cfg = load_config(config, sets, str(data_root))
     store = Store(args.home / "store")
     views = direct_views(cfg, store)

@@ -22,9 +22,11 @@ class RecommendationConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     cloze_prob: float = 0.3  # bidirectional attention only
-    # "bidirectional" (BERT4Rec, as pretraining trained the behaviour tower) or "causal"
-    # (SASRec: every position of a window predicts the next item).
-    attention: str = "bidirectional"
+    # "causal" (SASRec: every position of a window predicts the next item) or
+    # "bidirectional" (BERT4Rec, as pretraining trained the behaviour tower). Causal won on
+    # validation users on both the demo world and MovieLens (bench/rec_recipe.py; README,
+    # "The demo world's recommender, on validation").
+    attention: str = "causal"
     # Each training step scores this share of the warm items by content alone (their id
     # part and bias left out), as a cold item is scored (DropoutNet).
     id_dropout: float = 0.0
