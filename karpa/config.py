@@ -324,6 +324,12 @@ class PretrainConfig(Section, TorchrunSettings):
         "trained from scratch: random, or cooccurrence (which tokens share a text in the "
         "corpus; karpa_models/cooccurrence.py). A pretrained start keeps its own.",
     )
+    activation_checkpointing: bool | None = Field(
+        None,
+        description="Override the preset: recompute each transformer block's activations in "
+        "the backward pass instead of keeping them (less peak memory, about a third more "
+        "compute per step, the same updates).",
+    )
     checks: ChecksSettings = Field(
         default_factory=ChecksSettings,
         description="Downstream checks on validation data that choose the foundation's checkpoint.",
@@ -381,6 +387,8 @@ class PretrainConfig(Section, TorchrunSettings):
             updates["text_views"] = self.text_views
         if self.token_init is not None:
             updates["token_init"] = self.token_init
+        if self.activation_checkpointing is not None:
+            updates["activation_checkpointing"] = self.activation_checkpointing
         return model_cfg, dataclasses.replace(train_cfg, **updates)
 
 

@@ -176,6 +176,10 @@ class TrainConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
     progress: bool = False  # a tqdm bar on rank 0 (log lines are always written)
+    # Recompute each transformer block's activations in the backward pass instead of
+    # keeping them (karpa_models/layers.py): the same updates, less peak memory (a text
+    # step's activations dominate it), about a third more compute per step.
+    activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         positive = (

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 class SelfAttention(nn.Module):
@@ -93,10 +95,24 @@ class Encoder(nn.Module):
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * layers))
 
+    # Activation checkpointing: keep only each block's input for the backward pass and
+    # recompute the block's inside there (about one more forward pass), so a training
+    # step holds one block's activations at a time instead of every block's.
+    checkpointing: bool = False
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        recompute = self.checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x, mask)
+            # The recomputation replays the forward's RNG state: the same dropout masks.
+            x = checkpoint(block, x, mask, use_reentrant=False) if recompute else block(x, mask)
         return self.ln_f(x)
+
+
+def set_activation_checkpointing(model: nn.Module, on: bool) -> None:
+    """Switch activation checkpointing on or off in every Encoder of `model`."""
+    for module in model.modules():
+        if isinstance(module, Encoder):
+            module.checkpointing = on
 
 
 def init_weights(module: nn.Module) -> None:

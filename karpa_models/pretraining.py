@@ -24,6 +24,7 @@ from karpa_models.cooccurrence import init_token_embeddings, starts_from_cooccur
 from karpa_models.corpus import PretrainCorpus
 from karpa_models.engine import MetricsCallback, train
 from karpa_models.hf_text import pretrained_tokenizer
+from karpa_models.layers import set_activation_checkpointing
 from karpa_models.model import FoundationModel, build_model, resolve_text_init
 from karpa_models.optim import seed_everything
 from karpa_models.pretrain_step import PretrainStep
@@ -137,6 +138,7 @@ def pretrain(
             if runtime.distributed:
                 torch.manual_seed(train_cfg.seed + runtime.rank)  # each rank its own dropout
         model.set_tokenizer(tokenizer)
+        set_activation_checkpointing(model, train_cfg.activation_checkpointing)
         tokenizer_path = out_dir / "tokenizer.json"
         if runtime.is_main:
             save_tokenizer(tokenizer, tokenizer_path)

@@ -30,13 +30,18 @@ OnCheck = Callable[[int, float], None]
 
 def pretrain_key(views: AlignManifest, cfg: PretrainConfig, seed: int) -> str:
     model_cfg, train_cfg = cfg.model_configs(seed)
-    # Device, precision and the progress bar do not change what is learned on CPU; they
-    # stay out of the key so a run on another machine can reuse the checkpoint.
-    train = {
-        k: v
-        for k, v in train_cfg.to_dict().items()
-        if k not in ("device", "precision", "progress", "num_workers", "log_every")
-    }
+    # Device, precision, the progress bar and activation checkpointing do not change what
+    # is learned on CPU; they stay out of the key so a run on another machine can reuse
+    # the checkpoint.
+    how = (
+        "device",
+        "precision",
+        "progress",
+        "num_workers",
+        "log_every",
+        "activation_checkpointing",
+    )
+    train = {k: v for k, v in train_cfg.to_dict().items() if k not in how}
     return combine(
         [
             PRETRAIN_VERSION,

@@ -175,3 +175,18 @@ def test_override_is_checked_without_its_file():
         check_overrides(["pretrain.stepz=5"], option="overrides")
     with pytest.raises(ConfigError, match=r"data.sources.items.format: Field required"):
         check_overrides(["data.sources.items={path: x.csv}"])
+
+
+def test_activation_checkpointing_reaches_training_and_keeps_the_foundations_key():
+    from karpa.manifests import AlignManifest
+    from karpa.pretraining.stage import pretrain_key
+
+    views = AlignManifest(fingerprint="f" * 16, path="views", views={}, coverage={})
+    plain = load_config(CONFIGS / "demo.yaml").pretrain
+    on = load_config(CONFIGS / "demo.yaml", ["pretrain.activation_checkpointing=true"]).pretrain
+    assert not plain.model_configs(0)[1].activation_checkpointing
+    assert on.model_configs(0)[1].activation_checkpointing
+    # The same updates, recomputed: a foundation trained either way is reused by the other.
+    assert pretrain_key(views, on, 0) == pretrain_key(views, plain, 0)
+    with pytest.raises(ConfigError, match="activation_checkpointing"):
+        load_config(CONFIGS / "demo.yaml", ["pretrain.activation_checkpointing=maybe"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from karpa_models.config import BehaviourConfig, ImageConfig, ModelConfig, TextConfig
-from karpa_models.layers import mean_pool
+from karpa_models.layers import Encoder, mean_pool, set_activation_checkpointing
 from karpa_models.model import build_model
 from karpa_models.tokenizer import train_tokenizer
 from karpa_models.towers import BehaviourTower, ImageTower, TextTower
@@ -121,3 +121,32 @@ def test_model_without_catalogue_has_no_behaviour_tower():
     assert model.behaviour is None
     with pytest.raises(ValueError, match="no behaviour tower"):
         model.item_behaviour_embeddings()
+
+
+def test_activation_checkpointing_recomputes_blocks_in_backward_with_the_same_gradients():
+    torch.manual_seed(0)
+    enc = Encoder(width=16, layers=2, heads=2, mlp_ratio=2, dropout=0.1).train()
+    x = torch.randn(3, 5, 16)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] + [False] * 4])
+    calls = []
+    for block in enc.blocks:
+        # A pre-hook: the recomputation may stop as soon as it has what backward needs.
+        block.register_forward_pre_hook(lambda *_: calls.append(1))
+
+    def grads() -> list[torch.Tensor]:
+        enc.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks in both runs
+        enc(x, mask).pow(2).sum().backward()
+        return [p.grad.clone() for p in enc.parameters()]
+
+    kept = grads()
+    assert len(calls) == 2  # one forward per block
+    set_activation_checkpointing(enc, True)
+    calls.clear()
+    recomputed = grads()
+    assert len(calls) == 4  # and each block once more in the backward pass
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(kept, recomputed, strict=True))
+    with torch.no_grad():
+        calls.clear()
+        enc(x, mask)
+        assert len(calls) == 2  # nothing to recompute without gradients

@@ -208,3 +208,15 @@ def test_cuda_trains_in_bf16_and_saves_a_cpu_loadable_checkpoint(tmp_path, corpu
     model, _, _ = load_foundation(result.checkpoint_path)  # map_location cpu
     assert model.device.type == "cpu"
     assert model.embed_text(["a red mug"]).dtype == np.float32
+
+
+def test_activation_checkpointing_does_not_change_the_run(
+    tmp_path, corpus, tokenizer, make_configs
+):
+    model_cfg, train_cfg = make_configs(steps=3, checkpoint_every=3)
+    kept = pretrain(corpus, model_cfg, train_cfg, tmp_path / "kept", tokenizer=tokenizer)
+    recomputing = dataclasses.replace(train_cfg, activation_checkpointing=True)
+    again = pretrain(corpus, model_cfg, recomputing, tmp_path / "again", tokenizer=tokenizer)
+    a, b = _all_weights(kept.checkpoint_path), _all_weights(again.checkpoint_path)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert kept.final_losses == pytest.approx(again.final_losses, abs=1e-5)
