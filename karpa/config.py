@@ -327,8 +327,8 @@ class PretrainConfig(Section, TorchrunSettings):
     activation_checkpointing: bool | None = Field(
         None,
         description="Override the preset: recompute each transformer block's activations in "
-        "the backward pass instead of keeping them (less peak memory, about a third more "
-        "compute per step, the same updates).",
+        "the backward pass instead of keeping them: the same updates and less peak memory, "
+        "for one more forward pass per step (README, Performance).",
     )
     checks: ChecksSettings = Field(
         default_factory=ChecksSettings,

@@ -178,7 +178,7 @@ class TrainConfig:
     progress: bool = False  # a tqdm bar on rank 0 (log lines are always written)
     # Recompute each transformer block's activations in the backward pass instead of
     # keeping them (karpa_models/layers.py): the same updates, less peak memory (a text
-    # step's activations dominate it), about a third more compute per step.
+    # step's activations dominate it), one more forward pass of compute per step.
     activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
