@@ -98,7 +98,7 @@ def main() -> None:
 
     from karpa.applications.data import load_recommendation
     from karpa.applications.encoders import load_encoders
-    from karpa.applications.recommendation import hybrid_model
+    from karpa.applications.recommendation import hybrid_model, sampled_negatives
     from karpa.config import load_config
     from karpa.evaluation.baselines import EASERecommender
     from karpa.evaluation.ranking import evaluate_ranking, seen_mask, validation_metrics
@@ -143,7 +143,8 @@ def main() -> None:
     # Against the sampled protocol's negatives too: in a full ranking a cold item rarely
     # reaches anyone's top 10, so only there can content's (and id dropout's) effect on
     # cold items show.
-    sampled_slices = {f"{name} ({rc.n_negatives} neg)": slices[name] for name in SAMPLED}
+    n_neg = sampled_negatives(rc.n_negatives, len(data.catalogue))  # as the report's protocol
+    sampled_slices = {f"{name} ({n_neg} neg)": slices[name] for name in SAMPLED}
 
     def sliced(scores: np.ndarray) -> str:
         full = evaluate_ranking(scores, data.val_targets, exclude=exclude).per_user()
@@ -151,7 +152,7 @@ def main() -> None:
             scores,
             data.val_targets,
             exclude=exclude,
-            n_negatives=rc.n_negatives,
+            n_negatives=n_neg,
             seed=rc.negatives_seed,
         ).per_user()
         cells = [(full, rows) for rows in slices.values()]
@@ -206,7 +207,7 @@ def main() -> None:
         f"seed {args.seed}; validation users: {counts} (cold: target item with < "
         f"{rc.cold_below} training interactions; short: < {SHORT_BELOW} training events); "
         f"full ranking of {len(data.catalogue)} items, history items excluded; the "
-        f"'neg' columns rank the item among {rc.n_negatives} sampled negatives (seed "
+        f"'neg' columns rank the item among {n_neg} sampled negatives (seed "
         f"{rc.negatives_seed}) instead"
     )
     names = " | ".join(f"val NDCG@10 {name}" for name in [*slices, *sampled_slices])
