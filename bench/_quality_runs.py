@@ -36,6 +36,9 @@ class PipelineRun:
     # The pipeline process's peak resident memory (MB) as each stage ended: the stage
     # whose figure jumps is the one that set the peak.
     peak_mb: dict[str, float] = field(default_factory=dict)
+    # The pretraining checks' one-sentence verdict (which checkpoint is the foundation),
+    # empty when the checks were off or the foundation was reused.
+    pretrain_verdict: str = ""
 
     @classmethod
     def from_json(cls, run: dict[str, Any]) -> PipelineRun:
@@ -50,6 +53,7 @@ class PipelineRun:
             run["pretrain_samples_per_s"],
             run.get("pretrain_reused", False),
             run.get("peak_mb", {}),
+            run.get("pretrain_verdict", ""),
         )
 
     def timing(self) -> str:
@@ -76,10 +80,11 @@ class PipelineRun:
             if self.peak_mb
             else ""
         )
+        verdict = f"; checks: {self.pretrain_verdict}" if self.pretrain_verdict else ""
         return (
             f"{self.label}: ingest+validate+align {s['prepare']:.0f} s, pretrain "
             f"{s['pretrain']:.0f} s ({pretrained}), "
-            f"fine-tune+evaluate {s['finetune']:.0f} s ({inner}){peaks}"
+            f"fine-tune+evaluate {s['finetune']:.0f} s ({inner}){peaks}{verdict}"
         )
 
 
@@ -240,6 +245,7 @@ def _run_stages(
         foundation.samples_per_s,
         foundation.skipped,
         peak_mb,
+        foundation.checks.get("sentence", ""),
     )
     logger.info("  %s", run.timing())
     return run

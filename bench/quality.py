@@ -148,6 +148,7 @@ class TaskResult:
                 "pretrain_samples_per_s": r.samples_per_s,
                 "pretrain_reused": r.pretrain_reused,
                 "peak_mb": r.peak_mb,
+                "pretrain_verdict": r.pretrain_verdict,
                 "report": {k: v for k, v in r.report.items() if k != "artifacts"},
             }
             for r in self.runs

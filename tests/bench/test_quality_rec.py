@@ -297,3 +297,18 @@ def test_the_timing_line_names_the_peak_memory_after_each_stage():
         }
     )
     assert again.peak_mb == peaks
+
+
+def test_the_timing_line_ends_with_the_pretraining_checks_verdict():
+    seconds = {"prepare": 1.0, "pretrain": 0.2, "finetune": 30.0}
+    verdict = "No checkpoint beat step 0 on the mean of the validation checks: the start."
+    run = PipelineRun("a", {}, Path(), seconds, 300, 5.0, pretrain_verdict=verdict)
+    assert run.timing().endswith(f"; checks: {verdict}")
+    assert "checks:" not in PipelineRun("b", {}, Path(), seconds, 300, 5.0).timing()
+    kept = {"label": "a", "report": {}, "seconds": seconds, "pretrain_steps": 300}
+    again = PipelineRun.from_json(
+        {**kept, "pretrain_samples_per_s": 5.0, "pretrain_verdict": verdict}
+    )
+    assert again.pretrain_verdict == verdict
+    # A file written before the verdict was kept reads as no verdict.
+    assert PipelineRun.from_json({**kept, "pretrain_samples_per_s": 5.0}).pretrain_verdict == ""
