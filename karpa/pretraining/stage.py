@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from karpa.allocators import trim_heap
 from karpa.config import PretrainConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, FoundationManifest
@@ -68,6 +69,22 @@ def pretrain_foundation(
     karpa_models.pretraining.pretrain). With `pretrain.nproc_per_node` (or `nnodes`)
     above 1 the training runs under torchrun (karpa/pretraining/torchrun.py), and both
     are fed from its rank 0 as it goes; the manifest is the same either way."""
+    try:
+        return _pretrain_foundation(views, cfg, seed, store, on_metrics, on_check)
+    finally:
+        # The model, batches and activations are garbage now; the fine-tunes that run
+        # next in this process should not stack their peak on pages nothing uses.
+        trim_heap()
+
+
+def _pretrain_foundation(
+    views: AlignManifest,
+    cfg: PretrainConfig,
+    seed: int,
+    store: Store,
+    on_metrics: MetricsCallback | None,
+    on_check: OnCheck | None,
+) -> FoundationManifest:
     from karpa.pretraining.torchrun import pretrain_with_torchrun
     from karpa_models.pretraining import load_foundation, pretrain
     from karpa_models.retrieval import evaluate_retrieval
