@@ -673,7 +673,11 @@ def reprint_banking77(path: Path, command: str) -> None:
         print(f"# from: {path}: {results['command']}", flush=True)
         reports = {r["label"].split()[-1]: r["report"] for r in task["runs"]}
         figures, lines = task["figures"], []
-        named = [(rows.OWN, reports["own-init"]), (rows.MINILM_START, reports["MiniLM-init"])]
+        named = [
+            (name, reports[start])
+            for name, start in ((rows.OWN, "own-init"), (rows.MINILM_START, "MiniLM-init"))
+            if start in reports  # a file of one pipeline (--inits)
+        ]
     lines += [*(f"target: {t}" for t in banking77_targets(figures)), *banking77_extra(named)]
     print("\n".join(lines), flush=True)
 
