@@ -90,12 +90,17 @@ def attribute_tokens(
     targets: Sequence[int] | None = None,
     n_steps: int = 16,
     batch_size: int = 16,
+    max_sequences: int = 128,
 ) -> list[TokenAttribution]:
     """Attributions of each text's tokens to the logit of its target class.
 
     model: a TextClassifier (ids (B, T), mask (B, T) -> logits (B, C)), put in eval mode;
     targets: class index per text (default: the model's top class). Runs on the model's
-    device in fp32 (n_steps forward and backward passes per text).
+    device in fp32 (n_steps forward and backward passes per text). max_sequences: how many
+    interpolated sequences one forward and backward pass holds (Captum's internal batch;
+    at least a batch's texts); the integral is the same sum of steps whatever the chunks,
+    but a pass keeps every layer's activations of all its sequences: on Banking77 (small
+    preset, 32 steps) 16 texts' 512 sequences at once held about 2 GB, 128 about 0.6 GB.
     """
     from captum.attr import LayerIntegratedGradients
 
@@ -126,7 +131,7 @@ def attribute_tokens(
             target=target,
             additional_forward_args=(mask,),
             n_steps=n_steps,
-            internal_batch_size=max(1, len(rows)) * n_steps,
+            internal_batch_size=max(len(rows), min(len(rows) * n_steps, max_sequences)),
             return_convergence_delta=True,
         )
         per_token = attr.sum(-1).detach().float().cpu().numpy()  # (B, T)

@@ -69,6 +69,17 @@ def test_the_deciding_keyword_gets_the_highest_attribution(keyword_model, make_t
     assert np.mean([abs(a.delta) for a in attributions]) < 0.3
 
 
+def test_attributions_do_not_depend_on_how_many_steps_one_pass_holds(keyword_model, make_texts):
+    clf, _, _ = keyword_model
+    texts, _ = make_texts(12, seed=6)
+    args = (clf.model, clf.tokenizer, texts, clf.max_len)
+    whole = attribute_tokens(*args, n_steps=16, batch_size=4, max_sequences=4 * 16)
+    chunked = attribute_tokens(*args, n_steps=16, batch_size=4, max_sequences=4 * 3)
+    for a, b in zip(whole, chunked, strict=True):
+        assert (a.target, a.tokens) == (b.target, b.tokens)
+        assert np.allclose(a.scores, b.scores, atol=1e-5)
+
+
 def test_nearest_examples_share_the_class_and_survive_save_and_load(keyword_model, tmp_path):
     clf, train_x, train_y = keyword_model
     classes = clf.classes
