@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 from _common import direct_views, header
+from quality import SHOTS, banking77_sets
 
 from karpa.config import CONFIGS, load_config
 from karpa.home import activate
 
-SHOTS = 10
 BEFORE = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # the applications' grid until 2026-12-04
 
 
@@ -79,8 +79,7 @@ def banking77_task(data: Path, store: Path, seeds: list[int]):
     from karpa.applications.data import load_text_task
     from karpa.store import Store
 
-    sets = ["until=align", f"align.k_shots=[{SHOTS}]", f"align.fewshot_seeds={seeds}"]
-    cfg = load_config(CONFIGS / "real" / "banking77.yaml", sets, str(data))
+    cfg = load_config(CONFIGS / "real" / "banking77.yaml", banking77_sets(seeds), str(data))
     views = direct_views(cfg, Store(store))
     return load_text_task(Path(views.path), "intent", ["oos"], None, [SHOTS], seeds)
 

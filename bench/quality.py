@@ -200,17 +200,23 @@ def text_runs(
     return own, minilm
 
 
-def banking77(data: Path, opts: Options) -> TaskResult:
-    from karpa.applications.data import load_text_task
-
-    seeds = opts.seeds
-    sets = [
+def banking77_sets(seeds: list[int]) -> list[str]:
+    """Banking77's protocol as config: `SHOTS`-shot subsets at each seed (align and the
+    learning curve), and the whole official test split."""
+    return [
         f"align.k_shots=[{SHOTS}]",
         f"align.fewshot_seeds={seeds}",
         f"finetune.intent.k_shots=[{SHOTS}]",
         f"finetune.intent.seeds={seeds}",
         "finetune.intent.max_test_examples=null",
-    ]  # the whole official test split
+    ]
+
+
+def banking77(data: Path, opts: Options) -> TaskResult:
+    from karpa.applications.data import load_text_task
+
+    seeds = opts.seeds
+    sets = banking77_sets(seeds)
     own, minilm = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
     ran = [r for r in (own, minilm) if r is not None]
     first = ran[0]  # both pipelines share the views, the protocol and the recipe

@@ -86,7 +86,7 @@ def trim_heap() -> bool:
         trim = libc.malloc_trim
     except (OSError, AttributeError):  # musl, macOS, Windows
         return False
-    gc.collect()  # what only reference cycles hold is freed first
+    free_cycles()  # what only reference cycles hold is freed first
     return bool(trim(0))
 
 
