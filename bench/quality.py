@@ -698,6 +698,8 @@ def main() -> None:
     if args.tables_from:
         reprint_banking77(args.tables_from, command.strip())
         return
+    if args.minilm is not None and not (args.minilm / "config.json").is_file():
+        raise SystemExit(f"--minilm {args.minilm}: not a model folder (no config.json in it)")
     # `kill` unwinds like Ctrl-C: the running pipeline's process is stopped with the bench
     # (run_pipeline) and the scratch folder is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
