@@ -109,10 +109,21 @@ class Encoder(nn.Module):
 
 
 def set_activation_checkpointing(model: nn.Module, on: bool) -> None:
-    """Switch activation checkpointing on or off in every Encoder of `model`."""
+    """Switch activation checkpointing on or off in every Encoder of `model`, and in every
+    Hugging Face encoder (a pretrained text start) by its own switch."""
     for module in model.modules():
         if isinstance(module, Encoder):
             module.checkpointing = on
+        elif hasattr(module, "activation_checkpointing_enable"):
+            # transformers' PreTrainedModel: the same non-reentrant torch checkpoint per
+            # layer, active in training mode only, as in Encoder.
+            if on:
+                # An encoder keeps no key/value cache; saying so spares transformers'
+                # warning that a cache and checkpointing do not mix.
+                module.config.use_cache = False
+                module.activation_checkpointing_enable({"use_reentrant": False})
+            elif module.is_activation_checkpointing:
+                module.activation_checkpointing_disable()
 
 
 def init_weights(module: nn.Module) -> None:

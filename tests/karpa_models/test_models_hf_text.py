@@ -85,3 +85,46 @@ def test_pretrained_start_pretrains_and_reloads_without_the_folder(
     assert cfg == ModelConfig.from_dict(result.model_config)
     assert loaded_tok.token_to_id("[MASK]") == 103
     assert loaded.embed_text(["a red car"]).shape == (1, model_cfg.embed_dim)
+
+
+def test_activation_checkpointing_reaches_a_pretrained_start_with_the_same_gradients():
+    from karpa_models.hf_text import HFTextTower
+    from karpa_models.layers import set_activation_checkpointing
+
+    torch.manual_seed(0)
+    bert = {
+        "model_type": "bert",
+        "vocab_size": 50,
+        "hidden_size": 16,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 16,
+    }
+    tower = HFTextTower(bert, max_len=16, init_from=None).train()
+    ids = torch.randint(5, 50, (3, 7))
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3, [True] * 2 + [False] * 5])
+
+    def step() -> tuple[list[torch.Tensor], int]:
+        """The gradients, and the bytes the forward pass kept for the backward pass."""
+        kept = 0
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            nonlocal kept
+            kept += t.numel() * t.element_size()
+            return t
+
+        tower.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks in both runs
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = tower(ids, mask)
+        out.pow(2).sum().backward()
+        return [p.grad.clone() for p in tower.parameters() if p.grad is not None], kept
+
+    plain, plain_bytes = step()
+    set_activation_checkpointing(tower, True)
+    recomputed, recomputed_bytes = step()
+    assert recomputed_bytes < 0.6 * plain_bytes  # only each layer's input is kept
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, recomputed, strict=True))
+    set_activation_checkpointing(tower, False)
+    assert step()[1] == plain_bytes
