@@ -202,6 +202,7 @@ def _run_stages(
     """ingest -> validate -> align -> pretrain -> fine-tune and evaluate, timed."""
     from _common import direct_views
 
+    from karpa.allocators import bound_heap
     from karpa.config import load_config
     from karpa.finetuning import run_application
     from karpa.pretraining.stage import pretrain_foundation
@@ -212,6 +213,7 @@ def _run_stages(
     cfg = load_config(
         PRESETS / f"{preset}.yaml", ["until=finetune", "pretrain.progress=false", *sets], str(data)
     )
+    bound_heap(cfg)  # as the pipeline flow does where it starts
     store = Store(store_root)
     views = direct_views(cfg, store)
     seconds = {"prepare": time.perf_counter() - began}

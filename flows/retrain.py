@@ -30,6 +30,7 @@ from flows.params import (
     RetrainParams,
     Until,
 )
+from karpa.allocators import bound_heap
 from karpa.config import RunConfig, TrackingConfig
 from karpa.home import Home, resolve_home
 from karpa.run_report import mlflow_ui_url
@@ -92,6 +93,7 @@ def pipeline(cfg: RunConfig, home: Home) -> dict:
 
     With `finetune.foundation: champion` the registry's champion foundation replaces the
     pretrain stage: an on-demand fine-tune from what is serving."""
+    bound_heap(cfg)
     run = open_pipeline_run(cfg, home)
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:

@@ -20,6 +20,7 @@ from flows.data_stages import data_stages
 from flows.failure import failed_state
 from flows.hooks import report_run
 from flows.params import DEFAULT_CONFIG, FORM, ConfigPath, DataRoot, Overrides
+from karpa.allocators import bound_heap
 from karpa.config import RunConfig, field_bounds, load_config
 from karpa.config_search import Objective, SearchApplication, SearchConfig
 from karpa.home import Home, resolve_home
@@ -141,6 +142,7 @@ def architecture_search(
 
 def search_pipeline(cfg: RunConfig, home: Home) -> dict:
     """The data stages (reused when unchanged), then the study, under one MLflow run."""
+    bound_heap(cfg)
     run = open_pipeline_run(cfg, home, search=True)
     summary: dict = {"mlflow_run_id": run.mlflow_run_id}
     try:

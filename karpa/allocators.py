@@ -16,14 +16,18 @@ imports pyarrow. At 10x the demo world the second alone held some 70 MB of freed
 after ingestion (276 against 206 MB resident). Results do not depend on either. The
 figures are README's "Memory and time" (bench/scale.py).
 
-glibc's malloc keeps its thresholds. Fixing its mmap and trim thresholds low (128 KiB) also
-hands numpy's and pandas' freed blocks back, but the setting is process-wide and cannot
-be undone, and pretraining runs in the flow's process after the data stages: every
-tensor over the threshold then becomes a fresh mapping, page faults included, and a
-CPU training step measured 20 % slower (264 against 218 ms for a two-layer MLP step).
-Instead `trim_heap` hands glibc's free pages back once, where pretraining ends: its
-activations are freed by then, but glibc keeps their pages (its mmap threshold rises with
-each large block freed, so later blocks come from the heap), and the fine-tunes that run
+glibc's malloc maps a block above its mmap threshold fresh and unmaps it when it is freed;
+blocks below it come from the heap, whose free pages stay resident. The threshold starts
+at 128 KiB and rises to the size of each mapped block freed (up to 32 MiB), so after a
+training step's first large tensor is freed the activations of the next ones come from the
+heap, and its fragments keep the process's resident memory at about twice what the step
+holds live (a MiniLM-started pretraining step on Banking77 with activation checkpointing:
+3.4 GB resident against 1.7 GB with a fixed 4 MiB threshold). `fix_mmap_threshold` fixes
+it, for runs whose memory matters more than their speed (`mmap_threshold_mb` in the run
+config): every tensor above the threshold then costs a fresh mapping and its page faults,
+a fifth of a CPU training step's time at 4 MiB, less at 16 MiB (README, Performance).
+By default the threshold is left to glibc; `trim_heap` hands glibc's free pages back once,
+where pretraining ends: its activations are freed by then, and the fine-tunes that run
 next in the same process would otherwise add their own peak on top.
 
 Memory that is not freed at all also counts: a frame in a reference cycle (pandas' and
@@ -37,12 +41,19 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
+import os
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from karpa.config import RunConfig
 
 log = logging.getLogger(__name__)
 
 _done = False
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc's malloc.h)
+MAX_MMAP_THRESHOLD_MB = 32  # glibc refuses more on 64-bit (HEAP_MAX_SIZE / 2)
 
 
 def use_jemalloc() -> str:
@@ -95,3 +106,28 @@ def free_cycles() -> None:
     partition, a table, a view), where the last batch's frames are garbage. A full
     collection takes tens of milliseconds with the data stages' libraries loaded."""
     gc.collect()
+
+
+def fix_mmap_threshold(mb: int) -> bool:
+    """Fix glibc malloc's mmap threshold at `mb` MiB in this process (its rise with each
+    large block freed stops) and, through `MALLOC_MMAP_THRESHOLD_`, in the processes it
+    starts from now on (torchrun's workers, spawned fine-tunes, Dask workers). -> whether
+    this process took it; False where the C library is not glibc."""
+    if not 1 <= mb <= MAX_MMAP_THRESHOLD_MB:
+        raise ValueError(f"mmap threshold {mb} MiB: glibc takes 1 to {MAX_MMAP_THRESHOLD_MB}")
+    size = mb << 20
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(size)
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl, macOS, Windows
+        return False
+    taken = bool(mallopt(M_MMAP_THRESHOLD, size))
+    log.info("glibc mmap threshold fixed at %d MiB", mb)
+    return taken
+
+
+def bound_heap(cfg: RunConfig) -> None:
+    """The run config's `mmap_threshold_mb`, if set, for this process (where a pipeline
+    starts) and the ones it starts."""
+    if cfg.mmap_threshold_mb is not None:
+        fix_mmap_threshold(cfg.mmap_threshold_mb)

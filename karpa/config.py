@@ -507,6 +507,14 @@ class RunConfig(Section):
         "empty: a local cluster started and closed by the run.",
     )
     dask: DaskConfig = DaskConfig()
+    mmap_threshold_mb: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="Fix glibc malloc's mmap threshold (MiB) for the run's process and those "
+        "it starts: tensors above it are unmapped when freed, which bounds CPU training's "
+        "resident memory for a slower step (karpa/allocators.py). Empty: glibc's own.",
+    )
     data: DataConfig
     ingest: IngestConfig = IngestConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -91,3 +92,58 @@ def test_trim_heap_hands_freed_heap_pages_back():
     released, freed, trimmed = int(out[0]), float(out[1]), float(out[2])
     assert released == 1
     assert freed - trimmed > 150  # MB: most of the 250 MB freed went back
+
+
+# glibc's mmap threshold rises to the size of a mapped block once it is freed: the 8 MB
+# block lifts it, so the 4 MB blocks after it come from the heap and stay resident when
+# freed. Fixed at 1 MiB, each is its own mapping, handed back when freed.
+THRESHOLD_SCRIPT = """
+import os, subprocess, sys
+
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+
+from karpa.allocators import fix_mmap_threshold
+fixed = sys.argv[1] == "fixed"
+if fixed:
+    assert fix_mmap_threshold(1)
+del bytearray(8 * 2**20)[:]
+blocks = [bytearray(4 * 2**20) for _ in range(50)]  # 200 MB
+keep = blocks[-1]
+held = rss_mb()
+del blocks
+ask = "import os; print(os.environ.get('MALLOC_MMAP_THRESHOLD_'))"
+child = subprocess.run([sys.executable, "-c", ask], capture_output=True, text=True).stdout.strip()
+print(held - rss_mb(), child)
+"""
+
+
+@pytest.mark.skipif(not _glibc(), reason="mallopt's mmap threshold is glibc's")
+def test_a_fixed_mmap_threshold_hands_freed_tensors_back_and_reaches_child_processes():
+    def run(mode: str) -> tuple[float, str]:
+        out = subprocess.run(
+            [sys.executable, "-c", THRESHOLD_SCRIPT, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return float(out[0]), out[1]
+
+    glibc_drop, glibc_child = run("glibc")
+    fixed_drop, fixed_child = run("fixed")
+    assert glibc_drop < 50  # MB: the freed blocks stay in glibc's heap
+    assert fixed_drop > 150  # most of the 200 MB went back
+    assert glibc_child == "None" and fixed_child == str(2**20)
+
+
+def test_the_mmap_threshold_is_checked_and_optional():
+    from karpa.allocators import bound_heap, fix_mmap_threshold
+    from karpa.config import ConfigError, load_config
+
+    with pytest.raises(ValueError, match="1 to 32"):
+        fix_mmap_threshold(64)
+    with pytest.raises(ConfigError, match="mmap_threshold_mb"):
+        load_config("demo", ["mmap_threshold_mb=64"])
+    before = dict(os.environ)
+    bound_heap(load_config("demo", []))  # not set: glibc keeps its own
+    assert dict(os.environ) == before
