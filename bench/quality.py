@@ -99,9 +99,13 @@ class Options:
             f"pretrain.preset={self.preset}",
             f"pretrain.device={self.device}",
             f"finetune.device={self.device}",
-            # The text presets recompute activations to bound a CPU machine's memory;
-            # a GPU has the memory, and the recomputation would cost its throughput.
-            *(["pretrain.activation_checkpointing=false"] if self.device == "cuda" else []),
+            # The text presets bound a CPU machine's memory for some speed; a GPU
+            # machine has the memory.
+            *(
+                ["pretrain.activation_checkpointing=false", "mmap_threshold_mb=null"]
+                if self.device == "cuda"
+                else []
+            ),
             *self.sets,
         ]
 

@@ -9,7 +9,7 @@ import torch
 from karpa_models.finetune.classifier import class_weights, train_classifier, val_metric
 from karpa_models.finetune.config import ClassifierConfig
 from karpa_models.finetune.scratch import scratch_foundation
-from karpa_models.finetune.text import TextFeatures
+from karpa_models.finetune.text import TextFeatures, length_batches
 from karpa_models.runtime import init_runtime
 
 
@@ -198,3 +198,20 @@ def test_contrastive_probe_tunes_a_copy_then_probes_it(foundation, data):
     clf.features = None
     np.testing.assert_allclose(clf.predict_proba(test_x), fast, atol=1e-4)
     assert np.mean(np.asarray(clf.classes)[fast.argmax(1)] == np.asarray(test_y)) > 0.6
+
+
+def test_inference_batches_bound_their_padded_tokens_and_cover_every_row_once():
+    from karpa_models.tokenizer import EncodedTexts
+
+    rng = np.random.default_rng(0)
+    lengths = np.concatenate([rng.integers(3, 20, 500), rng.integers(60, 129, 80), [5000]])
+    enc = EncodedTexts(ids=np.zeros((len(lengths), 5000), np.int64), lengths=lengths)
+    batches = list(length_batches(enc, batch_size=256, max_tokens=4096))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))  # every row, once
+    for b in batches:
+        padded = len(b) * lengths[b].max()
+        assert len(b) <= 256 and (padded <= 4096 or len(b) == 1)
+    assert [len(b) for b in batches][-1] == 1  # a row longer than the budget goes alone
+    assert len(batches[0]) == 256  # short rows still fill a batch (256 x 11 tokens)
+    assert max(len(b) for b in batches if lengths[b].max() > 100) <= 4096 // 100
