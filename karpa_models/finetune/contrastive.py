@@ -76,6 +76,7 @@ def contrastive_tune(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(text.parameters(), cfg.grad_clip)
         opt.step()
+    opt.zero_grad(set_to_none=True)  # the tuned copy keeps its weights, not their gradients
     text.eval()
     if losses:
         logger.debug("%s: contrastive tuning %.3f -> %.3f", name, losses[0], losses[-1])

@@ -172,6 +172,9 @@ def run_steps(
             progress.update(step)
             if stopped or step >= total:
                 break
+    # The last step's gradients would otherwise live as long as the model: a second copy
+    # of its weights in every classifier kept (a learning curve keeps several).
+    opt.zero_grad(set_to_none=True)
     stopper.restore(model)
     return {
         "steps": step,

@@ -226,6 +226,7 @@ def train_multitask(
         progress.update(step)
         if stopped:
             break
+    opt.zero_grad(set_to_none=True)  # the model is kept, its last gradients need not be
     stopper.restore(model)
     model.eval()
     best = next(h for h in stopper.history if h["step"] == stopper.best_step)

@@ -163,6 +163,7 @@ def train_recommender(
             report[f"{name}/lr"] = opt.param_groups[0]["lr"]
             on_metrics(report, step)
         losses = []
+    opt.zero_grad(set_to_none=True)  # the model is kept, its last gradients need not be
     stopper.restore(model)
     model.eval()
     seconds = time.perf_counter() - started

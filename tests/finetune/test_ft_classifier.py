@@ -215,3 +215,15 @@ def test_inference_batches_bound_their_padded_tokens_and_cover_every_row_once():
     assert [len(b) for b in batches][-1] == 1  # a row longer than the budget goes alone
     assert len(batches[0]) == 256  # short rows still fill a batch (256 x 11 tokens)
     assert max(len(b) for b in batches if lengths[b].max() > 100) <= 4096 // 100
+
+
+@pytest.mark.parametrize("mode", ["full", "contrastive_probe"])
+def test_a_trained_classifier_keeps_no_gradients(foundation, data, mode):
+    # A kept classifier's last gradients are a second copy of its weights (86 MB each for
+    # a MiniLM encoder), and a learning curve keeps several classifiers at once.
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    cfg = ClassifierConfig(mode=mode, epochs=1, contrastive_steps=3, device="cpu")
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    assert clf.train_info["steps"] > 0
+    assert all(p.grad is None for p in clf.model.parameters())
