@@ -4,6 +4,7 @@ so a test session never touches the developer's own `.karpa/`."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from karpa.home import activate
+from karpa.home import activate, ephemeral_server_timeout
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="karpa-test-home-"))
 os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -31,7 +32,10 @@ def prefect_api():
     """A real, temporary Prefect API for the whole session (no mocks)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    # The wait karpa gives Prefect's embedded server (180 s unless set): on two shared,
+    # busy cores the server has taken more than a minute to answer.
+    wait = math.ceil(ephemeral_server_timeout().seconds)
+    with prefect_test_harness(server_startup_timeout=wait):
         yield
 
 
