@@ -120,9 +120,13 @@ print(held - rss_mb(), child)
 
 @pytest.mark.skipif(not _glibc(), reason="mallopt's mmap threshold is glibc's")
 def test_a_fixed_mmap_threshold_hands_freed_tensors_back_and_reaches_child_processes():
+    # glibc's own threshold, whatever an earlier test's run config fixed in this process.
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+
     def run(mode: str) -> tuple[float, str]:
         out = subprocess.run(
             [sys.executable, "-c", THRESHOLD_SCRIPT, mode],
+            env=env,
             capture_output=True,
             text=True,
             check=True,
