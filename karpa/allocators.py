@@ -25,7 +25,8 @@ holds live (a MiniLM-started pretraining step on Banking77 with activation check
 3.4 GB resident against 1.7 GB with a fixed 4 MiB threshold). `fix_mmap_threshold` fixes
 it, for runs whose memory matters more than their speed (`mmap_threshold_mb` in the run
 config): every tensor above the threshold then costs a fresh mapping and its page faults,
-a fifth of a CPU training step's time at 4 MiB, less at 16 MiB (README, Performance).
+about a quarter of that step's samples/s at 4 or 8 MiB, and at 16 MiB little time and
+little memory (README, Performance: bench/pretrain_memory.py).
 By default the threshold is left to glibc; `trim_heap` hands glibc's free pages back once,
 where pretraining ends: its activations are freed by then, and the fine-tunes that run
 next in the same process would otherwise add their own peak on top.
