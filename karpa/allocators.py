@@ -123,7 +123,10 @@ def fix_mmap_threshold(mb: int) -> bool:
     except (OSError, AttributeError):  # musl, macOS, Windows
         return False
     taken = bool(mallopt(M_MMAP_THRESHOLD, size))
-    log.info("glibc mmap threshold fixed at %d MiB", mb)
+    if taken:
+        log.info("glibc mmap threshold fixed at %d MiB", mb)
+    else:
+        log.warning("glibc refused an mmap threshold of %d MiB; keeping its own", mb)
     return taken
 
 

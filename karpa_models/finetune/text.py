@@ -47,8 +47,8 @@ def encode(tokenizer: Tokenizer, texts: Sequence[str | None], max_len: int) -> E
 
 # An inference batch's padded tokens at most: its activations grow with rows x longest
 # row (and attention with its square), so a batch of the longest texts holds fewer rows
-# instead of several times a short batch's memory (the MiniLM tower over 256 of Banking77's
-# longest messages held about 1 GB at once).
+# instead of several times a short batch's memory (Banking77's 256 longest messages are
+# some 100 tokens each; its typical ones, 20).
 MAX_BATCH_TOKENS = 8192
 
 
