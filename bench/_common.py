@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+from pathlib import Path
+
+# The public datasets (Banking77, PhraseBank, MovieLens, MNIST), beside the repository; the
+# benches that read them take --datasets to point elsewhere.
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def machine() -> str:

@@ -28,9 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import header
-
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from _common import SHARED_DATASETS, header
 
 
 def parse_setting(text: str) -> tuple[bool, int | None]:
@@ -106,7 +104,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--datasets", type=Path, default=DATASETS)
+    parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--child", type=parse_setting, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
-from _common import direct_views, header
+from _common import SHARED_DATASETS, direct_views, header
 from quality import SHOTS, banking77_sets
 
 from karpa.config import CONFIGS, load_config
@@ -48,9 +48,7 @@ def main() -> None:
         help="a named grid of L2 strengths (default: the grid before 2026-12-04 and today's)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument(
-        "--datasets", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    )
+    parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     grids = (

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 import _quality_trust as trust
-from _common import header
+from _common import SHARED_DATASETS, header
 from _quality_merge import SEED_TASKS, SPLIT_TASKS, MergeError, merge_seeds, merge_task
 from _quality_rec import RecRun
 from _quality_rec_tables import rec_tables
@@ -586,7 +586,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--datasets",
         type=Path,
-        default=REPO.parent / "shared" / "datasets",
+        default=SHARED_DATASETS,
         help="folder holding banking77/, financial_phrasebank/, movielens_latest_small/",
     )
     parser.add_argument("--home", type=Path, help="scratch folder (default: a temporary one)")

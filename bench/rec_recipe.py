@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import direct_views, header  # noqa: E402
+from _common import SHARED_DATASETS, direct_views, header  # noqa: E402
 
 MODES = ("bidirectional", "causal")
 WORLDS = ("movielens", "demo")
@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--datasets",
         type=Path,
-        default=REPO.parent / "shared" / "datasets",
+        default=SHARED_DATASETS,
         help="folder holding movielens_latest_small/",
     )
     parser.add_argument("--home", type=Path, default=Path(".karpa/bench/rec-recipe"))
