@@ -30,15 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATASETS, header
 
+from karpa.allocators import MAX_MMAP_THRESHOLD_MB
+
 
 def parse_setting(text: str) -> tuple[bool, int | None]:
     """'on:16' -> (checkpointing on, threshold 16 MiB); 'off:glibc' -> (off, glibc's own)."""
     ckpt, _, threshold = text.partition(":")
-    if ckpt not in ("on", "off") or not (threshold == "glibc" or threshold.isdigit()):
+    mb = None if threshold == "glibc" else int(threshold) if threshold.isdigit() else -1
+    if ckpt not in ("on", "off") or not (mb is None or 1 <= mb <= MAX_MMAP_THRESHOLD_MB):
         raise argparse.ArgumentTypeError(
-            f"setting {text!r}: CHECKPOINTING:THRESHOLD, as on:glibc, off:16 or on:4"
+            f"setting {text!r}: CHECKPOINTING:THRESHOLD, as on:glibc, off:16 or on:4 "
+            f"(a threshold of 1 to {MAX_MMAP_THRESHOLD_MB} MiB)"
         )
-    return ckpt == "on", None if threshold == "glibc" else int(threshold)
+    return ckpt == "on", mb
 
 
 def name(setting: tuple[bool, int | None]) -> str:

@@ -61,10 +61,10 @@ def length_batches(
     order = np.argsort(enc.lengths, kind="stable")
     start = 0
     while start < len(order):
-        # Ascending lengths: a batch's longest row is its last.
-        longest = enc.lengths[order[start : start + batch_size]]
-        rows = np.arange(1, len(longest) + 1)
-        fits = int(np.count_nonzero(rows * np.maximum(longest, 1) <= max_tokens))
+        # Ascending lengths: the first n rows' batch is n x the n-th row's length.
+        lengths = np.maximum(enc.lengths[order[start : start + batch_size]], 1)
+        rows = np.arange(1, len(lengths) + 1)
+        fits = int(np.count_nonzero(rows * lengths <= max_tokens))
         end = start + max(1, fits)
         yield order[start:end]
         start = end
