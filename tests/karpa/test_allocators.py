@@ -120,8 +120,13 @@ print(held - rss_mb(), child)
 
 @pytest.mark.skipif(not _glibc(), reason="mallopt's mmap threshold is glibc's")
 def test_a_fixed_mmap_threshold_hands_freed_tensors_back_and_reaches_child_processes():
-    # glibc's own threshold, whatever an earlier test's run config fixed in this process.
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    # glibc's own threshold, whatever an earlier test set in this process: a run config's
+    # MALLOC_MMAP_THRESHOLD_, or Dask's nanny, which writes MALLOC_TRIM_THRESHOLD_ into the
+    # environment of the process that starts its workers. Any of glibc's malloc variables
+    # stops the threshold's rise, and the control below would then hand the blocks back too.
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"
+    }
 
     def run(mode: str) -> tuple[float, str]:
         out = subprocess.run(
