@@ -102,7 +102,12 @@ class Options:
             # The text presets bound a CPU machine's memory for some speed; a GPU
             # machine has the memory.
             *(
-                ["pretrain.activation_checkpointing=false", "mmap_threshold_mb=null"]
+                [
+                    "pretrain.activation_checkpointing=false",
+                    "finetune.intent.activation_checkpointing=false",
+                    "finetune.sentiment.activation_checkpointing=false",
+                    "mmap_threshold_mb=null",
+                ]
                 if self.device == "cuda"
                 else []
             ),

@@ -8,6 +8,8 @@ recommender's causal one) narrows each query's keys further.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +126,18 @@ def set_activation_checkpointing(model: nn.Module, on: bool) -> None:
                 module.activation_checkpointing_enable({"use_reentrant": False})
             elif module.is_activation_checkpointing:
                 module.activation_checkpointing_disable()
+
+
+@contextmanager
+def activation_checkpointing(model: nn.Module, on: bool) -> Iterator[nn.Module]:
+    """`set_activation_checkpointing(model, on)` for the block, switched off again after:
+    a trained copy is kept, saved and served without it."""
+    set_activation_checkpointing(model, on)
+    try:
+        yield model
+    finally:
+        if on:
+            set_activation_checkpointing(model, False)
 
 
 def init_weights(module: nn.Module) -> None:

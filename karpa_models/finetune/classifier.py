@@ -30,7 +30,7 @@ from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
 from karpa_models.finetune.text import TextFeatures, pooled
-from karpa_models.layers import init_weights
+from karpa_models.layers import activation_checkpointing, init_weights
 from karpa_models.model import FoundationModel
 from karpa_models.optim import seed_everything
 from karpa_models.runtime import init_runtime
@@ -119,9 +119,10 @@ def train_classifier(
     if cfg.mode in ("linear_probe", "contrastive_probe"):
         tuned = []
         if cfg.mode == "contrastive_probe":
-            tuned = contrastive_tune(
-                model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
-            )
+            with activation_checkpointing(model.text, cfg.activation_checkpointing):
+                tuned = contrastive_tune(
+                    model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
+                )
             features = None  # the tuned copy's vectors, not the foundation's
         for p in model.text.parameters():
             p.requires_grad_(False)
@@ -176,9 +177,16 @@ def train_classifier(
         if cfg.privacy.enabled:
             from karpa_models.finetune.private import train_full_private
 
+            if cfg.activation_checkpointing:
+                logger.info(
+                    "%s: a DP fine-tune keeps its activations (Opacus records them for "
+                    "per-example gradients): no activation checkpointing",
+                    name,
+                )
             model, info = train_full_private(job)
         else:
-            info = train_full(job)
+            with activation_checkpointing(model.text, cfg.activation_checkpointing):
+                info = train_full(job)
     model.eval()
     info.update(
         mode=cfg.mode, n_train=len(y_train), n_val=len(y_val), seconds=time.perf_counter() - started

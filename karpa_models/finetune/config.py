@@ -75,6 +75,11 @@ class ClassifierConfig:
     contrastive_lr: float = 3e-4
     contrastive_temperature: float = 0.1
     max_len: int | None = None  # token budget per text; None: the tower's max_len
+    # Recompute each encoder block's activations in the backward pass (full and
+    # contrastive_probe; layers.py): the same updates, a step's peak memory cut to about
+    # one block's activations, for one more forward pass. A DP fine-tune keeps them: Opacus
+    # records each layer's activations in the forward pass for per-example gradients.
+    activation_checkpointing: bool = False
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

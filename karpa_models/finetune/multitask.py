@@ -37,6 +37,7 @@ from karpa_models.finetune.loop import EarlyStopping, MetricsCallback, check_fin
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.sequences import length_grouped
 from karpa_models.finetune.text import encode, length_batches, to_device
+from karpa_models.layers import activation_checkpointing
 from karpa_models.model import FoundationModel
 from karpa_models.optim import adamw, seed_everything, warmup_cosine
 from karpa_models.progress import Progress
@@ -193,39 +194,40 @@ def train_multitask(
     drawn = np.zeros(len(data), dtype=np.int64)
     progress = Progress(f"{name} fine-tune", total, every=max(1, total // 4), logger=logger)
     step, stopped = 0, False
-    for step, which in enumerate(schedule.tolist(), start=1):
-        d, rows = data[which], next(streams[which])
-        drawn[which] += 1
-        model.train()
-        with runtime.autocast():
-            logits = model(*to_device(d.train, rows, runtime.device), d.name)  # (B, C_task)
-        loss = F.cross_entropy(logits.float(), d.y_train_t[rows], weight=d.weights)
-        losses.append(check_finite(loss, step, f"{name}/{d.name}"))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        if step % eval_every == 0 or step == total:
-            values, val_losses = _validate(model, data, cfg.metric, runtime)
-            mean = float(np.mean(list(values.values())))
-            stopped = stopper.update(mean, step, model, tiebreak=-float(np.mean(val_losses)))
-            if on_metrics is not None:
-                on_metrics(
-                    {
-                        f"{name}/train_loss": float(np.mean(losses)),
-                        f"{name}/lr": opt.param_groups[-1]["lr"],
-                        f"{name}/val_mean_{cfg.metric}": mean,
-                        **{f"{name}/{t}/val_{cfg.metric}": v for t, v in values.items()},
-                    },
-                    step,
-                )
-            stopper.history[-1].update({f"val_{t}": v for t, v in values.items()})
-            losses = []
-            progress.detail = f"val mean {cfg.metric} {mean:.3f}"
-        progress.update(step)
-        if stopped:
-            break
+    with activation_checkpointing(model.text, cfg.activation_checkpointing):
+        for step, which in enumerate(schedule.tolist(), start=1):
+            d, rows = data[which], next(streams[which])
+            drawn[which] += 1
+            model.train()
+            with runtime.autocast():
+                logits = model(*to_device(d.train, rows, runtime.device), d.name)  # (B, C_task)
+            loss = F.cross_entropy(logits.float(), d.y_train_t[rows], weight=d.weights)
+            losses.append(check_finite(loss, step, f"{name}/{d.name}"))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            if step % eval_every == 0 or step == total:
+                values, val_losses = _validate(model, data, cfg.metric, runtime)
+                mean = float(np.mean(list(values.values())))
+                stopped = stopper.update(mean, step, model, tiebreak=-float(np.mean(val_losses)))
+                if on_metrics is not None:
+                    on_metrics(
+                        {
+                            f"{name}/train_loss": float(np.mean(losses)),
+                            f"{name}/lr": opt.param_groups[-1]["lr"],
+                            f"{name}/val_mean_{cfg.metric}": mean,
+                            **{f"{name}/{t}/val_{cfg.metric}": v for t, v in values.items()},
+                        },
+                        step,
+                    )
+                stopper.history[-1].update({f"val_{t}": v for t, v in values.items()})
+                losses = []
+                progress.detail = f"val mean {cfg.metric} {mean:.3f}"
+            progress.update(step)
+            if stopped:
+                break
     opt.zero_grad(set_to_none=True)  # the model is kept, its last gradients need not be
     stopper.restore(model)
     model.eval()

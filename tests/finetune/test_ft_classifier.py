@@ -227,3 +227,36 @@ def test_a_trained_classifier_keeps_no_gradients(foundation, data, mode):
     clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
     assert clf.train_info["steps"] > 0
     assert all(p.grad is None for p in clf.model.parameters())
+
+
+@pytest.mark.parametrize("mode", ["full", "contrastive_probe"])
+def test_activation_checkpointing_recomputes_in_fine_tuning_and_trains_the_same(
+    foundation, data, mode
+):
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), (test_x, _) = data
+    calls = []
+    hooks = [  # copied with the text tower into each classifier
+        block.register_forward_pre_hook(lambda *_: calls.append(1))
+        for block in model.text.encoder.blocks
+    ]
+
+    def fine_tune(on: bool):
+        calls.clear()
+        cfg = ClassifierConfig(
+            mode=mode, epochs=1, contrastive_steps=3, device="cpu", activation_checkpointing=on
+        )
+        clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+        return clf, len(calls)
+
+    kept, kept_calls = fine_tune(False)
+    recomputed, recomputed_calls = fine_tune(True)
+    for hook in hooks:
+        hook.remove()
+    steps = recomputed.train_info["steps"]
+    layers = len(model.text.encoder.blocks)
+    assert recomputed_calls - kept_calls == steps * layers  # each block once more per step
+    assert not any(getattr(m, "checkpointing", False) for m in recomputed.model.modules())
+    np.testing.assert_allclose(
+        recomputed.predict_proba(test_x), kept.predict_proba(test_x), atol=1e-5
+    )

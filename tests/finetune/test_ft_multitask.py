@@ -126,3 +126,28 @@ def test_one_task_is_refused(model_cfg, make_texts):
             [JointTask("a", tuple(sorted(set(y))), x, y, x, y)],
             ClassifierConfig(device="cpu"),
         )
+
+
+def test_activation_checkpointing_trains_the_joint_model_the_same(model_cfg, two_tasks):
+    intent, mood = two_tasks
+    model, tok = scratch_foundation(model_cfg, (intent["train"][0] + mood["train"][0]) * 3, seed=0)
+    calls = []
+    for block in model.text.encoder.blocks:  # copied with the text tower
+        block.register_forward_pre_hook(lambda *_: calls.append(1))
+    tasks = [_task("intent", intent), _task("mood", mood)]
+
+    def joint(on: bool):
+        calls.clear()
+        cfg = ClassifierConfig(epochs=1, batch_size=16, device="cpu", activation_checkpointing=on)
+        return train_multitask(model, tok, tasks, cfg, "sqrt"), len(calls)
+
+    (kept, kept_calls), (recomputed, recomputed_calls) = joint(False), joint(True)
+    steps = recomputed["intent"].train_info["steps"]
+    assert recomputed_calls - kept_calls == steps * len(model.text.encoder.blocks)
+    for name, splits in (("intent", intent), ("mood", mood)):
+        assert not any(getattr(m, "checkpointing", False) for m in recomputed[name].model.modules())
+        np.testing.assert_allclose(
+            recomputed[name].predict_proba(splits["test"][0]),
+            kept[name].predict_proba(splits["test"][0]),
+            atol=1e-5,
+        )

@@ -190,3 +190,15 @@ def test_activation_checkpointing_reaches_training_and_keeps_the_foundations_key
     assert pretrain_key(views, on, 0) == pretrain_key(views, plain, 0)
     with pytest.raises(ConfigError, match="activation_checkpointing"):
         load_config(CONFIGS / "demo.yaml", ["pretrain.activation_checkpointing=maybe"])
+
+
+@pytest.mark.parametrize(("preset", "app"), [("banking77", "intent"), ("phrasebank", "sentiment")])
+def test_the_text_presets_checkpoint_their_fine_tunes_and_an_override_undoes_it(preset, app):
+    def recipes(sets: list[str]):
+        settings = getattr(load_config(preset, sets).finetune, app).build("small", "cpu")
+        return settings.classifier(), settings.classifier(curve=True)
+
+    assert all(r.activation_checkpointing for r in recipes([]))
+    off = recipes([f"finetune.{app}.activation_checkpointing=false"])
+    assert not any(r.activation_checkpointing for r in off)
+    assert not load_config(CONFIGS / "demo.yaml").finetune.intent.activation_checkpointing
