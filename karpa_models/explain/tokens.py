@@ -82,6 +82,24 @@ def mask_baseline(ids: Tensor, mask: Tensor, specials: SpecialTokens) -> Tensor:
     return torch.where(mask & ~special, torch.full_like(ids, specials.mask), ids)
 
 
+def saved_bytes(model: nn.Module, ids: Tensor, mask: Tensor) -> int:
+    """What a forward pass of `model` on ids (B, T), mask (B, T) keeps for its backward
+    pass, in bytes, counted by autograd's saved-tensor hooks as the tensors are saved;
+    the model's own parameters (which every pass shares) are left out."""
+    shared = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    total = 0
+
+    def pack(t: Tensor) -> Tensor:
+        nonlocal total
+        if t.untyped_storage().data_ptr() not in shared:
+            total += t.numel() * t.element_size()
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(ids, mask)
+    return total
+
+
 def attribute_tokens(
     model: nn.Module,
     tokenizer: Tokenizer,
@@ -90,17 +108,19 @@ def attribute_tokens(
     targets: Sequence[int] | None = None,
     n_steps: int = 16,
     batch_size: int = 16,
-    max_sequences: int = 128,
+    max_activation_mb: float = 256.0,
 ) -> list[TokenAttribution]:
     """Attributions of each text's tokens to the logit of its target class.
 
     model: a TextClassifier (ids (B, T), mask (B, T) -> logits (B, C)), put in eval mode;
     targets: class index per text (default: the model's top class). Runs on the model's
-    device in fp32 (n_steps forward and backward passes per text). max_sequences: how many
-    interpolated sequences one forward and backward pass holds (Captum's internal batch;
-    at least a batch's texts); the integral is the same sum of steps whatever the chunks,
-    but a pass keeps every layer's activations of all its sequences: on Banking77 (small
-    preset, 32 steps) 16 texts' 512 sequences at once held about 2 GB, 128 about 0.6 GB.
+    device in fp32 (n_steps forward and backward passes per text).
+    max_activation_mb bounds what one forward and backward pass holds: Captum's internal
+    batch of interpolated sequences is as many as fit in it (at least a batch's texts),
+    measured per batch on one of its sequences (`saved_bytes`), so it follows the tower's
+    width and depth and the batch's length. The integral is the same sum of steps whatever
+    the chunks; a fixed count of sequences did not bound memory: 128 held about 0.6 GB
+    with the small preset on Banking77 and over twice that with MiniLM (6 x 384).
     """
     from captum.attr import LayerIntegratedGradients
 
@@ -114,10 +134,13 @@ def attribute_tokens(
 
     lig = LayerIntegratedGradients(logits, embedding_layer(model.text))
     out: list[TokenAttribution | None] = [None] * len(texts)
+    budget = max_activation_mb * 2**20
     for rows in length_batches(enc, batch_size):
         ids_np, mask_np = enc.take(rows)
         ids = torch.from_numpy(ids_np).to(device)  # (B, T)
         mask = torch.from_numpy(mask_np).to(device)  # (B, T)
+        per_sequence = max(1, saved_bytes(model, ids[:1], mask[:1]))
+        chunk = min(len(rows) * n_steps, max(len(rows), int(budget // per_sequence)))
         with torch.no_grad():
             p = torch.softmax(logits(ids, mask), dim=-1)  # (B, C)
         target = (
@@ -131,7 +154,7 @@ def attribute_tokens(
             target=target,
             additional_forward_args=(mask,),
             n_steps=n_steps,
-            internal_batch_size=max(len(rows), min(len(rows) * n_steps, max_sequences)),
+            internal_batch_size=chunk,
             return_convergence_delta=True,
         )
         per_token = attr.sum(-1).detach().float().cpu().numpy()  # (B, T)

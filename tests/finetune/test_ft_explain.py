@@ -12,7 +12,7 @@ from karpa_models.explain.deletion import deletion_curves
 from karpa_models.explain.neighbours import NeighbourIndex, build_index
 from karpa_models.explain.recommend import explain_recommendations, score_parts
 from karpa_models.explain.text import explain_texts
-from karpa_models.explain.tokens import attribute_tokens
+from karpa_models.explain.tokens import attribute_tokens, saved_bytes
 from karpa_models.finetune.catalogue import ItemCatalogue
 from karpa_models.finetune.classifier import train_classifier
 from karpa_models.finetune.config import ClassifierConfig, RecommenderConfig
@@ -73,11 +73,26 @@ def test_attributions_do_not_depend_on_how_many_steps_one_pass_holds(keyword_mod
     clf, _, _ = keyword_model
     texts, _ = make_texts(12, seed=6)
     args = (clf.model, clf.tokenizer, texts, clf.max_len)
-    whole = attribute_tokens(*args, n_steps=16, batch_size=4, max_sequences=4 * 16)
-    chunked = attribute_tokens(*args, n_steps=16, batch_size=4, max_sequences=4 * 3)
+    whole = attribute_tokens(*args, n_steps=16, batch_size=4, max_activation_mb=1024)
+    chunked = attribute_tokens(*args, n_steps=16, batch_size=4, max_activation_mb=1e-3)
     for a, b in zip(whole, chunked, strict=True):
         assert (a.target, a.tokens) == (b.target, b.tokens)
         assert np.allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_a_pass_is_sized_by_what_it_saves_per_sequence(keyword_model):
+    import torch
+
+    model = keyword_model[0].model
+
+    def saved(batch: int, length: int) -> int:
+        ids = torch.full((batch, length), 7)
+        return saved_bytes(model, ids, torch.ones(batch, length, dtype=torch.bool))
+
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert 0 < saved(1, 8) < weights  # activations only: every weight is saved too
+    assert saved(2, 16) == pytest.approx(2 * saved(1, 16), rel=0.01)  # per sequence
+    assert 1.8 < saved(1, 24) / saved(1, 12) < 2.5  # about linear in length at these sizes
 
 
 def test_nearest_examples_share_the_class_and_survive_save_and_load(keyword_model, tmp_path):
