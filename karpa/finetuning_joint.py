@@ -42,10 +42,14 @@ def joint_settings(cfg: FinetuneConfig, preset: str) -> dict[str, Any]:
     return settings if len(settings) >= 2 else {}
 
 
+_NOT_IN_KEY = ("device", "activation_checkpointing")
+
+
 def joint_key(views: AlignManifest, foundation: FoundationManifest, cfg: FinetuneConfig) -> str:
     settings = joint_settings(cfg, foundation.preset)
+    # Where it trains and whether it recomputes activations do not change the model.
     as_dict = {
-        a: {k: v for k, v in dataclasses.asdict(s).items() if k != "device"}
+        a: {k: v for k, v in dataclasses.asdict(s).items() if k not in _NOT_IN_KEY}
         for a, s in settings.items()
     }
     return combine(

@@ -46,3 +46,8 @@ def test_the_key_follows_the_settings_that_shape_the_joint_model():
             joint_key(views, foundation, _finetune("finetune.multitask.enabled=true", change))
             != base
         ), change
+    for same_model in ("finetune.intent.activation_checkpointing=true", "finetune.device=cpu"):
+        assert (
+            joint_key(views, foundation, _finetune("finetune.multitask.enabled=true", same_model))
+            == base
+        ), same_model
