@@ -127,24 +127,33 @@ def main() -> None:
     shared = ["--preset", args.preset, "--corpus", args.corpus, "--text-init", args.text_init]
     shared += ["--steps", str(args.steps), "--threads", str(args.threads)]
     shared += ["--datasets", str(args.datasets)]
-    runs: dict[str, list[dict[str, float]]] = {name(s): [] for s in args.settings}
-    for _ in range(args.rounds):
-        for setting in args.settings:
+    side_by_side(__file__, args.settings, args.rounds, shared)
+
+
+def side_by_side(
+    script: str, settings: list[tuple[bool, int | None]], rounds: int, shared: list[str]
+) -> None:
+    """Run `script --child SETTING *shared` for each setting, `rounds` times alternating;
+    print the medians of what the children print (peak_mb, before_mb, samples_per_s) with
+    their ratios to the first setting."""
+    runs: dict[str, list[dict[str, float]]] = {name(s): [] for s in settings}
+    for _ in range(rounds):
+        for setting in settings:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", name(setting), *shared],
+                [sys.executable, script, "--child", name(setting), *shared],
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout
             runs[name(setting)].append(json.loads(out.strip().splitlines()[-1]))
     med = {k: {f: statistics.median(r[f] for r in rs) for f in rs[0]} for k, rs in runs.items()}
-    first = med[name(args.settings[0])]
+    first = med[name(settings[0])]
     print(
         "| activation checkpointing | mmap threshold | peak MB | MB before training | "
         "samples/s | peak / first | samples/s / first |"
     )
     print("|---|---|---|---|---|---|---|")
-    for setting in args.settings:
+    for setting in settings:
         m = med[name(setting)]
         on, mb = setting
         print(
