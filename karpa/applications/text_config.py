@@ -42,7 +42,7 @@ class TextAppConfig:
     # Recompute each encoder block's activations in the backward pass of every fine-tune
     # that trains the encoder (the headline, the curve's full and contrastive recipes, the
     # joint multi-task fine-tune): the same updates for less peak memory and about a third
-    # more time per step (karpa_models/finetune/config.py).
+    # more time per step (README, Performance: bench/finetune_memory.py).
     activation_checkpointing: bool = False
     curve_mode: str = AUTO
     curve_epochs: int = 10  # the curve's minibatch settings apply when curve_mode is full
