@@ -9,6 +9,7 @@ anything is read or written.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -40,6 +41,28 @@ def check_scheduler(address: str, timeout_s: float) -> None:
 
 
 @contextmanager
+def _environment_kept() -> Iterator[None]:
+    """Put back, when the block ends, the variables Dask's nannies write into this
+    process's environment before they spawn their workers (`distributed.nanny.
+    pre-spawn-environ`: MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1 and the like, and
+    PYTHONHASHSEED). Left there, every process the run starts after its data stages would
+    inherit them: fine-tunes and torchrun workers on one thread, and glibc's mmap
+    threshold held at 128 KiB for every tensor."""
+    import dask
+
+    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
+    before = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def dask_cluster(cfg: RunConfig, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """The scheduler address to run on, for the duration of the block.
 
@@ -57,28 +80,31 @@ def dask_cluster(cfg: RunConfig, env: Mapping[str, str] | None = None) -> Iterat
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        try:
-            cluster = LocalCluster(
-                n_workers=cfg.dask.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                memory_limit=cfg.dask.memory_limit,
-                env=dict(env or {}),
-                silence_logs=logging.ERROR,
+        with _environment_kept():
+            try:
+                cluster = LocalCluster(
+                    n_workers=cfg.dask.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    memory_limit=cfg.dask.memory_limit,
+                    env=dict(env or {}),
+                    silence_logs=logging.ERROR,
+                )
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                raise ClusterError(
+                    f"engine: dask: the local Dask cluster ({cfg.dask.workers} workers on "
+                    f"127.0.0.1) did not start ({exc})"
+                ) from None
+            log.info(
+                "local Dask cluster at %s (%d workers)",
+                cluster.scheduler_address,
+                cfg.dask.workers,
             )
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            raise ClusterError(
-                f"engine: dask: the local Dask cluster ({cfg.dask.workers} workers on "
-                f"127.0.0.1) did not start ({exc})"
-            ) from None
-        log.info(
-            "local Dask cluster at %s (%d workers)", cluster.scheduler_address, cfg.dask.workers
-        )
-        try:
-            yield cluster.scheduler_address
-        finally:
-            cluster.close()
+            try:
+                yield cluster.scheduler_address
+            finally:
+                cluster.close()
     finally:
         quiet.setLevel(level)

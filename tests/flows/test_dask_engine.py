@@ -4,6 +4,7 @@ does not answer is one sentence naming it, before anything is written."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,11 @@ def _workers_alive() -> list[psutil.Process]:
 
 
 @pytest.mark.slow
-def test_dask_engine_gives_the_single_process_tables(prefect_api, home, tmp_path):
+def test_dask_engine_gives_the_single_process_tables(prefect_api, home, tmp_path, monkeypatch):
+    # Dask's nannies write their workers' variables into the process that starts them;
+    # the run puts them back, so what it starts after the data stages does not inherit them.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
     world = tmp_path / "world"
     generate_world(world, scale=0.1, seed=3)
     plant_bad_rows(world)
@@ -49,6 +54,7 @@ def test_dask_engine_gives_the_single_process_tables(prefect_api, home, tmp_path
     params = RetrainParams(config=DEMO, data=str(world), overrides=overrides)
     result = retrain(**params.model_dump())
     assert not _workers_alive()  # the local cluster closed with the run
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ and os.environ["OMP_NUM_THREADS"] == "2"
 
     # The single-process path, in a store of its own.
     cfg = load_config(DEMO, overrides[:1] + overrides[-1:], str(world))
