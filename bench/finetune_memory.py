@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATASETS, header
-from pretrain_memory import parse_setting, side_by_side
+from _common import header
+from pretrain_memory import memory_arguments, side_by_side
 
 BATCH = 32  # the text applications' batch size (karpa/applications/text_config.py)
 
@@ -85,23 +85,8 @@ def child(args: argparse.Namespace, setting: tuple[bool, int | None]) -> dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--text-init", choices=["random", "minilm"], default="minilm")
-    parser.add_argument(
-        "--settings",
-        nargs="+",
-        type=parse_setting,
-        default=[(False, None), (True, None)],
-        help="CHECKPOINTING:THRESHOLD pairs, as off:glibc on:glibc on:8 (default: "
-        "checkpointing off and on, glibc's threshold)",
-    )
-    parser.add_argument("--steps", type=int, default=8)
+    parser = memory_arguments(__doc__.split("\n")[0], text_init="minilm")
     parser.add_argument("--messages", type=int, default=256, help="the longest N messages")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
-    parser.add_argument("--child", type=parse_setting, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args, args.child)))

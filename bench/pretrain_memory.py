@@ -92,11 +92,12 @@ def child(args: argparse.Namespace, setting: tuple[bool, int | None]) -> dict[st
     return {"peak_mb": peak, "before_mb": before, "samples_per_s": result.samples_per_s}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def memory_arguments(description: str, text_init: str) -> argparse.ArgumentParser:
+    """The options the memory benches share (preset, text start, settings, steps, rounds,
+    threads, datasets, and the hidden --child of each run's process)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--corpus", choices=["synthetic", "banking77"], default="synthetic")
-    parser.add_argument("--text-init", choices=["random", "minilm"], default="random")
+    parser.add_argument("--text-init", choices=["random", "minilm"], default=text_init)
     parser.add_argument(
         "--settings",
         nargs="+",
@@ -110,6 +111,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--child", type=parse_setting, help=argparse.SUPPRESS)
+    return parser
+
+
+def main() -> None:
+    parser = memory_arguments(__doc__.split("\n")[0], text_init="random")
+    parser.add_argument("--corpus", choices=["synthetic", "banking77"], default="synthetic")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args, args.child)))

@@ -9,11 +9,11 @@ anything is read or written.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from karpa.config import RunConfig
+from karpa.environment import environment_kept
 from karpa.errors import KarpaError
 
 log = logging.getLogger(__name__)
@@ -40,26 +40,15 @@ def check_scheduler(address: str, timeout_s: float) -> None:
     log.info("Dask scheduler at %s answers (%d workers)", address, workers)
 
 
-@contextmanager
-def _environment_kept() -> Iterator[None]:
-    """Put back, when the block ends, the variables Dask's nannies write into this
-    process's environment before they spawn their workers (`distributed.nanny.
-    pre-spawn-environ`: MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1 and the like, and
-    PYTHONHASHSEED). Left there, every process the run starts after its data stages would
-    inherit them: fine-tunes and torchrun workers on one thread, and glibc's mmap
-    threshold held at 128 KiB for every tensor."""
+def _nanny_variables() -> set[str]:
+    """The variables Dask's nannies write into this process's environment before they
+    spawn their workers (`distributed.nanny.pre-spawn-environ`: MALLOC_TRIM_THRESHOLD_,
+    OMP_NUM_THREADS=1 and the like, and PYTHONHASHSEED). Left there, every process the run
+    starts after its data stages would inherit them: fine-tunes and torchrun workers on
+    one thread, and glibc's mmap threshold held at 128 KiB for every tensor."""
     import dask
 
-    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
-    before = {k: os.environ.get(k) for k in keys}
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
 
 
 @contextmanager
@@ -80,7 +69,7 @@ def dask_cluster(cfg: RunConfig, env: Mapping[str, str] | None = None) -> Iterat
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with _environment_kept():
+        with environment_kept(_nanny_variables()):
             try:
                 cluster = LocalCluster(
                     n_workers=cfg.dask.workers,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
+from karpa.environment import environment_kept
 from karpa.tracking.guard import sigterm_deferred
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,18 +119,10 @@ def tracking_uri(uri: str) -> Iterator[None]:
     """Point MLflow's fluent API at `uri` for one call. `mlflow.set_tracking_uri` also sets
     the MLFLOW_TRACKING_URI environment variable, which karpa reads as "use a team
     server": leaving it behind would send later runs of this process to the wrong store."""
-    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    before = {key: os.environ.get(key) for key in keys}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    with environment_kept(("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
         yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def log_pyfunc(
