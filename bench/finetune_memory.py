@@ -103,10 +103,7 @@ def main() -> None:
         f"per run, {args.rounds} rounds, {args.threads} torch threads, CPU",
         flush=True,
     )
-    shared = ["--preset", args.preset, "--text-init", args.text_init, "--steps", str(args.steps)]
-    shared += ["--messages", str(args.messages), "--threads", str(args.threads)]
-    shared += ["--datasets", str(args.datasets)]
-    side_by_side(__file__, args.settings, args.rounds, shared)
+    side_by_side(__file__, args, "messages")
 
 
 if __name__ == "__main__":

@@ -131,20 +131,27 @@ def main() -> None:
         f"{args.threads} torch threads, CPU",
         flush=True,
     )
-    shared = ["--preset", args.preset, "--corpus", args.corpus, "--text-init", args.text_init]
-    shared += ["--steps", str(args.steps), "--threads", str(args.threads)]
-    shared += ["--datasets", str(args.datasets)]
-    side_by_side(__file__, args.settings, args.rounds, shared)
+    side_by_side(__file__, args, "corpus")
 
 
-def side_by_side(
-    script: str, settings: list[tuple[bool, int | None]], rounds: int, shared: list[str]
-) -> None:
-    """Run `script --child SETTING *shared` for each setting, `rounds` times alternating;
-    print the medians of what the children print (peak_mb, before_mb, samples_per_s) with
-    their ratios to the first setting."""
+# What every run's process is told again (memory_arguments' options; --settings and
+# --rounds are the parent's).
+FORWARDED = ("preset", "text_init", "steps", "threads", "datasets")
+
+
+def side_by_side(script: str, args: argparse.Namespace, *extra: str) -> None:
+    """Run `script --child SETTING` with the parent's FORWARDED options and `extra` ones
+    for each of args.settings, args.rounds times alternating; print the medians of what
+    the children print (peak_mb, before_mb, samples_per_s) with their ratios to the first
+    setting."""
+    settings = args.settings
+    shared = [
+        part
+        for key in (*FORWARDED, *extra)
+        for part in (f"--{key.replace('_', '-')}", str(getattr(args, key)))
+    ]
     runs: dict[str, list[dict[str, float]]] = {name(s): [] for s in settings}
-    for _ in range(rounds):
+    for _ in range(args.rounds):
         for setting in settings:
             out = subprocess.run(
                 [sys.executable, script, "--child", name(setting), *shared],
