@@ -46,6 +46,9 @@ def learning_curve(
     (k = "all"); there the TF-IDF baseline of `full_runs` (the headline runs) is reused, as
     it would be refit identically.
 
+    A probe that self-trained (cfg.self_training_rounds) records the round kept on each
+    seed ("self_training_rounds"; 0 is the plain probe).
+
     With cfg.curve_mode "auto", val_metric (`curve_modes.validation_metric`: the
     application's own scorer on the validation split) scores each candidate recipe; each
     encoder's record then carries the chosen "mode" and every candidate's "mode_val"."""
@@ -53,6 +56,7 @@ def learning_curve(
     train_sets: dict[tuple[Any, int], TextSplit] = dict(task.shots)
     train_sets[("all", 0)] = task.train
     preds: dict[tuple[str, Any], list[np.ndarray]] = {}
+    self_trained: dict[tuple[str, Any], list[int]] = {}  # the round kept, per seed
     sizes: dict[Any, float] = {}
     curve_cfg = cfg.classifier(curve=True)
     reusable = [r for r in full_runs if r.name == TFIDF]
@@ -96,6 +100,9 @@ def learning_curve(
         sizes[k] = round(len(split) / len(task.classes), 1) if k == "all" else float(k)
         for run in runs:
             preds.setdefault((run.name, k), []).append(scorer(run).pred)
+            if "self_training" in run.train_info:
+                kept = run.train_info["self_training"]["round"]
+                self_trained.setdefault((run.name, k), []).append(kept)
         progress.update(detail=f"k={k} seed {seed} fitted")
 
     def seed_mean(y_: np.ndarray, m: np.ndarray) -> float:
@@ -128,6 +135,8 @@ def learning_curve(
         )
         if name in chosen.get(k, {}):
             records[-1].update(chosen[k][name].to_record())
+        if (name, k) in self_trained:
+            records[-1]["self_training_rounds"] = self_trained[(name, k)]
         if name == PRETRAINED and (SCRATCH, k) in preds:
             # Pretrained minus scratch at this k, both seed-averaged, resampled jointly.
             gain = paired_bootstrap_metric(

@@ -65,6 +65,17 @@ def validation_metric(val_scorer: Scorer, fn: MetricFn, y_val: np.ndarray) -> Va
     return score
 
 
+def probs_score(val_metric: ValMetric) -> Callable[[np.ndarray], float]:
+    """The validation figure of bare (n_val, C) validation probabilities: what a
+    self-training probe keeps its round by, so that the round and the recipe are chosen by
+    the same figure (intent's includes out-of-scope, which the probe's own does not)."""
+
+    def score(probs_val: np.ndarray) -> float:
+        return val_metric(TextRun("", "model", probs_val, probs_val))
+
+    return score
+
+
 def choose_mode(val: Mapping[str, float], order: Sequence[str]) -> str:
     """The candidate with the highest validation figure; ties (and NaN figures, which never
     win) go to the earliest in `order`."""
@@ -115,6 +126,7 @@ def fit_point(
                 False,
                 features,
                 prefix=f"{prefix}{mode}/",
+                val_score=probs_score(val_metric),
             )
             for run in runs:
                 candidates[run.name][mode] = run
@@ -168,10 +180,22 @@ def describe(records: Sequence[Mapping[str, Any]]) -> str:
 def curve_protocol(cfg: TextAppConfig, records: Sequence[Mapping[str, Any]]) -> str:
     """The learning curve's line in the report's protocol (and so the model card)."""
     seeds = f"seeds {cfg.seeds or 'all'}"
+    probes = ("linear_probe", "contrastive_probe")
+    probing = cfg.curve_mode in probes or (
+        cfg.curve_mode == AUTO and any(m in probes for m in cfg.curve_candidates)
+    )
+    selftrain = (
+        f"; probes self-train on up to {cfg.self_training_pool} unlabeled training texts "
+        f"({cfg.self_training_rounds} rounds, round r adding the most confident r x "
+        f"{cfg.self_training_share:g} of the texts predicted for each class; the "
+        "round kept chosen on validation)"
+        if cfg.self_training_rounds and probing
+        else ""
+    )
     if cfg.curve_mode != AUTO:
-        return f"{cfg.curve_mode} per k-shot subset; {seeds}"
+        return f"{cfg.curve_mode} per k-shot subset; {seeds}{selftrain}"
     chosen = describe(records)
     return (
         f"auto: per encoder and k, the best on validation of {', '.join(cfg.curve_candidates)}"
-        f" (first subset seed); {seeds}" + (f"; chosen: {chosen}" if chosen else "")
+        f" (first subset seed); {seeds}{selftrain}" + (f"; chosen: {chosen}" if chosen else "")
     )

@@ -48,7 +48,9 @@ class TextSplit:
 class TextTask:
     """A text classification task on one split. train holds the in-scope labeled train
     examples; val and test hold every labeled example of their split (out-of-scope too).
-    shots maps (k, seed) to a k-shot subset of train."""
+    shots maps (k, seed) to a k-shot subset of train. unlabeled: every text of the table's
+    training split, labeled or not, read without its label (what a probe self-trains on:
+    the texts pretraining read)."""
 
     name: str
     classes: list[str]
@@ -57,6 +59,7 @@ class TextTask:
     test: TextSplit
     shots: dict[tuple[int, int], TextSplit] = field(default_factory=dict)
     n_test_total: int = 0
+    unlabeled: list[str] = field(default_factory=list)
 
 
 def read_view(views_dir: Path, name: str) -> pd.DataFrame:
@@ -131,13 +134,16 @@ def load_text_task(
         val=TextSplit.of(val, id_col, label_col),
         test=TextSplit.of(test, id_col, label_col),
         n_test_total=n_test_total,
+        unlabeled=frame.loc[frame["split"] == "train", "text"].dropna().astype(str).tolist(),
     )
     result.shots = _shots(views_dir, task, train, id_col, label_col, ks, seeds)
     logger.info(
-        "%s: %d classes, %d train, %d val, %d of %d test, %d k-shot subsets",
+        "%s: %d classes, %d train (%d training texts in all), %d val, %d of %d test, "
+        "%d k-shot subsets",
         task,
         len(classes),
         len(train),
+        len(result.unlabeled),
         len(val),
         len(test),
         n_test_total,

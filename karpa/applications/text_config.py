@@ -61,6 +61,15 @@ class TextAppConfig:
     # The weak end is for a strong pretrained encoder: on frozen MiniLM vectors of Banking77's
     # 10-shot subsets validation chose 1e-6 or 1e-5 on three of five (bench/probe_grid.py).
     probe_l2: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+    # Probes self-train on the table's training-split texts, read without labels
+    # (karpa_models/finetune/self_training.py): refits after the plain probe (0: off; the
+    # round kept is the best by the application's validation metric, the plain probe
+    # included), the share of each predicted class's texts added per round (round r adds
+    # the most confident r * share), and the most texts read (a seeded sample). Chosen on
+    # validation (README, "Few labels").
+    self_training_rounds: int = 3
+    self_training_share: float = 0.33
+    self_training_pool: int = 4000
     k_shots: tuple[int, ...] | None = None  # None: every k in fewshot.parquet
     seeds: tuple[int, ...] | None = (0,)  # k-shot subset seeds; None: all there are
     run_scratch: bool = True
@@ -114,6 +123,13 @@ class TextAppConfig:
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ValueError(f"{key} must be between {low} and {high}, got {value}")
+        if self.self_training_rounds < 0 or not 0.0 < self.self_training_share <= 1.0:
+            raise ValueError(
+                "self_training_rounds must be >= 0 and self_training_share in (0, 1], got "
+                f"{self.self_training_rounds} and {self.self_training_share}"
+            )
+        if self.self_training_pool < 0:
+            raise ValueError(f"self_training_pool must be >= 0, got {self.self_training_pool}")
         if not 0 <= self.robustness_sample <= 100_000:
             raise ValueError(
                 f"robustness_sample must be within [0, 100000], got {self.robustness_sample}"
@@ -152,6 +168,9 @@ class TextAppConfig:
             contrastive_lr=self.contrastive_lr,
             probe_normalize=self.probe_normalize,
             probe_l2=self.probe_l2,
+            self_training_rounds=self.self_training_rounds,
+            self_training_share=self.self_training_share,
+            self_training_pool=self.self_training_pool,
             seed=self.seed,
             device=self.device,
             privacy=PrivacyConfig() if curve else self.privacy,

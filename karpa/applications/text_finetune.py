@@ -37,4 +37,5 @@ def finetune_on_task(
         classes=task.classes,
         on_metrics=on_metrics,
         name=name,
+        unlabeled_texts=task.unlabeled,
     )

@@ -81,8 +81,11 @@ def fit_models(
     features: dict[str, TextFeatures] | None = None,
     on_metrics: MetricsCallback | None = None,
     prefix: str = "",
+    val_score: Callable[[np.ndarray], float] | None = None,
 ) -> list[TextRun]:
-    """Every model trained on `train`, scored on task.val and task.test."""
+    """Every model trained on `train`, scored on task.val and task.test. val_score: the
+    application's figure of (n_val, C) validation probabilities, by which a self-training
+    probe keeps its round (train_classifier)."""
     names = [e.name for e in encoders] + ([TFIDF] if with_tfidf else [])
     runs = []
     for enc in encoders:
@@ -98,6 +101,8 @@ def fit_models(
             features=(features or {}).get(enc.name) if cfg.mode == "linear_probe" else None,
             on_metrics=on_metrics,
             name=f"{prefix}{enc.name}",
+            unlabeled_texts=task.unlabeled,
+            val_score=val_score,
         )
         runs.append(
             TextRun(

@@ -5,7 +5,9 @@ nothing, so that `karpa_models.finetune.config` loads without torch):
     config       ClassifierConfig, RecommenderConfig              recipes (frozen dataclasses)
     classifier   TextClassifier; train_classifier(foundation, tokenizer, train_texts,
                  train_labels, val_texts, val_labels, cfg, classes=None, features=None,
-                 on_metrics=None) -> FineTunedClassifier
+                 on_metrics=None, unlabeled_texts=()) -> FineTunedClassifier
+    self_training self_train_probe(fit, x_train, y_train, x_pool, rounds, share,
+                 normalize)   a probe refitted on its most confident unlabeled vectors
     predictors   FineTunedClassifier (.predict_proba(texts) -> (n, C), .predict(texts)),
                  FineTunedRecommender (.score(histories) -> (U, I), .recommend(history, k))
     text         TextFeatures(text_tower, tokenizer, max_len, runtime)   memoised features

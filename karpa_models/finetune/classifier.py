@@ -6,8 +6,9 @@ learning rate, with AdamW, warmup and cosine decay, and early stopping on a vali
 metric that restores the best weights. "linear_probe": the encoder is frozen, its
 features are computed once and the head is a logistic regression on them (probe.py).
 "contrastive_probe": the encoder copy is first tuned on the labeled texts with a
-supervised contrastive loss (contrastive.py), then probed the same way.
-Both take optional inverse-frequency class weights.
+supervised contrastive loss (contrastive.py), then probed the same way. Given unlabeled
+texts and cfg.self_training_rounds, either probe self-trains on them (self_training.py).
+All take optional inverse-frequency class weights.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from karpa_models.finetune.full import FullFineTune, train_full, val_metric
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
+from karpa_models.finetune.self_training import probe_probs, self_train_probe
 from karpa_models.finetune.text import TextFeatures, pooled
 from karpa_models.layers import activation_checkpointing, init_weights
 from karpa_models.model import FoundationModel
@@ -79,6 +81,8 @@ def train_classifier(
     features: TextFeatures | None = None,
     on_metrics: MetricsCallback | None = None,
     name: str = "classifier",
+    unlabeled_texts: Sequence[str] = (),
+    val_score: Callable[[np.ndarray], float] | None = None,
 ) -> FineTunedClassifier:
     """Fine-tune a classifier head (and, in full mode, the encoder) on labeled texts.
 
@@ -87,6 +91,11 @@ def train_classifier(
     one of `classes` (out-of-scope) are left out of early stopping. features: frozen
     features of `foundation.text` to reuse (linear_probe only). on_metrics receives
     `{name}/train_loss`, `{name}/lr` and `{name}/val_<metric>` with the optimiser step.
+    unlabeled_texts: texts of the same kind without labels, which a probe self-trains on
+    (cfg.self_training_*; the training and validation texts among them are left out).
+    val_score: (len(val_texts), C) probabilities of every validation text -> the figure a
+    self-training probe keeps its round by (an application's own metric, out-of-scope
+    examples included); default: cfg.metric on the in-scope validation examples.
     """
     started = time.perf_counter()
     seed_everything(cfg.seed)
@@ -132,19 +141,51 @@ def train_classifier(
         def metric(t: np.ndarray, p: np.ndarray) -> float:
             return val_metric(t, p, len(classes), cfg.metric)
 
-        W, b, chosen = fit_linear_probe(
-            features(train_texts),
-            y_train,
-            features(val_x),
-            y_val,
-            len(classes),
-            metric,
-            cfg.probe_l2,
-            cfg.probe_max_iter,
-            weights,
-            runtime.device,
-            normalize=model.normalize,
-        )
+        x_val = features(val_x)
+
+        def fit(x: np.ndarray, y: np.ndarray):
+            w = (
+                torch.from_numpy(class_weights(y, len(classes))).to(runtime.device)
+                if cfg.class_weighting
+                else None
+            )
+            return fit_linear_probe(
+                x,
+                y,
+                x_val,
+                y_val,
+                len(classes),
+                metric,
+                cfg.probe_l2,
+                cfg.probe_max_iter,
+                w,
+                runtime.device,
+                normalize=model.normalize,
+            )
+
+        # Validation texts never join the pool: the rounds are chosen on them.
+        pool = self_training_pool(unlabeled_texts, [*train_texts, *val_texts], cfg)
+        history: list[dict[str, float]] = []
+        if pool:
+            score = None
+            if val_score is not None:
+                x_val_all = features(val_texts)
+
+                def score(W: torch.Tensor, b: torch.Tensor) -> float:
+                    return val_score(probe_probs(x_val_all, W, b, model.normalize))
+
+            W, b, chosen, history = self_train_probe(
+                fit,
+                features(train_texts),
+                y_train,
+                features(pool),
+                cfg.self_training_rounds,
+                cfg.self_training_share,
+                model.normalize,
+                score,
+            )
+        else:
+            W, b, chosen = fit(features(train_texts), y_train)
         with torch.no_grad():
             model.head.weight.copy_(W)
             model.head.bias.copy_(b)
@@ -157,6 +198,13 @@ def train_classifier(
             "early_stopped": False,
             "history": [],
         }
+        if history:
+            info["self_training"] = {
+                "pool": len(pool),
+                "round": chosen["round"],
+                "added": chosen["added"],
+                "rounds": history,
+            }
         if on_metrics is not None:
             on_metrics({f"{name}/val_{cfg.metric}": chosen["val"]}, 0)
     else:
@@ -211,3 +259,21 @@ def train_classifier(
         train_info=info,
         features=features if cfg.mode != "full" else None,
     )
+
+
+def self_training_pool(
+    unlabeled: Sequence[str], exclude: Sequence[str], cfg: ClassifierConfig
+) -> list[str]:
+    """The unlabeled texts a probe self-trains on: at most cfg.self_training_pool distinct
+    texts, a sample seeded by cfg.seed that does not depend on the labeled texts (so the
+    runs of a learning curve share most of it, and its memoised vectors), less the texts
+    in `exclude` (the labeled ones). Empty when self-training is off."""
+    if not cfg.self_training_rounds or not cfg.self_training_pool:
+        return []
+    distinct = list(dict.fromkeys(t for t in unlabeled if t))
+    if len(distinct) > cfg.self_training_pool:
+        rng = np.random.default_rng(cfg.seed)
+        keep = np.sort(rng.choice(len(distinct), cfg.self_training_pool, replace=False))
+        distinct = [distinct[i] for i in keep]
+    labeled = set(exclude)
+    return [t for t in distinct if t not in labeled]

@@ -74,6 +74,14 @@ class ClassifierConfig:
     contrastive_batch: int = 64  # contrastive_probe: labeled texts per step
     contrastive_lr: float = 3e-4
     contrastive_temperature: float = 0.1
+    # Probes: self-training on the unlabeled texts given to train_classifier
+    # (self_training.py): rounds after the plain probe (0: none; the best round on
+    # validation is kept, the plain probe included), the share of each predicted class's
+    # texts added per round (round r adds the most confident r * share), and the most
+    # unlabeled texts read (a seeded sample).
+    self_training_rounds: int = 0
+    self_training_share: float = 0.33
+    self_training_pool: int = 4000
     max_len: int | None = None  # token budget per text; None: the tower's max_len
     # Recompute each encoder block's activations in the backward pass (full and
     # contrastive_probe; layers.py): the same updates, a step's peak memory cut to about
@@ -110,6 +118,15 @@ class ClassifierConfig:
             raise ValueError("classifier.contrastive_lr and contrastive_temperature must be > 0")
         if self.evals_per_epoch < 1:
             raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
+        if self.self_training_pool < 0:
+            raise ValueError(
+                f"classifier.self_training_pool must be >= 0, got {self.self_training_pool}"
+            )
+        if self.self_training_rounds < 0 or not 0.0 < self.self_training_share <= 1.0:
+            raise ValueError(
+                "classifier.self_training_rounds must be >= 0 and self_training_share in "
+                f"(0, 1], got {self.self_training_rounds} and {self.self_training_share}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -77,7 +77,7 @@ def fits(monkeypatch):
     """fit_models replaced by the hand-made runs; records (prefix, encoder, mode) per fit."""
     calls = []
 
-    def fake_fit_models(task, split, encoders, cfg, with_tfidf, features=None, *a, prefix=""):
+    def fake_fit_models(task, split, encoders, cfg, with_tfidf, features=None, *a, prefix="", **kw):
         runs = []
         for enc in encoders:
             calls.append((prefix, enc.name, cfg.mode))
@@ -155,7 +155,9 @@ def test_the_choice_is_in_the_flat_metrics_protocol_and_summary(fits):
         }
     )
     assert any("pretrained 0.000" in r and "(linear_probe)" in r for r in rows)
-    fixed = SentimentConfig(curve_mode="linear_probe", curve_resamples=20, device="cpu")
+    fixed = SentimentConfig(
+        curve_mode="linear_probe", curve_resamples=20, device="cpu", self_training_rounds=0
+    )
     assert curve_protocol(fixed, []) == "linear_probe per k-shot subset; seeds (0,)"
 
 
@@ -221,3 +223,38 @@ def test_auto_without_a_validation_metric_is_refused(fits):
             accuracy,
             {},
         )
+
+
+def test_a_self_trained_probe_records_its_round_and_the_protocol_says_so(fits, monkeypatch):
+    def fake(task, split, encoders, cfg, with_tfidf, features=None, *a, prefix="", **kw):
+        runs = []
+        for enc in encoders:
+            run = _run(enc.name, cfg.mode)
+            if cfg.mode != "full":
+                run.train_info["self_training"] = {"round": 2 if "s1" in prefix else 1}
+            runs.append(run)
+        return runs + ([TextRun(TFIDF, "baseline", HALF, HALF)] if with_tfidf else [])
+
+    monkeypatch.setattr(curve_modes, "fit_models", fake)
+    # The round is kept by the application's own validation figure, given as a function
+    # of validation probabilities: the same figure the recipe is chosen by.
+    score = curve_modes.probs_score(
+        validation_metric(sentiment_scorer(on_validation(_task())), accuracy, _task().val.labels)
+    )
+    assert score(RIGHT) == 1.0 and score(WRONG) == 0.0
+    cfg = SentimentConfig(
+        curve_mode="auto", curve_resamples=20, device="cpu", self_training_rounds=3
+    )
+    by = {(r["model"], r["k"]): r for r in _curve(cfg)}
+    # The pretrained probe self-trained on both seeds; the full fine-tune never does.
+    assert by[("pretrained", 2)]["self_training_rounds"] == [1, 2]
+    assert "self_training_rounds" not in by[(TFIDF, 2)]
+    line = curve_protocol(cfg, list(by.values()))
+    assert (
+        "probes self-train on up to 4000 unlabeled training texts (3 rounds, round r adding "
+        "the most confident r x 0.33 of the texts predicted for each class" in line
+    )
+    full = SentimentConfig(curve_mode="full", self_training_rounds=3)
+    assert "self-train" not in curve_protocol(full, [])
+    off = SentimentConfig(curve_mode="auto", self_training_rounds=0)
+    assert "self-train" not in curve_protocol(off, [])

@@ -28,6 +28,15 @@ DEMO = CONFIGS / "demo.yaml"
             "finetune.sentiment: curve_candidates must be a non-empty list of full, "
             "linear_probe, contrastive_probe, got []",
         ),
+        (
+            "finetune.intent.self_training_rounds=-1",
+            "finetune.intent: self_training_rounds must be >= 0 and self_training_share in "
+            "(0, 1], got -1 and 0.33",
+        ),
+        (
+            "finetune.sentiment.self_training_pool=-5",
+            "finetune.sentiment: self_training_pool must be >= 0, got -5",
+        ),
     ],
 )
 def test_bad_curve_recipes_are_refused_at_load(override, sentence):
@@ -43,3 +52,14 @@ def test_auto_and_its_candidates_load():
     )
     intent = cfg.finetune.intent.build(preset="tiny", device="cpu")
     assert intent.curve_mode == "auto" and intent.curve_candidates == ("linear_probe",)
+
+
+def test_self_training_settings_reach_the_curves_probes():
+    cfg = load_config(
+        DEMO,
+        ["finetune.intent.self_training_rounds=2", "finetune.intent.self_training_share=0.5"],
+    )
+    intent = cfg.finetune.intent.build(preset="tiny", device="cpu")
+    recipe = intent.classifier(curve=True, mode="linear_probe")
+    assert (recipe.self_training_rounds, recipe.self_training_share) == (2, 0.5)
+    assert recipe.self_training_pool == intent.self_training_pool
