@@ -7,6 +7,12 @@ recipe used and (auto) every candidate's validation figure.
 
     .venv/bin/python bench/curve_modes.py --views V --foundation F
     .venv/bin/python bench/curve_modes.py --views V --foundation F --apps intent --modes auto
+    .venv/bin/python bench/curve_modes.py --views V --foundation F --modes auto \
+        --variant off --variant st:self_training_rounds=3,self_training_share=0.2
+
+A --variant NAME:KEY=VALUE,... runs every mode again with those application settings
+(values read as YAML); the validation figure of each point's chosen recipe is printed
+beside its test metric, so a setting can be chosen on validation.
 
 Explanations and robustness slices are off (they do not depend on the curve); the headline
 models are fitted as in a run, since curve_mode auto reuses them on the full train set.
@@ -15,10 +21,12 @@ models are fitted as in a run, since curve_mode auto reuses them on the full tra
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header
@@ -34,13 +42,22 @@ def main() -> None:
     parser.add_argument("--apps", nargs="+", default=["intent", "sentiment"])
     parser.add_argument("--modes", nargs="+", default=[FIXED, "auto"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="application settings to run each mode with (default: one, the defaults)",
+    )
     args = parser.parse_args()
+    variants = dict(map(variant, args.variant or ["defaults"]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     command = (
         f"python bench/curve_modes.py --views {args.views} --foundation {args.foundation}"
         + (f" --apps {' '.join(args.apps)}" if args.apps != ["intent", "sentiment"] else "")
         + (f" --modes {' '.join(args.modes)}" if args.modes != [FIXED, "auto"] else "")
         + (f" --threads {args.threads}" if args.threads else "")
+        + "".join(f" --variant {v}" for v in args.variant)
     )
     print(header("learning curve: fixed recipe vs chosen on validation", command), flush=True)
     import time
@@ -71,16 +88,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for app in args.apps:
             settings, runner = apps[app]
-            for mode in args.modes:
+            for (name, overrides), mode in itertools.product(variants.items(), args.modes):
                 cfg = settings(
                     explain_examples=0,
                     robustness_sample=0,
                     curve_mode=BEFORE[app] if mode == FIXED else mode,
+                    **overrides,
                 )
-                report = runner(args.views, args.foundation, cfg, Path(tmp) / f"{app}-{mode}")
+                out = Path(tmp) / f"{app}-{name}-{mode}"
+                report = runner(args.views, args.foundation, cfg, out)
                 metric = report.headline["metric"]
                 print(
-                    f"\n## {app} ({metric}), curve_mode {cfg.curve_mode}: learning curve "
+                    f"\n## {app} ({metric}), {name}, curve_mode {cfg.curve_mode}: learning curve "
                     f"{report.timings['learning_curve_s']:.0f} s wall, {curve_cpu[-1]:.0f} s "
                     f"CPU (headline models {report.timings['fit_and_score_s']:.0f} s wall)"
                 )
@@ -91,11 +110,27 @@ def main() -> None:
                         if val
                         else ""
                     )
+                    rounds = r.get("self_training_rounds")
+                    kept = f"; self-training round kept {rounds}" if rounds else ""
                     print(
                         f"  k={r['k']:<4} {r['model']:<11} {r['value']:.3f} "
-                        f"[{r['low']:.3f}, {r['high']:.3f}]  {r['mode']}{shown}",
+                        f"[{r['low']:.3f}, {r['high']:.3f}]  {r['mode']}{shown}{kept}",
                         flush=True,
                     )
+
+
+def variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """ "name:key=value,key=value" -> (name, {key: YAML value}); "name" alone: no change."""
+    import yaml
+
+    name, _, pairs = spec.partition(":")
+    overrides = {}
+    for pair in filter(None, pairs.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant {spec}: {pair!r} is not KEY=VALUE")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return name, overrides
 
 
 if __name__ == "__main__":
