@@ -85,6 +85,13 @@ def init_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
         # TF32 matmuls cost nothing in accuracy that matters here and are much faster.
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    else:
+        # One command gives the same weights twice on CPU: with more than one thread,
+        # index_put_(accumulate=True) (the backward of every advanced-indexing read, such
+        # as a gather of item rows) adds in thread order, and the sums' last bits differ
+        # from run to run. The deterministic kernels sort first; warn_only, because an op
+        # with no deterministic kernel should warn rather than stop a run.
+        torch.use_deterministic_algorithms(True, warn_only=True)
     bf16 = use_cuda and precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
     if precision == "bf16" and not bf16:
         raise ValueError("train.precision bf16 requested but this GPU does not support bf16")
