@@ -95,15 +95,15 @@ def self_training_table(
     x_val, y_val = embedder.embed(task.val.texts), labels(task.val)
     x_test, y_test = embedder.embed(task.test.texts), labels(task.test)
     body, figures = [], []
+    cfg = ClassifierConfig(
+        mode="linear_probe",
+        self_training_rounds=rounds,
+        self_training_pool=pool_size,
+        seed=0,  # the applications' default: the same pool sample for every subset
+    )
     subsets = sorted((s, split) for (k, s), split in task.shots.items() if k == SHOTS)
     for seed, split in subsets:
         x, y = embedder.embed(split.texts), labels(split)
-        cfg = ClassifierConfig(
-            mode="linear_probe",
-            self_training_rounds=rounds,
-            self_training_pool=pool_size,
-            seed=0,  # the applications' default: the same pool sample for every subset
-        )
         pool = self_training_pool(task.unlabeled, [*split.texts, *task.val.texts], cfg)
         x_pool = embedder.embed(pool)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from karpa.config_input import did_you_mean
-from karpa_models.finetune.config import MODES, ClassifierConfig
+from karpa_models.finetune.config import MODES, ClassifierConfig, self_training_problem
 from karpa_models.finetune.privacy_config import PrivacyConfig
 
 # curve_mode "auto": every mode of curve_candidates is fitted on each k-shot subset and
@@ -123,13 +123,11 @@ class TextAppConfig:
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ValueError(f"{key} must be between {low} and {high}, got {value}")
-        if self.self_training_rounds < 0 or not 0.0 < self.self_training_share <= 1.0:
-            raise ValueError(
-                "self_training_rounds must be >= 0 and self_training_share in (0, 1], got "
-                f"{self.self_training_rounds} and {self.self_training_share}"
-            )
-        if self.self_training_pool < 0:
-            raise ValueError(f"self_training_pool must be >= 0, got {self.self_training_pool}")
+        problem = self_training_problem(
+            self.self_training_rounds, self.self_training_share, self.self_training_pool
+        )
+        if problem:
+            raise ValueError(problem)
         if not 0 <= self.robustness_sample <= 100_000:
             raise ValueError(
                 f"robustness_sample must be within [0, 100000], got {self.robustness_sample}"

@@ -16,6 +16,19 @@ LOSSES = ("full_softmax", "sampled_softmax")
 ATTENTIONS = ("bidirectional", "causal")  # the recommender's (NextItemRecommender)
 
 
+def self_training_problem(rounds: int, share: float, pool: int) -> str | None:
+    """What is wrong with a probe's self-training settings (one sentence), or None: the
+    one rule for ClassifierConfig and the applications' settings, checked at load."""
+    if rounds < 0 or not 0.0 < share <= 1.0:
+        return (
+            "self_training_rounds must be >= 0 and self_training_share in (0, 1], got "
+            f"{rounds} and {share}"
+        )
+    if pool < 0:
+        return f"self_training_pool must be >= 0, got {pool}"
+    return None
+
+
 def _check_common(where: str, values: dict[str, Any]) -> None:
     for name in ("epochs", "batch_size", "patience"):
         if values[name] < 1:
@@ -118,15 +131,11 @@ class ClassifierConfig:
             raise ValueError("classifier.contrastive_lr and contrastive_temperature must be > 0")
         if self.evals_per_epoch < 1:
             raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
-        if self.self_training_pool < 0:
-            raise ValueError(
-                f"classifier.self_training_pool must be >= 0, got {self.self_training_pool}"
-            )
-        if self.self_training_rounds < 0 or not 0.0 < self.self_training_share <= 1.0:
-            raise ValueError(
-                "classifier.self_training_rounds must be >= 0 and self_training_share in "
-                f"(0, 1], got {self.self_training_rounds} and {self.self_training_share}"
-            )
+        problem = self_training_problem(
+            self.self_training_rounds, self.self_training_share, self.self_training_pool
+        )
+        if problem:
+            raise ValueError(f"classifier.{problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
