@@ -69,8 +69,58 @@ def main() -> None:
                 f"{pre['image_to_text/recall@10']:.3f} (chance {pre['chance/recall@10']:.3f})"
             )
             print(headline_table([a["report"] for a in result["finetune"].values()]))
+            if "recommendation" in result["finetune"]:
+                print(rec_slice_lines(result["finetune"]["recommendation"]["report"]))
             if "multitask" in result:  # finetune.multitask.enabled: joint vs separate
                 print(joint_lines(result))
+
+
+REC_BUCKETS = (
+    ("cold_items", "cold"),
+    ("short_history", "short"),
+    ("item_popularity", "head"),
+    ("item_popularity", "mid"),
+    ("item_popularity", "tail"),
+)
+REC_BASELINES = ("ease", "item_knn", "popularity")
+
+
+def rec_slice_lines(report_path: str) -> str:
+    """The served recommender on the slices where content should carry, against each
+    baseline: NDCG@10 under full ranking and against the sampled negatives, and the paired
+    difference to EASE with its 95% interval (the report's delta/... slice records)."""
+    import json
+
+    report = json.loads(Path(report_path).read_text())
+    by = {(r["slice"], r["bucket"], r["metric"]): r for r in report["slices"]}
+    n_neg = report["protocol"]["sampled"]["n_negatives"]
+    lines = [
+        "recommendation slices (NDCG@10; karpa = the served model; full ranking, then "
+        f"against {n_neg} sampled negatives):",
+        "| slice | users | karpa | EASE | item-kNN | popularity | karpa − EASE | "
+        f"karpa ({n_neg} neg) | EASE ({n_neg} neg) | karpa − EASE ({n_neg} neg) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for slice_, bucket in REC_BUCKETS:
+        key = (slice_, bucket)
+        if (*key, "ndcg@10") not in by:
+            continue  # no test user in this bucket
+        cells = [f"{slice_} {bucket}", str(by[(*key, "ndcg@10")]["n"])]
+        cells += [f"{by[(*key, 'ndcg@10')]['value']:.4f}"]
+        cells += [f"{by[(*key, f'ndcg@10/{m}')]['value']:.4f}" for m in REC_BASELINES]
+        cells += [_delta(by[(*key, "delta/ndcg@10/ease")])]
+        sampled = f"sampled{n_neg}/ndcg@10"
+        cells += [
+            f"{by[(*key, sampled)]['value']:.4f}",
+            f"{by[(*key, sampled + '/ease')]['value']:.4f}",
+        ]
+        cells += [_delta(by[(*key, f"delta/{sampled}/ease")])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _delta(record: dict) -> str:
+    return f"{record['value']:+.4f} [{record['low']:+.4f}, {record['high']:+.4f}]"
 
 
 def joint_lines(result: dict) -> str:

@@ -241,6 +241,24 @@ def test_slices_reach_the_tracker_for_karpa_and_every_baseline(report):
             assert name in flat, name
 
 
+def test_slices_carry_karpa_minus_each_baseline_paired(report):
+    """Per slice, the served model minus each baseline (never an ablation) on the same
+    users, under both protocols: the difference of the two models' slice means, with a
+    paired interval around it."""
+    by = {(r["slice"], r["bucket"], r["metric"]): r for r in report.slices}
+    deltas = [r for r in report.slices if r["metric"].startswith("delta/")]
+    assert {r["metric"].rsplit("/", 1)[1] for r in deltas} == {"popularity", "item_knn", "ease"}
+    for r in deltas:
+        name = r["metric"].removeprefix("delta/")
+        metric, model = name.rsplit("/", 1)
+        mine = by[(r["slice"], r["bucket"], metric)]["value"]
+        theirs = by[(r["slice"], r["bucket"], f"{metric}/{model}")]["value"]
+        assert r["value"] == pytest.approx(mine - theirs)
+        assert r["low"] <= r["value"] <= r["high"]
+    assert {r["metric"] for r in deltas} >= {"delta/ndcg@10/ease", "delta/sampled20/ndcg@10/ease"}
+    assert "slice/short_history/short/delta/ndcg_at_10/ease" in report.flat_metrics()
+
+
 def test_the_content_ablation_is_reported_on_the_same_users(report):
     """ids only (content zeroed) against ids + content: the same seed, the same test users,
     every slice."""
