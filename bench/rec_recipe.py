@@ -98,6 +98,7 @@ def main() -> None:
 
     from karpa.applications.data import load_recommendation
     from karpa.applications.encoders import load_encoders
+    from karpa.applications.rec_hybrid import validation_split
     from karpa.applications.recommendation import hybrid_model, sampled_negatives
     from karpa.config import load_config
     from karpa.evaluation.baselines import EASERecommender
@@ -161,11 +162,8 @@ def main() -> None:
             f"{ndcg['ndcg@10'][rows].mean():.4f}" if rows.any() else "—" for ndcg, rows in cells
         )
 
-    # The early-stopping users, as the application draws them.
-    rows = np.arange(len(data.val_targets))
-    if rc.max_val_users is not None and len(rows) > rc.max_val_users:
-        rng = np.random.default_rng(rc.seed)
-        rows = np.sort(rng.choice(rows, size=rc.max_val_users, replace=False))
+    # The early-stopping users and the blend's, as the application draws them.
+    rows, blend_rows = validation_split(len(data.val_targets), rc)
     ease = EASERecommender(len(data.catalogue), l2=rc.ease_l2).fit(data.train_sequences)
     lines = [f"| EASE (l2 {rc.ease_l2:g}) | {sliced(ease.score(data.val_histories))} | — | — |"]
     best: tuple[float, str] = (-1.0, "")
@@ -189,7 +187,7 @@ def main() -> None:
             val_metrics=validation_metrics,
         )
         seconds = time.perf_counter() - began
-        hybrid, choice = hybrid_model(rec, ease, data, recipe)
+        hybrid, choice = hybrid_model(rec, ease, data, recipe, blend_rows)
         info = rec.train_info
         steps = f"{info['best_step']} of {info['steps']}"
         lines.append(

@@ -18,7 +18,7 @@ from karpa.applications.encoders import PRETRAINED, SCRATCH
 from karpa.applications.figures import comparison_plot, comparison_rows
 from karpa.applications.ranked import RankedModel
 from karpa.applications.rec_config import RecommendationConfig
-from karpa.applications.rec_hybrid import BlendChoice
+from karpa.applications.rec_hybrid import BlendChoice, validation_split
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.robustness import rec_robustness_slices
 from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
@@ -220,7 +220,7 @@ def finish_recommendation(
         "cold_items": f"target item with < {cfg.cold_below} training interactions",
         "short_history": "test history (train items + validation item) of < 5 items",
         "early_stopping": f"validation {cfg.metric} under full ranking on "
-        f"{min(cfg.max_val_users or len(data.val_targets), len(data.val_targets))} users, "
+        f"{len(validation_split(len(data.val_targets), cfg)[0])} users, "
         f"patience {cfg.patience} epochs",
         "recommender": cfg.recommender().to_dict(),
         "pretrained_head": cfg.use_pretrained_head,
@@ -249,8 +249,9 @@ def finish_recommendation(
         protocol["blend"] = {
             **blend.blend.to_dict(),
             "validation_ndcg@10": blend.validation,
-            "chosen_on": f"{len(data.val_targets)} validation users (train items in, "
-            "validation item as target), full ranking, history excluded",
+            "chosen_on": f"{blend.users} validation users (train items in, validation "
+            "item as target) that early stopping did not read, full ranking, history "
+            "excluded",
             "table": blend.table,
         }
         summary = (

@@ -20,7 +20,7 @@ from karpa.applications.data import RecData, load_recommendation
 from karpa.applications.encoders import PRETRAINED, SCRATCH, load_encoders, provenance
 from karpa.applications.ranked import RankedModel
 from karpa.applications.rec_config import RecommendationConfig
-from karpa.applications.rec_hybrid import BlendChoice, choose_blend
+from karpa.applications.rec_hybrid import BlendChoice, choose_blend, validation_split
 from karpa.applications.rec_report import finish_recommendation
 from karpa.applications.report import AppReport
 from karpa.evaluation.baselines import EASERecommender, ItemKNNRecommender, PopularityRecommender
@@ -101,17 +101,21 @@ def baselines(
 
 
 def hybrid_model(
-    rec: FineTunedRecommender, ease: EASERecommender, data: RecData, cfg: RecommendationConfig
+    rec: FineTunedRecommender,
+    ease: EASERecommender,
+    data: RecData,
+    cfg: RecommendationConfig,
+    rows: np.ndarray,
 ) -> tuple[HybridRecommender, BlendChoice]:
     """The sequence model blended with EASE, the blend chosen on the validation users
-    (training items in, validation item as target); the test users are never read."""
-    seq_val = rec.score(data.val_histories)
-    ease_val = ease.score(data.val_histories)
+    `rows` (training items in, validation item as target; users early stopping did not
+    read: `validation_split`); the test users are never read."""
+    histories = [data.val_histories[i] for i in rows]
     choice = choose_blend(
-        seq_val,
-        ease_val,
-        data.val_histories,
-        data.val_targets,
+        rec.score(histories),
+        ease.score(histories),
+        histories,
+        data.val_targets[rows],
         data.item_counts,
         cfg.blend_grid,
         cfg.blend_history_edges,
@@ -152,10 +156,7 @@ def run_recommendation(
         cfg.seed,
     )
     names = [e.name for e in encoders]
-    val_rows = np.arange(len(data.val_targets))
-    if cfg.max_val_users is not None and len(val_rows) > cfg.max_val_users:
-        rng = np.random.default_rng(cfg.seed)
-        val_rows = np.sort(rng.choice(val_rows, size=cfg.max_val_users, replace=False))
+    val_rows, blend_rows = validation_split(len(data.val_targets), cfg)
     val_histories = [data.val_histories[i] for i in val_rows]
     models: list[RankedModel] = []
     runs = [(enc, True) for enc in encoders]
@@ -199,7 +200,7 @@ def run_recommendation(
     if cfg.hybrid:
         # The hybrid is the application's model: the sequence model it blends stays
         # reported beside it (kind "model" too, second), so each part's share shows.
-        hybrid, choice = hybrid_model(models[0].recommender, ease, data, cfg)
+        hybrid, choice = hybrid_model(models[0].recommender, ease, data, cfg, blend_rows)
         models.insert(
             0,
             rank(HYBRID, "model", hybrid.score(data.test_histories), data, cfg, recommender=hybrid),

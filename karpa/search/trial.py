@@ -240,6 +240,7 @@ def _recommendation(
 ) -> tuple[float, str, Path]:
     """Fine-tune the next-item recommender (the sequence model the served hybrid blends)
     -> (best validation metric, its name, the saved model's folder)."""
+    from karpa.applications.rec_hybrid import validation_split
     from karpa.evaluation.ranking import validation_metrics
     from karpa_models.finetune.next_item import train_recommender
     from karpa_models.finetune.recommender import pretrained_item_decoder
@@ -253,10 +254,7 @@ def _recommendation(
         lr=float(params["finetune_lr"]),
     )
     rec = data.rec
-    rows = np.arange(len(rec.val_targets))
-    if settings.max_val_users is not None and len(rows) > settings.max_val_users:
-        rng = np.random.default_rng(settings.seed)
-        rows = np.sort(rng.choice(rows, size=settings.max_val_users, replace=False))
+    rows, _ = validation_split(len(rec.val_targets), settings)  # the application's users
     key = f"recommendation/val_{recipe.metric.replace('@', '_at_')}"
 
     def on_metrics(metrics: dict[str, float], step: int) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from karpa.applications.rec_config import RecommendationConfig
-from karpa.applications.rec_hybrid import choose_blend
+from karpa.applications.rec_hybrid import choose_blend, validation_split
 from karpa.applications.recommendation import hybrid_model
 from karpa_models.finetune.hybrid import BlendWeights, blend_scores, top_k, zscore_rows
 
@@ -96,7 +97,7 @@ def test_the_blend_is_chosen_on_validation_even_where_test_disagrees():
         test_targets=None,
     )
     cfg = RecommendationConfig(blend_grid=(0.0, 0.5, 1.0), blend_min_users=50)
-    hybrid, choice = hybrid_model(_Shifted(1), _Shifted(3), data, cfg)
+    hybrid, choice = hybrid_model(_Shifted(1), _Shifted(3), data, cfg, np.arange(300))
     assert set(hybrid.blend.weights) == {0.0} and choice.validation > 0.5
     test_hist = [[*h, int(t)] for h, t in zip(val_hist, data.val_targets, strict=True)]
     test_targets = np.array([(h[-1] + 1) % N for h in test_hist])  # the sequence's pick
@@ -127,3 +128,35 @@ def test_a_bucket_gain_within_noise_keeps_the_overall_weight():
         min_users=50,
     )
     assert choice.blend.weights == (0.0, 0.0)
+
+
+def test_early_stopping_and_the_blend_read_disjoint_validation_users():
+    cfg = RecommendationConfig(blend_share=0.5, max_val_users=500)
+    stop, blend = validation_split(1989, cfg)
+    assert len(blend) == 994 and len(stop) == 500  # round(0.5 * 1989); the rest, capped
+    assert not set(stop) & set(blend) and set(stop) | set(blend) <= set(range(1989))
+    assert list(stop) == sorted(stop) and list(blend) == sorted(blend)
+    again = validation_split(1989, cfg)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (stop, blend), strict=True))
+    stop, blend = validation_split(610, cfg)  # MovieLens: half each
+    assert (len(stop), len(blend)) == (305, 305)
+    stop, blend = validation_split(610, replace(cfg, hybrid=False))  # no blend to choose
+    assert len(blend) == 0 and len(stop) == 500
+    with pytest.raises(ValueError, match="blend_share must be within"):
+        RecommendationConfig(blend_share=1.0)
+
+
+def test_the_blend_reads_only_its_own_validation_users():
+    """The users early stopping read (here: all favour the sequence model) do not sway
+    the blend, which is chosen on the other rows (all favour EASE)."""
+    rng = np.random.default_rng(3)
+    val_hist = [list(rng.integers(0, N, size=6)) for _ in range(400)]
+    targets = np.array([(h[-1] + 1) % N for h in val_hist])  # the sequence's pick ...
+    blend_rows = np.arange(200, 400)
+    targets[blend_rows] = [(val_hist[i][-1] + 3) % N for i in blend_rows]  # ... EASE's here
+    data = SimpleNamespace(val_histories=val_hist, val_targets=targets, item_counts=np.full(N, 10))
+    cfg = RecommendationConfig(blend_grid=(0.0, 1.0), blend_min_users=50)
+    hybrid, choice = hybrid_model(_Shifted(1), _Shifted(3), data, cfg, blend_rows)
+    assert set(hybrid.blend.weights) == {0.0} and choice.users == 200
+    hybrid, _ = hybrid_model(_Shifted(1), _Shifted(3), data, cfg, np.arange(200))
+    assert set(hybrid.blend.weights) == {1.0}
