@@ -49,10 +49,13 @@ class BlendChoice:
 
 def validation_split(n_users: int, cfg: RecommendationConfig) -> tuple[np.ndarray, np.ndarray]:
     """(early-stopping rows, blend rows): disjoint seeded samples of the n validation
-    users. With the hybrid on, the blend takes round(blend_share * n) of them; early
-    stopping reads at most max_val_users of the rest (all of them without the hybrid)."""
+    users. With the hybrid on, the blend takes round(blend_share * n) of them (at least one,
+    and one is left to early stopping); early stopping reads at most max_val_users of the
+    rest (all of them without the hybrid). A single validation user serves both."""
     order = np.random.default_rng(cfg.seed).permutation(n_users)
-    n_blend = round(cfg.blend_share * n_users) if cfg.hybrid else 0
+    if cfg.hybrid and n_users < 2:
+        return np.sort(order), np.sort(order)
+    n_blend = min(max(round(cfg.blend_share * n_users), 1), n_users - 1) if cfg.hybrid else 0
     blend, rest = order[:n_blend], order[n_blend:]
     if cfg.max_val_users is not None:
         rest = rest[: cfg.max_val_users]

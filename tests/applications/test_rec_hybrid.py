@@ -142,6 +142,9 @@ def test_early_stopping_and_the_blend_read_disjoint_validation_users():
     assert (len(stop), len(blend)) == (305, 305)
     stop, blend = validation_split(610, replace(cfg, hybrid=False))  # no blend to choose
     assert len(blend) == 0 and len(stop) == 500
+    for n in (1, 2, 3):  # tiny worlds: neither part is ever left without a user
+        stop, blend = validation_split(n, replace(cfg, blend_share=0.1))
+        assert len(stop) >= 1 and len(blend) >= 1
     with pytest.raises(ValueError, match="blend_share must be within"):
         RecommendationConfig(blend_share=1.0)
 
