@@ -1,5 +1,5 @@
-"""The recommender's slice lines of bench/demo_quality.py and bench/cold_items.py's content
-scorer."""
+"""The recommender's slice lines of bench/demo_quality.py, bench/cold_items.py's content
+scorer and bench/short_histories.py's cut histories."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from cold_items import profile_scores
 from demo_quality import rec_slice_lines
+from short_histories import cut_histories, mean_over_runs
 
 
 def _records(slice_: str, bucket: str, n: int, karpa: float, ease: float) -> list[dict]:
@@ -59,3 +60,16 @@ def test_profile_scores_are_the_cosine_with_the_mean_history_vector():
     assert scores[0] == pytest.approx([1.0, 0.0, 0.6])
     mean = np.array([0.5, 0.5]) / np.linalg.norm([0.5, 0.5])
     assert scores[1] == pytest.approx(vectors @ mean)
+
+
+def test_cut_histories_keep_each_users_last_items_in_order():
+    histories = [[5, 6, 7, 8], [3], [1, 2]]
+    assert cut_histories(histories, 2) == [[7, 8], [3], [1, 2]]
+    assert cut_histories(histories, 1) == [[8], [3], [2]]
+    assert cut_histories(histories, None) == histories
+    assert histories[0] == [5, 6, 7, 8]  # the split's own lists are left alone
+
+
+def test_several_saved_models_give_each_user_their_mean():
+    runs = [np.array([0.0, 1.0, 0.5]), np.array([1.0, 1.0, 0.0])]
+    assert mean_over_runs(runs) == pytest.approx([0.5, 1.0, 0.25])
