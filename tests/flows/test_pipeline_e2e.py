@@ -1,6 +1,7 @@
 """The whole pipeline, twice, on a small demo world: models land in the registry, the
 second run's identical models are refused, the champions stay, every pyfunc model answers
-raw inputs, and `mlflow models serve` answers HTTP requests from the champion."""
+raw inputs, and `mlflow models serve` answers HTTP requests from the intent and
+recommender champions."""
 
 from __future__ import annotations
 
@@ -92,16 +93,49 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
 
     _finetune_from_champion(home, world, registry, fast_overrides)
 
-    # `mlflow models serve` on the champion, started on a free port and stopped by pid.
+    # `mlflow models serve` on two champions at once, each started on a free port and
+    # stopped by pid: the intent model, and the recommender with the scores it ranked by.
+    served = {
+        name: _serve(f"models:/{name}@champion", home, tmp_path)
+        for name in ("karpa-intent", "karpa-recommender")
+    }
+    try:
+        for proc, port in served.values():
+            wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=120)
+        port = served["karpa-intent"][1]
+        body = {"dataframe_split": {"columns": ["text"], "data": [["my card was charged twice"]]}}
+        prediction = _invoke(port, body)[0]
+        assert set(prediction) == {"label", "probability", "out_of_scope"}
+        # The explain predict param (the signature's params schema) reaches the model.
+        why = _invoke(port, body | {"params": {"explain": True}})[0]["explanation"]
+        assert why["words"] and why["nearest"], why
+        assert {"word", "attribution"} == set(why["words"][0])
+
+        rows = [[items[:3], 5], [["no-such-item"], 3]]
+        known, unknown = _invoke(
+            served["karpa-recommender"][1],
+            {"dataframe_split": {"columns": ["history", "k"], "data": rows}},
+        )
+        local = recommend(pd.DataFrame({"history": [items[:3]], "k": [5]})).iloc[0]
+        assert known["items"] == list(local["items"]) and known["source"] == "model"
+        assert known["scores"] == pytest.approx(list(local["scores"]), rel=1e-5)
+        assert unknown["source"].startswith("popularity fallback") and len(unknown["items"]) == 3
+    finally:
+        for proc, _ in served.values():
+            stop(proc)
+
+
+def _serve(model_uri: str, home, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """`mlflow models serve` of `model_uri` on a free port -> (process, port)."""
     port = free_port()
-    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    log = tmp_path / f"serve-{port}.log"
     proc = subprocess.Popen(
         [
-            mlflow_bin,
+            str(Path(sys.executable).with_name("mlflow")),
             "models",
             "serve",
             "-m",
-            "models:/karpa-intent@champion",
+            model_uri,
             "--env-manager",
             "local",
             "--host",
@@ -115,37 +149,22 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
             "MLFLOW_TRACKING_URI": home.tracking_uri,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         },
-        stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - the server owns it
+        stdout=open(log, "wb"),  # noqa: SIM115 - the server owns it
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=120)
-        body = json.dumps(
-            {"dataframe_split": {"columns": ["text"], "data": [["my card was charged twice"]]}}
-        )
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=body.encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        prediction = answer["predictions"][0]
-        assert set(prediction) == {"label", "probability", "out_of_scope"}
-        # The explain predict param (the signature's params schema) reaches the model.
-        explained = json.loads(body) | {"params": {"explain": True}}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(explained).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            why = json.loads(response.read())["predictions"][0]["explanation"]
-        assert why["words"] and why["nearest"], why
-        assert {"word", "attribution"} == set(why["words"][0])
-    finally:
-        stop(proc)
+    return proc, port
+
+
+def _invoke(port: int, body: dict) -> list[dict]:
+    """POST `body` to a served model's /invocations -> its predictions."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["predictions"]
 
 
 def _finetune_from_champion(
