@@ -95,11 +95,10 @@ def test_two_runs_registry_and_serving(prefect_api, home, world, tmp_path, fast_
 
     # `mlflow models serve` on two champions at once, each started on a free port and
     # stopped by pid: the intent model, and the recommender with the scores it ranked by.
-    served = {
-        name: _serve(f"models:/{name}@champion", home, tmp_path)
-        for name in ("karpa-intent", "karpa-recommender")
-    }
+    served: dict[str, tuple[subprocess.Popen, int]] = {}
     try:
+        for name in ("karpa-intent", "karpa-recommender"):
+            served[name] = _serve(f"models:/{name}@champion", home, tmp_path)
         for proc, port in served.values():
             wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=120)
         port = served["karpa-intent"][1]
