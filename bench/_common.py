@@ -55,3 +55,21 @@ def direct_views(cfg, store):
     views = align(validated.accepted, cfg.align, store, split_hints=hints)
     raise_if_stopped(views)
     return views
+
+
+def movielens_split(datasets: Path, home: Path, bench: str):
+    """MovieLens latest-small's leave-last-out split as the recommendation application
+    makes it (`karpa/configs/real/movielens.yaml`, views built in `home`) -> (RecData, the
+    application's RecommendationConfig). `bench` names the caller in the one-line error."""
+    from karpa.applications.data import load_recommendation
+    from karpa.config import CONFIGS, load_config
+    from karpa.finetuning import app_config
+    from karpa.store import Store
+
+    data_root = datasets / "movielens_latest_small"
+    if not data_root.is_dir():
+        raise SystemExit(f"{bench}: {data_root} is missing (karpa data fetch ...)")
+    cfg = load_config(CONFIGS / "real/movielens.yaml", ["until=align"], str(data_root))
+    views = direct_views(cfg, Store(home / "store"))
+    rc = app_config("recommendation", cfg.finetune, cfg.pretrain.preset)
+    return load_recommendation(Path(views.path), None, rc.seed), rc

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from _common import SHARED_DATASETS, direct_views, header  # noqa: E402
+from _common import SHARED_DATASETS, header, movielens_split  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,20 +69,10 @@ def minilm_vectors(texts: list[str]) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
-    from karpa.applications.data import load_recommendation
-    from karpa.config import load_config
     from karpa.evaluation.baselines import EASERecommender
     from karpa.evaluation.ranking import evaluate_ranking, seen_mask
-    from karpa.finetuning import app_config
-    from karpa.store import Store
 
-    data_root = args.datasets / "movielens_latest_small"
-    if not data_root.is_dir():
-        raise SystemExit(f"cold_items: {data_root} is missing (karpa data fetch ...)")
-    cfg = load_config(REPO / "karpa/configs/real/movielens.yaml", ["until=align"], str(data_root))
-    views = direct_views(cfg, Store(args.home / "store"))
-    rc = app_config("recommendation", cfg.finetune, cfg.pretrain.preset)
-    data = load_recommendation(Path(views.path), None, rc.seed)
+    data, rc = movielens_split(args.datasets, args.home, "cold_items")
     n_items = len(data.catalogue)
     cold_item = data.item_counts < rc.cold_below  # (I,)
     users = np.flatnonzero(cold_item[data.test_targets])  # test users whose item is cold

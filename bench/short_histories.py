@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from _common import SHARED_DATASETS, direct_views, header  # noqa: E402
+from _common import SHARED_DATASETS, header, movielens_split  # noqa: E402
 
 HEADLINE = "ndcg@10"
 
@@ -79,26 +79,16 @@ def mean_over_runs(per_run: Sequence[np.ndarray]) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
-    from karpa.applications.data import load_recommendation
     from karpa.applications.recommendation import rank
-    from karpa.config import load_config
     from karpa.evaluation.baselines import (
         EASERecommender,
         ItemKNNRecommender,
         PopularityRecommender,
     )
     from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
-    from karpa.finetuning import app_config
-    from karpa.store import Store
     from karpa_models.finetune.saved import load_hybrid
 
-    data_root = args.datasets / "movielens_latest_small"
-    if not data_root.is_dir():
-        raise SystemExit(f"short_histories: {data_root} is missing (karpa data fetch ...)")
-    cfg = load_config(REPO / "karpa/configs/real/movielens.yaml", ["until=align"], str(data_root))
-    views = direct_views(cfg, Store(args.home / "store"))
-    rc = app_config("recommendation", cfg.finetune, cfg.pretrain.preset)
-    data = load_recommendation(Path(views.path), None, rc.seed)
+    data, rc = movielens_split(args.datasets, args.home, "short_histories")
     hybrids = []
     for folder in args.models:
         hybrid = load_hybrid(folder)
