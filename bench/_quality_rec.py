@@ -222,17 +222,22 @@ def slice_rows(
     return out
 
 
-def content_rows(runs: Sequence[RecRun]) -> list[dict[str, Any]]:
+def content_rows(runs: Sequence[RecRun], n_negatives: int) -> list[dict[str, Any]]:
     """The content ablation: the pretrained sequence model with content vs the same model
     with the content vectors zeroed, same seeds, paired over runs, on the whole test set
-    and on the slices where content should carry (cold items, short histories, tail).
-    Empty when the runs have no ids-only model."""
+    and on the slices where content should carry (cold items, short histories, tail),
+    under full ranking and against the sampled protocol's n_negatives (where a cold item
+    that reaches nobody's top 10 of the catalogue can still be ranked above the items the
+    user did not pick). Empty when the runs have no ids-only model."""
     if IDS_ONLY not in common_models(runs):
         return []
     out = []
     for metric in METRICS:
         a, b = metric_values(runs, CONTENT, metric), metric_values(runs, IDS_ONLY, metric)
         out.append(_content_record(f"all test users: {metric}", a, b))
+    sampled = f"sampled{n_negatives}/{HEADLINE}"
+    a, b = metric_values(runs, CONTENT, sampled), metric_values(runs, IDS_ONLY, sampled)
+    out.append(_content_record(f"all test users ({n_negatives} neg): {HEADLINE}", a, b))
     for slice_, bucket, label in SLICES:
         if (slice_, bucket) not in (
             ("cold_items", "cold"),
@@ -240,10 +245,12 @@ def content_rows(runs: Sequence[RecRun]) -> list[dict[str, Any]]:
             ("item_popularity", "tail"),
         ):
             continue
-        a = [run.slice_value(slice_, bucket, CONTENT, HEADLINE) for run in runs]
-        b = [run.slice_value(slice_, bucket, IDS_ONLY, HEADLINE) for run in runs]
-        if all(v is not None for v in [*a, *b]):
-            out.append(_content_record(f"{label.split(' (')[0]}: {HEADLINE}", a, b))
+        name = label.split(" (")[0]
+        for metric, where in ((HEADLINE, name), (sampled, f"{name} ({n_negatives} neg)")):
+            a = [run.slice_value(slice_, bucket, CONTENT, metric) for run in runs]
+            b = [run.slice_value(slice_, bucket, IDS_ONLY, metric) for run in runs]
+            if all(v is not None for v in [*a, *b]):
+                out.append(_content_record(f"{where}: {HEADLINE}", a, b))
     return out
 
 

@@ -249,7 +249,7 @@ def rec_tables(
     rows = rec.main_rows(runs, neg)
     pairs = rec.paired_rows(runs)
     slices = rec.slice_rows(runs, list(rows), cold_below, neg)
-    content = rec.content_rows(runs)
+    content = rec.content_rows(runs, neg)
     targets = rec.judge_targets(rows, pairs, slices, served)
     extra = [
         "",

@@ -182,22 +182,26 @@ def test_slice_rows_read_each_model_and_leave_out_buckets_some_run_lacks():
 
 def test_content_rows_pair_the_sequence_model_with_its_ids_only_twin():
     runs = runs_of([0.05, 0.06, 0.07], [0.03, 0.04, 0.05], [0.02, 0.02, 0.05])
-    content = rec.content_rows(runs)
+    content = rec.content_rows(runs, 100)
     assert [c["what"] for c in content] == [
         "all test users: hr@10",
         "all test users: ndcg@10",
         "all test users: mrr",
+        "all test users (100 neg): ndcg@10",
         "cold items: ndcg@10",
+        "cold items (100 neg): ndcg@10",
     ]
     ndcg = content[1]
     assert ndcg["paired"]["mean"] == pytest.approx(statistics.fmean([0.01, 0.02, 0.0]))
     assert ndcg["ids_only"]["mean"] == pytest.approx(0.03)
-    # cold: content c/2 against ids-only i/4
-    assert content[3]["paired"]["mean"] == pytest.approx(
-        statistics.fmean([0.015 - 0.005, 0.02 - 0.005, 0.025 - 0.0125])
-    )
+    assert content[3]["paired"]["mean"] == pytest.approx(10 * ndcg["paired"]["mean"])
+    # cold: content c/2 against ids-only i/4, and ten times that against 100 negatives
+    cold = statistics.fmean([0.015 - 0.005, 0.02 - 0.005, 0.025 - 0.0125])
+    assert content[4]["paired"]["mean"] == pytest.approx(cold)
+    assert content[5]["paired"]["mean"] == pytest.approx(10 * cold)
+    assert content[5]["content"]["mean"] == pytest.approx(0.2)
     without = [rec.RecRun(0, s, report({**BASE, "karpa": 0.05})) for s in range(2)]
-    assert rec.content_rows(without) == []
+    assert rec.content_rows(without, 100) == []
 
 
 @pytest.mark.parametrize(
