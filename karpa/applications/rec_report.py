@@ -46,7 +46,10 @@ def _protocol_line(model: RankedModel) -> str:
         seen = "history excluded"
         if p.get("excluded_target") == "miss":
             missed = p["users_target_in_history_missed"]
-            seen += f" (a test item repeating one is a miss: {missed:,} users)"
+            seen += (
+                f" (a test item repeating a history item is a miss: {missed:,} of "
+                f"{p['n_users']:,} users)"
+            )
     return f"full ranking of {p['n_items']} items, {seen}, ties count against the model"
 
 

@@ -147,6 +147,10 @@ def test_a_test_item_repeating_history_is_a_miss_as_when_served():
     # served: user 0 gets [b, c, d] (a is history: a miss); user 1 gets [b, a, d] (a hit)
     assert ranked.full.metrics["ndcg@10"] == pytest.approx(0.5)
     assert ranked.full.protocol["users_target_in_history_missed"] == 1
+    # The headline's protocol says how many of the users that was, not "1 users" alone.
+    from karpa.applications.rec_report import _protocol_line
+
+    assert "a history item is a miss: 1 of 2 users" in _protocol_line(ranked)
 
 
 def test_metric_names_suit_a_tracker(report):
