@@ -109,6 +109,14 @@ def main() -> None:
     for model in fitted.values():
         model.fit(data.train_sequences)  # once: the cut changes what they score, not them
 
+    def ci(values: np.ndarray) -> str:
+        i = bootstrap_ci(values, args.resamples)
+        return f"{i.estimate:.4f} [{i.low:.4f}, {i.high:.4f}]"
+
+    def paired(a: np.ndarray, b: np.ndarray) -> str:
+        i = paired_bootstrap(a, b, args.resamples)
+        return f"{i.estimate:+.4f} [{i.low:+.4f}, {i.high:+.4f}]"
+
     lengths: list[int | None] = [*sorted(set(args.lengths)), None]
     n_neg = 0
     lines = []
@@ -129,14 +137,6 @@ def main() -> None:
         karpa, karpa_neg = mean_over_runs(served), mean_over_runs(served_neg)
         ease = others["ease"].full.per_user()[HEADLINE]
         ease_neg = others["ease"].sampled.per_user()[HEADLINE]
-
-        def ci(values: np.ndarray) -> str:
-            i = bootstrap_ci(values, args.resamples)
-            return f"{i.estimate:.4f} [{i.low:.4f}, {i.high:.4f}]"
-
-        def paired(a: np.ndarray, b: np.ndarray) -> str:
-            i = paired_bootstrap(a, b, args.resamples)
-            return f"{i.estimate:+.4f} [{i.low:+.4f}, {i.high:+.4f}]"
 
         cells = [
             "all" if k is None else str(k),
