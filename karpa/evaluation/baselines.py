@@ -119,6 +119,9 @@ class PopularityRecommender:
         return np.tile(counts, (len(histories), 1))
 
 
+KNN_BLOCK = 512  # item-kNN picks neighbours for this many target items at a time
+
+
 class ItemKNNRecommender:
     """Item-based k-nearest neighbours on the binary user-item matrix.
 
@@ -129,6 +132,8 @@ class ItemKNNRecommender:
     """
 
     def __init__(self, n_items: int, n_neighbors: int | None = 100, shrink: float = 0.0) -> None:
+        if shrink < 0:
+            raise ValueError(f"shrink must be >= 0 (it damps rare pairs), got {shrink}")
         self.n_items = n_items
         self.n_neighbors = n_neighbors
         self.shrink = shrink
@@ -136,16 +141,25 @@ class ItemKNNRecommender:
 
     def fit(self, histories: Histories) -> ItemKNNRecommender:
         matrix = interaction_matrix(histories, self.n_items)
-        co = (matrix.T @ matrix).toarray()  # (n_items, n_items) co-occurrence counts
-        norms = np.sqrt(np.diag(co))
-        denom = np.outer(norms, norms) + self.shrink
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sim = np.where(denom > 0, co / denom, 0.0)
+        # The co-occurrence counts (n_items, n_items) become the similarities in place, and
+        # the neighbours are picked a block of columns at a time: at most two dense square
+        # arrays at once (MovieLens' 9,742 items: a peak of ~1.5 GB above the input where
+        # the whole-matrix temporaries took ~3.6 GB; the same similarities).
+        sim = (matrix.T @ matrix).toarray()
+        norms = np.sqrt(np.diag(sim))
+        denom = np.outer(norms, norms)
+        denom += self.shrink
+        # Where denom is 0 an item has no interactions, so its counts are 0 already.
+        np.divide(sim, denom, out=sim, where=denom > 0)
+        del denom
         np.fill_diagonal(sim, 0.0)  # an item must not recommend itself
-        if self.n_neighbors is not None and self.n_neighbors < self.n_items:
+        k = self.n_neighbors
+        if k is not None and k < self.n_items:
             # For every target item j (a column), keep only its k most similar items.
-            drop = np.argpartition(-sim, self.n_neighbors, axis=0)[self.n_neighbors :]
-            np.put_along_axis(sim, drop, 0.0, axis=0)
+            for start in range(0, self.n_items, KNN_BLOCK):
+                block = sim[:, start : start + KNN_BLOCK]  # a view: written through
+                drop = np.argpartition(-block, k, axis=0)[k:]
+                np.put_along_axis(block, drop, 0.0, axis=0)
         self.similarity = sim
         return self
 

@@ -78,6 +78,28 @@ def test_item_knn_keeps_only_top_neighbours():
     assert np.all((knn.similarity > 0).sum(axis=0) <= 1)
 
 
+def test_item_knn_in_blocks_is_the_whole_matrix_cosine_top_k(monkeypatch):
+    import karpa.evaluation.baselines as baselines
+
+    rng = np.random.default_rng(1)
+    histories = [rng.choice(30, size=5, replace=False).tolist() for _ in range(60)]
+    x = np.zeros((60, 30))
+    for row, history in enumerate(histories):
+        x[row, history] = 1.0
+    co = x.T @ x
+    cosine = co / (np.sqrt(np.outer(np.diag(co), np.diag(co))) + 0.5)
+    np.fill_diagonal(cosine, 0.0)
+    monkeypatch.setattr(baselines, "KNN_BLOCK", 7)  # 30 items: five blocks, the last short
+    sim = ItemKNNRecommender(30, n_neighbors=4, shrink=0.5).fit(histories).similarity
+    for j in range(30):  # each column keeps its own 4 largest similarities, the rest 0
+        kept = np.flatnonzero(sim[:, j])
+        assert len(kept) <= 4
+        np.testing.assert_allclose(sim[kept, j], cosine[kept, j])
+        assert cosine[kept, j].min() >= np.sort(cosine[:, j])[-4] - 1e-12
+    with pytest.raises(ValueError, match="shrink must be >= 0"):
+        ItemKNNRecommender(30, shrink=-1.0)
+
+
 def test_ease_recovers_the_co_occurring_item():
     scores = EASERecommender(5, l2=1.0).fit(TRAIN).score([[0]])[0]
     scores[0] = -np.inf
