@@ -15,6 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 import yaml
 
 from karpa.pretraining.corpus import build_corpus
@@ -132,28 +133,40 @@ def test_a_killed_search_resumes_with_its_finished_trials(
         text=True,
     )
     try:
-        # Kill it while its second trial runs, one trial finished.
+        # Kill it while a trial runs with at least one finished. The child is stopped
+        # (SIGSTOP) before the trials are read for the decision, so the trial seen running
+        # cannot finish before the kill; a trial of the micro world can take less than one
+        # poll, so which one is interrupted is whichever was running then.
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and child.poll() is None:
-            trials = _trials(storage, "resume")
-            if len(trials) >= 2 and trials[0].state.is_finished():
-                break
+        running = None
+        while running is None and time.monotonic() < deadline and child.poll() is None:
+            if len(_trials(storage, "resume")) >= 2:
+                child.send_signal(signal.SIGSTOP)
+                try:
+                    states = [t.state for t in _trials(storage, "resume")]
+                except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+                    states = []  # stopped inside a commit, with the database locked
+                if states and states[-1] == optuna.trial.TrialState.RUNNING:
+                    running = len(states) - 1
+                    break
+                child.send_signal(signal.SIGCONT)
             time.sleep(0.2)
-        assert child.poll() is None, child.stderr.read()[-3000:]
+        assert running is not None and child.poll() is None, child.stderr.read()[-3000:]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
     before = {t.number: t for t in _trials(storage, "resume")}
-    assert before[0].state == optuna.trial.TrialState.COMPLETE
-    assert before[1].state == optuna.trial.TrialState.RUNNING
+    assert all(before[n].state == optuna.trial.TrialState.COMPLETE for n in range(running))
+    assert before[running].state == optuna.trial.TrialState.RUNNING
 
     result = run_search(search_cfg(*extra), views, tmp_path / "work", storage)
     after = {r.number: r for r in result.records}
-    assert after[0].state == "complete"
-    assert list(after[0].values.values()) == pytest.approx(before[0].values)
-    assert after[0].params == before[0].params
-    assert after[1].state == "failed"  # interrupted by the kill, not counted
+    for n in range(running):  # the finished trials are kept, not run again
+        assert after[n].state == "complete"
+        assert list(after[n].values.values()) == pytest.approx(before[n].values)
+        assert after[n].params == before[n].params
+    assert after[running].state == "failed"  # interrupted by the kill, not counted
     study = optuna.load_study(study_name="resume", storage=storage)
-    assert study.trials[1].user_attrs["interrupted"] is True
-    assert result.new == [2, 3] and finished(study) == 3
+    assert study.trials[running].user_attrs["interrupted"] is True
+    assert result.new == list(range(running + 1, 4)) and finished(study) == 3
     assert all(after[n].state == "complete" for n in result.new)
