@@ -79,13 +79,14 @@ def mean_over_runs(per_run: Sequence[np.ndarray]) -> np.ndarray:
 
 def main() -> None:
     args = parse_args()
-    from karpa.applications.recommendation import rank
+    from karpa.applications.recommendation import rank, sampled_negatives
     from karpa.evaluation.baselines import (
         EASERecommender,
         ItemKNNRecommender,
         PopularityRecommender,
     )
     from karpa.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
+    from karpa_models.finetune.hybrid import blend_scores
     from karpa_models.finetune.saved import load_hybrid
 
     data, rc = movielens_split(args.datasets, args.home, "short_histories")
@@ -118,7 +119,7 @@ def main() -> None:
         return f"{i.estimate:+.4f} [{i.low:+.4f}, {i.high:+.4f}]"
 
     lengths: list[int | None] = [*sorted(set(args.lengths)), None]
-    n_neg = 0
+    n_neg = sampled_negatives(rc.n_negatives, n)
     lines = []
     for k in lengths:
         cut = dataclasses.replace(data, test_histories=cut_histories(data.test_histories, k))
@@ -127,13 +128,18 @@ def main() -> None:
             for name, model in fitted.items()
         }
         served, sequence, served_neg = [], [], []
+        lengths_k = [len(h) for h in cut.test_histories]
         for hybrid in hybrids:
-            main_rank = rank("karpa", "model", hybrid.score(cut.test_histories), cut, rc)
-            seq = hybrid.parts(cut.test_histories)["sequence"]
+            # One pass of each part; the blend is the served model's own (hybrid.score).
+            parts = hybrid.parts(cut.test_histories)
+            blended = blend_scores(
+                parts["sequence"], parts["ease"], lengths_k, hybrid.cold_items, hybrid.blend
+            )
+            main_rank = rank("karpa", "model", blended, cut, rc)
             served.append(main_rank.full.per_user()[HEADLINE])
             served_neg.append(main_rank.sampled.per_user()[HEADLINE])
-            sequence.append(rank("seq", "model", seq, cut, rc).full.per_user()[HEADLINE])
-            n_neg = main_rank.sampled.protocol["n_negatives"]
+            seq = rank("seq", "model", parts["sequence"], cut, rc)
+            sequence.append(seq.full.per_user()[HEADLINE])
         karpa, karpa_neg = mean_over_runs(served), mean_over_runs(served_neg)
         ease = others["ease"].full.per_user()[HEADLINE]
         ease_neg = others["ease"].sampled.per_user()[HEADLINE]
