@@ -180,7 +180,7 @@ def describe(records: Sequence[Mapping[str, Any]]) -> str:
 def curve_protocol(cfg: TextAppConfig, records: Sequence[Mapping[str, Any]]) -> str:
     """The learning curve's line in the report's protocol (and so the model card)."""
     seeds = f"seeds {cfg.seeds or 'all'}"
-    probes = ("linear_probe", "contrastive_probe")
+    probes = ("linear_probe", "contrastive_probe", "probe_full")
     probing = cfg.curve_mode in probes or (
         cfg.curve_mode == AUTO and any(m in probes for m in cfg.curve_candidates)
     )

@@ -55,6 +55,10 @@ class TextAppConfig:
     # on the labeled texts before the probe, and their learning rate.
     contrastive_steps: int = 40
     contrastive_lr: float = 3e-4
+    # probe_full (LP-FT): the head's learning rate (the encoder's is this x
+    # encoder_lr_scale). Lower than full's: the head starts as the fitted probe, and a
+    # pretrained start's features are what it fits (README, "Few labels: LP-FT").
+    probe_full_lr: float = 1e-4
     # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
     # labels per class this beat standardised ones on validation (probe.py).
     probe_normalize: bool = True
@@ -123,6 +127,8 @@ class TextAppConfig:
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ValueError(f"{key} must be between {low} and {high}, got {value}")
+        if self.probe_full_lr <= 0:
+            raise ValueError(f"probe_full_lr must be > 0, got {self.probe_full_lr}")
         problem = self_training_problem(
             self.self_training_rounds, self.self_training_share, self.self_training_pool
         )
@@ -142,6 +148,11 @@ class TextAppConfig:
                     f"{', '.join(TEXT_PERTURBATIONS)}; got {list(self.robustness_perturbations)}"
                 )
 
+    def _lr(self, curve: bool, mode: str) -> float:
+        if mode == "probe_full":
+            return self.probe_full_lr
+        return (self.curve_lr or self.lr) if curve else self.lr
+
     def classifier(self, curve: bool = False, mode: str | None = None) -> ClassifierConfig:
         """The fine-tuning recipe of the headline models, or of the learning-curve runs
         (with `mode` instead of curve_mode: a candidate of curve_mode auto, whose other
@@ -154,7 +165,7 @@ class TextAppConfig:
             max_steps=None if curve else self.max_steps,
             min_steps=self.curve_min_steps if curve else self.min_steps,
             batch_size=self.batch_size,
-            lr=(self.curve_lr or self.lr) if curve else self.lr,
+            lr=self._lr(curve, mode),
             encoder_lr_scale=self.encoder_lr_scale,
             weight_decay=self.weight_decay,
             patience=self.patience,

@@ -64,7 +64,8 @@ def kind_of(name: str, names: Sequence[str]) -> str:
 
 
 def frozen_features(encoders: Sequence[Encoder], max_len: int | None, runtime: Runtime):
-    """One memo of frozen pooled features per encoder (for linear probes)."""
+    """One memo of frozen pooled features per encoder (for linear probes, and the probe that
+    starts probe_full)."""
     out = {}
     for enc in encoders:
         limit = min(max_len or enc.model.text.max_len, enc.model.text.max_len)
@@ -98,7 +99,11 @@ def fit_models(
             task.val.labels.tolist(),
             cfg,
             classes=task.classes,
-            features=(features or {}).get(enc.name) if cfg.mode == "linear_probe" else None,
+            features=(
+                (features or {}).get(enc.name)
+                if cfg.mode in ("linear_probe", "probe_full")
+                else None
+            ),
             on_metrics=on_metrics,
             name=f"{prefix}{enc.name}",
             unlabeled_texts=task.unlabeled,

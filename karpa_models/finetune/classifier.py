@@ -6,8 +6,10 @@ learning rate, with AdamW, warmup and cosine decay, and early stopping on a vali
 metric that restores the best weights. "linear_probe": the encoder is frozen, its
 features are computed once and the head is a logistic regression on them (probe.py).
 "contrastive_probe": the encoder copy is first tuned on the labeled texts with a
-supervised contrastive loss (contrastive.py), then probed the same way. Given unlabeled
-texts and cfg.self_training_rounds, either probe self-trains on them (self_training.py).
+supervised contrastive loss (contrastive.py), then probed the same way. "probe_full"
+(LP-FT): the linear probe on the frozen encoder becomes the head's start, then everything
+trains as in "full". Given unlabeled texts and cfg.self_training_rounds, every probe
+self-trains on them (self_training.py).
 All take optional inverse-frequency class weights.
 """
 
@@ -38,6 +40,8 @@ from karpa_models.optim import seed_everything
 from karpa_models.runtime import init_runtime
 
 logger = logging.getLogger(__name__)
+
+PROBES = ("linear_probe", "contrastive_probe")  # the modes whose encoder stays frozen
 
 
 class TextClassifier(nn.Module):
@@ -89,8 +93,9 @@ def train_classifier(
     The foundation is not changed: its text tower is copied. classes: column order of the
     probabilities (default: sorted train labels). Validation examples whose label is not
     one of `classes` (out-of-scope) are left out of early stopping. features: frozen
-    features of `foundation.text` to reuse (linear_probe only). on_metrics receives
-    `{name}/train_loss`, `{name}/lr` and `{name}/val_<metric>` with the optimiser step.
+    features of `foundation.text` to reuse (linear_probe, and probe_full's probe).
+    on_metrics receives `{name}/train_loss`, `{name}/lr` and `{name}/val_<metric>` with the
+    optimiser step.
     unlabeled_texts: texts of the same kind without labels, which a probe self-trains on
     (cfg.self_training_*; the training and validation texts among them are left out).
     val_score: (len(val_texts), C) probabilities of every validation text -> the figure a
@@ -116,79 +121,44 @@ def train_classifier(
     max_len = min(cfg.max_len or foundation.text.max_len, foundation.text.max_len)
 
     text = copy.deepcopy(foundation.text)
-    probe = cfg.mode in ("linear_probe", "contrastive_probe")
-    model = TextClassifier(
-        text, len(classes), cfg.head_dropout, normalize=probe and cfg.probe_normalize
-    ).to(runtime.device)
+    # A probe-started fine-tune keeps the probe's input (normalised vectors) as it trains.
+    normalize = cfg.mode in (*PROBES, "probe_full") and cfg.probe_normalize
+    model = TextClassifier(text, len(classes), cfg.head_dropout, normalize=normalize).to(
+        runtime.device
+    )
     weights = (
         torch.from_numpy(class_weights(y_train, len(classes))).to(runtime.device)
         if cfg.class_weighting
         else None
     )
-    if cfg.mode in ("linear_probe", "contrastive_probe"):
-        tuned = []
-        if cfg.mode == "contrastive_probe":
-            with activation_checkpointing(model.text, cfg.activation_checkpointing):
-                tuned = contrastive_tune(
-                    model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
-                )
-            features = None  # the tuned copy's vectors, not the foundation's
+    tuned: list[float] = []
+    if cfg.mode == "contrastive_probe":
+        with activation_checkpointing(model.text, cfg.activation_checkpointing):
+            tuned = contrastive_tune(
+                model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
+            )
+        features = None  # the tuned copy's vectors, not the foundation's
+    probe: tuple[dict[str, float], dict[str, object]] | None = None
+    if cfg.mode != "full":  # every other mode fits a probe on the frozen encoder
         for p in model.text.parameters():
             p.requires_grad_(False)
         if features is None or features.text is not foundation.text or features.max_len != max_len:
             features = TextFeatures(model.text, tokenizer, max_len, runtime)
-
-        def metric(t: np.ndarray, p: np.ndarray) -> float:
-            return val_metric(t, p, len(classes), cfg.metric)
-
-        x_val = features(val_x)
-
-        def fit(x: np.ndarray, y: np.ndarray):
-            w = (
-                torch.from_numpy(class_weights(y, len(classes))).to(runtime.device)
-                if cfg.class_weighting
-                else None
-            )
-            return fit_linear_probe(
-                x,
-                y,
-                x_val,
-                y_val,
-                len(classes),
-                metric,
-                cfg.probe_l2,
-                cfg.probe_max_iter,
-                w,
-                runtime.device,
-                normalize=model.normalize,
-            )
-
-        # Validation texts never join the pool: the rounds are chosen on them.
-        pool = self_training_pool(unlabeled_texts, [*train_texts, *val_texts], cfg)
-        history: list[dict[str, float]] = []
-        if pool:
-            score = None
-            if val_score is not None:
-                x_val_all = features(val_texts)
-
-                def score(W: torch.Tensor, b: torch.Tensor) -> float:
-                    return val_score(probe_probs(x_val_all, W, b, model.normalize))
-
-            W, b, chosen, history = self_train_probe(
-                fit,
-                features(train_texts),
-                y_train,
-                features(pool),
-                cfg.self_training_rounds,
-                cfg.self_training_share,
-                model.normalize,
-                score,
-            )
-        else:
-            W, b, chosen = fit(features(train_texts), y_train)
-        with torch.no_grad():
-            model.head.weight.copy_(W)
-            model.head.bias.copy_(b)
+        probe = _probe_head(
+            model,
+            features,
+            train_texts,
+            y_train,
+            val_texts,
+            val_x,
+            y_val,
+            cfg,
+            runtime,
+            unlabeled_texts,
+            val_score,
+        )
+    if cfg.mode in PROBES:
+        chosen, st_info = probe
         info = {
             "steps": len(tuned),
             "best_step": len(tuned),
@@ -197,17 +167,18 @@ def train_classifier(
             "contrastive_loss": [tuned[0], tuned[-1]] if tuned else [],
             "early_stopped": False,
             "history": [],
+            **st_info,
         }
-        if history:
-            info["self_training"] = {
-                "pool": len(pool),
-                "round": chosen["round"],
-                "added": chosen["added"],
-                "rounds": history,
-            }
         if on_metrics is not None:
             on_metrics({f"{name}/val_{cfg.metric}": chosen["val"]}, 0)
     else:
+        if cfg.mode == "probe_full":
+            # LP-FT (Kumar et al. 2022): the head starts as the probe just fitted, so the
+            # first gradients tune the encoder towards a head that is already right
+            # instead of a random one that drags the pretrained features around.
+            features = None  # the encoder trains from here: its vectors change
+            for p in model.text.parameters():
+                p.requires_grad_(True)
         job = FullFineTune(
             model=model,
             tokenizer=tokenizer,
@@ -221,6 +192,7 @@ def train_classifier(
             runtime=runtime,
             on_metrics=on_metrics,
             name=name,
+            validate_first=cfg.mode == "probe_full",
         )
         if cfg.privacy.enabled:
             from karpa_models.finetune.private import train_full_private
@@ -235,6 +207,9 @@ def train_classifier(
         else:
             with activation_checkpointing(model.text, cfg.activation_checkpointing):
                 info = train_full(job)
+        if probe is not None:
+            chosen, st_info = probe
+            info["probe"] = {"val": chosen["val"], "l2": chosen["l2"], **st_info}
     model.eval()
     info.update(
         mode=cfg.mode, n_train=len(y_train), n_val=len(y_val), seconds=time.perf_counter() - started
@@ -257,8 +232,88 @@ def train_classifier(
         runtime=runtime,
         mode=cfg.mode,
         train_info=info,
-        features=features if cfg.mode != "full" else None,
+        features=features if cfg.mode in PROBES else None,
     )
+
+
+def _probe_head(
+    model: TextClassifier,
+    features: TextFeatures,
+    train_texts: Sequence[str],
+    y_train: np.ndarray,
+    val_texts: Sequence[str],
+    val_x: Sequence[str],
+    y_val: np.ndarray,
+    cfg: ClassifierConfig,
+    runtime,
+    unlabeled_texts: Sequence[str],
+    val_score: Callable[[np.ndarray], float] | None,
+) -> tuple[dict[str, float], dict[str, object]]:
+    """Fit the linear probe on `features` (self-trained on the unlabeled texts when
+    cfg.self_training_rounds is set) and copy it into model.head.
+    -> the chosen fit's {"l2", "val", ...} and {"self_training": ...} when it self-trained."""
+    n_classes = model.head.out_features
+
+    def metric(t: np.ndarray, p: np.ndarray) -> float:
+        return val_metric(t, p, n_classes, cfg.metric)
+
+    x_val = features(val_x)
+
+    def fit(x: np.ndarray, y: np.ndarray):
+        w = (
+            torch.from_numpy(class_weights(y, n_classes)).to(runtime.device)
+            if cfg.class_weighting
+            else None
+        )
+        return fit_linear_probe(
+            x,
+            y,
+            x_val,
+            y_val,
+            n_classes,
+            metric,
+            cfg.probe_l2,
+            cfg.probe_max_iter,
+            w,
+            runtime.device,
+            normalize=model.normalize,
+        )
+
+    # Validation texts never join the pool: the rounds are chosen on them.
+    pool = self_training_pool(unlabeled_texts, [*train_texts, *val_texts], cfg)
+    history: list[dict[str, float]] = []
+    if pool:
+        score = None
+        if val_score is not None:
+            x_val_all = features(val_texts)
+
+            def score(W: torch.Tensor, b: torch.Tensor) -> float:
+                return val_score(probe_probs(x_val_all, W, b, model.normalize))
+
+        W, b, chosen, history = self_train_probe(
+            fit,
+            features(train_texts),
+            y_train,
+            features(pool),
+            cfg.self_training_rounds,
+            cfg.self_training_share,
+            model.normalize,
+            score,
+        )
+    else:
+        W, b, chosen = fit(features(train_texts), y_train)
+    with torch.no_grad():
+        model.head.weight.copy_(W)
+        model.head.bias.copy_(b)
+    st_info: dict[str, object] = {}
+    if history:
+        st_info["self_training"] = {
+            "pool": len(pool),
+            "round": chosen["round"],
+            "added": chosen["added"],
+            "rounds": history,
+        }
+    return chosen, st_info
 
 
 def self_training_pool(

@@ -9,7 +9,7 @@ from typing import Any
 
 from karpa_models.finetune.privacy_config import PrivacyConfig
 
-MODES = ("full", "linear_probe", "contrastive_probe")
+MODES = ("full", "linear_probe", "contrastive_probe", "probe_full")
 CLASSIFIER_METRICS = ("macro_f1", "accuracy")
 RANKING_METRICS = ("ndcg@10", "hr@10", "mrr")
 LOSSES = ("full_softmax", "sampled_softmax")
@@ -59,7 +59,10 @@ class ClassifierConfig:
     probe_l2 on validation; the minibatch settings then do not apply. "contrastive_probe"
     (SetFit-style, for few labels) first tunes a copy of the encoder with a supervised
     contrastive loss on the labeled texts (the contrastive_* settings), then fits the same
-    linear probe on the tuned encoder's vectors.
+    linear probe on the tuned encoder's vectors. "probe_full" (LP-FT) fits that linear
+    probe on the frozen encoder first (self-trained, as a probe does), starts the head from
+    it and then trains everything as "full" does, validating the probe-started model as step
+    0 so that early stopping can keep it.
     """
 
     mode: str = "full"

@@ -62,6 +62,9 @@ class FullFineTune:
     runtime: Runtime
     on_metrics: MetricsCallback | None
     name: str
+    # Validate the untrained model first, as step 0: a fine-tune whose head starts trained
+    # (mode probe_full) then never returns weights worse on validation than its start.
+    validate_first: bool = False
 
     def total_steps(self) -> int:
         c = self.cfg
@@ -133,6 +136,11 @@ def run_steps(
     stopper = EarlyStopping(cfg.patience)
     y_val_t = torch.from_numpy(job.y_val).to(job.runtime.device)
     step, stopped, losses = 0, False, []
+    if job.validate_first:
+        pred, val_loss = val_predict(model, val, y_val_t, job.weights, job.runtime)
+        start = val_metric(job.y_val, pred, model.head.out_features, cfg.metric)
+        stopper.update(start, 0, model, tiebreak=-val_loss)
+        logger.info("%s: val %s %.4f before the first step", job.name, cfg.metric, start)
     progress = Progress(f"{job.name} {what}", total, every=max(1, total // 4), logger=logger)
     while step < total and not stopped:
         for b, rows in enumerate(epoch()):

@@ -260,3 +260,72 @@ def test_activation_checkpointing_recomputes_in_fine_tuning_and_trains_the_same(
     np.testing.assert_allclose(
         recomputed.predict_proba(test_x), kept.predict_proba(test_x), atol=1e-5
     )
+
+
+def test_probe_full_starts_from_the_probe_then_trains_the_encoder(foundation, data):
+    model, tok = foundation
+    before = _state(model)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = data
+    common = {"device": "cpu", "probe_normalize": True, "metric": "accuracy"}
+    probe = train_classifier(
+        model, tok, train_x, train_y, val_x, val_y, ClassifierConfig(mode="linear_probe", **common)
+    )
+    seen = []
+    cfg = ClassifierConfig(
+        mode="probe_full", epochs=6, batch_size=16, lr=3e-3, patience=20, **common
+    )
+    clf = train_classifier(
+        model,
+        tok,
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        cfg,
+        on_metrics=lambda m, s: seen.append(s),
+    )
+    info = clf.train_info
+    # Step 0 is the probe: its validation figure is the probe's, and the first entry of
+    # the early-stopping history.
+    assert info["probe"]["val"] == pytest.approx(probe.train_info["best_val_accuracy"])
+    assert info["probe"]["l2"] == probe.train_info["probe_l2"]
+    assert info["history"][0] == {"step": 0.0, "value": pytest.approx(info["probe"]["val"])}
+    assert info["best_val_accuracy"] == max(h["value"] for h in info["history"])
+    assert info["steps"] > 0 and seen and min(seen) > 0
+    # The encoder trained (a copy: the foundation is untouched), the head reads normalised
+    # vectors as the probe did, and nothing keeps gradients or stale frozen features.
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    if info["best_step"] > 0:
+        assert any(
+            not torch.equal(v, before["text." + k]) for k, v in clf.model.text.state_dict().items()
+        )
+    assert clf.model.normalize and clf.features is None
+    assert all(p.grad is None for p in clf.model.parameters())
+    accuracy = np.mean(np.asarray(clf.classes)[clf.predict_proba(test_x).argmax(1)] == test_y)
+    assert accuracy > 0.8, accuracy
+
+
+def test_probe_full_keeps_the_probe_when_no_step_beats_it(foundation, data):
+    # A learning rate far too high wrecks the encoder at once: early stopping then
+    # restores step 0, the probe-started model, and its validation figure is the probe's.
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    cfg = ClassifierConfig(
+        mode="probe_full",
+        epochs=2,
+        batch_size=16,
+        lr=5.0,
+        encoder_lr_scale=1.0,
+        patience=2,
+        device="cpu",
+        probe_normalize=True,
+        metric="accuracy",
+    )
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    info = clf.train_info
+    assert info["best_step"] == 0 and info["steps"] > 0
+    pred = np.asarray(clf.classes)[clf.predict_proba(val_x).argmax(1)]
+    assert np.mean(pred == np.asarray(val_y)) == pytest.approx(info["probe"]["val"])
+    for k, v in model.text.state_dict().items():
+        assert torch.equal(v, clf.model.text.state_dict()[k]), k

@@ -15,23 +15,27 @@ DEMO = CONFIGS / "demo.yaml"
         (
             "finetune.intent.curve_mode=autp",
             "finetune.intent: curve_mode must be one of auto, full, linear_probe, "
-            "contrastive_probe, got 'autp'; did you mean 'auto'?",
+            "contrastive_probe, probe_full, got 'autp'; did you mean 'auto'?",
         ),
         (
             "finetune.sentiment.curve_candidates=[full, linear_prob]",
             "finetune.sentiment: curve_candidates must be a non-empty list of full, "
-            "linear_probe, contrastive_probe, got ['full', 'linear_prob']; did you mean "
-            "'linear_probe'?",
+            "linear_probe, contrastive_probe, probe_full, got ['full', 'linear_prob']; did "
+            "you mean 'linear_probe'?",
         ),
         (
             "finetune.sentiment.curve_candidates=[]",
             "finetune.sentiment: curve_candidates must be a non-empty list of full, "
-            "linear_probe, contrastive_probe, got []",
+            "linear_probe, contrastive_probe, probe_full, got []",
         ),
         (
             "finetune.intent.self_training_rounds=-1",
             "finetune.intent: self_training_rounds must be >= 0 and self_training_share in "
             "(0, 1], got -1 and 0.33",
+        ),
+        (
+            "finetune.intent.probe_full_lr=0",
+            "finetune.intent: probe_full_lr must be > 0, got 0.0",
         ),
         (
             "finetune.sentiment.self_training_pool=-5",
@@ -63,3 +67,11 @@ def test_self_training_settings_reach_the_curves_probes():
     recipe = intent.classifier(curve=True, mode="linear_probe")
     assert (recipe.self_training_rounds, recipe.self_training_share) == (2, 0.5)
     assert recipe.self_training_pool == intent.self_training_pool
+
+
+def test_probe_full_trains_at_its_own_learning_rate():
+    cfg = load_config(DEMO, ["finetune.intent.probe_full_lr=5e-5", "finetune.intent.lr=2e-3"])
+    intent = cfg.finetune.intent.build(preset="tiny", device="cpu")
+    assert intent.classifier(curve=True, mode="probe_full").lr == 5e-5
+    assert intent.classifier(mode="probe_full").lr == 5e-5  # a headline mode too
+    assert intent.classifier(curve=True, mode="full").lr == 2e-3
