@@ -1,0 +1,154 @@
+"""Few labels from a pretrained start: the self-trained probe against LP-FT, Banking77 10-shot.
+
+The learning curve's candidates at k labels per class (curve_modes.py) include a linear
+probe on the frozen start, self-trained on the table's unlabeled training texts, and
+"probe_full" (LP-FT, Kumar et al. 2022): that same probe becomes the head's start, then the
+whole encoder fine-tunes on the labeled texts, validated first as step 0 so early stopping
+can keep the probe. This bench runs both through the applications' own `train_classifier`
+and the Banking77 preset's curve recipe (`finetune.intent`, the candidate's learning-curve
+settings), from the all-MiniLM-L6-v2 start with no in-domain pretraining, on the 10-shot
+subsets of `bench/quality.py --tasks banking77` (official split, 995 validation messages,
+all 3,080 test messages). `--lr` tries several probe_full learning rates (the head's; the
+encoder's is that x encoder_lr_scale). Per subset seed it prints each recipe's validation
+accuracy (what chooses) and test accuracy (reported, never used to choose), and the
+recipe validation picks among them. `--full` compares instead, on the whole training set
+(9,003 messages), the preset's headline recipe ("full": a fresh head) with probe_full at
+the headline's settings (the probe then has no unlabeled texts left to self-train on).
+
+    .venv/bin/python bench/lp_ft.py
+    .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
+    .venv/bin/python bench/lp_ft.py --full
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _quality_rows as rows
+from _common import SHARED_DATASETS, header
+from probe_grid import banking77_task
+from quality import SHOTS, banking77_sets
+
+from karpa.config import CONFIGS, load_config
+from karpa.home import activate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lr", type=float, nargs="+", help="probe_full_lr values to try")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--full", action="store_true", help="the whole training set: headline full vs probe_full"
+    )
+    parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    command = "python bench/lp_ft.py " + " ".join(sys.argv[1:])
+    print(header("self-trained probe vs LP-FT from MiniLM, Banking77 10-shot", command.strip()))
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    data = args.datasets / "banking77"
+    app = load_config(CONFIGS / "real" / "banking77.yaml", banking77_sets(args.seeds), str(data))
+    app = app.finetune.intent.build(preset="small", device="cpu")
+    lrs = args.lr or [app.probe_full_lr]
+    print(
+        f"# curve recipe: {app.curve_epochs} epochs, at least {app.curve_min_steps} steps, "
+        f"patience {app.patience}, batch {app.batch_size}; encoder lr = head lr x "
+        f"{app.encoder_lr_scale:g}; probes self-train ({app.self_training_rounds} rounds, "
+        f"share {app.self_training_share:g}, pool {app.self_training_pool})",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="karpa-bench-lpft-") as tmp:
+        activate(Path(tmp) / "home")
+        task = banking77_task(data, Path(tmp) / "store", args.seeds)
+        if args.full:
+            splits, first = [("all", task.train)], ("full", "full", None)
+        else:
+            splits = sorted((s, split) for (k, s), split in task.shots.items() if k == SHOTS)
+            first = ("probe", "linear_probe", None)
+        recipes = [first] + [(f"LP-FT {lr:g}", "probe_full", lr) for lr in lrs]
+        table = lp_ft_table(task, splits, app, recipes, not args.full, rows.minilm_folder())
+    print(table, flush=True)
+
+
+def minilm_start(folder: Path):
+    """The MiniLM start as the pipeline builds it (the small preset's towers, the text tower
+    from the package's weights) -> (FoundationModel, its tokenizer)."""
+    from karpa_models.config import load_preset
+    from karpa_models.hf_text import pretrained_tokenizer
+    from karpa_models.model import build_model
+
+    cfg, _ = load_preset("small")
+    cfg = dataclasses.replace(cfg, text_init=str(folder))
+    return build_model(cfg).eval(), pretrained_tokenizer(str(folder))
+
+
+def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
+    """One row per (name, training split) and a mean row: each recipe's (name, mode,
+    learning rate or None for the preset's) validation and test accuracy, and the test
+    accuracy of the recipe with the best validation accuracy (ties: the earlier one).
+    curve: the learning curve's settings of each mode, else the headline's."""
+    from karpa_models.finetune.classifier import train_classifier
+    from karpa_models.finetune.text import TextFeatures
+    from karpa_models.runtime import init_runtime
+
+    model, tokenizer = minilm_start(folder)
+    runtime = init_runtime("cpu")
+    max_len = model.text.max_len if app.max_len is None else min(app.max_len, model.text.max_len)
+    features = TextFeatures(model.text, tokenizer, max_len, runtime)  # shared by the probes
+    y_test = np.asarray(task.test.labels, dtype=str)
+    body, figures = [], []
+    for seed, split in splits:
+        started = time.perf_counter()
+        cells, row, chosen = [str(seed)], [], (-1.0, 0.0)
+        for name, mode, lr in recipes:
+            cfg = app.classifier(curve=curve, mode=mode)
+            if lr is not None:
+                cfg = dataclasses.replace(cfg, lr=lr)
+            clf = train_classifier(
+                model,
+                tokenizer,
+                split.texts,
+                split.labels.tolist(),
+                task.val.texts,
+                task.val.labels.tolist(),
+                dataclasses.replace(cfg, metric="accuracy"),
+                classes=task.classes,
+                features=features,
+                name=f"seed {seed} {name}",
+                unlabeled_texts=task.unlabeled,
+            )
+            val = clf.train_info["best_val_accuracy"]
+            pred = np.asarray(clf.classes)[clf.predict_proba(task.test.texts).argmax(1)]
+            test = float(np.mean(pred == y_test))
+            step = f" (step {clf.train_info['best_step']})" if mode != "linear_probe" else ""
+            cells += [f"{val:.3f}{step}", f"{test:.3f}"]
+            row += [val, test]
+            if val > chosen[0]:
+                chosen = (val, test)
+            del clf
+        body.append([*cells, f"{chosen[1]:.3f}", f"{time.perf_counter() - started:.0f}"])
+        figures.append([*row, chosen[1]])
+        print(f"# {seed}: {', '.join(body[-1][1:])}", flush=True)
+    if len(figures) > 1:
+        body.append(["mean", *(f"{v:.3f}" for v in np.mean(figures, axis=0)), ""])
+    columns = ["subset seed" if curve else "train set"]
+    for name, _, _ in recipes:
+        columns += [f"{name}: val", "test"]
+    return rows.table([*columns, "chosen on val: test", "s"], body)
+
+
+if __name__ == "__main__":
+    main()
