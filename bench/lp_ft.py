@@ -12,7 +12,7 @@ all 3,080 test messages). `--lr` tries several probe_full learning rates (the he
 encoder's is that x encoder_lr_scale). Per subset seed it prints each recipe's validation
 accuracy (what chooses) and test accuracy (reported, never used to choose), and the
 recipe validation picks among them. `--full` compares instead, on the whole training set
-(9,003 messages), the preset's headline recipe ("full": a fresh head) with probe_full at
+(9,008 messages), the preset's headline recipe ("full": a fresh head) with probe_full at
 the headline's settings (the probe then has no unlabeled texts left to self-train on).
 
     .venv/bin/python bench/lp_ft.py
@@ -63,9 +63,14 @@ def main() -> None:
     app = load_config(CONFIGS / "real" / "banking77.yaml", banking77_sets(args.seeds), str(data))
     app = app.finetune.intent.build(preset="small", device="cpu")
     lrs = args.lr or [app.probe_full_lr]
+    recipe = (
+        f"headline recipe: {app.epochs} epochs, {app.evals_per_epoch} validations an epoch, "
+        f"full at head lr {app.lr:g}"
+        if args.full
+        else f"curve recipe: {app.curve_epochs} epochs, at least {app.curve_min_steps} steps"
+    )
     print(
-        f"# curve recipe: {app.curve_epochs} epochs, at least {app.curve_min_steps} steps, "
-        f"patience {app.patience}, batch {app.batch_size}; encoder lr = head lr x "
+        f"# {recipe}, patience {app.patience}, batch {app.batch_size}; encoder lr = head lr x "
         f"{app.encoder_lr_scale:g}; probes self-train ({app.self_training_rounds} rounds, "
         f"share {app.self_training_share:g}, pool {app.self_training_pool})",
         flush=True,
