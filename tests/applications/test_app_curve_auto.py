@@ -34,7 +34,9 @@ FAST = dict(
 
 @pytest.fixture(scope="module")
 def report(views_dir, foundation_ckpt, tmp_path_factory):
-    cfg = IntentConfig(**FAST, curve_mode="auto", seeds=(0, 1))
+    # Every mode a candidate (the default leaves probe_full out), so each goes through the
+    # curve end to end.
+    cfg = IntentConfig(**FAST, curve_mode="auto", curve_candidates=MODES, seeds=(0, 1))
     return run_intent(views_dir, foundation_ckpt, cfg, tmp_path_factory.mktemp("intent-auto"))
 
 
