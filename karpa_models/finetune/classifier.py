@@ -37,7 +37,7 @@ from karpa_models.finetune.text import TextFeatures, pooled
 from karpa_models.layers import activation_checkpointing, init_weights
 from karpa_models.model import FoundationModel
 from karpa_models.optim import seed_everything
-from karpa_models.runtime import init_runtime
+from karpa_models.runtime import Runtime, init_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def _probe_head(
     val_x: Sequence[str],
     y_val: np.ndarray,
     cfg: ClassifierConfig,
-    runtime,
+    runtime: Runtime,
     unlabeled_texts: Sequence[str],
     val_score: Callable[[np.ndarray], float] | None,
 ) -> tuple[dict[str, float], dict[str, object]]:
