@@ -54,7 +54,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     command = "python bench/lp_ft.py " + " ".join(sys.argv[1:])
-    print(header("self-trained probe vs LP-FT from MiniLM, Banking77 10-shot", command.strip()))
+    what = "every label: full vs LP-FT" if args.full else "10-shot: self-trained probe vs LP-FT"
+    print(header(f"{what} from MiniLM, Banking77", command.strip()))
 
     import torch
 
@@ -101,10 +102,11 @@ def minilm_start(folder: Path):
 
 
 def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
-    """One row per (name, training split) and a mean row: each recipe's (name, mode,
-    learning rate or None for the preset's) validation and test accuracy, and the test
-    accuracy of the recipe with the best validation accuracy (ties: the earlier one).
-    curve: the learning curve's settings of each mode, else the headline's."""
+    """One row per (name, training split), and a mean row when there are several: each
+    recipe's (name, mode, learning rate or None for the preset's) validation and test
+    accuracy, and the test accuracy of the recipe with the best validation accuracy (ties:
+    the earlier one). curve: the learning curve's settings of each mode, else the
+    headline's."""
     from karpa_models.finetune.classifier import train_classifier
     from karpa_models.finetune.text import TextFeatures
     from karpa_models.runtime import init_runtime

@@ -121,11 +121,12 @@ def train_classifier(
     max_len = min(cfg.max_len or foundation.text.max_len, foundation.text.max_len)
 
     text = copy.deepcopy(foundation.text)
-    # A probe-started fine-tune keeps the probe's input (normalised vectors) as it trains.
-    normalize = cfg.mode in (*PROBES, "probe_full") and cfg.probe_normalize
-    model = TextClassifier(text, len(classes), cfg.head_dropout, normalize=normalize).to(
-        runtime.device
-    )
+    # Every mode but full fits a probe on the frozen encoder; its head reads what the probe
+    # read (normalised vectors), also while probe_full then trains it.
+    with_probe = cfg.mode != "full"
+    model = TextClassifier(
+        text, len(classes), cfg.head_dropout, normalize=with_probe and cfg.probe_normalize
+    ).to(runtime.device)
     weights = (
         torch.from_numpy(class_weights(y_train, len(classes))).to(runtime.device)
         if cfg.class_weighting
@@ -139,7 +140,7 @@ def train_classifier(
             )
         features = None  # the tuned copy's vectors, not the foundation's
     probe: tuple[dict[str, float], dict[str, object]] | None = None
-    if cfg.mode != "full":  # every other mode fits a probe on the frozen encoder
+    if with_probe:
         for p in model.text.parameters():
             p.requires_grad_(False)
         if features is None or features.text is not foundation.text or features.max_len != max_len:

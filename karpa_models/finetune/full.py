@@ -136,10 +136,15 @@ def run_steps(
     stopper = EarlyStopping(cfg.patience)
     y_val_t = torch.from_numpy(job.y_val).to(job.runtime.device)
     step, stopped, losses = 0, False, []
-    if job.validate_first:
+
+    def validate() -> tuple[float, float, bool]:
+        """-> the validation metric and loss, and whether early stopping says stop."""
         pred, val_loss = val_predict(model, val, y_val_t, job.weights, job.runtime)
-        start = val_metric(job.y_val, pred, model.head.out_features, cfg.metric)
-        stopper.update(start, 0, model, tiebreak=-val_loss)
+        value = val_metric(job.y_val, pred, model.head.out_features, cfg.metric)
+        return value, val_loss, stopper.update(value, step, model, tiebreak=-val_loss)
+
+    if job.validate_first:
+        start, _, _ = validate()
         logger.info("%s: val %s %.4f before the first step", job.name, cfg.metric, start)
     progress = Progress(f"{job.name} {what}", total, every=max(1, total // 4), logger=logger)
     while step < total and not stopped:
@@ -155,9 +160,7 @@ def run_steps(
             sched.step()
             step += 1
             if b in eval_at or step == total:
-                pred, val_loss = val_predict(model, val, y_val_t, job.weights, job.runtime)
-                value = val_metric(job.y_val, pred, model.head.out_features, cfg.metric)
-                stopped = stopper.update(value, step, model, tiebreak=-val_loss)
+                value, val_loss, stopped = validate()
                 more = extra() if extra is not None else {}
                 if job.on_metrics is not None:
                     job.on_metrics(
