@@ -9,15 +9,18 @@ and the Banking77 preset's curve recipe (`finetune.intent`, the candidate's lear
 settings), from the all-MiniLM-L6-v2 start with no in-domain pretraining, on the 10-shot
 subsets of `bench/quality.py --tasks banking77` (official split, 995 validation messages,
 all 3,080 test messages). `--lr` tries several probe_full learning rates (the head's; the
-encoder's is that x encoder_lr_scale). Per subset seed it prints each recipe's validation
+encoder's is `probe_full_encoder_lr`). Per subset seed it prints each recipe's validation
 accuracy (what chooses) and test accuracy (reported, never used to choose), and the
 recipe validation picks among them. `--full` compares instead, on the whole training set
-(9,008 messages), the preset's headline recipe ("full": a fresh head) with probe_full at
-the headline's settings (the probe then has no unlabeled texts left to self-train on).
+(9,008 messages), the headline recipe of bench/quality.py's MiniLM-started pipeline
+("full": a fresh head, the encoder at MINILM_ENCODER_LR_SCALE x its learning rate) with
+probe_full at the headline's settings (the probe then has no unlabeled texts left to
+self-train on).
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
     .venv/bin/python bench/lp_ft.py --full
+    .venv/bin/python bench/lp_ft.py --lr 1e-4 --set finetune.intent.curve_epochs=20
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality_rows as rows
 from _common import SHARED_DATASETS, header
 from probe_grid import banking77_task
-from quality import SHOTS, banking77_sets
+from quality import MINILM_ENCODER_LR_SCALE, SHOTS, banking77_sets
 
 from karpa.config import CONFIGS, load_config
 from karpa.home import activate
@@ -50,6 +53,13 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="the whole training set: headline full vs probe_full"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, applied last, e.g. finetune.intent.curve_epochs=20",
+    )
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -61,18 +71,22 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data = args.datasets / "banking77"
-    app = load_config(CONFIGS / "real" / "banking77.yaml", banking77_sets(args.seeds), str(data))
+    # The MiniLM start's encoder scale for full fine-tuning, as bench/quality.py sets it
+    # (probe_full has an encoder learning rate of its own).
+    minilm = f"finetune.intent.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}"
+    sets = [*banking77_sets(args.seeds), minilm, *args.set]
+    app = load_config(CONFIGS / "real" / "banking77.yaml", sets, str(data))
     app = app.finetune.intent.build(preset="small", device="cpu")
     lrs = args.lr or [app.probe_full_lr]
     recipe = (
         f"headline recipe: {app.epochs} epochs, {app.evals_per_epoch} validations an epoch, "
-        f"full at head lr {app.lr:g}"
+        f"full at head lr {app.lr:g}, encoder x {app.encoder_lr_scale:g}"
         if args.full
         else f"curve recipe: {app.curve_epochs} epochs, at least {app.curve_min_steps} steps"
     )
     print(
-        f"# {recipe}, patience {app.patience}, batch {app.batch_size}; encoder lr = head lr x "
-        f"{app.encoder_lr_scale:g}; probes self-train ({app.self_training_rounds} rounds, "
+        f"# {recipe}, patience {app.patience}, batch {app.batch_size}; LP-FT encoder lr "
+        f"{app.probe_full_encoder_lr:g}; probes self-train ({app.self_training_rounds} rounds, "
         f"share {app.self_training_share:g}, pool {app.self_training_pool})",
         flush=True,
     )
@@ -103,7 +117,7 @@ def minilm_start(folder: Path):
 
 def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
     """One row per (name, training split), and a mean row when there are several: each
-    recipe's (name, mode, learning rate or None for the preset's) validation and test
+    recipe's (name, mode, probe_full_lr or None for the preset's) validation and test
     accuracy, and the test accuracy of the recipe with the best validation accuracy (ties:
     the earlier one). curve: the learning curve's settings of each mode, else the
     headline's."""
@@ -121,9 +135,8 @@ def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
         started = time.perf_counter()
         cells, row, chosen = [str(seed)], [], (-1.0, 0.0)
         for name, mode, lr in recipes:
-            cfg = app.classifier(curve=curve, mode=mode)
-            if lr is not None:
-                cfg = dataclasses.replace(cfg, lr=lr)
+            settings = app if lr is None else dataclasses.replace(app, probe_full_lr=lr)
+            cfg = settings.classifier(curve=curve, mode=mode)
             clf = train_classifier(
                 model,
                 tokenizer,

@@ -55,11 +55,14 @@ class TextAppConfig:
     # on the labeled texts before the probe, and their learning rate.
     contrastive_steps: int = 40
     contrastive_lr: float = 3e-4
-    # probe_full (LP-FT): the head's learning rate (the encoder's is this x
-    # encoder_lr_scale). Lower than full's: the head starts as the fitted probe, and a
-    # pretrained start's features are what it fits. Chosen on validation, 1e-4 against
-    # 3e-4 (README, "Few labels: LP-FT from a pretrained start").
+    # probe_full (LP-FT): the head's and the encoder's learning rates. Lower than full's:
+    # the head starts as the fitted probe, and a pretrained start's features are what it
+    # fits. encoder_lr_scale does not apply: it is the ratio for a fresh head, and the
+    # gentle 0.025 a pretrained start wants with one (README, "Running on your own data")
+    # would leave this encoder all but frozen. Chosen on validation, head 1e-4 / encoder
+    # 2.5e-5 against 3e-4 / 7.5e-5 (README, "Few labels: LP-FT from a pretrained start").
     probe_full_lr: float = 1e-4
+    probe_full_encoder_lr: float = 2.5e-5
     # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
     # labels per class this beat standardised ones on validation (probe.py).
     probe_normalize: bool = True
@@ -128,8 +131,9 @@ class TextAppConfig:
             value = getattr(self, key)
             if not low <= value <= high:
                 raise ValueError(f"{key} must be between {low} and {high}, got {value}")
-        if self.probe_full_lr <= 0:
-            raise ValueError(f"probe_full_lr must be > 0, got {self.probe_full_lr}")
+        for key in ("probe_full_lr", "probe_full_encoder_lr"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
         problem = self_training_problem(
             self.self_training_rounds, self.self_training_share, self.self_training_pool
         )
@@ -167,7 +171,11 @@ class TextAppConfig:
             min_steps=self.curve_min_steps if curve else self.min_steps,
             batch_size=self.batch_size,
             lr=self._lr(curve, mode),
-            encoder_lr_scale=self.encoder_lr_scale,
+            encoder_lr_scale=(
+                self.probe_full_encoder_lr / self.probe_full_lr
+                if mode == "probe_full"
+                else self.encoder_lr_scale
+            ),
             weight_decay=self.weight_decay,
             patience=self.patience,
             evals_per_epoch=1 if curve else self.evals_per_epoch,

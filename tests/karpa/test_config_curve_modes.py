@@ -38,6 +38,10 @@ DEMO = CONFIGS / "demo.yaml"
             "finetune.intent: probe_full_lr must be > 0, got 0.0",
         ),
         (
+            "finetune.sentiment.probe_full_encoder_lr=-1e-5",
+            "finetune.sentiment: probe_full_encoder_lr must be > 0, got -1e-05",
+        ),
+        (
             "finetune.sentiment.self_training_pool=-5",
             "finetune.sentiment: self_training_pool must be >= 0, got -5",
         ),
@@ -69,9 +73,19 @@ def test_self_training_settings_reach_the_curves_probes():
     assert recipe.self_training_pool == intent.self_training_pool
 
 
-def test_probe_full_trains_at_its_own_learning_rate():
-    cfg = load_config(DEMO, ["finetune.intent.probe_full_lr=5e-5", "finetune.intent.lr=2e-3"])
-    intent = cfg.finetune.intent.build(preset="tiny", device="cpu")
-    assert intent.classifier(curve=True, mode="probe_full").lr == 5e-5
-    assert intent.classifier(mode="probe_full").lr == 5e-5  # a headline mode too
-    assert intent.classifier(curve=True, mode="full").lr == 2e-3
+def test_probe_full_trains_at_its_own_learning_rates():
+    sets = [
+        "finetune.intent.probe_full_lr=5e-5",
+        "finetune.intent.probe_full_encoder_lr=1e-5",
+        "finetune.intent.lr=2e-3",
+        "finetune.intent.encoder_lr_scale=0.025",  # a fresh head's ratio: not probe_full's
+    ]
+    intent = load_config(DEMO, sets).finetune.intent.build(preset="tiny", device="cpu")
+    for recipe in (
+        intent.classifier(curve=True, mode="probe_full"),
+        intent.classifier(mode="probe_full"),  # a headline mode too
+    ):
+        assert recipe.lr == 5e-5
+        assert recipe.lr * recipe.encoder_lr_scale == pytest.approx(1e-5)
+    full = intent.classifier(curve=True, mode="full")
+    assert (full.lr, full.encoder_lr_scale) == (2e-3, 0.025)
