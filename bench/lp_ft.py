@@ -15,12 +15,15 @@ recipe validation picks among them. `--full` compares instead, on the whole trai
 (9,008 messages), the headline recipe of bench/quality.py's MiniLM-started pipeline
 ("full": a fresh head, the encoder at MINILM_ENCODER_LR_SCALE x its learning rate) with
 probe_full at the headline's settings (the probe then has no unlabeled texts left to
-self-train on).
+self-train on). `--task phrasebank` runs that comparison on Financial PhraseBank 50Agree's
+stratified splits (`bench/quality.py --tasks phrasebank`, one per --seeds), the sentiment
+preset's recipe; the fine-tunes' seed is the preset's on every split.
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
     .venv/bin/python bench/lp_ft.py --full
     .venv/bin/python bench/lp_ft.py --lr 1e-4 --set finetune.intent.curve_epochs=20
+    .venv/bin/python bench/lp_ft.py --task phrasebank --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
-from _common import SHARED_DATASETS, header
+from _common import SHARED_DATASETS, direct_views, header
 from probe_grid import banking77_task
-from quality import MINILM_ENCODER_LR_SCALE, SHOTS, banking77_sets
+from quality import MINILM_ENCODER_LR_SCALE, SHOTS, banking77_sets, phrasebank_sets
 
 from karpa.config import CONFIGS, load_config
 from karpa.home import activate
@@ -54,6 +57,12 @@ def main() -> None:
         "--full", action="store_true", help="the whole training set: headline full vs probe_full"
     )
     parser.add_argument(
+        "--task",
+        choices=["banking77", "phrasebank"],
+        default="banking77",
+        help="phrasebank: 50Agree's splits at --seeds, every label (implies --full)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -63,44 +72,77 @@ def main() -> None:
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    full = args.full or args.task == "phrasebank"
     command = "python bench/lp_ft.py " + " ".join(sys.argv[1:])
-    what = "every label: full vs LP-FT" if args.full else "10-shot: self-trained probe vs LP-FT"
-    print(header(f"{what} from MiniLM, Banking77", command.strip()))
+    what = "every label: full vs LP-FT" if full else "10-shot: self-trained probe vs LP-FT"
+    name = "Banking77" if args.task == "banking77" else "Financial PhraseBank 50Agree"
+    print(header(f"{what} from MiniLM, {name}", command.strip()))
 
     import torch
 
     torch.set_num_threads(args.threads)
-    data = args.datasets / "banking77"
+    app_name = "intent" if args.task == "banking77" else "sentiment"
     # The MiniLM start's encoder scale for full fine-tuning, as bench/quality.py sets it
     # (probe_full has an encoder learning rate of its own).
-    minilm = f"finetune.intent.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}"
-    sets = [*banking77_sets(args.seeds), minilm, *args.set]
-    app = load_config(CONFIGS / "real" / "banking77.yaml", sets, str(data))
-    app = app.finetune.intent.build(preset="small", device="cpu")
+    minilm = f"finetune.{app_name}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}"
+    if args.task == "banking77":
+        data = args.datasets / "banking77"
+        sets = [*banking77_sets(args.seeds), minilm, *args.set]
+    else:
+        data = args.datasets / "financial_phrasebank"
+        sets = [minilm, *args.set]
+    cfg = load_config(CONFIGS / "real" / f"{args.task}.yaml", sets, str(data))
+    app = getattr(cfg.finetune, app_name).build(preset="small", device="cpu")
     lrs = args.lr or [app.probe_full_lr]
     recipe = (
         f"headline recipe: {app.epochs} epochs, {app.evals_per_epoch} validations an epoch, "
         f"full at head lr {app.lr:g}, encoder x {app.encoder_lr_scale:g}"
-        if args.full
+        if full
         else f"curve recipe: {app.curve_epochs} epochs, at least {app.curve_min_steps} steps"
     )
     print(
-        f"# {recipe}, patience {app.patience}, batch {app.batch_size}; LP-FT encoder lr "
-        f"{app.probe_full_encoder_lr:g}; probes self-train ({app.self_training_rounds} rounds, "
-        f"share {app.self_training_share:g}, pool {app.self_training_pool})",
+        f"# {recipe}, patience {app.patience}, batch {app.batch_size}, class weighting "
+        f"{app.class_weighting}; LP-FT encoder lr {app.probe_full_encoder_lr:g}; probes "
+        f"self-train ({app.self_training_rounds} rounds, share {app.self_training_share:g}, "
+        f"pool {app.self_training_pool})",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="karpa-bench-lpft-") as tmp:
         activate(Path(tmp) / "home")
-        task = banking77_task(data, Path(tmp) / "store", args.seeds)
-        if args.full:
-            splits, first = [("all", task.train)], ("full", "full", None)
+        store = Path(tmp) / "store"
+        if args.task == "phrasebank":
+            tasks = [(str(s), phrasebank_task(data, store, s, sets)) for s in args.seeds]
         else:
-            splits = sorted((s, split) for (k, s), split in task.shots.items() if k == SHOTS)
-            first = ("probe", "linear_probe", None)
+            task = banking77_task(data, store, args.seeds)
+            tasks = (
+                [("all", task)]
+                if full
+                else [
+                    (str(s), dataclasses.replace(task, train=split))
+                    for (k, s), split in sorted(task.shots.items())
+                    if k == SHOTS
+                ]
+            )
+        first = ("full", "full", None) if full else ("probe", "linear_probe", None)
         recipes = [first] + [(f"LP-FT {lr:g}", "probe_full", lr) for lr in lrs]
-        table = lp_ft_table(task, splits, app, recipes, not args.full, rows.minilm_folder())
+        label = (
+            "split seed" if args.task == "phrasebank" else "train set" if full else "subset seed"
+        )
+        table = lp_ft_table(tasks, label, app, recipes, not full, rows.minilm_folder())
     print(table, flush=True)
+
+
+def phrasebank_task(data: Path, store: Path, seed: int, sets: list[str]):
+    """Financial PhraseBank 50Agree's stratified split `seed` as bench/quality.py builds it
+    (70/10/20 per class, every test sentence) -> TextTask."""
+    from karpa.applications.data import load_text_task
+    from karpa.store import Store
+
+    cfg = load_config(
+        CONFIGS / "real" / "phrasebank.yaml", [*phrasebank_sets(seed), *sets], str(data)
+    )
+    views = direct_views(cfg, Store(store / f"split-{seed}"))
+    return load_text_task(Path(views.path), "sentiment")
 
 
 def minilm_start(folder: Path):
@@ -115,12 +157,12 @@ def minilm_start(folder: Path):
     return build_model(cfg).eval(), pretrained_tokenizer(str(folder))
 
 
-def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
-    """One row per (name, training split), and a mean row when there are several: each
-    recipe's (name, mode, probe_full_lr or None for the preset's) validation and test
-    accuracy, and the test accuracy of the recipe with the best validation accuracy (ties:
-    the earlier one). curve: the learning curve's settings of each mode, else the
-    headline's."""
+def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> str:
+    """One row per (name, TextTask: what trains is its train split), and a mean row when
+    there are several; `label` heads the name column. Each row: each recipe's (name, mode,
+    probe_full_lr or None for the preset's) validation and test accuracy, and the test
+    accuracy of the recipe with the best validation accuracy (ties: the earlier one). curve:
+    the learning curve's settings of each mode, else the headline's."""
     from karpa_models.finetune.classifier import train_classifier
     from karpa_models.finetune.text import TextFeatures
     from karpa_models.runtime import init_runtime
@@ -129,19 +171,19 @@ def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
     runtime = init_runtime("cpu")
     max_len = model.text.max_len if app.max_len is None else min(app.max_len, model.text.max_len)
     features = TextFeatures(model.text, tokenizer, max_len, runtime)  # shared by the probes
-    y_test = np.asarray(task.test.labels, dtype=str)
     body, figures = [], []
-    for seed, split in splits:
+    for seed, task in tasks:
         started = time.perf_counter()
-        cells, row, chosen = [str(seed)], [], (-1.0, 0.0)
+        y_test = np.asarray(task.test.labels, dtype=str)
+        cells, row, chosen = [seed], [], (-1.0, 0.0)
         for name, mode, lr in recipes:
             settings = app if lr is None else dataclasses.replace(app, probe_full_lr=lr)
             cfg = settings.classifier(curve=curve, mode=mode)
             clf = train_classifier(
                 model,
                 tokenizer,
-                split.texts,
-                split.labels.tolist(),
+                task.train.texts,
+                task.train.labels.tolist(),
                 task.val.texts,
                 task.val.labels.tolist(),
                 dataclasses.replace(cfg, metric="accuracy"),
@@ -164,7 +206,7 @@ def lp_ft_table(task, splits, app, recipes, curve: bool, folder: Path) -> str:
         print(f"# {seed}: {', '.join(body[-1][1:])}", flush=True)
     if len(figures) > 1:
         body.append(["mean", *(f"{v:.3f}" for v in np.mean(figures, axis=0)), ""])
-    columns = ["subset seed" if curve else "train set"]
+    columns = [label]
     for name, _, _ in recipes:
         columns += [f"{name}: val", "test"]
     return rows.table([*columns, "chosen on val: test", "s"], body)

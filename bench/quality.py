@@ -382,23 +382,28 @@ def banking77_extra(named: list[tuple[str, dict[str, Any]]]) -> list[str]:
     ]
 
 
+def phrasebank_sets(seed: int) -> list[str]:
+    """A PhraseBank task's protocol as config: a stratified 70/10/20 split per seed (the run
+    seed too), every test sentence; no learning curve (no few-shot protocol)."""
+    return [
+        f"seed={seed}",
+        "align.stratify=true",
+        f"align.salt=quality-split-{seed}",
+        "align.test_share=0.2",
+        "align.val_share=0.1",
+        "align.k_shots=[]",
+        "finetune.sentiment.k_shots=[]",
+        "finetune.sentiment.max_test_examples=null",
+    ]
+
+
 def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
     from karpa.applications.data import load_text_task
 
     per_split: dict[str, list[dict[str, float]]] = {r: [] for r in rows.TEXT_ROWS}
     runs: list[PipelineRun] = []
     for seed in opts.seeds:
-        # A stratified 70/10/20 split per seed; no learning curve (no few-shot protocol).
-        sets = [
-            f"seed={seed}",
-            "align.stratify=true",
-            f"align.salt=quality-split-{seed}",
-            "align.test_share=0.2",
-            "align.val_share=0.1",
-            "align.k_shots=[]",
-            "finetune.sentiment.k_shots=[]",
-            "finetune.sentiment.max_test_examples=null",
-        ]
+        sets = phrasebank_sets(seed)
         own, minilm = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
         ran = [r for r in (own, minilm) if r is not None]
         runs += ran
