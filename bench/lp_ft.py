@@ -17,13 +17,16 @@ recipe validation picks among them. `--full` compares instead, on the whole trai
 probe_full at the headline's settings (the probe then has no unlabeled texts left to
 self-train on). `--task phrasebank` runs that comparison on Financial PhraseBank 50Agree's
 stratified splits (`bench/quality.py --tasks phrasebank`, one per --seeds), the sentiment
-preset's recipe; the fine-tunes' seed is the preset's on every split.
+preset's recipe; the fine-tunes' seed is the preset's on every split. `--wise` adds LP-FT
+at the first learning rate with a weight-space ensemble of the fine-tune and its
+probe-started start (WiSE-FT, `probe_full_wise`), the mixing weight chosen on validation.
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
     .venv/bin/python bench/lp_ft.py --full
     .venv/bin/python bench/lp_ft.py --lr 1e-4 --set finetune.intent.curve_epochs=20
     .venv/bin/python bench/lp_ft.py --task phrasebank --seeds 0 1 2
+    .venv/bin/python bench/lp_ft.py --wise 0.25 0.5 0.75
 """
 
 from __future__ import annotations
@@ -55,6 +58,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument(
         "--full", action="store_true", help="the whole training set: headline full vs probe_full"
+    )
+    parser.add_argument(
+        "--wise",
+        type=float,
+        nargs="+",
+        help="also LP-FT at the first --lr with these WiSE-FT mixing weights (probe_full_wise)",
     )
     parser.add_argument(
         "--task",
@@ -124,7 +133,12 @@ def main() -> None:
                 ]
             )
         first = ("full", "full", None) if full else ("probe", "linear_probe", None)
-        recipes = [first] + [(f"LP-FT {lr:g}", "probe_full", lr) for lr in lrs]
+        recipes = [first] + [(f"LP-FT {lr:g}", "probe_full", {"probe_full_lr": lr}) for lr in lrs]
+        if args.wise:
+            # WiSE-FT on top of the first learning rate: the fine-tune is repeated (the
+            # same seed, so the same weights at alpha 1), then mixed with its start.
+            wise = {"probe_full_lr": lrs[0], "probe_full_wise": tuple(args.wise)}
+            recipes.append((f"LP-FT {lrs[0]:g} + WiSE", "probe_full", wise))
         label = (
             "split seed" if args.task == "phrasebank" else "train set" if full else "subset seed"
         )
@@ -160,7 +174,7 @@ def minilm_start(folder: Path):
 def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> str:
     """One row per (name, TextTask: what trains is its train split), and a mean row when
     there are several; `label` heads the name column. Each row: each recipe's (name, mode,
-    probe_full_lr or None for the preset's) validation and test accuracy, and the test
+    the application settings it changes, or None) validation and test accuracy, and the test
     accuracy of the recipe with the best validation accuracy (ties: the earlier one). curve:
     the learning curve's settings of each mode, else the headline's."""
     from karpa_models.finetune.classifier import train_classifier
@@ -176,8 +190,8 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
         started = time.perf_counter()
         y_test = np.asarray(task.test.labels, dtype=str)
         cells, row, chosen = [seed], [], (-1.0, 0.0)
-        for name, mode, lr in recipes:
-            settings = app if lr is None else dataclasses.replace(app, probe_full_lr=lr)
+        for name, mode, changes in recipes:
+            settings = dataclasses.replace(app, **(changes or {}))
             cfg = settings.classifier(curve=curve, mode=mode)
             clf = train_classifier(
                 model,
@@ -196,6 +210,8 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
             pred = np.asarray(clf.classes)[clf.predict_proba(task.test.texts).argmax(1)]
             test = float(np.mean(pred == y_test))
             step = f" (step {clf.train_info['best_step']})" if mode != "linear_probe" else ""
+            if "wise" in clf.train_info:
+                step = f" (alpha {clf.train_info['wise']['alpha']:g})"
             cells += [f"{val:.3f}{step}", f"{test:.3f}"]
             row += [val, test]
             if val > chosen[0]:

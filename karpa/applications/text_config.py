@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from karpa.config_input import did_you_mean
-from karpa_models.finetune.config import MODES, ClassifierConfig, self_training_problem
+from karpa_models.finetune.config import (
+    MODES,
+    ClassifierConfig,
+    self_training_problem,
+    wise_problem,
+)
 from karpa_models.finetune.privacy_config import PrivacyConfig
 
 # curve_mode "auto": every mode of curve_candidates is fitted on each k-shot subset and
@@ -63,6 +68,10 @@ class TextAppConfig:
     # 2.5e-5 against 3e-4 / 7.5e-5 (README, "Few labels: LP-FT from a pretrained start").
     probe_full_lr: float = 1e-4
     probe_full_encoder_lr: float = 2.5e-5
+    # probe_full: a weight-space ensemble of the fine-tune with its probe-started start
+    # (WiSE-FT; karpa_models/finetune/wise.py) at each of these mixing weights, the best
+    # on validation kept, the fine-tune as it is among them; empty: none.
+    probe_full_wise: tuple[float, ...] = ()
     # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
     # labels per class this beat standardised ones on validation (probe.py).
     probe_normalize: bool = True
@@ -136,7 +145,7 @@ class TextAppConfig:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
         problem = self_training_problem(
             self.self_training_rounds, self.self_training_share, self.self_training_pool
-        )
+        ) or wise_problem(self.probe_full_wise, "probe_full_wise")
         if problem:
             raise ValueError(problem)
         if not 0 <= self.robustness_sample <= 100_000:
@@ -189,6 +198,7 @@ class TextAppConfig:
             self_training_rounds=self.self_training_rounds,
             self_training_share=self.self_training_share,
             self_training_pool=self.self_training_pool,
+            wise_alphas=self.probe_full_wise if mode == "probe_full" else (),
             seed=self.seed,
             device=self.device,
             privacy=PrivacyConfig() if curve else self.privacy,

@@ -28,12 +28,13 @@ from torch import Tensor, nn
 
 from karpa_models.finetune.config import ClassifierConfig
 from karpa_models.finetune.contrastive import contrastive_tune
-from karpa_models.finetune.full import FullFineTune, train_full, val_metric
+from karpa_models.finetune.full import FullFineTune, train_full, val_metric, val_predict
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
 from karpa_models.finetune.self_training import probe_probs, self_train_probe
-from karpa_models.finetune.text import TextFeatures, pooled
+from karpa_models.finetune.text import TextFeatures, encode, pooled
+from karpa_models.finetune.wise import choose_mix, snapshot
 from karpa_models.layers import activation_checkpointing, init_weights
 from karpa_models.model import FoundationModel
 from karpa_models.optim import seed_everything
@@ -180,6 +181,7 @@ def train_classifier(
             features = None  # the encoder trains from here: its vectors change
             for p in model.text.parameters():
                 p.requires_grad_(True)
+        start = snapshot(model) if cfg.mode == "probe_full" and cfg.wise_alphas else None
         job = FullFineTune(
             model=model,
             tokenizer=tokenizer,
@@ -211,6 +213,17 @@ def train_classifier(
         if probe is not None:
             chosen, st_info = probe
             info["probe"] = {"val": chosen["val"], "l2": chosen["l2"], **st_info}
+        if start is not None:
+            val_enc = encode(tokenizer, val_x, max_len)
+            y_val_t = torch.from_numpy(y_val).to(runtime.device)
+
+            def score() -> float:
+                pred, _ = val_predict(model, val_enc, y_val_t, weights, runtime)
+                return val_metric(y_val, pred, len(classes), cfg.metric)
+
+            info["wise"] = choose_mix(model, start, cfg.wise_alphas, score)
+            info[f"best_val_{cfg.metric}"] = info["wise"]["val"]
+            del start
     model.eval()
     info.update(
         mode=cfg.mode, n_train=len(y_train), n_val=len(y_val), seconds=time.perf_counter() - started

@@ -29,6 +29,14 @@ def self_training_problem(rounds: int, share: float, pool: int) -> str | None:
     return None
 
 
+def wise_problem(alphas: tuple[float, ...], key: str = "wise_alphas") -> str | None:
+    """What is wrong with probe_full's weight-space mixing weights (one sentence naming
+    `key`), or None: the one rule for ClassifierConfig and the applications' settings."""
+    if any(not 0.0 < a < 1.0 for a in alphas):
+        return f"{key} must each lie strictly between 0 and 1, got {list(alphas)}"
+    return None
+
+
 def _check_common(where: str, values: dict[str, Any]) -> None:
     for name in ("epochs", "batch_size", "patience"):
         if values[name] < 1:
@@ -98,6 +106,10 @@ class ClassifierConfig:
     self_training_rounds: int = 0
     self_training_share: float = 0.33
     self_training_pool: int = 4000
+    # probe_full: mixing weights of a weight-space ensemble of the fine-tune with its
+    # probe-started start (wise.py), the best on validation kept (the fine-tune as it is
+    # among them); empty: none.
+    wise_alphas: tuple[float, ...] = ()
     max_len: int | None = None  # token budget per text; None: the tower's max_len
     # Recompute each encoder block's activations in the backward pass (full and
     # contrastive_probe; layers.py): the same updates, a step's peak memory cut to about
@@ -136,7 +148,7 @@ class ClassifierConfig:
             raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
         problem = self_training_problem(
             self.self_training_rounds, self.self_training_share, self.self_training_pool
-        )
+        ) or wise_problem(self.wise_alphas)
         if problem:
             raise ValueError(f"classifier.{problem}")
 

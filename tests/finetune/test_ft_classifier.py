@@ -329,3 +329,25 @@ def test_probe_full_keeps_the_probe_when_no_step_beats_it(foundation, data):
     assert np.mean(pred == np.asarray(val_y)) == pytest.approx(info["probe"]["val"])
     for k, v in model.text.state_dict().items():
         assert torch.equal(v, clf.model.text.state_dict()[k]), k
+
+
+def test_probe_full_keeps_the_best_weight_space_mix_on_validation(foundation, data):
+    # WiSE-FT: the fine-tune (alpha 1) and each mix with its probe-started start are
+    # scored on validation; the kept model is the best of them and predicts as its
+    # recorded figure says.
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    common = {"mode": "probe_full", "epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": 20}
+    common |= {"device": "cpu", "probe_normalize": True, "metric": "accuracy"}
+    plain = train_classifier(model, tok, train_x, train_y, val_x, val_y, ClassifierConfig(**common))
+    cfg = ClassifierConfig(wise_alphas=(0.25, 0.5), **common)
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    wise = clf.train_info["wise"]
+    assert set(wise["grid"]) == {"1.0", "0.25", "0.5"}
+    assert wise["grid"]["1.0"] == pytest.approx(plain.train_info["best_val_accuracy"])
+    assert wise["val"] == max(wise["grid"].values()) == clf.train_info["best_val_accuracy"]
+    pred = np.asarray(clf.classes)[clf.predict_proba(val_x).argmax(1)]
+    assert np.mean(pred == np.asarray(val_y)) == pytest.approx(wise["val"])
+    assert all(p.grad is None for p in clf.model.parameters())
+    with pytest.raises(ValueError, match=r"wise_alphas must each lie strictly between 0 and 1"):
+        ClassifierConfig(wise_alphas=(0.5, 1.0), **common)

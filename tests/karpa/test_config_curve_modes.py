@@ -38,6 +38,11 @@ DEMO = CONFIGS / "demo.yaml"
             "finetune.intent: probe_full_lr must be > 0, got 0.0",
         ),
         (
+            "finetune.intent.probe_full_wise=[0.5, 1.0]",
+            "finetune.intent: probe_full_wise must each lie strictly between 0 and 1, got "
+            "[0.5, 1.0]",
+        ),
+        (
             "finetune.sentiment.probe_full_encoder_lr=-1e-5",
             "finetune.sentiment: probe_full_encoder_lr must be > 0, got -1e-05",
         ),
@@ -79,6 +84,7 @@ def test_probe_full_trains_at_its_own_learning_rates():
         "finetune.intent.probe_full_encoder_lr=1e-5",
         "finetune.intent.lr=2e-3",
         "finetune.intent.encoder_lr_scale=0.025",  # a fresh head's ratio: not probe_full's
+        "finetune.intent.probe_full_wise=[0.5]",
     ]
     intent = load_config(DEMO, sets).finetune.intent.build(preset="tiny", device="cpu")
     for recipe in (
@@ -87,5 +93,6 @@ def test_probe_full_trains_at_its_own_learning_rates():
     ):
         assert recipe.lr == 5e-5
         assert recipe.lr * recipe.encoder_lr_scale == pytest.approx(1e-5)
+        assert recipe.wise_alphas == (0.5,)
     full = intent.classifier(curve=True, mode="full")
-    assert (full.lr, full.encoder_lr_scale) == (2e-3, 0.025)
+    assert (full.lr, full.encoder_lr_scale, full.wise_alphas) == (2e-3, 0.025, ())
