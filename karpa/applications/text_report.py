@@ -215,8 +215,13 @@ def _train_details(runs: Sequence[TextRun]) -> dict[str, str]:
     for run in runs:
         info = run.train_info
         if info:
+            mix = (
+                f", mixed with its start at alpha {info['wise']['alpha']:g}"
+                if "wise" in info
+                else ""
+            )
             out[f"training ({run.name})"] = (
-                f"{info.get('mode')}, {info.get('steps')} steps, best at {info.get('best_step')}, "
-                f"{info.get('seconds', 0.0):.1f}s"
+                f"{info.get('mode')}, {info.get('steps')} steps, best at {info.get('best_step')}"
+                f"{mix}, {info.get('seconds', 0.0):.1f}s"
             )
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -73,6 +74,20 @@ def test_without_a_foundation_the_scratch_model_is_the_model(views_dir, tmp_path
     assert report.learning_curve == []
     json.dumps(report.to_dict())
     assert "learning_curve" not in report.artifacts["plots"]
+
+
+def test_an_lp_ft_headline_mixed_with_its_start(views_dir, foundation_ckpt, tmp_path):
+    # mode probe_full with probe_full_wise: the served model is the mix validation chose,
+    # recorded in report.json and named in the card's training line.
+    sets = {"k_shots": (), "run_scratch": False, "mode": "probe_full", "probe_full_wise": (0.5,)}
+    report = run_sentiment(
+        views_dir, foundation_ckpt, SentimentConfig(**{**FAST, **sets}), tmp_path
+    )
+    info = json.loads((tmp_path / "report.json").read_text())["training"]["pretrained"]
+    assert info["mode"] == "probe_full" and set(info["wise"]["grid"]) == {"1.0", "0.5"}
+    assert info["wise"]["val"] == max(info["wise"]["grid"].values())
+    card = Path(report.artifacts["model_card"]["markdown"]).read_text()
+    assert f"mixed with its start at alpha {info['wise']['alpha']:g}" in card
 
 
 def test_robustness_slices_in_report_card_and_metrics(report, check_text_robustness):
