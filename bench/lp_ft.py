@@ -20,6 +20,9 @@ stratified splits (`bench/quality.py --tasks phrasebank`, one per --seeds), the 
 preset's recipe; the fine-tunes' seed is the preset's on every split. `--wise` adds LP-FT
 at the first learning rate with a weight-space ensemble of the fine-tune and its
 probe-started start (WiSE-FT, `probe_full_wise`), the mixing weight chosen on validation.
+`--pseudo` adds LP-FT at the first learning rate whose fine-tune also trains on the
+unlabeled training texts the chosen probe labels most confidently, that share of each
+predicted class (`probe_full_pseudo`).
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
@@ -27,12 +30,14 @@ probe-started start (WiSE-FT, `probe_full_wise`), the mixing weight chosen on va
     .venv/bin/python bench/lp_ft.py --lr 1e-4 --set finetune.intent.curve_epochs=20
     .venv/bin/python bench/lp_ft.py --task phrasebank --seeds 0 1 2
     .venv/bin/python bench/lp_ft.py --wise 0.25 0.5 0.75
+    .venv/bin/python bench/lp_ft.py --pseudo 0.33
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import tempfile
 import time
@@ -66,6 +71,13 @@ def main() -> None:
         help="also LP-FT at the first --lr with these WiSE-FT mixing weights (probe_full_wise)",
     )
     parser.add_argument(
+        "--pseudo",
+        type=float,
+        nargs="+",
+        help="also LP-FT at the first --lr training on these shares of pseudo-labeled "
+        "unlabeled texts per class too (probe_full_pseudo)",
+    )
+    parser.add_argument(
         "--task",
         choices=["banking77", "phrasebank"],
         default="banking77",
@@ -87,6 +99,10 @@ def main() -> None:
     name = "Banking77" if args.task == "banking77" else "Financial PhraseBank 50Agree"
     print(header(f"{what} from MiniLM, {name}", command.strip()))
 
+    # The fine-tunes' own progress lines (rate, ETA, validation figures); only warnings
+    # from everything else.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%X")
+    logging.getLogger("karpa_models.finetune").setLevel(logging.INFO)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -139,6 +155,11 @@ def main() -> None:
             # same seed, so the same weights at alpha 1), then mixed with its start.
             wise = {"probe_full_lr": lrs[0], "probe_full_wise": tuple(args.wise)}
             recipes.append((f"LP-FT {lrs[0]:g} + WiSE", "probe_full", wise))
+        for share in args.pseudo or []:
+            # Self-training the whole model: the fine-tune also reads the chosen probe's
+            # most confident pseudo-labeled pool texts (none where --full leaves no pool).
+            pseudo = {"probe_full_lr": lrs[0], "probe_full_pseudo": share}
+            recipes.append((f"LP-FT {lrs[0]:g} + pseudo {share:g}", "probe_full", pseudo))
         label = (
             "split seed" if args.task == "phrasebank" else "train set" if full else "subset seed"
         )

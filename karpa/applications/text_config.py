@@ -11,6 +11,7 @@ from karpa.config_input import did_you_mean
 from karpa_models.finetune.config import (
     MODES,
     ClassifierConfig,
+    pseudo_label_problem,
     self_training_problem,
     wise_problem,
 )
@@ -72,6 +73,10 @@ class TextAppConfig:
     # (WiSE-FT; karpa_models/finetune/wise.py) at each of these mixing weights, the best
     # on validation kept, the fine-tune as it is among them; empty: none.
     probe_full_wise: tuple[float, ...] = ()
+    # probe_full: the share of each class's unlabeled training texts, as the chosen probe
+    # labels them (the most confident first), that the fine-tune trains on beside the
+    # labeled ones (0: none; karpa_models' pseudo_label_share).
+    probe_full_pseudo: float = 0.0
     # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
     # labels per class this beat standardised ones on validation (probe.py).
     probe_normalize: bool = True
@@ -146,6 +151,7 @@ class TextAppConfig:
         problem = self_training_problem(
             self.self_training_rounds, self.self_training_share, self.self_training_pool
         ) or wise_problem(self.probe_full_wise, "probe_full_wise")
+        problem = problem or pseudo_label_problem(self.probe_full_pseudo, "probe_full_pseudo")
         if problem:
             raise ValueError(problem)
         if not 0 <= self.robustness_sample <= 100_000:
@@ -199,6 +205,7 @@ class TextAppConfig:
             self_training_share=self.self_training_share,
             self_training_pool=self.self_training_pool,
             wise_alphas=self.probe_full_wise if mode == "probe_full" else (),
+            pseudo_label_share=self.probe_full_pseudo if mode == "probe_full" else 0.0,
             seed=self.seed,
             device=self.device,
             privacy=PrivacyConfig() if curve else self.privacy,

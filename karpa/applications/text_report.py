@@ -220,6 +220,10 @@ def _train_details(runs: Sequence[TextRun]) -> dict[str, str]:
                 if "wise" in info
                 else ""
             )
+            if info.get("pseudo_labeled", {}).get("added"):
+                mix += (
+                    f", {info['pseudo_labeled']['added']} pseudo-labeled texts beside the labeled"
+                )
             out[f"training ({run.name})"] = (
                 f"{info.get('mode')}, {info.get('steps')} steps, best at {info.get('best_step')}"
                 f"{mix}, {info.get('seconds', 0.0):.1f}s"

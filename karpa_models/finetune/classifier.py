@@ -9,7 +9,9 @@ features are computed once and the head is a logistic regression on them (probe.
 supervised contrastive loss (contrastive.py), then probed the same way. "probe_full"
 (LP-FT): the linear probe on the frozen encoder becomes the head's start, then everything
 trains as in "full". Given unlabeled texts and cfg.self_training_rounds, every probe
-self-trains on them (self_training.py).
+self-trains on them (self_training.py); with cfg.pseudo_label_share, probe_full's
+fine-tune then trains on the labeled texts and the chosen probe's most confident
+pseudo-labeled ones (the whole model self-trains too).
 All take optional inverse-frequency class weights.
 """
 
@@ -32,7 +34,7 @@ from karpa_models.finetune.full import FullFineTune, train_full, val_metric, val
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
-from karpa_models.finetune.self_training import probe_probs, self_train_probe
+from karpa_models.finetune.self_training import confident_rows, probe_probs, self_train_probe
 from karpa_models.finetune.text import TextFeatures, encode, pooled
 from karpa_models.finetune.wise import choose_mix, snapshot
 from karpa_models.layers import activation_checkpointing, init_weights
@@ -140,7 +142,7 @@ def train_classifier(
                 model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
             )
         features = None  # the tuned copy's vectors, not the foundation's
-    probe: tuple[dict[str, float], dict[str, object]] | None = None
+    probe: tuple[dict[str, float], dict[str, object], list[str]] | None = None
     if with_probe:
         for p in model.text.parameters():
             p.requires_grad_(False)
@@ -160,7 +162,7 @@ def train_classifier(
             val_score,
         )
     if cfg.mode in PROBES:
-        chosen, st_info = probe
+        chosen, st_info, _ = probe
         info = {
             "steps": len(tuned),
             "best_step": len(tuned),
@@ -178,6 +180,16 @@ def train_classifier(
             # LP-FT (Kumar et al. 2022): the head starts as the probe just fitted, so the
             # first gradients tune the encoder towards a head that is already right
             # instead of a random one that drags the pretrained features around.
+            pseudo_texts, pseudo_y = pseudo_labeled(
+                model, features, probe[2], cfg.pseudo_label_share
+            )
+            if pseudo_texts:
+                train_texts = [*train_texts, *pseudo_texts]
+                y_train = np.concatenate([y_train, pseudo_y])
+                if weights is not None:
+                    weights = torch.from_numpy(class_weights(y_train, len(classes))).to(
+                        runtime.device
+                    )
             features = None  # the encoder trains from here: its vectors change
             for p in model.text.parameters():
                 p.requires_grad_(True)
@@ -211,8 +223,13 @@ def train_classifier(
             with activation_checkpointing(model.text, cfg.activation_checkpointing):
                 info = train_full(job)
         if probe is not None:
-            chosen, st_info = probe
+            chosen, st_info, _ = probe
             info["probe"] = {"val": chosen["val"], "l2": chosen["l2"], **st_info}
+            if cfg.pseudo_label_share:
+                info["pseudo_labeled"] = {
+                    "share": cfg.pseudo_label_share,
+                    "added": len(y_train) - len(train_labels),
+                }
         if start is not None:
             val_enc = encode(tokenizer, val_x, max_len)
             y_val_t = torch.from_numpy(y_val).to(runtime.device)
@@ -265,7 +282,8 @@ def _probe_head(
 ) -> tuple[dict[str, float], dict[str, object]]:
     """Fit the linear probe on `features` (self-trained on the unlabeled texts when
     cfg.self_training_rounds is set) and copy it into model.head.
-    -> the chosen fit's {"l2", "val", ...} and {"self_training": ...} when it self-trained."""
+    -> the chosen fit's {"l2", "val", ...}, {"self_training": ...} when it self-trained,
+    and the unlabeled pool it read (self_training_pool)."""
     n_classes = model.head.out_features
 
     def metric(t: np.ndarray, p: np.ndarray) -> float:
@@ -296,7 +314,7 @@ def _probe_head(
     # Validation texts never join the pool: the rounds are chosen on them.
     pool = self_training_pool(unlabeled_texts, [*train_texts, *val_texts], cfg)
     history: list[dict[str, float]] = []
-    if pool:
+    if pool and cfg.self_training_rounds:
         score = None
         if val_score is not None:
             x_val_all = features(val_texts)
@@ -327,7 +345,21 @@ def _probe_head(
             "added": chosen["added"],
             "rounds": history,
         }
-    return chosen, st_info
+    return chosen, st_info, pool
+
+
+def pseudo_labeled(
+    model: TextClassifier, features: TextFeatures, pool: Sequence[str], share: float
+) -> tuple[list[str], np.ndarray]:
+    """The pool texts the probe in model.head labels most confidently, the top `share`
+    (rounded up) of those predicted for each class (confident_rows), with those labels
+    -> (texts, (n,) class indices). Empty when share is 0 or there is no pool."""
+    if not share or not pool:
+        return [], np.zeros(0, dtype=np.int64)
+    W, b = model.head.weight.detach(), model.head.bias.detach()
+    probs = probe_probs(features(pool), W, b, model.normalize)  # (P, K)
+    rows = confident_rows(probs, share)
+    return [pool[i] for i in rows], probs[rows].argmax(1).astype(np.int64)
 
 
 def self_training_pool(
@@ -336,8 +368,10 @@ def self_training_pool(
     """The unlabeled texts a probe self-trains on: at most cfg.self_training_pool distinct
     texts, a sample seeded by cfg.seed that does not depend on the labeled texts (so the
     runs of a learning curve share most of it, and its memoised vectors), less the texts
-    in `exclude` (the labeled ones). Empty when self-training is off."""
-    if not cfg.self_training_rounds or not cfg.self_training_pool:
+    in `exclude` (the labeled ones). Empty when neither self-training nor probe_full's
+    pseudo-labels read it."""
+    reads = cfg.self_training_rounds or (cfg.mode == "probe_full" and cfg.pseudo_label_share)
+    if not reads or not cfg.self_training_pool:
         return []
     distinct = list(dict.fromkeys(t for t in unlabeled if t))
     if len(distinct) > cfg.self_training_pool:

@@ -37,6 +37,14 @@ def wise_problem(alphas: tuple[float, ...], key: str = "wise_alphas") -> str | N
     return None
 
 
+def pseudo_label_problem(share: float, key: str = "pseudo_label_share") -> str | None:
+    """What is wrong with probe_full's pseudo-label share (one sentence naming `key`), or
+    None: the one rule for ClassifierConfig and the applications' settings."""
+    if not 0.0 <= share <= 1.0:
+        return f"{key} must be in [0, 1], got {share}"
+    return None
+
+
 def _check_common(where: str, values: dict[str, Any]) -> None:
     for name in ("epochs", "batch_size", "patience"):
         if values[name] < 1:
@@ -110,6 +118,11 @@ class ClassifierConfig:
     # probe-started start (wise.py), the best on validation kept (the fine-tune as it is
     # among them); empty: none.
     wise_alphas: tuple[float, ...] = ()
+    # probe_full: the fine-tune also trains on pseudo-labeled unlabeled texts, the most
+    # confident `share` of the pool texts the chosen probe predicts for each class, each
+    # with that prediction as its label (self-training the whole model, as the probe
+    # self-trained its head); 0: the labeled texts only.
+    pseudo_label_share: float = 0.0
     max_len: int | None = None  # token budget per text; None: the tower's max_len
     # Recompute each encoder block's activations in the backward pass (full and
     # contrastive_probe; layers.py): the same updates, a step's peak memory cut to about
@@ -146,9 +159,13 @@ class ClassifierConfig:
             raise ValueError("classifier.contrastive_lr and contrastive_temperature must be > 0")
         if self.evals_per_epoch < 1:
             raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
-        problem = self_training_problem(
-            self.self_training_rounds, self.self_training_share, self.self_training_pool
-        ) or wise_problem(self.wise_alphas)
+        problem = (
+            self_training_problem(
+                self.self_training_rounds, self.self_training_share, self.self_training_pool
+            )
+            or wise_problem(self.wise_alphas)
+            or pseudo_label_problem(self.pseudo_label_share)
+        )
         if problem:
             raise ValueError(f"classifier.{problem}")
 

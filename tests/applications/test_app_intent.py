@@ -157,3 +157,20 @@ def test_training_progress_is_streamed(report):
 
 def test_robustness_slices_in_report_card_and_metrics(report, check_text_robustness):
     check_text_robustness(report)
+
+
+def test_an_lp_ft_headline_that_also_trains_on_pseudo_labeled_messages(
+    views_dir, foundation_ckpt, tmp_path
+):
+    # probe_full_pseudo: the headline fine-tune reads the training split's unlabeled
+    # messages as its probe labels them, recorded in report.json and the card's training line.
+    sets = {"k_shots": (), "run_scratch": False, "mode": "probe_full", "probe_full_pseudo": 0.5}
+    report = run_intent(views_dir, foundation_ckpt, IntentConfig(**{**FAST, **sets}), tmp_path)
+    info = json.loads((tmp_path / "report.json").read_text())["training"]["pretrained"]
+    added = info["pseudo_labeled"]["added"]
+    # 24 of the fixture's 120 training messages carry no intent; the confident half of
+    # each class the probe predicts joins the fine-tune (rounded up per class).
+    assert info["mode"] == "probe_full" and 12 <= added <= 15
+    assert info["n_train"] == 96 + added
+    card = Path(report.artifacts["model_card"]["markdown"]).read_text()
+    assert f"{added} pseudo-labeled texts beside the labeled" in card

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from karpa_models.finetune.classifier import self_training_pool, train_classifier
+from karpa_models.finetune.classifier import pseudo_labeled, self_training_pool, train_classifier
 from karpa_models.finetune.config import ClassifierConfig
 from karpa_models.finetune.probe import fit_linear_probe
 from karpa_models.finetune.scratch import scratch_foundation
@@ -196,3 +196,62 @@ def test_a_probe_self_trains_on_the_unlabeled_texts_it_is_given(model_cfg, make_
     plain = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
     assert "self_training" not in plain.train_info
     assert plain.train_info["best_val_macro_f1"] == pytest.approx(info["rounds"][0]["val"])
+
+
+def test_pseudo_labels_are_the_probes_most_confident_pool_texts(model_cfg, make_texts):
+    train_x, train_y = make_texts(30, seed=0)
+    val_x, val_y = make_texts(30, seed=1)
+    pool_x, _ = make_texts(60, seed=3)
+    model, tok = scratch_foundation(model_cfg, (train_x + pool_x) * 2, seed=0)
+    cfg = ClassifierConfig(mode="linear_probe", device="cpu", probe_normalize=True)
+    probe = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    pool = list(dict.fromkeys(pool_x))
+    texts, labels = pseudo_labeled(probe.model, probe.features, pool, 0.5)
+    probs = probe.predict_proba(pool)  # (P, K): the served probe's own probabilities
+    top = probs.argmax(1)
+    assert np.array_equal(labels, top[[pool.index(t) for t in texts]])
+    for c in np.unique(top):
+        predicted = np.flatnonzero(top == c)
+        kept = [pool.index(t) for t, y in zip(texts, labels, strict=True) if y == c]
+        assert len(kept) == int(np.ceil(0.5 * len(predicted)))
+        # Nothing left out of class c is more confident than what was kept.
+        left = np.setdiff1d(predicted, kept)
+        assert not len(left) or probs[left, c].max() <= probs[kept, c].min()
+    assert pseudo_labeled(probe.model, probe.features, pool, 0.0)[0] == []
+    assert pseudo_labeled(probe.model, probe.features, [], 0.5)[0] == []
+
+
+def test_probe_full_fine_tunes_on_the_pseudo_labeled_texts_too(model_cfg, make_texts):
+    train_x, train_y = make_texts(30, seed=0)
+    val_x, val_y = make_texts(30, seed=1)
+    pool_x, _ = make_texts(60, seed=3)
+    model, tok = scratch_foundation(model_cfg, (train_x + pool_x) * 2, seed=0)
+    common = {"mode": "probe_full", "epochs": 2, "batch_size": 8, "lr": 3e-3, "device": "cpu"}
+    common |= {"probe_normalize": True, "self_training_rounds": 0}  # the plain probe labels
+    unlabeled = pool_x + train_x + val_x
+    plain = train_classifier(
+        model,
+        tok,
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        ClassifierConfig(**common),
+        unlabeled_texts=unlabeled,
+    )
+    assert "pseudo_labeled" not in plain.train_info and plain.train_info["n_train"] == 30
+    cfg = ClassifierConfig(pseudo_label_share=0.5, **common)
+    clf = train_classifier(
+        model, tok, train_x, train_y, val_x, val_y, cfg, unlabeled_texts=unlabeled
+    )
+    info = clf.train_info
+    pool = set(pool_x) - set(train_x) - set(val_x)
+    added = info["pseudo_labeled"]["added"]
+    assert 0 < added <= len(pool) and info["pseudo_labeled"]["share"] == 0.5
+    # The fine-tune's epochs run over the labeled and the pseudo-labeled texts.
+    assert info["n_train"] == 30 + added
+    assert info["planned_steps"] > plain.train_info["planned_steps"]
+    # Step 0 is the same probe either way: the pseudo-labels do not change what it saw.
+    assert info["probe"]["val"] == pytest.approx(plain.train_info["probe"]["val"])
+    with pytest.raises(ValueError, match=r"pseudo_label_share must be in \[0, 1\], got 1.5"):
+        ClassifierConfig(pseudo_label_share=1.5)
