@@ -177,9 +177,8 @@ def train_classifier(
             on_metrics({f"{name}/val_{cfg.metric}": chosen["val"]}, 0)
     else:
         if cfg.mode == "probe_full":
-            # LP-FT (Kumar et al. 2022): the head starts as the probe just fitted, so the
-            # first gradients tune the encoder towards a head that is already right
-            # instead of a random one that drags the pretrained features around.
+            # Self-training the whole model: the probe's most confident labels of the
+            # unlabeled pool train the encoder too (read before the encoder moves).
             pseudo_texts, pseudo_y = pseudo_labeled(
                 model, features, probe[2], cfg.pseudo_label_share
             )
@@ -190,6 +189,9 @@ def train_classifier(
                     weights = torch.from_numpy(class_weights(y_train, len(classes))).to(
                         runtime.device
                     )
+            # LP-FT (Kumar et al. 2022): the head starts as the probe just fitted, so the
+            # first gradients tune the encoder towards a head that is already right
+            # instead of a random one that drags the pretrained features around.
             features = None  # the encoder trains from here: its vectors change
             for p in model.text.parameters():
                 p.requires_grad_(True)
@@ -279,7 +281,7 @@ def _probe_head(
     runtime: Runtime,
     unlabeled_texts: Sequence[str],
     val_score: Callable[[np.ndarray], float] | None,
-) -> tuple[dict[str, float], dict[str, object]]:
+) -> tuple[dict[str, float], dict[str, object], list[str]]:
     """Fit the linear probe on `features` (self-trained on the unlabeled texts when
     cfg.self_training_rounds is set) and copy it into model.head.
     -> the chosen fit's {"l2", "val", ...}, {"self_training": ...} when it self-trained,
