@@ -100,8 +100,13 @@ def main() -> None:
     print(header(f"{what} from MiniLM, {name}", command.strip()))
 
     # The fine-tunes' own progress lines (rate, ETA, validation figures); only warnings
-    # from everything else.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%X")
+    # from everything else (Great Expectations sets its loggers to INFO when imported).
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%X"))
+    handler.addFilter(
+        lambda r: r.name.startswith("karpa_models.finetune") or r.levelno >= logging.WARNING
+    )
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.getLogger("karpa_models.finetune").setLevel(logging.INFO)
     import torch
 
