@@ -198,13 +198,21 @@ def test_a_probe_self_trains_on_the_unlabeled_texts_it_is_given(model_cfg, make_
     assert plain.train_info["best_val_macro_f1"] == pytest.approx(info["rounds"][0]["val"])
 
 
-def test_pseudo_labels_are_the_probes_most_confident_pool_texts(model_cfg, make_texts):
+@pytest.fixture
+def pooled(model_cfg, make_texts):
+    """(foundation, tokenizer, train, val, pool texts): 30 labeled training texts, 30
+    validation ones and 60 unlabeled ones."""
     train_x, train_y = make_texts(30, seed=0)
     val_x, val_y = make_texts(30, seed=1)
     pool_x, _ = make_texts(60, seed=3)
     model, tok = scratch_foundation(model_cfg, (train_x + pool_x) * 2, seed=0)
+    return model, tok, (train_x, train_y), (val_x, val_y), pool_x
+
+
+def test_pseudo_labels_are_the_probes_most_confident_pool_texts(pooled):
+    model, tok, train, val, pool_x = pooled
     cfg = ClassifierConfig(mode="linear_probe", device="cpu", probe_normalize=True)
-    probe = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    probe = train_classifier(model, tok, *train, *val, cfg)
     pool = list(dict.fromkeys(pool_x))
     texts, labels = pseudo_labeled(probe.model, probe.features, pool, 0.5)
     probs = probe.predict_proba(pool)  # (P, K): the served probe's own probabilities
@@ -221,31 +229,19 @@ def test_pseudo_labels_are_the_probes_most_confident_pool_texts(model_cfg, make_
     assert pseudo_labeled(probe.model, probe.features, [], 0.5)[0] == []
 
 
-def test_probe_full_fine_tunes_on_the_pseudo_labeled_texts_too(model_cfg, make_texts):
-    train_x, train_y = make_texts(30, seed=0)
-    val_x, val_y = make_texts(30, seed=1)
-    pool_x, _ = make_texts(60, seed=3)
-    model, tok = scratch_foundation(model_cfg, (train_x + pool_x) * 2, seed=0)
+def test_probe_full_fine_tunes_on_the_pseudo_labeled_texts_too(pooled):
+    model, tok, train, val, pool_x = pooled
     common = {"mode": "probe_full", "epochs": 2, "batch_size": 8, "lr": 3e-3, "device": "cpu"}
     common |= {"probe_normalize": True, "self_training_rounds": 0}  # the plain probe labels
-    unlabeled = pool_x + train_x + val_x
+    unlabeled = pool_x + train[0] + val[0]
     plain = train_classifier(
-        model,
-        tok,
-        train_x,
-        train_y,
-        val_x,
-        val_y,
-        ClassifierConfig(**common),
-        unlabeled_texts=unlabeled,
+        model, tok, *train, *val, ClassifierConfig(**common), unlabeled_texts=unlabeled
     )
     assert "pseudo_labeled" not in plain.train_info and plain.train_info["n_train"] == 30
     cfg = ClassifierConfig(pseudo_label_share=0.5, **common)
-    clf = train_classifier(
-        model, tok, train_x, train_y, val_x, val_y, cfg, unlabeled_texts=unlabeled
-    )
+    clf = train_classifier(model, tok, *train, *val, cfg, unlabeled_texts=unlabeled)
     info = clf.train_info
-    pool = set(pool_x) - set(train_x) - set(val_x)
+    pool = set(pool_x) - set(train[0]) - set(val[0])
     added = info["pseudo_labeled"]["added"]
     assert 0 < added <= len(pool) and info["pseudo_labeled"]["share"] == 0.5
     # The fine-tune's epochs run over the labeled and the pseudo-labeled texts.
