@@ -148,10 +148,13 @@ class TextAppConfig:
         for key in ("probe_full_lr", "probe_full_encoder_lr"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
-        problem = self_training_problem(
-            self.self_training_rounds, self.self_training_share, self.self_training_pool
-        ) or wise_problem(self.probe_full_wise, "probe_full_wise")
-        problem = problem or pseudo_label_problem(self.probe_full_pseudo, "probe_full_pseudo")
+        problem = (
+            self_training_problem(
+                self.self_training_rounds, self.self_training_share, self.self_training_pool
+            )
+            or wise_problem(self.probe_full_wise, "probe_full_wise")
+            or pseudo_label_problem(self.probe_full_pseudo, "probe_full_pseudo")
+        )
         if problem:
             raise ValueError(problem)
         if not 0 <= self.robustness_sample <= 100_000:

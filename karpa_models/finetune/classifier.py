@@ -130,11 +130,6 @@ def train_classifier(
     model = TextClassifier(
         text, len(classes), cfg.head_dropout, normalize=with_probe and cfg.probe_normalize
     ).to(runtime.device)
-    weights = (
-        torch.from_numpy(class_weights(y_train, len(classes))).to(runtime.device)
-        if cfg.class_weighting
-        else None
-    )
     tuned: list[float] = []
     if cfg.mode == "contrastive_probe":
         with activation_checkpointing(model.text, cfg.activation_checkpointing):
@@ -182,19 +177,20 @@ def train_classifier(
             pseudo_texts, pseudo_y = pseudo_labeled(
                 model, features, probe[2], cfg.pseudo_label_share
             )
-            if pseudo_texts:
-                train_texts = [*train_texts, *pseudo_texts]
-                y_train = np.concatenate([y_train, pseudo_y])
-                if weights is not None:
-                    weights = torch.from_numpy(class_weights(y_train, len(classes))).to(
-                        runtime.device
-                    )
+            train_texts = [*train_texts, *pseudo_texts]
+            y_train = np.concatenate([y_train, pseudo_y])
             # LP-FT (Kumar et al. 2022): the head starts as the probe just fitted, so the
             # first gradients tune the encoder towards a head that is already right
             # instead of a random one that drags the pretrained features around.
             features = None  # the encoder trains from here: its vectors change
             for p in model.text.parameters():
                 p.requires_grad_(True)
+        # Class weights of what the fine-tune reads (the pseudo-labeled texts included).
+        weights = (
+            torch.from_numpy(class_weights(y_train, len(classes))).to(runtime.device)
+            if cfg.class_weighting
+            else None
+        )
         start = snapshot(model) if cfg.mode == "probe_full" and cfg.wise_alphas else None
         job = FullFineTune(
             model=model,
@@ -228,10 +224,7 @@ def train_classifier(
             chosen, st_info, _ = probe
             info["probe"] = {"val": chosen["val"], "l2": chosen["l2"], **st_info}
             if cfg.pseudo_label_share:
-                info["pseudo_labeled"] = {
-                    "share": cfg.pseudo_label_share,
-                    "added": len(y_train) - len(train_labels),
-                }
+                info["pseudo_labeled"] = {"share": cfg.pseudo_label_share, "added": len(pseudo_y)}
         if start is not None:
             val_enc = encode(tokenizer, val_x, max_len)
             y_val_t = torch.from_numpy(y_val).to(runtime.device)
