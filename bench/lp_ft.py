@@ -22,7 +22,10 @@ at the first learning rate with a weight-space ensemble of the fine-tune and its
 probe-started start (WiSE-FT, `probe_full_wise`), the mixing weight chosen on validation.
 `--pseudo` adds LP-FT at the first learning rate whose fine-tune also trains on the
 unlabeled training texts the chosen probe labels most confidently, that share of each
-predicted class (`probe_full_pseudo`).
+predicted class (`probe_full_pseudo`). `--ensemble K…` adds the average of the predicted
+probabilities of K LP-FT fine-tunes at the first learning rate, the preset's seed and the
+K-1 after it (each seed also draws its probe's self-training pool), the first being the
+LP-FT row's own.
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
@@ -31,6 +34,7 @@ predicted class (`probe_full_pseudo`).
     .venv/bin/python bench/lp_ft.py --task phrasebank --seeds 0 1 2
     .venv/bin/python bench/lp_ft.py --wise 0.25 0.5 0.75
     .venv/bin/python bench/lp_ft.py --pseudo 0.33
+    .venv/bin/python bench/lp_ft.py --ensemble 2 3 4
 """
 
 from __future__ import annotations
@@ -76,6 +80,14 @@ def main() -> None:
         nargs="+",
         help="also LP-FT at the first --lr training on these shares of pseudo-labeled "
         "unlabeled texts per class too (probe_full_pseudo)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="also the mean predicted probabilities of K LP-FT fine-tunes at the first --lr "
+        "(the preset's seed and the K-1 after it), one row per K",
     )
     parser.add_argument(
         "--task",
@@ -165,6 +177,12 @@ def main() -> None:
             # most confident pseudo-labeled pool texts (none where --full leaves no pool).
             pseudo = {"probe_full_lr": lrs[0], "probe_full_pseudo": share}
             recipes.append((f"LP-FT {lrs[0]:g} + pseudo {share:g}", "probe_full", pseudo))
+        for k in args.ensemble or []:
+            # The first seed is the LP-FT row's own fine-tune, and each K reuses the
+            # fine-tunes of the smaller ones (none trained twice).
+            seeds = tuple(range(app.seed, app.seed + k))
+            members = {"probe_full_lr": lrs[0], "seed": seeds}
+            recipes.append((f"LP-FT {lrs[0]:g} x {k}", "probe_full", members))
         label = (
             "split seed" if args.task == "phrasebank" else "train set" if full else "subset seed"
         )
@@ -203,7 +221,6 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
     the application settings it changes, or None) validation and test accuracy, and the test
     accuracy of the recipe with the best validation accuracy (ties: the earlier one). curve:
     the learning curve's settings of each mode, else the headline's."""
-    from karpa_models.finetune.classifier import train_classifier
     from karpa_models.finetune.text import TextFeatures
     from karpa_models.runtime import init_runtime
 
@@ -215,34 +232,44 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
     for seed, task in tasks:
         started = time.perf_counter()
         y_test = np.asarray(task.test.labels, dtype=str)
+        y_val = np.asarray(task.val.labels, dtype=str)
         cells, row, chosen = [seed], [], (-1.0, 0.0)
+        probas: dict = {}  # (mode, settings) -> (validation, test) probabilities
         for name, mode, changes in recipes:
-            settings = dataclasses.replace(app, **(changes or {}))
-            cfg = settings.classifier(curve=curve, mode=mode)
-            clf = train_classifier(
-                model,
-                tokenizer,
-                task.train.texts,
-                task.train.labels.tolist(),
-                task.val.texts,
-                task.val.labels.tolist(),
-                dataclasses.replace(cfg, metric="accuracy"),
-                classes=task.classes,
-                features=features,
-                name=f"seed {seed} {name}",
-                unlabeled_texts=task.unlabeled,
-            )
-            val = clf.train_info["best_val_accuracy"]
-            pred = np.asarray(clf.classes)[clf.predict_proba(task.test.texts).argmax(1)]
-            test = float(np.mean(pred == y_test))
-            step = f" (step {clf.train_info['best_step']})" if mode != "linear_probe" else ""
-            if "wise" in clf.train_info:
-                step = f" (alpha {clf.train_info['wise']['alpha']:g})"
+            changes = dict(changes or {})
+            seeds = changes.pop("seed", None)
+            members = []
+            for member_seed in seeds or (app.seed,):
+                settings = dataclasses.replace(app, **changes, seed=member_seed)
+                key = (mode, repr(settings))
+                if key not in probas:
+                    clf = fit(model, tokenizer, task, settings, mode, curve, features, seed, name)
+                    probas[key] = (
+                        clf.predict_proba(task.val.texts),
+                        clf.predict_proba(task.test.texts),
+                        clf.train_info,
+                        clf.classes,
+                    )
+                    del clf
+                members.append(probas[key])
+            classes = np.asarray(members[0][3])
+            if seeds is None:
+                info = members[0][2]
+                val = info["best_val_accuracy"]
+                step = f" (step {info['best_step']})" if mode != "linear_probe" else ""
+                if "wise" in info:
+                    step = f" (alpha {info['wise']['alpha']:g})"
+            else:
+                # The ensemble's own validation figure: its mean probabilities' argmax.
+                val_mean = np.mean([m[0] for m in members], axis=0)  # (n_val, C)
+                val = float(np.mean(classes[val_mean.argmax(1)] == y_val))
+                step = ""
+            test_mean = np.mean([m[1] for m in members], axis=0)  # (n_test, C)
+            test = float(np.mean(classes[test_mean.argmax(1)] == y_test))
             cells += [f"{val:.3f}{step}", f"{test:.3f}"]
             row += [val, test]
             if val > chosen[0]:
                 chosen = (val, test)
-            del clf
         body.append([*cells, f"{chosen[1]:.3f}", f"{time.perf_counter() - started:.0f}"])
         figures.append([*row, chosen[1]])
         print(f"# {seed}: {', '.join(body[-1][1:])}", flush=True)
@@ -252,6 +279,26 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
     for name, _, _ in recipes:
         columns += [f"{name}: val", "test"]
     return rows.table([*columns, "chosen on val: test", "s"], body)
+
+
+def fit(model, tokenizer, task, settings, mode: str, curve: bool, features, seed, name: str):
+    """One recipe's classifier on `task`'s train split, validated (accuracy) on its val."""
+    from karpa_models.finetune.classifier import train_classifier
+
+    cfg = settings.classifier(curve=curve, mode=mode)
+    return train_classifier(
+        model,
+        tokenizer,
+        task.train.texts,
+        task.train.labels.tolist(),
+        task.val.texts,
+        task.val.labels.tolist(),
+        dataclasses.replace(cfg, metric="accuracy"),
+        classes=task.classes,
+        features=features,
+        name=f"seed {seed} {name} (fine-tune seed {settings.seed})",
+        unlabeled_texts=task.unlabeled,
+    )
 
 
 if __name__ == "__main__":
