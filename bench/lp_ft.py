@@ -25,7 +25,9 @@ unlabeled training texts the chosen probe labels most confidently, that share of
 predicted class (`probe_full_pseudo`). `--ensemble K…` adds the average of the predicted
 probabilities of K LP-FT fine-tunes at the first learning rate, the preset's seed and the
 K-1 after it (each seed also draws its probe's self-training pool), the first being the
-LP-FT row's own.
+LP-FT row's own; and, for the largest K, two model soups of those fine-tunes (Wortsman et
+al. 2022: one model, its weights averaged): uniform, and greedy (members in order of
+validation accuracy, each kept only if the soup's validation accuracy does not drop).
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
@@ -183,6 +185,12 @@ def main() -> None:
             seeds = tuple(range(app.seed, app.seed + k))
             members = {"probe_full_lr": lrs[0], "seed": seeds}
             recipes.append((f"LP-FT {lrs[0]:g} x {k}", "probe_full", members))
+        if args.ensemble:
+            # Weight-space averages of the largest ensemble's fine-tunes: one model to serve.
+            seeds = tuple(range(app.seed, app.seed + max(args.ensemble)))
+            for kind in ("uniform", "greedy"):
+                members = {"probe_full_lr": lrs[0], "seed": seeds, "soup": kind}
+                recipes.append((f"{kind} soup x {len(seeds)}", "probe_full", members))
         label = (
             "split seed" if args.task == "phrasebank" else "train set" if full else "subset seed"
         )
@@ -234,42 +242,41 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
         y_test = np.asarray(task.test.labels, dtype=str)
         y_val = np.asarray(task.val.labels, dtype=str)
         cells, row, chosen = [seed], [], (-1.0, 0.0)
-        probas: dict = {}  # (mode, settings) -> (validation, test) probabilities
+        fitted: dict = {}  # (mode, settings) -> Member
+        template = None  # a fine-tuned classifier whose weights soups are loaded into
         for name, mode, changes in recipes:
             changes = dict(changes or {})
-            seeds = changes.pop("seed", None)
+            seeds, soup = changes.pop("seed", None), changes.pop("soup", None)
             members = []
             for member_seed in seeds or (app.seed,):
                 settings = dataclasses.replace(app, **changes, seed=member_seed)
                 key = (mode, repr(settings))
-                if key not in probas:
+                if key not in fitted:
                     clf = fit(model, tokenizer, task, settings, mode, curve, features, seed, name)
-                    probas[key] = (
-                        clf.predict_proba(task.val.texts),
-                        clf.predict_proba(task.test.texts),
-                        clf.train_info,
-                        clf.classes,
-                    )
+                    fitted[key] = Member.of(clf, task)
+                    if mode == "probe_full" and template is None:
+                        template = clf
                     del clf
-                members.append(probas[key])
-            classes = np.asarray(members[0][3])
-            if seeds is None:
-                info = members[0][2]
-                val = info["best_val_accuracy"]
+                members.append(fitted[key])
+            classes = np.asarray(members[0].classes)
+            step = ""
+            if soup is not None:
+                val_p, test_p = soup_probas(template, members, soup, task, y_val, classes)
+            elif seeds is not None:
+                val_p = np.mean([m.val for m in members], axis=0)  # (n_val, C)
+                test_p = np.mean([m.test for m in members], axis=0)  # (n_test, C)
+            else:
+                val_p, test_p, info = members[0].val, members[0].test, members[0].info
                 step = f" (step {info['best_step']})" if mode != "linear_probe" else ""
                 if "wise" in info:
                     step = f" (alpha {info['wise']['alpha']:g})"
-            else:
-                # The ensemble's own validation figure: its mean probabilities' argmax.
-                val_mean = np.mean([m[0] for m in members], axis=0)  # (n_val, C)
-                val = float(np.mean(classes[val_mean.argmax(1)] == y_val))
-                step = ""
-            test_mean = np.mean([m[1] for m in members], axis=0)  # (n_test, C)
-            test = float(np.mean(classes[test_mean.argmax(1)] == y_test))
+            val = accuracy(val_p, classes, y_val)
+            test = accuracy(test_p, classes, y_test)
             cells += [f"{val:.3f}{step}", f"{test:.3f}"]
             row += [val, test]
             if val > chosen[0]:
                 chosen = (val, test)
+        del template, fitted
         body.append([*cells, f"{chosen[1]:.3f}", f"{time.perf_counter() - started:.0f}"])
         figures.append([*row, chosen[1]])
         print(f"# {seed}: {', '.join(body[-1][1:])}", flush=True)
@@ -279,6 +286,67 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
     for name, _, _ in recipes:
         columns += [f"{name}: val", "test"]
     return rows.table([*columns, "chosen on val: test", "s"], body)
+
+
+@dataclasses.dataclass
+class Member:
+    """One fitted classifier's figures: validation and test probabilities (n, C), its
+    train_info, class order and (fine-tunes) a CPU copy of its weights."""
+
+    val: np.ndarray
+    test: np.ndarray
+    info: dict
+    classes: list[str]
+    state: dict | None
+
+    @classmethod
+    def of(cls, clf, task) -> Member:
+        from karpa_models.finetune.wise import snapshot
+
+        state = None if clf.features is not None else snapshot(clf.model.cpu())
+        clf.model.to(clf.runtime.device)
+        return cls(
+            clf.predict_proba(task.val.texts),
+            clf.predict_proba(task.test.texts),
+            clf.train_info,
+            list(clf.classes),
+            state,
+        )
+
+
+def accuracy(probas: np.ndarray, classes: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(classes[probas.argmax(1)] == labels))
+
+
+def soup_probas(template, members: list[Member], kind: str, task, y_val, classes):
+    """A model soup of the members' weights, loaded into `template` -> (validation, test)
+    probabilities. uniform: every member's weights averaged; greedy: members in order of
+    their validation accuracy, each joining only if the soup's validation accuracy does
+    not drop (Wortsman et al. 2022, "Model soups")."""
+    import torch
+
+    def average(states):
+        return {
+            k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+            for k, v in states[0].items()
+        }
+
+    def val_accuracy(states) -> float:
+        template.model.load_state_dict(average(states))
+        return accuracy(template.predict_proba(task.val.texts), classes, y_val)
+
+    ranked = sorted(members, key=lambda m: -accuracy(m.val, classes, y_val))
+    if kind == "uniform":
+        soup = [m.state for m in ranked]
+    else:
+        soup, best = [ranked[0].state], accuracy(ranked[0].val, classes, y_val)
+        for member in ranked[1:]:
+            trial = val_accuracy([*soup, member.state])
+            if trial >= best:
+                soup, best = [*soup, member.state], trial
+        print(f"# greedy soup: {len(soup)} of {len(members)} fine-tunes", flush=True)
+    template.model.load_state_dict(average(soup))
+    return template.predict_proba(task.val.texts), template.predict_proba(task.test.texts)
 
 
 def fit(model, tokenizer, task, settings, mode: str, curve: bool, features, seed, name: str):
