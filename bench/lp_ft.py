@@ -320,32 +320,21 @@ def accuracy(probas: np.ndarray, classes: np.ndarray, labels: np.ndarray) -> flo
 
 def soup_probas(template, members: list[Member], kind: str, task, y_val, classes):
     """A model soup of the members' weights, loaded into `template` -> (validation, test)
-    probabilities. uniform: every member's weights averaged; greedy: members in order of
-    their validation accuracy, each joining only if the soup's validation accuracy does
-    not drop (Wortsman et al. 2022, "Model soups")."""
-    import torch
+    probabilities. uniform: every member's weights averaged; greedy: as probe_full_soup
+    makes it (karpa_models/finetune/soup.py, on validation accuracy)."""
+    from karpa_models.finetune.soup import average, greedy_soup
 
-    def average(states):
-        return {
-            k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
-            for k, v in states[0].items()
-        }
-
-    def val_accuracy(states) -> float:
-        template.model.load_state_dict(average(states))
-        return accuracy(template.predict_proba(task.val.texts), classes, y_val)
-
-    ranked = sorted(members, key=lambda m: -accuracy(m.val, classes, y_val))
+    states = [m.state for m in members]
     if kind == "uniform":
-        soup = [m.state for m in ranked]
+        template.model.load_state_dict(average(states))
     else:
-        soup, best = [ranked[0].state], accuracy(ranked[0].val, classes, y_val)
-        for member in ranked[1:]:
-            trial = val_accuracy([*soup, member.state])
-            if trial >= best:
-                soup, best = [*soup, member.state], trial
-        print(f"# greedy soup: {len(soup)} of {len(members)} fine-tunes", flush=True)
-    template.model.load_state_dict(average(soup))
+
+        def score() -> float:
+            return accuracy(template.predict_proba(task.val.texts), classes, y_val)
+
+        vals = [accuracy(m.val, classes, y_val) for m in members]
+        kept = greedy_soup(template.model, states, vals, score)["kept"]
+        print(f"# greedy soup: fine-tunes {kept} of {len(members)}", flush=True)
     return template.predict_proba(task.val.texts), template.predict_proba(task.test.texts)
 
 

@@ -13,6 +13,7 @@ from karpa_models.finetune.config import (
     ClassifierConfig,
     pseudo_label_problem,
     self_training_problem,
+    soup_problem,
     wise_problem,
 )
 from karpa_models.finetune.privacy_config import PrivacyConfig
@@ -77,6 +78,10 @@ class TextAppConfig:
     # labels them (the most confident first), that the fine-tune trains on beside the
     # labeled ones (0: none; karpa_models' pseudo_label_share).
     probe_full_pseudo: float = 0.0
+    # probe_full: this many fine-tunes (seeds seed, seed + 1, ...) made one model, the
+    # greedy soup of their weights on validation (karpa_models/finetune/soup.py); about
+    # this many times the training time, one model's at inference; 1: a single fine-tune.
+    probe_full_soup: int = 1
     # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
     # labels per class this beat standardised ones on validation (probe.py).
     probe_normalize: bool = True
@@ -154,6 +159,7 @@ class TextAppConfig:
             )
             or wise_problem(self.probe_full_wise, "probe_full_wise")
             or pseudo_label_problem(self.probe_full_pseudo, "probe_full_pseudo")
+            or soup_problem(self.probe_full_soup, "probe_full_soup")
         )
         if problem:
             raise ValueError(problem)
@@ -209,6 +215,7 @@ class TextAppConfig:
             self_training_pool=self.self_training_pool,
             wise_alphas=self.probe_full_wise if mode == "probe_full" else (),
             pseudo_label_share=self.probe_full_pseudo if mode == "probe_full" else 0.0,
+            soup_size=self.probe_full_soup if mode == "probe_full" else 1,
             seed=self.seed,
             device=self.device,
             privacy=PrivacyConfig() if curve else self.privacy,

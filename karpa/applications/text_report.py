@@ -224,6 +224,12 @@ def _train_details(runs: Sequence[TextRun]) -> dict[str, str]:
                 mix += (
                     f", {info['pseudo_labeled']['added']} pseudo-labeled texts beside the labeled"
                 )
+            if "soup" in info:
+                soup = info["soup"]
+                mix += (
+                    f", a soup of {len(soup['kept'])} of {len(soup['seeds'])} fine-tunes "
+                    f"(seeds {', '.join(map(str, soup['kept']))})"
+                )
             out[f"training ({run.name})"] = (
                 f"{info.get('mode')}, {info.get('steps')} steps, best at {info.get('best_step')}"
                 f"{mix}, {info.get('seconds', 0.0):.1f}s"

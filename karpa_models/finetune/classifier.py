@@ -11,13 +11,16 @@ supervised contrastive loss (contrastive.py), then probed the same way. "probe_f
 trains as in "full". Given unlabeled texts and cfg.self_training_rounds, every probe
 self-trains on them (self_training.py); with cfg.pseudo_label_share, probe_full's
 fine-tune then trains on the labeled texts and the chosen probe's most confident
-pseudo-labeled ones (the whole model self-trains too).
+pseudo-labeled ones (the whole model self-trains too); with cfg.soup_size K > 1, K
+probe_full fine-tunes (seeds cfg.seed .. + K - 1) become one model, the greedy soup of
+their weights (soup.py).
 All take optional inverse-frequency class weights.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +38,7 @@ from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
 from karpa_models.finetune.probe import fit_linear_probe
 from karpa_models.finetune.self_training import confident_rows, probe_probs, self_train_probe
+from karpa_models.finetune.soup import greedy_soup
 from karpa_models.finetune.text import TextFeatures, encode, pooled
 from karpa_models.finetune.wise import choose_mix, snapshot
 from karpa_models.layers import activation_checkpointing, init_weights
@@ -105,6 +109,9 @@ def train_classifier(
     self-training probe keeps its round by (an application's own metric, out-of-scope
     examples included); default: cfg.metric on the in-scope validation examples.
     """
+    if cfg.mode == "probe_full" and cfg.soup_size > 1:
+        args = (foundation, tokenizer, train_texts, train_labels, val_texts, val_labels)
+        return _souped(*args, cfg, classes, features, on_metrics, name, unlabeled_texts, val_score)
     started = time.perf_counter()
     seed_everything(cfg.seed)
     runtime = init_runtime(cfg.device, cfg.precision)
@@ -260,6 +267,70 @@ def train_classifier(
         train_info=info,
         features=features if cfg.mode in PROBES else None,
     )
+
+
+def _souped(
+    foundation: FoundationModel,
+    tokenizer: Tokenizer,
+    train_texts: Sequence[str],
+    train_labels: Sequence[str],
+    val_texts: Sequence[str],
+    val_labels: Sequence[str],
+    cfg: ClassifierConfig,
+    classes: Sequence[str] | None,
+    features: TextFeatures | None,
+    on_metrics: MetricsCallback | None,
+    name: str,
+    unlabeled_texts: Sequence[str],
+    val_score: Callable[[np.ndarray], float] | None,
+) -> FineTunedClassifier:
+    """cfg.soup_size probe_full fine-tunes, seeds cfg.seed, cfg.seed + 1, ..., made one model:
+    the greedy soup of their weights on the validation figure early stopping reads
+    (cfg.metric on the in-scope examples). Holds one model and the fine-tunes' weights.
+    The first fine-tune's metrics go to `name`'s curves, the others' to `name`-seed<seed>."""
+    started = time.perf_counter()
+    seeds = [cfg.seed + i for i in range(cfg.soup_size)]
+    states, vals, first = [], [], None
+    for seed in seeds:
+        member = train_classifier(
+            foundation,
+            tokenizer,
+            train_texts,
+            train_labels,
+            val_texts,
+            val_labels,
+            dataclasses.replace(cfg, seed=seed, soup_size=1),
+            classes,
+            features,
+            on_metrics,
+            name if seed == cfg.seed else f"{name}-seed{seed}",
+            unlabeled_texts,
+            val_score,
+        )
+        states.append(snapshot(member.model))
+        vals.append(member.train_info[f"best_val_{cfg.metric}"])
+        if first is None:
+            first = member  # holds the soup; the others' weights are kept as states only
+    position = {c: i for i, c in enumerate(first.classes)}
+    keep_val = [i for i, y in enumerate(val_labels) if str(y) in position]
+    val_x = [val_texts[i] for i in keep_val]
+    y_val = np.array([position[str(val_labels[i])] for i in keep_val], dtype=np.int64)
+
+    def score() -> float:
+        pred = first.predict_proba(val_x).argmax(1)
+        return val_metric(y_val, pred, len(first.classes), cfg.metric)
+
+    soup = greedy_soup(first.model, states, vals, score)
+    first.model.eval()
+    info = first.train_info
+    info["soup"] = {
+        "seeds": seeds,
+        "kept": [seeds[i] for i in soup["kept"]],
+        "vals": dict(zip(map(str, seeds), soup["vals"], strict=True)),
+    }
+    info[f"best_val_{cfg.metric}"] = soup["val"]
+    info["seconds"] = time.perf_counter() - started
+    return first
 
 
 def _probe_head(

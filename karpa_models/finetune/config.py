@@ -45,6 +45,14 @@ def pseudo_label_problem(share: float, key: str = "pseudo_label_share") -> str |
     return None
 
 
+def soup_problem(size: int, key: str = "soup_size") -> str | None:
+    """What is wrong with probe_full's number of souped fine-tunes (one sentence naming
+    `key`), or None: the one rule for ClassifierConfig and the applications' settings."""
+    if size < 1:
+        return f"{key} must be >= 1 (1: a single fine-tune), got {size}"
+    return None
+
+
 def _check_common(where: str, values: dict[str, Any]) -> None:
     for name in ("epochs", "batch_size", "patience"):
         if values[name] < 1:
@@ -123,6 +131,10 @@ class ClassifierConfig:
     # with that prediction as its label (self-training the whole model, as the probe
     # self-trained its head); 0: the labeled texts only.
     pseudo_label_share: float = 0.0
+    # probe_full: this many fine-tunes (seeds seed, seed + 1, ...) become one model, the
+    # greedy soup of their weights on validation (soup.py): about K times the training
+    # time, one model's cost at inference; 1: a single fine-tune.
+    soup_size: int = 1
     max_len: int | None = None  # token budget per text; None: the tower's max_len
     # Recompute each encoder block's activations in the backward pass (full and
     # contrastive_probe; layers.py): the same updates, a step's peak memory cut to about
@@ -165,6 +177,7 @@ class ClassifierConfig:
             )
             or wise_problem(self.wise_alphas)
             or pseudo_label_problem(self.pseudo_label_share)
+            or soup_problem(self.soup_size)
         )
         if problem:
             raise ValueError(f"classifier.{problem}")

@@ -90,5 +90,21 @@ def test_an_lp_ft_headline_mixed_with_its_start(views_dir, foundation_ckpt, tmp_
     assert f"mixed with its start at alpha {info['wise']['alpha']:g}" in card
 
 
+def test_an_lp_ft_headline_souped_from_two_fine_tunes(views_dir, foundation_ckpt, tmp_path):
+    # probe_full_soup: two fine-tunes (seeds 0 and 1) made one served model, the greedy
+    # soup on validation; report.json and the card's training line say which joined.
+    sets = {"k_shots": (), "run_scratch": False, "mode": "probe_full", "probe_full_soup": 2}
+    report = run_sentiment(
+        views_dir, foundation_ckpt, SentimentConfig(**{**FAST, **sets}), tmp_path
+    )
+    info = json.loads((tmp_path / "report.json").read_text())["training"]["pretrained"]
+    soup = info["soup"]
+    assert info["mode"] == "probe_full" and soup["seeds"] == [0, 1]
+    assert info["best_val_macro_f1"] >= max(soup["vals"].values())
+    card = Path(report.artifacts["model_card"]["markdown"]).read_text()
+    kept = ", ".join(map(str, soup["kept"]))
+    assert f"a soup of {len(soup['kept'])} of 2 fine-tunes (seeds {kept})" in card
+
+
 def test_robustness_slices_in_report_card_and_metrics(report, check_text_robustness):
     check_text_robustness(report)

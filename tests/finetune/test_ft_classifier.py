@@ -351,3 +351,25 @@ def test_probe_full_keeps_the_best_weight_space_mix_on_validation(foundation, da
     assert all(p.grad is None for p in clf.model.parameters())
     with pytest.raises(ValueError, match=r"wise_alphas must each lie strictly between 0 and 1"):
         ClassifierConfig(wise_alphas=(0.5, 1.0), **common)
+
+
+def test_probe_full_souped_is_one_model_never_below_its_best_fine_tune(foundation, data):
+    # soup_size 2: fine-tunes at seeds 0 and 1, their weights averaged greedily on
+    # validation; the first is the plain seed-0 fine-tune, and the model predicts as the
+    # soup's recorded figure says.
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    common = {"mode": "probe_full", "epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": 20}
+    common |= {"device": "cpu", "probe_normalize": True, "metric": "accuracy"}
+    plain = train_classifier(model, tok, train_x, train_y, val_x, val_y, ClassifierConfig(**common))
+    cfg = ClassifierConfig(soup_size=2, **common)
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    soup = clf.train_info["soup"]
+    assert soup["seeds"] == [0, 1] and soup["kept"][0] in (0, 1) and len(soup["kept"]) in (1, 2)
+    assert soup["vals"]["0"] == pytest.approx(plain.train_info["best_val_accuracy"])
+    assert clf.train_info["best_val_accuracy"] >= max(soup["vals"].values())
+    pred = np.asarray(clf.classes)[clf.predict_proba(val_x).argmax(1)]
+    assert np.mean(pred == np.asarray(val_y)) == pytest.approx(clf.train_info["best_val_accuracy"])
+    assert all(p.grad is None for p in clf.model.parameters())
+    with pytest.raises(ValueError, match=r"soup_size must be >= 1 \(1: a single fine-tune\)"):
+        ClassifierConfig(soup_size=0, **common)

@@ -47,6 +47,10 @@ DEMO = CONFIGS / "demo.yaml"
             "finetune.intent: probe_full_pseudo must be in [0, 1], got 1.5",
         ),
         (
+            "finetune.intent.probe_full_soup=0",
+            "finetune.intent: probe_full_soup must be >= 1 (1: a single fine-tune), got 0",
+        ),
+        (
             "finetune.sentiment.probe_full_encoder_lr=-1e-5",
             "finetune.sentiment: probe_full_encoder_lr must be > 0, got -1e-05",
         ),
@@ -90,6 +94,7 @@ def test_probe_full_trains_at_its_own_learning_rates():
         "finetune.intent.encoder_lr_scale=0.025",  # a fresh head's ratio: not probe_full's
         "finetune.intent.probe_full_wise=[0.5]",
         "finetune.intent.probe_full_pseudo=0.25",
+        "finetune.intent.probe_full_soup=3",
     ]
     intent = load_config(DEMO, sets).finetune.intent.build(preset="tiny", device="cpu")
     for recipe in (
@@ -99,6 +104,8 @@ def test_probe_full_trains_at_its_own_learning_rates():
         assert recipe.lr == 5e-5
         assert recipe.lr * recipe.encoder_lr_scale == pytest.approx(1e-5)
         assert recipe.wise_alphas == (0.5,) and recipe.pseudo_label_share == 0.25
+        assert recipe.soup_size == 3
     full = intent.classifier(curve=True, mode="full")
     assert (full.lr, full.encoder_lr_scale, full.wise_alphas) == (2e-3, 0.025, ())
     assert full.pseudo_label_share == 0.0  # pseudo-labels are probe_full's: its probe labels
+    assert full.soup_size == 1  # soups average probe-started fine-tunes
