@@ -340,22 +340,11 @@ def soup_probas(template, members: list[Member], kind: str, task, y_val, classes
 
 def fit(model, tokenizer, task, settings, mode: str, curve: bool, features, seed, name: str):
     """One recipe's classifier on `task`'s train split, validated (accuracy) on its val."""
-    from karpa_models.finetune.classifier import train_classifier
+    from karpa.applications.text_finetune import finetune_on_task
 
-    cfg = settings.classifier(curve=curve, mode=mode)
-    return train_classifier(
-        model,
-        tokenizer,
-        task.train.texts,
-        task.train.labels.tolist(),
-        task.val.texts,
-        task.val.labels.tolist(),
-        dataclasses.replace(cfg, metric="accuracy"),
-        classes=task.classes,
-        features=features,
-        name=f"seed {seed} {name} (fine-tune seed {settings.seed})",
-        unlabeled_texts=task.unlabeled,
-    )
+    cfg = dataclasses.replace(settings.classifier(curve=curve, mode=mode), metric="accuracy")
+    member = f"seed {seed} {name} (fine-tune seed {settings.seed})"
+    return finetune_on_task(task, model, tokenizer, cfg, name=member, features=features)
 
 
 if __name__ == "__main__":

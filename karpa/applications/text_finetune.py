@@ -12,6 +12,7 @@ from karpa_models.finetune.classifier import train_classifier
 from karpa_models.finetune.config import ClassifierConfig
 from karpa_models.finetune.loop import MetricsCallback
 from karpa_models.finetune.predictors import FineTunedClassifier
+from karpa_models.finetune.text import TextFeatures
 
 
 def finetune_on_task(
@@ -22,10 +23,12 @@ def finetune_on_task(
     *,
     name: str,
     on_metrics: MetricsCallback | None = None,
+    features: TextFeatures | None = None,
 ) -> FineTunedClassifier:
     """Fine-tune `recipe` from `foundation` on the task's train split, early-stopped on
     its validation split, the probability columns in the order of `task.classes`. `name`
-    prefixes the metrics `on_metrics` receives."""
+    prefixes the metrics `on_metrics` receives; `features`: the foundation's frozen text
+    vectors, memoised across calls (the probes')."""
     return train_classifier(
         foundation,
         tokenizer,
@@ -35,6 +38,7 @@ def finetune_on_task(
         task.val.labels.tolist(),
         recipe,
         classes=task.classes,
+        features=features,
         on_metrics=on_metrics,
         name=name,
         unlabeled_texts=task.unlabeled,

@@ -110,8 +110,16 @@ def train_classifier(
     examples included); default: cfg.metric on the in-scope validation examples.
     """
     if cfg.mode == "probe_full" and cfg.soup_size > 1:
-        args = (foundation, tokenizer, train_texts, train_labels, val_texts, val_labels)
-        return _souped(*args, cfg, classes, features, on_metrics, name, unlabeled_texts, val_score)
+
+        def fine_tune(seed: int, member: str) -> FineTunedClassifier:
+            one = dataclasses.replace(cfg, seed=seed, soup_size=1)
+            texts = (train_texts, train_labels, val_texts, val_labels)
+            return train_classifier(
+                foundation, tokenizer, *texts, one, classes, features, on_metrics, member,
+                unlabeled_texts, val_score,
+            )  # fmt: skip
+
+        return _souped(fine_tune, val_texts, val_labels, cfg, name)
     started = time.perf_counter()
     seed_everything(cfg.seed)
     runtime = init_runtime(cfg.device, cfg.precision)
@@ -270,43 +278,22 @@ def train_classifier(
 
 
 def _souped(
-    foundation: FoundationModel,
-    tokenizer: Tokenizer,
-    train_texts: Sequence[str],
-    train_labels: Sequence[str],
+    fine_tune: Callable[[int, str], FineTunedClassifier],
     val_texts: Sequence[str],
     val_labels: Sequence[str],
     cfg: ClassifierConfig,
-    classes: Sequence[str] | None,
-    features: TextFeatures | None,
-    on_metrics: MetricsCallback | None,
     name: str,
-    unlabeled_texts: Sequence[str],
-    val_score: Callable[[np.ndarray], float] | None,
 ) -> FineTunedClassifier:
-    """cfg.soup_size probe_full fine-tunes, seeds cfg.seed, cfg.seed + 1, ..., made one model:
-    the greedy soup of their weights on the validation figure early stopping reads
-    (cfg.metric on the in-scope examples). Holds one model and the fine-tunes' weights.
-    The first fine-tune's metrics go to `name`'s curves, the others' to `name`-seed<seed>."""
+    """cfg.soup_size probe_full fine-tunes (fine_tune(seed, name)), seeds cfg.seed,
+    cfg.seed + 1, ..., made one model: the greedy soup of their weights on the validation
+    figure early stopping reads (cfg.metric on the in-scope examples). Holds one model and
+    the fine-tunes' weights. The first fine-tune's metrics go to `name`'s curves, the
+    others' to `name`-seed<seed>."""
     started = time.perf_counter()
     seeds = [cfg.seed + i for i in range(cfg.soup_size)]
     states, vals, first = [], [], None
     for seed in seeds:
-        member = train_classifier(
-            foundation,
-            tokenizer,
-            train_texts,
-            train_labels,
-            val_texts,
-            val_labels,
-            dataclasses.replace(cfg, seed=seed, soup_size=1),
-            classes,
-            features,
-            on_metrics,
-            name if seed == cfg.seed else f"{name}-seed{seed}",
-            unlabeled_texts,
-            val_score,
-        )
+        member = fine_tune(seed, name if seed == cfg.seed else f"{name}-seed{seed}")
         states.append(snapshot(member.model))
         vals.append(member.train_info[f"best_val_{cfg.metric}"])
         if first is None:

@@ -331,15 +331,24 @@ def test_probe_full_keeps_the_probe_when_no_step_beats_it(foundation, data):
         assert torch.equal(v, clf.model.text.state_dict()[k]), k
 
 
-def test_probe_full_keeps_the_best_weight_space_mix_on_validation(foundation, data):
-    # WiSE-FT: the fine-tune (alpha 1) and each mix with its probe-started start are
-    # scored on validation; the kept model is the best of them and predicts as its
-    # recorded figure says.
+@pytest.fixture
+def lp_ft(foundation, data):
+    """probe_full settings the weight-space tests share, and the plain fine-tune at them."""
     model, tok = foundation
     (train_x, train_y), (val_x, val_y), _ = data
     common = {"mode": "probe_full", "epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": 20}
     common |= {"device": "cpu", "probe_normalize": True, "metric": "accuracy"}
     plain = train_classifier(model, tok, train_x, train_y, val_x, val_y, ClassifierConfig(**common))
+    return common, plain
+
+
+def test_probe_full_keeps_the_best_weight_space_mix_on_validation(foundation, data, lp_ft):
+    # WiSE-FT: the fine-tune (alpha 1) and each mix with its probe-started start are
+    # scored on validation; the kept model is the best of them and predicts as its
+    # recorded figure says.
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    common, plain = lp_ft
     cfg = ClassifierConfig(wise_alphas=(0.25, 0.5), **common)
     clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
     wise = clf.train_info["wise"]
@@ -353,15 +362,13 @@ def test_probe_full_keeps_the_best_weight_space_mix_on_validation(foundation, da
         ClassifierConfig(wise_alphas=(0.5, 1.0), **common)
 
 
-def test_probe_full_souped_is_one_model_never_below_its_best_fine_tune(foundation, data):
+def test_probe_full_souped_is_one_model_never_below_its_best_fine_tune(foundation, data, lp_ft):
     # soup_size 2: fine-tunes at seeds 0 and 1, their weights averaged greedily on
     # validation; the first is the plain seed-0 fine-tune, and the model predicts as the
     # soup's recorded figure says.
     model, tok = foundation
     (train_x, train_y), (val_x, val_y), _ = data
-    common = {"mode": "probe_full", "epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": 20}
-    common |= {"device": "cpu", "probe_normalize": True, "metric": "accuracy"}
-    plain = train_classifier(model, tok, train_x, train_y, val_x, val_y, ClassifierConfig(**common))
+    common, plain = lp_ft
     cfg = ClassifierConfig(soup_size=2, **common)
     clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
     soup = clf.train_info["soup"]
