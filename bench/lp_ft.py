@@ -242,7 +242,7 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
         y_test = np.asarray(task.test.labels, dtype=str)
         y_val = np.asarray(task.val.labels, dtype=str)
         cells, row, chosen = [seed], [], (-1.0, 0.0)
-        fitted: dict = {}  # (mode, settings) -> Member
+        fitted: dict = {}  # (mode, repr of the settings) -> Member
         template = None  # a fine-tuned classifier whose weights soups are loaded into
         for name, mode, changes in recipes:
             changes = dict(changes or {})

@@ -80,6 +80,17 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return (len(y) / (n_classes * np.maximum(counts, 1.0))).astype(np.float32)
 
 
+def in_scope(
+    texts: Sequence[str], labels: Sequence[str], classes: Sequence[str]
+) -> tuple[list[str], np.ndarray]:
+    """The texts whose label is one of `classes` (validation's out-of-scope examples left
+    out of early stopping) -> (texts, (n,) class indices in `classes` order)."""
+    position = {c: i for i, c in enumerate(classes)}
+    keep = [i for i, y in enumerate(labels) if str(y) in position]
+    y = np.array([position[str(labels[i])] for i in keep], dtype=np.int64)
+    return [texts[i] for i in keep], y
+
+
 def train_classifier(
     foundation: FoundationModel,
     tokenizer: Tokenizer,
@@ -131,11 +142,9 @@ def train_classifier(
     if unknown:
         raise ValueError(f"{name}: train labels {unknown} are not among the classes {classes}")
     y_train = np.array([position[str(y)] for y in train_labels], dtype=np.int64)
-    keep_val = [i for i, y in enumerate(val_labels) if str(y) in position]
-    if not keep_val:
+    val_x, y_val = in_scope(val_texts, val_labels, classes)
+    if not val_x:
         raise ValueError(f"{name}: no validation example has one of the classes {classes}")
-    val_x = [val_texts[i] for i in keep_val]
-    y_val = np.array([position[str(val_labels[i])] for i in keep_val], dtype=np.int64)
     max_len = min(cfg.max_len or foundation.text.max_len, foundation.text.max_len)
 
     text = copy.deepcopy(foundation.text)
@@ -288,7 +297,8 @@ def _souped(
     cfg.seed + 1, ..., made one model: the greedy soup of their weights on the validation
     figure early stopping reads (cfg.metric on the in-scope examples). Holds one model and
     the fine-tunes' weights. The first fine-tune's metrics go to `name`'s curves, the
-    others' to `name`-seed<seed>."""
+    others' to `name`-seed<seed>; its train_info is returned, with "soup" and the soup's
+    validation figure."""
     started = time.perf_counter()
     seeds = [cfg.seed + i for i in range(cfg.soup_size)]
     states, vals, first = [], [], None
@@ -298,10 +308,7 @@ def _souped(
         vals.append(member.train_info[f"best_val_{cfg.metric}"])
         if first is None:
             first = member  # holds the soup; the others' weights are kept as states only
-    position = {c: i for i, c in enumerate(first.classes)}
-    keep_val = [i for i, y in enumerate(val_labels) if str(y) in position]
-    val_x = [val_texts[i] for i in keep_val]
-    y_val = np.array([position[str(val_labels[i])] for i in keep_val], dtype=np.int64)
+    val_x, y_val = in_scope(val_texts, val_labels, first.classes)
 
     def score() -> float:
         pred = first.predict_proba(val_x).argmax(1)

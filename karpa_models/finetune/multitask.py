@@ -31,7 +31,12 @@ from tokenizers import Tokenizer
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from karpa_models.finetune.classifier import TextClassifier, class_weights, val_metric
+from karpa_models.finetune.classifier import (
+    TextClassifier,
+    class_weights,
+    in_scope,
+    val_metric,
+)
 from karpa_models.finetune.config import ClassifierConfig
 from karpa_models.finetune.loop import EarlyStopping, MetricsCallback, check_finite, steps_plan
 from karpa_models.finetune.predictors import FineTunedClassifier
@@ -109,15 +114,14 @@ class _TaskData:
         unknown = sorted(set(map(str, task.train_labels)) - set(position))
         if unknown:
             raise ValueError(f"{task.name}: train labels {unknown} are not among the classes")
-        keep = [i for i, y in enumerate(task.val_labels) if str(y) in position]
-        if not keep:
+        val_x, self.y_val = in_scope(task.val_texts, task.val_labels, task.classes)
+        if not val_x:
             raise ValueError(f"{task.name}: no validation example has one of its classes")
         self.name = task.name
         self.n_classes = len(task.classes)
         self.y_train = np.array([position[str(y)] for y in task.train_labels], dtype=np.int64)
-        self.y_val = np.array([position[str(task.val_labels[i])] for i in keep], dtype=np.int64)
         self.train = encode(tokenizer, task.train_texts, max_len)
-        self.val = encode(tokenizer, [task.val_texts[i] for i in keep], max_len)
+        self.val = encode(tokenizer, val_x, max_len)
         self.y_train_t = torch.from_numpy(self.y_train).to(device)
         self.y_val_t = torch.from_numpy(self.y_val).to(device)
         self.weights = (
