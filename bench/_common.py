@@ -73,3 +73,16 @@ def movielens_split(datasets: Path, home: Path, bench: str):
     views = direct_views(cfg, Store(home / "store"))
     rc = app_config("recommendation", cfg.finetune, cfg.pretrain.preset)
     return load_recommendation(Path(views.path), None, rc.seed), rc
+
+
+def add_overrides(parser, example: str, scope: str = "") -> None:
+    """The benches' `--set KEY=VALUE` (repeatable): config overrides applied last, as
+    `karpa run --set` applies them; `scope` says which of the bench's runs they reach."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"config override{f' for {scope}' if scope else ''}, applied last "
+        f"(repeatable), e.g. {example}",
+    )

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import flow_home, header
+from _common import add_overrides, flow_home, header
 
 from karpa.config import CONFIGS
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(parser, "pretrain.steps=100")
     args = parser.parse_args()
     command = "python bench/demo_quality.py" + "".join(
         [

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import flow_home, header
+from _common import add_overrides, flow_home, header
 
 from karpa.config import CONFIGS
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="its data folder (default: a new world)")
     parser.add_argument("--seed", type=int, default=0, help="demo world seed")
     parser.add_argument("--scale", type=float, default=1.0, help="demo world scale")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(parser, "finetune.intent.epochs=2")
     parser.add_argument(
         "--direct", action="store_true", help="call the stages directly (no Prefect, no MLflow)"
     )

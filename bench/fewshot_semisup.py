@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import direct_views, header
+from _common import add_overrides, direct_views, header
 
 from karpa.config import CONFIGS, load_config
 from karpa.home import activate
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-class", type=int, nargs="+", default=[25, 100])
     parser.add_argument("--pool", type=int, default=4000, help="unlabeled texts (a sample)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(parser, "pretrain.steps=100")
     args = parser.parse_args()
     command = "python bench/fewshot_semisup.py" + "".join(
         [

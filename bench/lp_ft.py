@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
-from _common import SHARED_DATASETS, direct_views, header
+from _common import SHARED_DATASETS, add_overrides, direct_views, header
 from probe_grid import banking77_task
 from quality import MINILM_ENCODER_LR_SCALE, SHOTS, banking77_sets, phrasebank_sets
 
@@ -97,13 +97,7 @@ def main() -> None:
         default="banking77",
         help="phrasebank: 50Agree's splits at --seeds, every label (implies --full)",
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, applied last, e.g. finetune.intent.curve_epochs=20",
-    )
+    add_overrides(parser, "finetune.intent.curve_epochs=20")
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

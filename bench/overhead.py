@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import direct_views, flow_home, header
+from _common import add_overrides, direct_views, flow_home, header
 
 from karpa.config import CONFIGS
 
@@ -95,13 +95,7 @@ def main() -> None:
         help="stage the warm-up runs stop at (default: --until); the warm-up pays imports "
         "and database setup, which a shorter run pays as well",
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override for both sides, e.g. pretrain.steps=100",
-    )
+    add_overrides(parser, "pretrain.steps=100", "both sides")
     parser.add_argument("--home", help="scratch folder (default: a new temporary one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import direct_views, header
+from _common import add_overrides, direct_views, header
 
 from karpa.config import CONFIGS
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=None)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(parser, "finetune.sentiment.epochs=2")
     args = parser.parse_args()
     command = "python bench/privacy.py" + "".join(
         [

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 import _quality_trust as trust
-from _common import SHARED_DATASETS, header
+from _common import SHARED_DATASETS, add_overrides, header
 from _quality_merge import SEED_TASKS, SPLIT_TASKS, MergeError, merge_seeds, merge_task
 from _quality_rec import RecRun
 from _quality_rec_tables import rec_tables
@@ -585,13 +585,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a sample of each dataset and a few steps: a smoke run"
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override for every run, e.g. pretrain.lr=3e-4",
-    )
+    add_overrides(parser, "pretrain.lr=3e-4", "every run")
     parser.add_argument("--out", type=Path, default=Path(".karpa/bench/quality.json"))
     parser.add_argument(
         "--datasets",

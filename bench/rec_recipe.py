@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from _common import SHARED_DATASETS, direct_views, header  # noqa: E402
+from _common import SHARED_DATASETS, add_overrides, direct_views, header  # noqa: E402
 
 MODES = ("bidirectional", "causal")
 WORLDS = ("movielens", "demo")
@@ -63,13 +63,7 @@ def parse_args() -> argparse.Namespace:
         help="folder holding movielens_latest_small/",
     )
     parser.add_argument("--home", type=Path, default=Path(".karpa/bench/rec-recipe"))
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override for every variant, e.g. finetune.recommendation.epochs=16",
-    )
+    add_overrides(parser, "finetune.recommendation.epochs=16", "every variant")
     return parser.parse_args()
 
 

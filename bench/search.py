@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import direct_views, header
+from _common import add_overrides, direct_views, header
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def _args() -> argparse.Namespace:
         type=int,
         help="pretraining of the confirming retrains (default: each preset's own)",
     )
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    add_overrides(p, "pretrain.steps=100")
     return p.parse_args()
 
 
