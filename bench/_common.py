@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -75,7 +76,7 @@ def movielens_split(datasets: Path, home: Path, bench: str):
     return load_recommendation(Path(views.path), None, rc.seed), rc
 
 
-def add_overrides(parser, example: str, scope: str = "") -> None:
+def add_overrides(parser: argparse.ArgumentParser, example: str, scope: str = "") -> None:
     """The benches' `--set KEY=VALUE` (repeatable): config overrides applied last, as
     `karpa run --set` applies them; `scope` says which of the bench's runs they reach."""
     parser.add_argument(
