@@ -28,6 +28,9 @@ K-1 after it (each seed also draws its probe's self-training pool), the first be
 LP-FT row's own; and, for the largest K, two model soups of those fine-tunes (Wortsman et
 al. 2022: one model, its weights averaged): uniform, and greedy (members in order of
 validation accuracy, each kept only if the soup's validation accuracy does not drop).
+`--contrastive` adds the supervised-contrastive probe (SetFit-style, `contrastive_probe`)
+and LP-FT at the first learning rate after that same contrastive tuning of the encoder
+(`probe_full_contrastive`: CPFT's contrastive stage, then LP-FT).
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
@@ -37,6 +40,7 @@ validation accuracy, each kept only if the soup's validation accuracy does not d
     .venv/bin/python bench/lp_ft.py --wise 0.25 0.5 0.75
     .venv/bin/python bench/lp_ft.py --pseudo 0.33
     .venv/bin/python bench/lp_ft.py --ensemble 2 3 4
+    .venv/bin/python bench/lp_ft.py --contrastive --set finetune.intent.contrastive_lr=3e-5
 """
 
 from __future__ import annotations
@@ -90,6 +94,12 @@ def main() -> None:
         metavar="K",
         help="also the mean predicted probabilities of K LP-FT fine-tunes at the first --lr "
         "(the preset's seed and the K-1 after it), one row per K",
+    )
+    parser.add_argument(
+        "--contrastive",
+        action="store_true",
+        help="also the contrastive probe and LP-FT at the first --lr after the same "
+        "contrastive tuning (probe_full_contrastive, CPFT-style)",
     )
     parser.add_argument(
         "--task",
@@ -173,6 +183,12 @@ def main() -> None:
             # most confident pseudo-labeled pool texts (none where --full leaves no pool).
             pseudo = {"probe_full_lr": lrs[0], "probe_full_pseudo": share}
             recipes.append((f"LP-FT {lrs[0]:g} + pseudo {share:g}", "probe_full", pseudo))
+        if args.contrastive:
+            # The SetFit-style tuning (contrastive_steps at contrastive_lr) under the probe
+            # alone, and before LP-FT: the same tuning, the same seed, both times.
+            recipes.append(("contrastive probe", "contrastive_probe", None))
+            tuned = {"probe_full_lr": lrs[0], "probe_full_contrastive": True}
+            recipes.append((f"contrastive + LP-FT {lrs[0]:g}", "probe_full", tuned))
         for k in args.ensemble or []:
             # The first seed is the LP-FT row's own fine-tune, and each K reuses the
             # fine-tunes of the smaller ones (none trained twice).

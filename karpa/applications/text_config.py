@@ -82,6 +82,9 @@ class TextAppConfig:
     # greedy soup of their weights on validation (karpa_models/finetune/soup.py); about
     # this many times the training time, one model's at inference; 1: a single fine-tune.
     probe_full_soup: int = 1
+    # probe_full: tune the encoder with the contrastive_probe's supervised contrastive loss
+    # (contrastive_steps at contrastive_lr) before its probe and fine-tune (CPFT-style).
+    probe_full_contrastive: bool = False
     # Probes (linear_probe, contrastive_probe) fit on L2-normalised vectors; with a few
     # labels per class this beat standardised ones on validation (probe.py).
     probe_normalize: bool = True
@@ -216,6 +219,7 @@ class TextAppConfig:
             wise_alphas=self.probe_full_wise if mode == "probe_full" else (),
             pseudo_label_share=self.probe_full_pseudo if mode == "probe_full" else 0.0,
             soup_size=self.probe_full_soup if mode == "probe_full" else 1,
+            contrastive_first=self.probe_full_contrastive and mode == "probe_full",
             seed=self.seed,
             device=self.device,
             privacy=PrivacyConfig() if curve else self.privacy,

@@ -220,6 +220,9 @@ def _train_details(runs: Sequence[TextRun]) -> dict[str, str]:
                 if "wise" in info
                 else ""
             )
+            if info.get("probe", {}).get("contrastive_loss"):
+                first, last = info["probe"]["contrastive_loss"]
+                mix += f", after contrastive tuning (loss {first:.3f} to {last:.3f})"
             if info.get("pseudo_labeled", {}).get("added"):
                 mix += (
                     f", {info['pseudo_labeled']['added']} pseudo-labeled texts beside the labeled"

@@ -8,7 +8,8 @@ features are computed once and the head is a logistic regression on them (probe.
 "contrastive_probe": the encoder copy is first tuned on the labeled texts with a
 supervised contrastive loss (contrastive.py), then probed the same way. "probe_full"
 (LP-FT): the linear probe on the frozen encoder becomes the head's start, then everything
-trains as in "full". Given unlabeled texts and cfg.self_training_rounds, every probe
+trains as in "full" (with cfg.contrastive_first, after the contrastive tuning above:
+CPFT-style). Given unlabeled texts and cfg.self_training_rounds, every probe
 self-trains on them (self_training.py); with cfg.pseudo_label_share, probe_full's
 fine-tune then trains on the labeled texts and the chosen probe's most confident
 pseudo-labeled ones (the whole model self-trains too); with cfg.soup_size K > 1, K
@@ -155,7 +156,7 @@ def train_classifier(
         text, len(classes), cfg.head_dropout, normalize=with_probe and cfg.probe_normalize
     ).to(runtime.device)
     tuned: list[float] = []
-    if cfg.mode == "contrastive_probe":
+    if cfg.mode == "contrastive_probe" or (cfg.mode == "probe_full" and cfg.contrastive_first):
         with activation_checkpointing(model.text, cfg.activation_checkpointing):
             tuned = contrastive_tune(
                 model.text, tokenizer, train_texts, y_train, max_len, cfg, runtime, name
@@ -247,6 +248,8 @@ def train_classifier(
         if probe is not None:
             chosen, st_info, _ = probe
             info["probe"] = {"val": chosen["val"], "l2": chosen["l2"], **st_info}
+            if tuned:
+                info["probe"]["contrastive_loss"] = [tuned[0], tuned[-1]]
             if cfg.pseudo_label_share:
                 info["pseudo_labeled"] = {"share": cfg.pseudo_label_share, "added": len(pseudo_y)}
         if start is not None:

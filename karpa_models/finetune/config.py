@@ -135,6 +135,10 @@ class ClassifierConfig:
     # greedy soup of their weights on validation (soup.py): about K times the training
     # time, one model's cost at inference; 1: a single fine-tune.
     soup_size: int = 1
+    # probe_full: first tune the encoder copy with the supervised contrastive loss (the
+    # contrastive_* settings), as contrastive_probe does, then probe and fine-tune it: the
+    # contrastive stage before fine-tuning of CPFT (Zhang et al. 2021), here before LP-FT.
+    contrastive_first: bool = False
     max_len: int | None = None  # token budget per text; None: the tower's max_len
     # Recompute each encoder block's activations in the backward pass (full and
     # contrastive_probe; layers.py): the same updates, a step's peak memory cut to about

@@ -163,8 +163,10 @@ def test_an_lp_ft_headline_that_also_trains_on_pseudo_labeled_messages(
     views_dir, foundation_ckpt, tmp_path
 ):
     # probe_full_pseudo: the headline fine-tune reads the training split's unlabeled
-    # messages as its probe labels them, recorded in report.json and the card's training line.
+    # messages as its probe labels them, recorded in report.json and the card's training
+    # line; probe_full_contrastive: its encoder was first tuned contrastively, said there too.
     sets = {"k_shots": (), "run_scratch": False, "mode": "probe_full", "probe_full_pseudo": 0.5}
+    sets |= {"probe_full_contrastive": True}
     report = run_intent(views_dir, foundation_ckpt, IntentConfig(**{**FAST, **sets}), tmp_path)
     info = json.loads((tmp_path / "report.json").read_text())["training"]["pretrained"]
     added = info["pseudo_labeled"]["added"]
@@ -174,3 +176,5 @@ def test_an_lp_ft_headline_that_also_trains_on_pseudo_labeled_messages(
     assert info["n_train"] == 96 + added
     card = Path(report.artifacts["model_card"]["markdown"]).read_text()
     assert f"{added} pseudo-labeled texts beside the labeled" in card
+    first, last = info["probe"]["contrastive_loss"]
+    assert f"after contrastive tuning (loss {first:.3f} to {last:.3f})" in card

@@ -331,6 +331,29 @@ def test_probe_full_keeps_the_probe_when_no_step_beats_it(foundation, data):
         assert torch.equal(v, clf.model.text.state_dict()[k]), k
 
 
+def test_probe_full_contrastive_first_probes_and_fine_tunes_the_tuned_encoder(foundation, data):
+    # contrastive_first: the encoder copy is tuned with the supervised contrastive loss
+    # before the probe. With a fine-tune rate far too high, early stopping keeps step 0,
+    # which is then the contrastive-tuned encoder and its probe, not the foundation's.
+    model, tok = foundation
+    (train_x, train_y), (val_x, val_y), _ = data
+    common = {"mode": "probe_full", "epochs": 2, "batch_size": 16, "lr": 5.0, "patience": 2}
+    common |= {"encoder_lr_scale": 1.0, "device": "cpu", "probe_normalize": True}
+    cfg = ClassifierConfig(
+        contrastive_first=True, contrastive_steps=30, metric="accuracy", **common
+    )
+    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    info = clf.train_info
+    assert info["best_step"] == 0 and info["steps"] > 0
+    first, last = info["probe"]["contrastive_loss"]
+    assert last < first
+    tuned = clf.model.text.state_dict()
+    assert any(not torch.equal(v, tuned[k]) for k, v in model.text.state_dict().items())
+    pred = np.asarray(clf.classes)[clf.predict_proba(val_x).argmax(1)]
+    assert np.mean(pred == np.asarray(val_y)) == pytest.approx(info["probe"]["val"])
+    assert all(p.grad is None for p in clf.model.parameters())
+
+
 @pytest.fixture
 def lp_ft(foundation, data):
     """probe_full settings the weight-space tests share, and the plain fine-tune at them."""
