@@ -204,9 +204,10 @@ def text_runs(
         f"finetune.{app}.run_baselines=false",
     ]
     if app == "intent":
-        # LP-FT after CPFT-style contrastive tuning, at a tenth of the contrastive probe's
-        # rate (3e-4 is for random-init towers): ahead of plain LP-FT on Banking77's 10-shot
-        # validation (README, "Few labels: LP-FT from a pretrained start").
+        # LP-FT after CPFT-style contrastive tuning, at a tenth of the preset's contrastive
+        # rate (3e-4 is for random-init towers; the contrastive probe candidate takes it
+        # too): ahead of plain LP-FT on Banking77's 10-shot validation (README, "Few
+        # labels: LP-FT from a pretrained start").
         started += [
             "finetune.intent.probe_full_contrastive=true",
             f"finetune.intent.contrastive_lr={MINILM_CONTRASTIVE_LR}",
