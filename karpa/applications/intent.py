@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from karpa.applications.cross_domain import cross_domain_slices
-from karpa.applications.curve_modes import curve_protocol, on_validation
-from karpa.applications.data import TextTask, load_text_task
-from karpa.applications.encoders import load_encoders, provenance
-from karpa.applications.multitask import joint_run
+from karpa.applications.curve_modes import on_validation
+from karpa.applications.data import TextTask
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.robustness import text_robustness_slices
-from karpa.applications.text_app import evaluate_text
+from karpa.applications.text_app import evaluate_text, load_text_inputs, text_protocol
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import IntentConfig
 from karpa.applications.text_explain import explain_text_app
@@ -39,7 +37,6 @@ from karpa.evaluation.classification import (
 from karpa.evaluation.plots import reliability_diagram
 from karpa.evaluation.slices import by_message_length
 from karpa_models.finetune.loop import MetricsCallback
-from karpa_models.runtime import init_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -96,34 +93,21 @@ def run_intent(
     started = time.perf_counter()
     views_dir, out_dir = Path(views_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runtime = init_runtime(cfg.device)
-    task = load_text_task(
-        views_dir,
-        "intent",
-        [cfg.oos_label],
-        cfg.max_test_examples,
-        cfg.k_shots,
-        cfg.seeds,
-        cfg.seed,
-    )
-    encoders = load_encoders(
-        views_dir, foundation_ckpt, str(runtime.device), 0, cfg.preset, cfg.run_scratch, cfg.seed
-    )
-    scorer = intent_scorer(task, cfg)
+    inputs = load_text_inputs(views_dir, foundation_ckpt, cfg, "intent", joint_dir, [cfg.oos_label])
+    task, encoders = inputs.task, inputs.encoders
     protocol_line = "accuracy on the labeled test split, out-of-scope included"
-    joint = [joint_run(task, joint_dir, cfg.device)] if joint_dir is not None else []
     ev, timings = evaluate_text(
         task,
         encoders,
         cfg,
-        scorer,
+        intent_scorer(task, cfg),
         "accuracy",
         accuracy,
-        runtime,
+        inputs.runtime,
         protocol_line,
         on_metrics,
         val_scorer=intent_scorer(on_validation(task), cfg),
-        extra_runs=joint,
+        extra_runs=inputs.joint,
     )
     y = task.test.labels
     main = ev.scored[ev.main]
@@ -188,12 +172,7 @@ def run_intent(
         "ece": "top-class confidence of in-scope test messages, 15 bins",
         "bootstrap": f"{cfg.n_resamples} percentile resamples of test messages, "
         f"{cfg.confidence:.0%}; deltas paired",
-        "mode": cfg.mode,
-        "learning_curve": curve_protocol(cfg, ev.curve),
-        "test_examples": len(task.test),
-        "test_examples_available": task.n_test_total,
-        "classifier": cfg.classifier().to_dict(),
-        **provenance(foundation_ckpt),
+        **text_protocol(cfg, ev, task, foundation_ckpt),
         **robust_protocol,
         **cross_protocol,
     }

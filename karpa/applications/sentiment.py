@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from karpa.applications.curve_modes import curve_protocol, on_validation
-from karpa.applications.data import TextTask, load_text_task
-from karpa.applications.encoders import load_encoders, provenance
-from karpa.applications.multitask import joint_run
+from karpa.applications.curve_modes import on_validation
+from karpa.applications.data import TextTask
 from karpa.applications.report import AppReport, interval_dict
 from karpa.applications.robustness import text_robustness_slices
-from karpa.applications.text_app import evaluate_text
+from karpa.applications.text_app import evaluate_text, load_text_inputs, text_protocol
 from karpa.applications.text_compare import fast_macro_f1
 from karpa.applications.text_config import SentimentConfig
 from karpa.applications.text_explain import explain_text_app
@@ -28,7 +26,6 @@ from karpa.evaluation.bootstrap import bootstrap_ci
 from karpa.evaluation.classification import classification_metrics
 from karpa.evaluation.slices import by_class
 from karpa_models.finetune.loop import MetricsCallback
-from karpa_models.runtime import init_runtime
 
 
 def sentiment_scorer(task: TextTask) -> Callable[[TextRun], Scored]:
@@ -58,29 +55,22 @@ def run_sentiment(
     started = time.perf_counter()
     views_dir, out_dir = Path(views_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runtime = init_runtime(cfg.device)
-    task = load_text_task(
-        views_dir, "sentiment", (), cfg.max_test_examples, cfg.k_shots, cfg.seeds, cfg.seed
-    )
-    encoders = load_encoders(
-        views_dir, foundation_ckpt, str(runtime.device), 0, cfg.preset, cfg.run_scratch, cfg.seed
-    )
-
+    inputs = load_text_inputs(views_dir, foundation_ckpt, cfg, "sentiment", joint_dir)
+    task = inputs.task
     metric = fast_macro_f1(task.classes)
-    joint = [joint_run(task, joint_dir, cfg.device)] if joint_dir is not None else []
     protocol_line = f"macro-F1 over {len(task.classes)} classes on the labeled test split"
     ev, timings = evaluate_text(
         task,
-        encoders,
+        inputs.encoders,
         cfg,
         sentiment_scorer(task),
         "macro_f1",
         metric,
-        runtime,
+        inputs.runtime,
         protocol_line,
         on_metrics,
         val_scorer=sentiment_scorer(on_validation(task)),
-        extra_runs=joint,
+        extra_runs=inputs.joint,
     )
     y = task.test.labels
     main = ev.scored[ev.main]
@@ -111,12 +101,7 @@ def run_sentiment(
         "slices": "per true class: the accuracy there is the class recall",
         "bootstrap": f"{cfg.n_resamples} percentile resamples of test headlines, "
         f"{cfg.confidence:.0%}; deltas paired",
-        "mode": cfg.mode,
-        "learning_curve": curve_protocol(cfg, ev.curve),
-        "test_examples": len(task.test),
-        "test_examples_available": task.n_test_total,
-        "classifier": cfg.classifier().to_dict(),
-        **provenance(foundation_ckpt),
+        **text_protocol(cfg, ev, task, foundation_ckpt),
         **robust_protocol,
     }
     data = {

@@ -1,18 +1,20 @@
-"""What the two text applications share: fit every model on the full train set, score
-and compare them on the same test texts, then draw the k-shot learning curve."""
+"""What the two text applications share: load the split and the encoders, fit every model
+on the full train set, score and compare them on the same test texts, then draw the k-shot
+learning curve; the protocol entries both report the same way."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from karpa.applications.curve import learning_curve
-from karpa.applications.curve_modes import validation_metric
-from karpa.applications.data import TextTask
-from karpa.applications.encoders import Encoder
-from karpa.applications.multitask import choose_main
+from karpa.applications.curve_modes import curve_protocol, validation_metric
+from karpa.applications.data import TextTask, load_text_task
+from karpa.applications.encoders import Encoder, load_encoders, provenance
+from karpa.applications.multitask import choose_main, joint_run
 from karpa.applications.text_compare import compare
 from karpa.applications.text_config import TextAppConfig
 from karpa.applications.text_privacy import non_private_twin, privacy_report
@@ -25,7 +27,38 @@ from karpa.applications.text_runs import (
     frozen_features,
 )
 from karpa_models.finetune.loop import MetricsCallback
-from karpa_models.runtime import Runtime
+from karpa_models.runtime import Runtime, init_runtime
+
+
+@dataclass
+class TextInputs:
+    """What a text application's run starts from."""
+
+    runtime: Runtime
+    task: TextTask
+    encoders: list[Encoder]
+    joint: list[TextRun]  # the joint multi-task model as a candidate run, when there is one
+
+
+def load_text_inputs(
+    views_dir: Path,
+    foundation_ckpt: Path | None,
+    cfg: TextAppConfig,
+    table: str,
+    joint_dir: Path | None,
+    out_of_scope: Sequence[str] = (),
+) -> TextInputs:
+    """The runtime cfg.device gives, `table`'s split (out_of_scope: labels never trained
+    on), the pretrained and scratch encoders, and the joint model's run from joint_dir."""
+    runtime = init_runtime(cfg.device)
+    task = load_text_task(
+        views_dir, table, out_of_scope, cfg.max_test_examples, cfg.k_shots, cfg.seeds, cfg.seed
+    )
+    encoders = load_encoders(
+        views_dir, foundation_ckpt, str(runtime.device), 0, cfg.preset, cfg.run_scratch, cfg.seed
+    )
+    joint = [joint_run(task, joint_dir, cfg.device)] if joint_dir is not None else []
+    return TextInputs(runtime, task, encoders, joint)
 
 
 @dataclass
@@ -107,3 +140,18 @@ def evaluate_text(
         runs, scored, main, headline, comparisons, gain, curve, privacy, choice
     )
     return evaluation, timings
+
+
+def text_protocol(
+    cfg: TextAppConfig, ev: TextEvaluation, task: TextTask, foundation_ckpt: Path | None
+) -> dict[str, Any]:
+    """The protocol entries both text applications report alike: the fine-tuning mode and
+    classifier settings, the learning curve, the test split's size and the foundation."""
+    return {
+        "mode": cfg.mode,
+        "learning_curve": curve_protocol(cfg, ev.curve),
+        "test_examples": len(task.test),
+        "test_examples_available": task.n_test_total,
+        "classifier": cfg.classifier().to_dict(),
+        **provenance(foundation_ckpt),
+    }
