@@ -62,6 +62,9 @@ class TextAppConfig:
     # on the labeled texts before the probe, and their learning rate.
     contrastive_steps: int = 40
     contrastive_lr: float = 3e-4
+    # Texts per class in each contrastive batch (classifier.contrastive_per_class; 0: a
+    # uniform draw of 64 texts).
+    contrastive_per_class: int = 0
     # probe_full (LP-FT): the head's and the encoder's learning rates. Lower than full's:
     # the head starts as the fitted probe, and a pretrained start's features are what it
     # fits. encoder_lr_scale does not apply: it is the ratio for a fresh head, and the
@@ -211,6 +214,7 @@ class TextAppConfig:
             activation_checkpointing=self.activation_checkpointing,
             contrastive_steps=self.contrastive_steps,
             contrastive_lr=self.contrastive_lr,
+            contrastive_per_class=self.contrastive_per_class,
             probe_normalize=self.probe_normalize,
             probe_l2=self.probe_l2,
             self_training_rounds=self.self_training_rounds,

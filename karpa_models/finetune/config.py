@@ -112,6 +112,12 @@ class ClassifierConfig:
     probe_normalize: bool = False
     contrastive_steps: int = 40  # contrastive_probe: tuning steps before the probe
     contrastive_batch: int = 64  # contrastive_probe: labeled texts per step
+    # Class-balanced contrastive batches: this many texts from each of contrastive_batch //
+    # contrastive_per_class classes drawn per step (PK sampling, as metric learning does);
+    # 0: a uniform draw of contrastive_batch texts. With many classes and few labels a
+    # uniform batch leaves many texts without a same-class partner, and so without a
+    # signal (10-shot Banking77, 64 of 770 texts: 46% of them).
+    contrastive_per_class: int = 0
     contrastive_lr: float = 3e-4
     contrastive_temperature: float = 0.1
     # Probes: self-training on the unlabeled texts given to train_classifier
@@ -170,6 +176,13 @@ class ClassifierConfig:
             raise ValueError(
                 "classifier.contrastive_steps must be >= 0 and contrastive_batch >= 2, got "
                 f"{self.contrastive_steps} and {self.contrastive_batch}"
+            )
+        if self.contrastive_per_class != 0 and not (
+            2 <= self.contrastive_per_class <= self.contrastive_batch
+        ):
+            raise ValueError(
+                "classifier.contrastive_per_class must be 0 or in [2, contrastive_batch "
+                f"{self.contrastive_batch}], got {self.contrastive_per_class}"
             )
         if self.contrastive_lr <= 0 or self.contrastive_temperature <= 0:
             raise ValueError("classifier.contrastive_lr and contrastive_temperature must be > 0")

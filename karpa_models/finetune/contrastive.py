@@ -43,6 +43,27 @@ def supervised_contrastive_loss(z: Tensor, y: Tensor, temperature: float) -> Ten
     return per_anchor[has_positive].mean()
 
 
+def contrastive_rows(
+    y: np.ndarray, batch: int, per_class: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One contrastive batch's rows, sorted. y (N,) class indices. per_class 0: `batch`
+    rows drawn uniformly (at most N). Otherwise batch // per_class classes among those with
+    two texts or more (all of them when fewer), and per_class texts of each (all when it
+    has fewer): every text then has a same-class partner in the batch."""
+    if per_class == 0:
+        return np.sort(rng.choice(len(y), size=min(batch, len(y)), replace=False))
+    classes, counts = np.unique(y, return_counts=True)
+    paired = classes[counts >= 2]
+    if len(paired) == 0:  # no pair anywhere: the loss has no positive either way
+        return np.sort(rng.choice(len(y), size=min(batch, len(y)), replace=False))
+    chosen = rng.choice(paired, size=min(max(batch // per_class, 1), len(paired)), replace=False)
+    rows = []
+    for c in chosen:
+        members = np.flatnonzero(y == c)
+        rows.append(rng.choice(members, size=min(per_class, len(members)), replace=False))
+    return np.sort(np.concatenate(rows))
+
+
 def contrastive_tune(
     text: nn.Module,
     tokenizer: Tokenizer,
@@ -54,17 +75,18 @@ def contrastive_tune(
     name: str = "classifier",
 ) -> list[float]:
     """Tune `text` in place: cfg.contrastive_steps AdamW steps, each on a random batch of
-    at most cfg.contrastive_batch labeled texts (dropout on, as augmentation).
+    at most cfg.contrastive_batch labeled texts (contrastive_rows: uniform, or
+    cfg.contrastive_per_class texts per class; dropout on, as augmentation).
     texts: N strings, y (N,) class indices -> the loss of every step."""
     enc = encode(tokenizer, texts, max_len)
     labels = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(runtime.device)
     opt = torch.optim.AdamW(text.parameters(), lr=cfg.contrastive_lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    batch = min(cfg.contrastive_batch, len(labels))
+    y = np.asarray(y)
     losses = []
     text.train()
     for step in range(cfg.contrastive_steps):
-        rows = np.sort(rng.choice(len(labels), size=batch, replace=False))
+        rows = contrastive_rows(y, cfg.contrastive_batch, cfg.contrastive_per_class, rng)
         ids, mask = to_device(enc, rows, runtime.device)
         with runtime.autocast():
             z = pooled(text, ids, mask)  # (B, C)

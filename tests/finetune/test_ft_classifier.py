@@ -180,6 +180,30 @@ def test_supervised_contrastive_loss_prefers_classes_together():
     assert supervised_contrastive_loss(together[:2], torch.tensor([0, 1]), 0.1).item() == 0.0
 
 
+def test_class_balanced_contrastive_batches_give_every_text_a_partner():
+    from karpa_models.finetune.contrastive import contrastive_rows
+
+    # 77 classes x 10 texts (10-shot Banking77's shape), one class with a single text.
+    y = np.repeat(np.arange(77), 10)[:-9]
+    rng = np.random.default_rng(0)
+    uniform = contrastive_rows(y, 64, 0, rng)
+    assert len(uniform) == 64 == len(np.unique(uniform))
+    for _ in range(20):
+        rows = contrastive_rows(y, 64, 4, rng)
+        assert list(rows) == sorted(set(rows))  # sorted, no text twice
+        classes, counts = np.unique(y[rows], return_counts=True)
+        assert len(classes) == 16 and (counts == 4).all()
+        assert 76 not in classes  # alone in its class: no partner to draw
+    # Fewer classes than the batch asks for, and classes smaller than per_class: all of them.
+    y = np.array([0, 0, 0, 1, 1, 2])
+    rows = contrastive_rows(y, 64, 4, rng)
+    np.testing.assert_array_equal(rows, [0, 1, 2, 3, 4])
+    with pytest.raises(ValueError, match="contrastive_per_class"):
+        ClassifierConfig(contrastive_per_class=1)
+    with pytest.raises(ValueError, match="contrastive_per_class"):
+        ClassifierConfig(contrastive_batch=8, contrastive_per_class=9)
+
+
 def test_contrastive_probe_tunes_a_copy_then_probes_it(foundation, data):
     model, tok = foundation
     before = _state(model)
