@@ -50,13 +50,12 @@ def contrastive_rows(
     rows drawn uniformly (at most N). Otherwise batch // per_class classes among those with
     two texts or more (all of them when fewer), and per_class texts of each (all when it
     has fewer): every text then has a same-class partner in the batch."""
-    if per_class == 0:
-        return np.sort(rng.choice(len(y), size=min(batch, len(y)), replace=False))
     classes, counts = np.unique(y, return_counts=True)
-    paired = classes[counts >= 2]
-    if len(paired) == 0:  # no pair anywhere: the loss has no positive either way
+    paired = classes[counts >= 2] if per_class else classes[:0]
+    if len(paired) == 0:  # uniform, or no pair anywhere (no positive either way)
         return np.sort(rng.choice(len(y), size=min(batch, len(y)), replace=False))
-    chosen = rng.choice(paired, size=min(max(batch // per_class, 1), len(paired)), replace=False)
+    # per_class <= batch (ClassifierConfig checks it): at least one class per batch.
+    chosen = rng.choice(paired, size=min(batch // per_class, len(paired)), replace=False)
     rows = []
     for c in chosen:
         members = np.flatnonzero(y == c)
