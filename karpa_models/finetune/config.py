@@ -198,6 +198,22 @@ class ClassifierConfig:
         )
         if problem:
             raise ValueError(f"classifier.{problem}")
+        probe_full_only = [
+            name
+            for name, on in (
+                ("wise_alphas", bool(self.wise_alphas)),
+                ("pseudo_label_share", self.pseudo_label_share > 0),
+                ("soup_size", self.soup_size > 1),
+                ("contrastive_first", self.contrastive_first),
+            )
+            if on
+        ]
+        if probe_full_only and self.mode != "probe_full":
+            # Each refines LP-FT's fine-tune; another mode would silently ignore it.
+            raise ValueError(
+                f"classifier.{probe_full_only[0]} applies to mode 'probe_full' only, got mode "
+                f"{self.mode!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

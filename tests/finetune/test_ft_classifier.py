@@ -167,6 +167,24 @@ def test_bad_inputs_are_refused(foundation, data):
         )
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"wise_alphas": (0.5,)},
+        {"pseudo_label_share": 0.25},
+        {"soup_size": 3},
+        {"contrastive_first": True},
+    ],
+)
+@pytest.mark.parametrize("mode", ["full", "linear_probe", "contrastive_probe"])
+def test_lp_ft_refinements_are_refused_outside_probe_full(setting, mode):
+    # Each refines probe_full's fine-tune; in another mode it would be silently ignored.
+    (name,) = setting
+    with pytest.raises(ValueError, match=rf"classifier.{name} applies to mode 'probe_full' only"):
+        ClassifierConfig(mode=mode, **setting)
+    assert getattr(ClassifierConfig(mode="probe_full", **setting), name) == setting[name]
+
+
 def test_supervised_contrastive_loss_prefers_classes_together():
     from karpa_models.finetune.contrastive import supervised_contrastive_loss
 
