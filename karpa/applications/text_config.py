@@ -65,6 +65,9 @@ class TextAppConfig:
     # Texts per class in each contrastive batch (classifier.contrastive_per_class; 0: a
     # uniform draw of 64 texts).
     contrastive_per_class: int = 0
+    # The supervised contrastive loss's temperature (classifier.contrastive_temperature):
+    # lower sharpens how hard each text is pulled from the nearest other classes.
+    contrastive_temperature: float = 0.1
     # probe_full (LP-FT): the head's and the encoder's learning rates. Lower than full's:
     # the head starts as the fitted probe, and a pretrained start's features are what it
     # fits. encoder_lr_scale does not apply: it is the ratio for a fresh head, and the
@@ -215,6 +218,7 @@ class TextAppConfig:
             contrastive_steps=self.contrastive_steps,
             contrastive_lr=self.contrastive_lr,
             contrastive_per_class=self.contrastive_per_class,
+            contrastive_temperature=self.contrastive_temperature,
             probe_normalize=self.probe_normalize,
             probe_l2=self.probe_l2,
             self_training_rounds=self.self_training_rounds,

@@ -97,6 +97,7 @@ def test_probe_full_trains_at_its_own_learning_rates():
         "finetune.intent.probe_full_soup=3",
         "finetune.intent.probe_full_contrastive=true",
         "finetune.intent.contrastive_per_class=4",
+        "finetune.intent.contrastive_temperature=0.05",
     ]
     intent = load_config(DEMO, sets).finetune.intent.build(preset="tiny", device="cpu")
     for recipe in (
@@ -107,7 +108,7 @@ def test_probe_full_trains_at_its_own_learning_rates():
         assert recipe.lr * recipe.encoder_lr_scale == pytest.approx(1e-5)
         assert recipe.wise_alphas == (0.5,) and recipe.pseudo_label_share == 0.25
         assert recipe.soup_size == 3 and recipe.contrastive_first
-        assert recipe.contrastive_per_class == 4
+        assert recipe.contrastive_per_class == 4 and recipe.contrastive_temperature == 0.05
     full = intent.classifier(curve=True, mode="full")
     assert (full.lr, full.encoder_lr_scale, full.wise_alphas) == (2e-3, 0.025, ())
     assert full.pseudo_label_share == 0.0  # pseudo-labels are probe_full's: its probe labels
