@@ -148,14 +148,14 @@ def main() -> None:
         if full
         else f"curve recipe: {app.curve_epochs} epochs, at least {app.curve_min_steps} steps"
     )
+    per_class = app.contrastive_per_class
+    batches = f"{per_class} per class" if per_class else "uniform"
     print(
         f"# {recipe}, patience {app.patience}, batch {app.batch_size}, class weighting "
         f"{app.class_weighting}; LP-FT encoder lr {app.probe_full_encoder_lr:g}; probes "
         f"self-train ({app.self_training_rounds} rounds, share {app.self_training_share:g}, "
         f"pool {app.self_training_pool}); contrastive tuning {app.contrastive_steps} steps at "
-        f"{app.contrastive_lr:g}, "
-        f"{f'{app.contrastive_per_class} per class' if app.contrastive_per_class else 'uniform'}"
-        " batches"
+        f"{app.contrastive_lr:g}, {batches} batches"
         f"{', before LP-FT' if app.probe_full_contrastive else ''}",
         flush=True,
     )

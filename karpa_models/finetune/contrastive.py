@@ -50,9 +50,11 @@ def contrastive_rows(
     rows drawn uniformly (at most N). Otherwise batch // per_class classes among those with
     two texts or more (all of them when fewer), and per_class texts of each (all when it
     has fewer): every text then has a same-class partner in the batch."""
-    classes, counts = np.unique(y, return_counts=True)
-    paired = classes[counts >= 2] if per_class else classes[:0]
-    if len(paired) == 0:  # uniform, or no pair anywhere (no positive either way)
+    paired = y[:0]  # classes with two texts or more; only balanced batches need them
+    if per_class:
+        classes, counts = np.unique(y, return_counts=True)
+        paired = classes[counts >= 2]
+    if len(paired) == 0:  # uniform, or no class with a pair (no positive either way)
         return np.sort(rng.choice(len(y), size=min(batch, len(y)), replace=False))
     # per_class <= batch (ClassifierConfig checks it): at least one class per batch.
     chosen = rng.choice(paired, size=min(batch // per_class, len(paired)), replace=False)
