@@ -185,7 +185,10 @@ class ClassifierConfig:
                 f"{self.contrastive_batch}], got {self.contrastive_per_class}"
             )
         if self.contrastive_lr <= 0 or self.contrastive_temperature <= 0:
-            raise ValueError("classifier.contrastive_lr and contrastive_temperature must be > 0")
+            raise ValueError(
+                "classifier.contrastive_lr and contrastive_temperature must be > 0, got "
+                f"{self.contrastive_lr:g} and {self.contrastive_temperature:g}"
+            )
         if self.evals_per_epoch < 1:
             raise ValueError(f"classifier.evals_per_epoch must be >= 1, got {self.evals_per_epoch}")
         problem = (

@@ -152,6 +152,8 @@ def test_bad_inputs_are_refused(foundation, data):
     (train_x, train_y), (val_x, val_y), _ = data
     with pytest.raises(ValueError, match="mode"):
         ClassifierConfig(mode="half")
+    with pytest.raises(ValueError, match=r"contrastive_temperature must be > 0, got 0.0003 and -1"):
+        ClassifierConfig(contrastive_temperature=-1.0)
     with pytest.raises(ValueError, match="two classes"):
         train_classifier(model, tok, train_x[:3], ["a"] * 3, val_x, val_y, ClassifierConfig())
     with pytest.raises(ValueError, match="not among the classes"):
