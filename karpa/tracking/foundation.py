@@ -30,8 +30,17 @@ def champion_foundation(registry: Registry, name: str, cache: Path) -> Foundatio
             f"champion of {name!r}; run the whole pipeline once (`karpa run`) so the "
             "promotion gate can promote a foundation"
         )
+    # By the run's artifact location, not `runs:/<id>/foundation/...`: MLflow 3 also looks
+    # for such a path inside the run's logged model named "foundation", and a server whose
+    # artifacts live in S3 answers that missing file with errors the client retries for
+    # about four minutes (seen on the team stack's on-demand fine-tune).
+    artifact_uri = (
+        f"{registry.client.get_run(version.run_id).info.artifact_uri}/{MANIFEST_ARTIFACT}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        local = registry.client.download_artifacts(version.run_id, MANIFEST_ARTIFACT, tmp)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=artifact_uri, dst_path=tmp, tracking_uri=registry.tracking_uri
+        )
         logged = json.loads(Path(local).read_text())
     checkpoint = Path(logged["checkpoint"])
     if not checkpoint.is_file():

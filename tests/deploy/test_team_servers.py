@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,6 +158,10 @@ def test_retrain_and_finetune_run_on_postgres_and_move_the_champion(
     assert parent.data.tags["karpa.foundation_model_uri"] == (
         f"models:/karpa-foundation/{foundation.version}"
     )
+    # The server answered every request without an error: a lookup of the champion's
+    # manifest in the wrong place once drew 500s that the client retried for minutes.
+    served = (team_stack.home.root / "mlflow-server.log").read_text(errors="replace")
+    assert not re.findall(r'HTTP/1\.1" 5\d\d .*', served)
 
     # Artifacts went through the server into the bucket, none into the worker's home.
     experiment = mlflow.get_experiment_by_name("karpa")
