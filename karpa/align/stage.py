@@ -31,7 +31,7 @@ from karpa.align.views import (
     pretrain_texts,
     recent_items,
 )
-from karpa.allocators import free_cycles, return_freed_memory
+from karpa.allocators import free_cycles, new_objects_only, return_freed_memory
 from karpa.config import AlignConfig, SourceSpec
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import AlignManifest, TableManifest
@@ -118,7 +118,7 @@ def align(
         log.info("align: inputs and config unchanged (fingerprint %s), skipped", key)
         return _checked(AlignManifest(**store.manifest("views", key), skipped=True), cfg)
 
-    with store.writing("views", key) as tmp:
+    with store.writing("views", key) as tmp, new_objects_only():
         manifest = _build(tables, cfg, hints, tmp)
         manifest.update(fingerprint=key, path=str(store.path("views", key)))
         write_manifest(tmp, manifest)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from karpa.allocators import return_freed_memory
+from karpa.allocators import new_objects_only, return_freed_memory
 from karpa.config import ValidateConfig
 from karpa.fingerprint import combine, digest_json
 from karpa.manifests import TableManifest, ValidateManifest
@@ -86,7 +86,7 @@ def validate(
         log.info("validate: inputs, contracts and day unchanged (%s), skipped", key)
         return _checked(ValidateManifest(**manifest, skipped=True))
 
-    with store.writing("validated", key) as tmp:
+    with store.writing("validated", key) as tmp, new_objects_only():
         manifest = _run(tables, contracts, cfg, when, store, tmp, key, partitions)
         write_manifest(tmp, manifest)
     (store.root / "validated" / LATEST).write_text(json.dumps({"fingerprint": key}))

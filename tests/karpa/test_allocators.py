@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import weakref
 
 import pyarrow as pa
 import pytest
@@ -45,6 +47,7 @@ def test_return_freed_memory_makes_jemalloc_the_arrow_pool():
 
 # Arrow's C++ default pool is chosen when pyarrow loads; karpa, imported first, chooses it.
 POOL_SCRIPT = """
+import gc
 import os
 os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
 import karpa
@@ -156,3 +159,53 @@ def test_the_mmap_threshold_is_checked_and_optional():
     before = dict(os.environ)
     bound_heap(load_config("demo", []))  # not set: glibc keeps its own
     assert dict(os.environ) == before
+
+
+class _Node:
+    """A reference cycle's member that says when it is freed."""
+
+    def __init__(self, freed: list[str], name: str) -> None:
+        self.freed, self.name, self.other = freed, name, None
+
+    def __del__(self) -> None:
+        self.freed.append(self.name)
+
+
+def _cycle(freed: list[str], name: str) -> weakref.ref:
+    a, b = _Node(freed, name), _Node(freed, name)
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_new_objects_only_sets_the_old_objects_aside_and_frees_new_cycles():
+    from karpa.allocators import free_cycles, new_objects_only
+
+    freed: list[str] = []
+    holder = [_cycle(freed, "old")]
+    garbage = _cycle(freed, "left before")  # already garbage: collected when the block begins
+    old = holder[0]()
+    assert gc.get_freeze_count() == 0
+    with new_objects_only():
+        assert garbage() is None and "left before" in freed
+        assert gc.get_freeze_count() > 0  # everything alive when it began
+        with new_objects_only():  # nested: shares the outer block's freeze
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0
+        new = _cycle(freed, "new")
+        free_cycles()
+        assert new() is None and "new" in freed  # made inside: freed by the collection
+        del old
+        holder.clear()  # the old cycle becomes garbage inside the block
+        free_cycles()
+        assert "old" not in freed  # set aside: not scanned
+    assert gc.get_freeze_count() == 0  # handed back at the end
+    free_cycles()
+    assert "old" in freed
+
+
+def test_new_objects_only_hands_the_objects_back_when_the_block_fails():
+    from karpa.allocators import new_objects_only
+
+    with pytest.raises(RuntimeError), new_objects_only():
+        raise RuntimeError("a stage failed")
+    assert gc.get_freeze_count() == 0
