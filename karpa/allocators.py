@@ -124,9 +124,10 @@ def new_objects_only() -> Iterator[None]:
     """Within the block, the cyclic collector leaves alone every object that existed
     when it began (`gc.freeze`; `gc.unfreeze` at its end hands them back): a stage's
     `free_cycles` between batches then costs what the stage made, not what the process
-    holds. Old objects that become garbage inside the block wait for the first collection
-    after it; what was garbage when it began is collected first, once. Nested blocks (or a second thread's) share the outermost one's freeze: an
-    inner `gc.unfreeze` would hand back the outer block's objects too."""
+    holds. What was garbage when it began is collected first, once; old objects that
+    become garbage inside the block wait for the first collection after it. Nested
+    blocks (or a second thread's) share the outermost one's freeze: an inner
+    `gc.unfreeze` would hand back the outer block's objects too."""
     global _frozen_depth
     with _frozen_lock:
         if _frozen_depth == 0:

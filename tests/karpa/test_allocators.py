@@ -47,7 +47,6 @@ def test_return_freed_memory_makes_jemalloc_the_arrow_pool():
 
 # Arrow's C++ default pool is chosen when pyarrow loads; karpa, imported first, chooses it.
 POOL_SCRIPT = """
-import gc
 import os
 os.environ.pop("ARROW_DEFAULT_MEMORY_POOL", None)
 import karpa
@@ -171,31 +170,30 @@ class _Node:
         self.freed.append(self.name)
 
 
-def _cycle(freed: list[str], name: str) -> weakref.ref:
+def _cycle(freed: list[str], name: str) -> _Node:
+    """Two nodes that hold each other; the caller gets one (a cycle once it lets it go)."""
     a, b = _Node(freed, name), _Node(freed, name)
     a.other, b.other = b, a
-    return weakref.ref(a)
+    return a
 
 
 def test_new_objects_only_sets_the_old_objects_aside_and_frees_new_cycles():
     from karpa.allocators import free_cycles, new_objects_only
 
     freed: list[str] = []
-    holder = [_cycle(freed, "old")]
-    garbage = _cycle(freed, "left before")  # already garbage: collected when the block begins
-    old = holder[0]()
+    old = _cycle(freed, "old")
+    garbage = weakref.ref(_cycle(freed, "left before"))  # garbage before the block begins
     assert gc.get_freeze_count() == 0
     with new_objects_only():
-        assert garbage() is None and "left before" in freed
+        assert garbage() is None and "left before" in freed  # collected as it begins
         assert gc.get_freeze_count() > 0  # everything alive when it began
         with new_objects_only():  # nested: shares the outer block's freeze
             assert gc.get_freeze_count() > 0
         assert gc.get_freeze_count() > 0
-        new = _cycle(freed, "new")
+        new = weakref.ref(_cycle(freed, "new"))
         free_cycles()
         assert new() is None and "new" in freed  # made inside: freed by the collection
-        del old
-        holder.clear()  # the old cycle becomes garbage inside the block
+        del old  # the old cycle becomes garbage inside the block
         free_cycles()
         assert "old" not in freed  # set aside: not scanned
     assert gc.get_freeze_count() == 0  # handed back at the end
