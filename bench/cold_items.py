@@ -64,7 +64,7 @@ def tfidf_vectors(texts: list[str]) -> np.ndarray:
 def minilm_vectors(texts: list[str]) -> np.ndarray:
     import _quality_rows as rows
 
-    return rows.MiniLM(rows.minilm_folder()).embed(texts)
+    return rows.SentenceEncoder(rows.minilm_folder()).embed(texts)
 
 
 def main() -> None:

@@ -6,12 +6,12 @@ probe on the frozen start, self-trained on the table's unlabeled training texts,
 whole encoder fine-tunes on the labeled texts, validated first as step 0 so early stopping
 can keep the probe. This bench runs both through the applications' own `train_classifier`
 and the Banking77 preset's curve recipe (`finetune.intent`, the candidate's learning-curve
-settings), from the all-MiniLM-L6-v2 start with no in-domain pretraining, on the 10-shot
-subsets of `bench/quality.py --tasks banking77` (official split, 995 validation messages,
-all 3,080 test messages). `--lr` tries several probe_full learning rates (the head's; the
-encoder's is `probe_full_encoder_lr`). Per subset seed it prints each recipe's validation
-accuracy (what chooses) and test accuracy (reported, never used to choose), and the
-recipe validation picks among them. `--full` compares instead, on the whole training set
+settings), from the all-MiniLM-L6-v2 start (`--start mpnet`: all-mpnet-base-v2) with no
+in-domain pretraining, on the 10-shot subsets of `bench/quality.py --tasks banking77`
+(official split, 995 validation messages, all 3,080 test messages). `--lr` tries several
+probe_full learning rates (the head's; the encoder's is `probe_full_encoder_lr`). Per
+subset seed it prints each recipe's validation accuracy (what chooses) and test accuracy
+(reported, never used to choose), and the recipe validation picks among them. `--full` compares instead, on the whole training set
 (9,008 messages), the headline recipe of bench/quality.py's MiniLM-started pipeline
 ("full": a fresh head, the encoder at MINILM_ENCODER_LR_SCALE x its learning rate) with
 probe_full at the headline's settings (the probe then has no unlabeled texts left to
@@ -41,6 +41,7 @@ and LP-FT at the first learning rate after that same contrastive tuning of the e
     .venv/bin/python bench/lp_ft.py --pseudo 0.33
     .venv/bin/python bench/lp_ft.py --ensemble 2 3 4
     .venv/bin/python bench/lp_ft.py --contrastive --set finetune.intent.contrastive_lr=3e-5
+    .venv/bin/python bench/lp_ft.py --start mpnet   # all-mpnet-base-v2 (make bench-mpnet)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 from _common import SHARED_DATASETS, add_overrides, direct_views, header
+from _starts import add_start_argument, chosen_start
 from probe_grid import banking77_task
 from quality import MINILM_ENCODER_LR_SCALE, SHOTS, banking77_sets, phrasebank_sets
 
@@ -108,14 +110,16 @@ def main() -> None:
         help="phrasebank: 50Agree's splits at --seeds, every label (implies --full)",
     )
     add_overrides(parser, "finetune.intent.curve_epochs=20")
+    add_start_argument(parser)
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    start, folder = chosen_start(args.start)
     full = args.full or args.task == "phrasebank"
     command = "python bench/lp_ft.py " + " ".join(sys.argv[1:])
     what = "every label: full vs LP-FT" if full else "10-shot: self-trained probe vs LP-FT"
     name = "Banking77" if args.task == "banking77" else "Financial PhraseBank 50Agree"
-    print(header(f"{what} from MiniLM, {name}", command.strip()))
+    print(header(f"{what} from {start.model}, {name}", command.strip()))
 
     # The fine-tunes' own progress lines (rate, ETA, validation figures); only warnings
     # from everything else (Great Expectations sets its loggers to INFO when imported).
@@ -130,8 +134,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     app_name = "intent" if args.task == "banking77" else "sentiment"
-    # The MiniLM start's encoder scale for full fine-tuning, as bench/quality.py sets it
-    # (probe_full has an encoder learning rate of its own).
+    # A pretrained start's encoder scale for full fine-tuning, as bench/quality.py sets it
+    # for MiniLM (probe_full has an encoder learning rate of its own).
     minilm = f"finetune.{app_name}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}"
     if args.task == "banking77":
         data = args.datasets / "banking77"
@@ -208,7 +212,7 @@ def main() -> None:
         label = (
             "split seed" if args.task == "phrasebank" else "train set" if full else "subset seed"
         )
-        table = lp_ft_table(tasks, label, app, recipes, not full, rows.minilm_folder())
+        table = lp_ft_table(tasks, label, app, recipes, not full, folder)
     print(table, flush=True)
 
 
@@ -225,9 +229,9 @@ def phrasebank_task(data: Path, store: Path, seed: int, sets: list[str]):
     return load_text_task(Path(views.path), "sentiment")
 
 
-def minilm_start(folder: Path):
-    """The MiniLM start as the pipeline builds it (the small preset's towers, the text tower
-    from the package's weights) -> (FoundationModel, its tokenizer)."""
+def pretrained_start(folder: Path):
+    """A pretrained start as the pipeline builds it (the small preset's towers, the text
+    tower from the folder's weights) -> (FoundationModel, its tokenizer)."""
     from karpa_models.config import load_preset
     from karpa_models.hf_text import pretrained_tokenizer
     from karpa_models.model import build_model
@@ -246,7 +250,7 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
     from karpa_models.finetune.text import TextFeatures
     from karpa_models.runtime import init_runtime
 
-    model, tokenizer = minilm_start(folder)
+    model, tokenizer = pretrained_start(folder)
     runtime = init_runtime("cpu")
     max_len = model.text.max_len if app.max_len is None else min(app.max_len, model.text.max_len)
     features = TextFeatures(model.text, tokenizer, max_len, runtime)  # shared by the probes

@@ -12,6 +12,7 @@ accuracy (reported, never used to choose).
 
     .venv/bin/python bench/probe_grid.py
     .venv/bin/python bench/probe_grid.py --grid old 1e-4 1e-3 3e-3 1e-2 3e-2 --grid new 1e-6 1e-4
+    .venv/bin/python bench/probe_grid.py --start mpnet   # all-mpnet-base-v2 (make bench-mpnet)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 from _common import SHARED_DATASETS, direct_views, header
+from _starts import add_start_argument
 from quality import SHOTS, banking77_sets
 
 from karpa.config import CONFIGS, load_config
@@ -48,16 +50,19 @@ def main() -> None:
         help="a named grid of L2 strengths (default: the grid before 2026-12-04 and today's)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_start_argument(parser)
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    embedder = rows.frozen_encoder(args.start)
     grids = (
         {g[0]: tuple(float(v) for v in g[1:]) for g in args.grid}
         if args.grid
         else {"before": BEFORE, "now": IntentConfig().probe_l2}
     )
     command = "python bench/probe_grid.py " + " ".join(sys.argv[1:])
-    print(header("linear probe L2 grid on frozen MiniLM, Banking77 10-shot", command.strip()))
+    title = f"linear probe L2 grid on frozen {embedder.name}, Banking77 10-shot"
+    print(header(title, command.strip()))
     for name, grid in grids.items():
         print(f"# grid {name}: {', '.join(f'{v:g}' for v in grid)}")
 
@@ -67,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="karpa-bench-probe-") as tmp:
         activate(Path(tmp) / "home")
         task = banking77_task(args.datasets / "banking77", Path(tmp) / "store", args.seeds)
-        table = probe_table(task, grids, rows.MiniLM(rows.minilm_folder()))
+        table = probe_table(task, grids, embedder)
     print(table, flush=True)
 
 
@@ -82,7 +87,7 @@ def banking77_task(data: Path, store: Path, seeds: list[int]):
     return load_text_task(Path(views.path), "intent", ["oos"], None, [SHOTS], seeds)
 
 
-def probe_table(task, grids: dict[str, tuple[float, ...]], embedder: rows.MiniLM) -> str:
+def probe_table(task, grids: dict[str, tuple[float, ...]], embedder: rows.SentenceEncoder) -> str:
     """One row per subset seed and a mean row: each grid's chosen L2, validation and test
     accuracy, and scikit-learn's logistic regression (C and test accuracy)."""
     import torch

@@ -90,7 +90,7 @@ class Options:
     device: str = "cpu"  # where pretraining and fine-tuning run (cpu or cuda)
     inits: tuple[str, ...] = INITS  # which pipelines of a text split run: own, minilm or both
     minilm_folder: Path | None = None  # another copy of all-MiniLM-L6-v2 (default: the package's)
-    minilm: rows.MiniLM | None = None
+    minilm: rows.SentenceEncoder | None = None
     # MovieLens: each pretraining seed's foundation fine-tuned with each fine-tune seed.
     pretrain_seeds: list[int] = field(default_factory=lambda: [0, 1])
     rec_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -115,10 +115,10 @@ class Options:
             *self.sets,
         ]
 
-    def embedder(self) -> rows.MiniLM:
+    def embedder(self) -> rows.SentenceEncoder:
         """The frozen MiniLM, loaded on first use (MovieLens alone never needs it)."""
         if self.minilm is None:
-            self.minilm = rows.MiniLM(self.minilm_path())
+            self.minilm = rows.SentenceEncoder(self.minilm_path())
         return self.minilm
 
     def minilm_path(self) -> Path:

@@ -14,6 +14,7 @@ intent). Per subset seed it prints the round each share kept, its validation acc
 
     .venv/bin/python bench/self_training.py
     .venv/bin/python bench/self_training.py --share 0.1 0.5 --rounds 5 --seeds 0 1
+    .venv/bin/python bench/self_training.py --start mpnet   # all-mpnet-base-v2 (make bench-mpnet)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
 from _common import SHARED_DATASETS, header
+from _starts import add_start_argument
 from probe_grid import banking77_task
 from quality import SHOTS
 
@@ -46,11 +48,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pool", type=int, default=defaults.self_training_pool)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_start_argument(parser)
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    embedder = rows.frozen_encoder(args.start)
     command = "python bench/self_training.py " + " ".join(sys.argv[1:])
-    print(header("self-trained probe on frozen MiniLM, Banking77 10-shot", command.strip()))
+    title = f"self-trained probe on frozen {embedder.name}, Banking77 10-shot"
+    print(header(title, command.strip()))
     print(
         f"# {args.rounds} rounds, up to {args.pool} unlabeled training messages, L2 grid "
         f"{', '.join(f'{v:g}' for v in defaults.probe_l2)}"
@@ -62,7 +67,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="karpa-bench-selftrain-") as tmp:
         activate(Path(tmp) / "home")
         task = banking77_task(args.datasets / "banking77", Path(tmp) / "store", args.seeds)
-        embedder = rows.MiniLM(rows.minilm_folder())
         table = self_training_table(
             task, args.share, args.rounds, args.pool, defaults.probe_l2, embedder
         )
@@ -75,7 +79,7 @@ def self_training_table(
     rounds: int,
     pool_size: int,
     grid: tuple[float, ...],
-    embedder: rows.MiniLM,
+    embedder: rows.SentenceEncoder,
 ) -> str:
     """One row per subset seed and a mean row: the plain probe's validation and test
     accuracy, then per setting the round kept, its validation and test accuracy."""
