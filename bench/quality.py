@@ -247,7 +247,7 @@ def banking77(data: Path, opts: Options) -> TaskResult:
     logger.info("banking77: frozen MiniLM + logistic regression")
     n_boot = first.report["headline"]["n_resamples"]
     labels = [*task.classes, "oos"]  # as the intent application scores them
-    frozen = rows.frozen_minilm(opts.embedder(), task, labels, SHOTS, n_boot, 0)
+    frozen = rows.frozen_row(opts.embedder(), task, labels, SHOTS, n_boot, 0)
     figures = banking77_figures(
         own.report if own else None, minilm.report if minilm else None, frozen
     )
@@ -420,7 +420,7 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
         runs += ran
         task = load_text_task(ran[0].views, "sentiment")
         logger.info("%s split %d: frozen MiniLM + logistic regression", name, seed)
-        frozen = rows.frozen_minilm(
+        frozen = rows.frozen_row(
             opts.embedder(),
             task,
             task.classes,
