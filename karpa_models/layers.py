@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import MethodType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -112,11 +114,16 @@ class Encoder(nn.Module):
 
 def set_activation_checkpointing(model: nn.Module, on: bool) -> None:
     """Switch activation checkpointing on or off in every Encoder of `model`, and in every
-    Hugging Face encoder (a pretrained text start) by its own switch."""
+    Hugging Face encoder (a pretrained text start): by its own switch where it has one,
+    else by karpa's checkpoint of each of its layers (MPNet, all-mpnet-base-v2's
+    architecture, has no switch)."""
     for module in model.modules():
         if isinstance(module, Encoder):
             module.checkpointing = on
         elif hasattr(module, "activation_checkpointing_enable"):
+            if not module.supports_gradient_checkpointing:
+                checkpoint_layers(module, on)
+                continue
             # transformers' PreTrainedModel: the same non-reentrant torch checkpoint per
             # layer, active in training mode only, as in Encoder.
             if on:
@@ -126,6 +133,38 @@ def set_activation_checkpointing(model: nn.Module, on: bool) -> None:
                 module.activation_checkpointing_enable({"use_reentrant": False})
             elif module.is_activation_checkpointing:
                 module.activation_checkpointing_disable()
+
+
+def checkpoint_layers(model: nn.Module, on: bool) -> None:
+    """Checkpoint each layer of `model`'s stack of layers (its first ModuleList of one
+    class: `encoder.layer` in BERT-like encoders), as Encoder does its blocks; off again
+    restores each layer's own forward. The layers and their weights stay where they are,
+    so state dicts and saved checkpoints do not change."""
+    stack = next(
+        (
+            m
+            for m in model.modules()
+            if isinstance(m, nn.ModuleList) and len(m) and len({type(c) for c in m}) == 1
+        ),
+        None,
+    )
+    if stack is None:
+        raise ValueError(f"{type(model).__name__}: no stack of layers to checkpoint")
+    for layer in stack:
+        if on:
+            # Bound to the layer itself, so a deep copy of the model rebinds to the copy.
+            layer.forward = MethodType(_checkpointed_forward, layer)
+        else:
+            layer.__dict__.pop("forward", None)
+
+
+def _checkpointed_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """The layer's own forward, under a non-reentrant checkpoint in training with gradients
+    (the recomputation replays the forward's RNG state: the same dropout masks)."""
+    forward = type(self).forward.__get__(self)
+    if self.training and torch.is_grad_enabled():
+        return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+    return forward(*args, **kwargs)
 
 
 @contextmanager

