@@ -37,7 +37,7 @@ class MergedTask:
     task: str
     seeds: list[int]
     figures: dict[str, list[dict[str, Any]]]  # table row -> one entry per split
-    runs: list[dict[str, Any]]  # as the files hold them: own-init and/or MiniLM-init per split
+    runs: list[dict[str, Any]]  # as the files hold them: own-init and/or <start>-init per split
     preset: str
 
 
@@ -53,8 +53,9 @@ def recipe(run: dict[str, Any]) -> dict[str, Any]:
 def _check_recipes(
     path: Path, runs: list[dict[str, Any]], reference: dict[str, tuple[Path, dict[str, Any]]]
 ) -> None:
-    """Each run against the first seen of its start (`own-init`, `MiniLM-init`: the two
-    pipelines of a split have different recipes), remembered in `reference`."""
+    """Each run against the first seen of its start (`own-init`, `MiniLM-init`,
+    `MPNet-init`: the pipelines of a split have different recipes), remembered in
+    `reference`."""
     for run in runs:
         start, got = run["label"].rsplit(" ", 1)[-1], recipe(run)
         first, want = reference.setdefault(start, (path, got))
@@ -91,12 +92,12 @@ def merge_task(task: str, parts: list[tuple[Path, dict[str, Any]]]) -> MergedTas
         found = results["tasks"][task]
         seeds = results["seeds"]
         runs = found["runs"]
-        # Two pipelines per split (own-init, MiniLM-init), or one (--inits).
+        # Two pipelines per split (own-init, <start>-init), or one (--inits).
         per_split = len(runs) // max(len(seeds), 1)
         if per_split not in (1, 2) or per_split * len(seeds) != len(runs):
             raise MergeError(
                 f"{path}: {task} has {len(runs)} runs for {len(seeds)} split(s); "
-                "expected one or two per split (own-init and/or MiniLM-init)"
+                "expected one or two per split (own-init and/or <start>-init)"
             )
         _check_recipes(path, runs, reference)
         for i, seed in enumerate(seeds):

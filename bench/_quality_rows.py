@@ -21,11 +21,27 @@ logger = logging.getLogger("bench.quality")
 
 # Rows of the text tables, in print order.
 OWN = "karpa, own pretraining (random init)"
-MINILM_START = "karpa, MiniLM start + in-domain pretraining"
 SCRATCH = "no pretraining (scratch ablation)"
 TFIDF = "TF-IDF + logistic regression"
-FROZEN = "frozen MiniLM + logistic regression"
-TEXT_ROWS = (OWN, MINILM_START, SCRATCH, TFIDF, FROZEN)
+STARTED_SUFFIX = " start + in-domain pretraining"
+FROZEN_PREFIX = "frozen "
+
+
+def started_row(short: str) -> str:
+    """The row of karpa from a pretrained start (`short`: MiniLM, MPNet)."""
+    return f"karpa, {short}{STARTED_SUFFIX}"
+
+
+def frozen_row_name(short: str) -> str:
+    """The row of that start's frozen vectors + logistic regression."""
+    return f"{FROZEN_PREFIX}{short} + logistic regression"
+
+
+def text_rows(short: str) -> tuple[str, ...]:
+    """The text tables' rows, in print order, with the start `short`."""
+    return (OWN, started_row(short), SCRATCH, TFIDF, frozen_row_name(short))
+
+
 # Logistic regression strengths tried on the frozen embeddings; validation picks one.
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 

