@@ -53,7 +53,7 @@ from _quality_merge import SEED_TASKS, SPLIT_TASKS, MergeError, merge_seeds, mer
 from _quality_rec import RecRun
 from _quality_rec_tables import rec_tables
 from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
-from _starts import MINILM, STARTS_BY_NAME, Start, chosen_start
+from _starts import MINILM, STARTS_BY_NAME, Start, add_start_argument, chosen_start
 
 logger = logging.getLogger("bench.quality")
 REPO = Path(__file__).resolve().parents[1]
@@ -603,13 +603,7 @@ def parse_args() -> argparse.Namespace:
         help="the text tasks' pipelines: own pretraining, the pretrained start or both "
         "(default; minilm: the older name of start)",
     )
-    parser.add_argument(
-        "--start",
-        choices=sorted(STARTS_BY_NAME),
-        default=MINILM.name,
-        help="the pretrained start: all-MiniLM-L6-v2 (minilm, the default) or "
-        "all-mpnet-base-v2 (mpnet; `make bench-mpnet` unpacks it first)",
-    )
+    add_start_argument(parser)
     parser.add_argument(
         "--start-folder",
         "--minilm",
