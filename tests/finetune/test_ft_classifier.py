@@ -224,12 +224,23 @@ def test_class_balanced_contrastive_batches_give_every_text_a_partner():
         ClassifierConfig(contrastive_batch=8, contrastive_per_class=9)
 
 
-def test_contrastive_probe_tunes_a_copy_then_probes_it(foundation, data):
+def test_contrastive_probe_tunes_a_copy_then_probes_it(foundation, data, caplog):
     model, tok = foundation
     before = _state(model)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = data
     cfg = ClassifierConfig(mode="contrastive_probe", contrastive_steps=30, device="cpu")
-    clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    with caplog.at_level("INFO", logger="karpa_models.finetune.contrastive"):
+        clf = train_classifier(model, tok, train_x, train_y, val_x, val_y, cfg)
+    # The tuning shows its progress each quarter, with its rate, ETA and loss.
+    lines = [m for m in caplog.messages if "contrastive tuning: step" in m]
+    assert [line.split("step ")[1].split(" ")[0] for line in lines] == [
+        "7/30",
+        "14/30",
+        "21/30",
+        "28/30",
+        "30/30",
+    ]
+    assert all("ETA" in line and ", loss " in line for line in lines)
     for k, v in model.text.state_dict().items():
         assert torch.equal(v, before["text." + k]), k  # the foundation is untouched
     assert any(
