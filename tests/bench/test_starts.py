@@ -20,7 +20,9 @@ WEIGHTS = b"\x00\x01 not really safetensors \xff" * 1000
 
 def _start(weights: bytes = WEIGHTS) -> Start:
     digest = hashlib.sha256(weights).hexdigest()
-    return Start("fake", "fake-model", "Fake", "1", "1 x 1", len(weights), digest, ("a", "b", "c"), "0.1")
+    return Start(
+        "fake", "fake-model", "Fake", "1", "1 x 1", len(weights), digest, ("a", "b", "c"), "0.1"
+    )
 
 
 def _archive(weights: bytes, skip: str = "") -> bytes:
