@@ -36,8 +36,6 @@ from quality import SHOTS
 
 from karpa.home import activate
 
-RESAMPLES = 1000  # bootstrap resamples of test messages, as the applications' default
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -90,10 +88,13 @@ def start_row(start, folder: Path, embedder: rows.SentenceEncoder, banking, phra
     }
     embedder.embed(sorted(texts))  # every text once, timed; the fits below reuse the vectors
     rate = len(texts) / embedder.seconds
+    from karpa.applications.text_config import IntentConfig
+
+    resamples = IntentConfig().n_resamples  # the intervals the applications report
     labels = [*banking.classes, "oos"]  # as the intent application scores them
-    b77 = rows.frozen_row(embedder, banking, labels, SHOTS, RESAMPLES, 0)
+    b77 = rows.frozen_row(embedder, banking, labels, SHOTS, resamples, 0)
     pb = [
-        rows.frozen_row(embedder, t, t.classes, None, RESAMPLES, s) for s, t in phrasebank.items()
+        rows.frozen_row(embedder, t, t.classes, None, resamples, s) for s, t in phrasebank.items()
     ]
     shots, shots_sd = rows.mean_std(b77["shots_per_seed"])
     pb_mean, pb_sd = rows.mean_std([r["accuracy"] for r in pb])
