@@ -43,6 +43,7 @@ CPFT's contrastive stage, then LP-FT).
     .venv/bin/python bench/lp_ft.py --ensemble 2 3 4
     .venv/bin/python bench/lp_ft.py --contrastive --set finetune.intent.contrastive_lr=3e-5
     .venv/bin/python bench/lp_ft.py --start mpnet   # all-mpnet-base-v2 (make bench-mpnet)
+    .venv/bin/python bench/lp_ft.py --merge seed0.log seed1.log   # runs of one seed each
 """
 
 from __future__ import annotations
@@ -114,7 +115,18 @@ def main() -> None:
     add_start_argument(parser)
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="LOG",
+        help="print one table from the printed output of runs of this command at different "
+        "--seeds (bench/_lp_ft_merge.py); nothing trains",
+    )
     args = parser.parse_args()
+    if args.merge:
+        print_merged(args.merge)
+        return
     start, folder = chosen_start(args.start)
     full = args.full or args.task == "phrasebank"
     command = "python bench/lp_ft.py " + " ".join(sys.argv[1:])
@@ -215,6 +227,24 @@ def main() -> None:
         )
         table = lp_ft_table(tasks, label, app, recipes, not full, folder)
     print(table, flush=True)
+
+
+def print_merged(logs: list[Path]) -> None:
+    """The table of the runs `logs` printed, as one run of all their seeds would print it."""
+    from _lp_ft_merge import MergeError, merge_runs, read_run
+
+    try:
+        runs = [read_run(log) for log in logs]
+        merged, mean = merge_runs(runs)
+    except (MergeError, OSError) as err:
+        raise SystemExit(f"--merge: {err}") from err
+    print(header(merged.title, "python bench/lp_ft.py " + " ".join(sys.argv[1:])))
+    print(f"# merged: {merged.command} --seeds {' '.join(merged.seeds)}, one run per log:")
+    for run in runs:
+        print(f"#   {run.path.name}: --seeds {' '.join(run.seeds)}, {run.date}, {run.machine}")
+    print(merged.recipe)
+    print("# mean: of the printed figures (three decimals)")
+    print(rows.table(merged.columns, [*merged.rows, mean]), flush=True)
 
 
 def phrasebank_task(data: Path, store: Path, seed: int, sets: list[str]):
