@@ -223,7 +223,7 @@ def _run_stages(
         "%s: pretrain (%s preset%s)",
         label,
         cfg.pretrain.preset,
-        ", text tower from MiniLM" if cfg.pretrain.text_init else "",
+        f", text tower from {cfg.pretrain.text_init}" if cfg.pretrain.text_init else "",
     )
     began = time.perf_counter()
     foundation = pretrain_foundation(

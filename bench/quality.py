@@ -55,6 +55,8 @@ from _quality_rec_tables import rec_tables
 from _quality_runs import PipelineRun, run_pipeline, setup_logging, subsample
 from _starts import MINILM, STARTS_BY_NAME, Start, add_start_argument, chosen_start
 
+from karpa.applications.text_config import PRETRAINED_START
+
 logger = logging.getLogger("bench.quality")
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("banking77", "phrasebank", "phrasebank_allagree", "movielens")
@@ -66,9 +68,10 @@ FOLDER = {
 }
 SHOTS = 10  # Banking77's few-shot protocol: labelled examples per class
 INITS = ("own", "start")  # a text split's pipelines: own pretraining, a pretrained start
-# A pretrained start's fine-tuning rates, chosen on MiniLM's validation (see text_runs).
-START_ENCODER_LR_SCALE = 0.025
-START_CONTRASTIVE_LR = 3e-5
+# A pretrained start's fine-tuning rates: the settings a run with pretrain.text_init gets
+# (karpa/config_start.py), named for the benches that start an encoder without one.
+START_ENCODER_LR_SCALE = PRETRAINED_START["intent"]["encoder_lr_scale"]
+START_CONTRASTIVE_LR = PRETRAINED_START["intent"]["contrastive_lr"]
 # --quick: a few steps of everything, on a sample of each dataset (see `subsample`).
 QUICK_STEPS = 1
 QUICK_SEEDS = [0, 1]
@@ -209,24 +212,14 @@ def text_runs(
         )
     if "start" not in opts.inits:
         return own, None
-    # The encoder's learning rate is the head's x encoder_lr_scale: a start gets 5e-5 (head
-    # 2e-3), the top of BERT's recommended 2e-5..5e-5 for fine-tuning a pretrained encoder;
-    # the random-init towers' 0.25 would be 5e-4, ten times that (not tried here).
+    # The start's own fine-tune settings (encoder at 0.025 x the head's rate; intent's
+    # curve tries LP-FT after contrastive tuning at 3e-5) are what the run config gives a
+    # run with pretrain.text_init (karpa/config_start.py): the bench measures those.
     from_start = [
         f"pretrain.text_init={opts.start_path()}",
-        f"finetune.{app}.encoder_lr_scale={START_ENCODER_LR_SCALE}",
         f"finetune.{app}.run_scratch=false",
         f"finetune.{app}.run_baselines=false",
     ]
-    if app == "intent":
-        # LP-FT after CPFT-style contrastive tuning, at a tenth of the preset's contrastive
-        # rate (3e-4 is for random-init towers; the contrastive probe candidate takes it
-        # too): ahead of plain LP-FT on Banking77's 10-shot validation (README, "Few
-        # labels: LP-FT from a pretrained start").
-        from_start += [
-            "finetune.intent.probe_full_contrastive=true",
-            f"finetune.intent.contrastive_lr={START_CONTRASTIVE_LR}",
-        ]
     started = run_pipeline(
         task,
         data,

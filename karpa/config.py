@@ -53,6 +53,7 @@ from karpa.config_input import (
 )
 from karpa.config_launch import TorchrunSettings
 from karpa.config_search import SearchConfig
+from karpa.config_start import with_start_defaults
 from karpa.errors import ConfigError
 from karpa.schema import TABLE_NAMES
 
@@ -526,6 +527,12 @@ class RunConfig(Section):
     search: SearchConfig = Field(
         default_factory=SearchConfig, description="`karpa search`: the architecture search."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pretrained_start_defaults(cls, data: Any) -> Any:
+        # A pretrained start's fine-tune settings where the run sets none (config_start.py).
+        return with_start_defaults(data, PretrainConfig.model_fields["preset"].default)
 
     def runs(self, stage: str) -> bool:
         """Whether `stage` is part of this run (everything up to `until`)."""

@@ -269,3 +269,23 @@ class IntentConfig(TextAppConfig):
 @dataclass(frozen=True)
 class SentimentConfig(TextAppConfig):
     class_weighting: bool = True
+
+
+# A pretrained start's settings: karpa/config_start.py fills them in where a run with
+# `pretrain.text_init` sets none, so a user who names a start gets what the README's
+# pretrained-start rows measured. Both applications fine-tune the encoder at 0.025 x the
+# head's rate (5e-5, the top of BERT's recommended 2e-5..5e-5; 0.25, 5e-4, is for
+# random-init towers), as every MiniLM and MPNet row of bench/quality.py and bench/lp_ft.py
+# does (a convention, not searched). Intent's learning curve also tries LP-FT, after
+# contrastive tuning at 3e-5 (3e-4 is for random-init towers): chosen on Banking77's
+# 10-shot validation ("Few labels: LP-FT from a pretrained start"). Sentiment's curve was
+# not measured with a start, so it keeps its own settings.
+PRETRAINED_START: dict[str, dict[str, object]] = {
+    "intent": {
+        "encoder_lr_scale": 0.025,
+        "curve_candidates": ("linear_probe", "contrastive_probe", "full", "probe_full"),
+        "probe_full_contrastive": True,
+        "contrastive_lr": 3e-5,
+    },
+    "sentiment": {"encoder_lr_scale": 0.025},
+}
