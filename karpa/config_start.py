@@ -1,10 +1,10 @@
 """The text applications' settings for a pretrained start, applied where a run sets none.
 
 A run whose text tower starts from a pretrained encoder (`pretrain.text_init`, or a model
-preset with one) fine-tunes it with the settings the benches chose for such a start on
-validation (karpa/applications/text_config.py, PRETRAINED_START), not with those meant for
-random-init towers: a user who only names the start gets what the README's pretrained-start
-rows measured. A key the run's config sets, even to the random-init default, is kept.
+preset with one) fine-tunes it with the settings of the benches' pretrained-start rows
+(karpa/applications/text_config.py, PRETRAINED_START, which says where each comes from),
+not with those meant for random-init towers: a user who only names the start gets what
+those rows measured. A key the run's config sets, even to the random-init default, is kept.
 Applied to the raw config tree before it is checked, so the resolved config (logged with
 every run) shows the values the run used.
 """
