@@ -15,10 +15,17 @@ SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
-    return (
+    line = (
         f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
+    # The GPU too, where there is one: figures from a lent GPU machine must say which card
+    # gave them.
+    import torch
+
+    if torch.cuda.is_available():
+        line += f", GPU {torch.cuda.get_device_name(0)}"
+    return line
 
 
 def header(title: str, command: str) -> str:

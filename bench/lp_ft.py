@@ -44,6 +44,7 @@ CPFT's contrastive stage, then LP-FT).
     .venv/bin/python bench/lp_ft.py --contrastive --set finetune.intent.contrastive_lr=3e-5
     .venv/bin/python bench/lp_ft.py --start mpnet   # all-mpnet-base-v2 (make bench-mpnet)
     .venv/bin/python bench/lp_ft.py --merge seed0.log seed1.log   # runs of one seed each
+    .venv/bin/python bench/lp_ft.py --full --start mpnet --device cuda
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ def main() -> None:
     parser.add_argument("--datasets", type=Path, default=SHARED_DATASETS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the encoders embed and fine-tune (cuda: bf16 autocast, no activation "
+        "checkpointing)",
+    )
+    parser.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -150,14 +158,16 @@ def main() -> None:
     # A pretrained start's encoder scale for full fine-tuning, as bench/quality.py sets it
     # for MiniLM (probe_full has an encoder learning rate of its own).
     scale = f"finetune.{app_name}.encoder_lr_scale={START_ENCODER_LR_SCALE}"
+    # The text presets bound a CPU machine's memory for some speed; a GPU has the memory.
+    device = [f"finetune.{app_name}.activation_checkpointing=false"] * (args.device == "cuda")
     if args.task == "banking77":
         data = args.datasets / "banking77"
-        sets = [*banking77_sets(args.seeds), scale, *args.set]
+        sets = [*banking77_sets(args.seeds), scale, *device, *args.set]
     else:
         data = args.datasets / "financial_phrasebank"
-        sets = [scale, *args.set]
+        sets = [scale, *device, *args.set]
     cfg = load_config(CONFIGS / "real" / f"{args.task}.yaml", sets, str(data))
-    app = getattr(cfg.finetune, app_name).build(preset="small", device="cpu")
+    app = getattr(cfg.finetune, app_name).build(preset="small", device=args.device)
     lrs = args.lr or [app.probe_full_lr]
     recipe = (
         f"headline recipe: {app.epochs} epochs, {app.evals_per_epoch} validations an epoch, "
@@ -281,8 +291,9 @@ def lp_ft_table(tasks, label: str, app, recipes, curve: bool, folder: Path) -> s
     from karpa_models.finetune.text import TextFeatures
     from karpa_models.runtime import init_runtime
 
+    runtime = init_runtime(app.device)
     model, tokenizer = pretrained_start(folder)
-    runtime = init_runtime("cpu")
+    model.to(runtime.device)  # the probes' frozen features embed where the fine-tunes run
     max_len = model.text.max_len if app.max_len is None else min(app.max_len, model.text.max_len)
     features = TextFeatures(model.text, tokenizer, max_len, runtime)  # shared by the probes
     body, figures = [], []
