@@ -68,6 +68,7 @@ from _starts import add_start_argument, chosen_start
 from probe_grid import banking77_task
 from quality import SHOTS, START_ENCODER_LR_SCALE, banking77_sets, phrasebank_sets
 
+from karpa.allocators import bound_heap
 from karpa.config import CONFIGS, load_config
 from karpa.home import activate
 
@@ -159,7 +160,11 @@ def main() -> None:
     # for MiniLM (probe_full has an encoder learning rate of its own).
     scale = f"finetune.{app_name}.encoder_lr_scale={START_ENCODER_LR_SCALE}"
     # The text presets bound a CPU machine's memory for some speed; a GPU has the memory.
-    device = [f"finetune.{app_name}.activation_checkpointing=false"] * (args.device == "cuda")
+    device = (
+        [f"finetune.{app_name}.activation_checkpointing=false", "mmap_threshold_mb=null"]
+        if args.device == "cuda"
+        else []
+    )
     if args.task == "banking77":
         data = args.datasets / "banking77"
         sets = [*banking77_sets(args.seeds), scale, *device, *args.set]
@@ -167,6 +172,7 @@ def main() -> None:
         data = args.datasets / "financial_phrasebank"
         sets = [scale, *device, *args.set]
     cfg = load_config(CONFIGS / "real" / f"{args.task}.yaml", sets, str(data))
+    bound_heap(cfg)  # the preset's mmap threshold, as the pipeline sets it where it starts
     app = getattr(cfg.finetune, app_name).build(preset="small", device=args.device)
     lrs = args.lr or [app.probe_full_lr]
     recipe = (
