@@ -27,6 +27,21 @@ activate(_SESSION_HOME)
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One intra-op torch thread for the whole session, set before any fixture of any
+    scope runs. The tests' tensors are tiny, and on two cores that another process keeps
+    busy, two threads make every OpenMP region wait for a descheduled thread: a module
+    fixture fitting linear probes ran over 17 minutes instead of seconds. (A function-scoped
+    fixture is too late: module and session fixtures are set up before it.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def prefect_api():
     """A real, temporary Prefect API for the whole session (no mocks)."""

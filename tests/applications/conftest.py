@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from karpa.evaluation.perturb import TEXT_PERTURBATIONS
 from karpa_models.config import load_preset
@@ -32,14 +31,6 @@ SENTIMENTS = {
     "neutral": ("names", "announces", "schedules", "appoints"),
 }
 FILLER = ("hello", "please", "my", "order", "today", "thanks", "the", "is", "help", "with")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _texts(rng, words, n_extra=(3, 7)):

@@ -7,7 +7,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from karpa_models.config import ModelConfig, load_preset
 from karpa_models.finetune.catalogue import ItemCatalogue
@@ -19,14 +18,6 @@ CLASS_WORDS = {
     "login": ("password", "login", "signin"),
 }
 FILLER = ("hello", "please", "my", "order", "today", "thanks", "the", "is", "help", "with")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def keyword_texts(n: int, seed: int) -> tuple[list[str], list[str]]:

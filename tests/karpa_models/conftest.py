@@ -7,19 +7,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
 from karpa_models.config import ModelConfig, TrainConfig, load_preset
 from karpa_models.corpus import PretrainCorpus
 from karpa_models.synthetic import synthetic_corpus
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

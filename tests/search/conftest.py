@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from karpa.align.stage import align, split_hints
 from karpa.config import RunConfig, load_config
@@ -57,14 +56,6 @@ def tiny_search(preset: Path) -> list[str]:
         "pretrain.max_texts=300",
         "finetune.intent={batch_size: 16}",
     ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from karpa.evaluation.ranking import validation_metrics
 from karpa_models.config import load_preset
@@ -53,7 +52,6 @@ def _texts(n: int, seed: int) -> tuple[list[str], list[str]]:
 @pytest.fixture(scope="package")
 def keyword_classifier():
     """-> (classifier, train texts, train labels)."""
-    torch.set_num_threads(1)
     train_x, train_y = _texts(150, 0)
     val_x, val_y = _texts(30, 1)
     model, tok = scratch_foundation(_cfg(), train_x * 3, seed=0)
@@ -73,7 +71,6 @@ def _walks(n_users: int, seed: int) -> list[list[int]]:
 @pytest.fixture(scope="package")
 def walk_recommender():
     """A recommender whose next item is the last history item + 1."""
-    torch.set_num_threads(1)
     texts = [f"item number {i}" for i in range(N_ITEMS)]
     catalogue = ItemCatalogue([f"I{i:03d}" for i in range(N_ITEMS)], texts)
     model, tok = scratch_foundation(_cfg(), texts * 4, seed=0)
