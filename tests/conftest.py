@@ -3,9 +3,11 @@ so a test session never touches the developer's own `.karpa/`."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,8 @@ import pytest
 from karpa.home import activate, ephemeral_server_timeout
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="karpa-test-home-"))
+# Gone when the session ends (its servers have stopped by then), not left in /tmp per run.
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 activate(_SESSION_HOME)
