@@ -156,8 +156,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     app_name = "intent" if args.task == "banking77" else "sentiment"
-    # A pretrained start's encoder scale for full fine-tuning, as bench/quality.py sets it
-    # for MiniLM (probe_full has an encoder learning rate of its own).
+    # A pretrained start's encoder scale for full fine-tuning, as a run with
+    # pretrain.text_init gets it (karpa/config_start.py); this bench builds the start itself
+    # and sets no text_init, so it names the scale alone, keeping the preset's other
+    # settings the recipes below vary (probe_full has an encoder learning rate of its own).
     scale = f"finetune.{app_name}.encoder_lr_scale={START_ENCODER_LR_SCALE}"
     # The text presets bound a CPU machine's memory for some speed; a GPU has the memory.
     device = (

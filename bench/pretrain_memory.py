@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATASETS, header
-from _starts import STARTS_BY_NAME
+from _starts import STARTS_BY_NAME, chosen_start
 
 from karpa.allocators import MAX_MMAP_THRESHOLD_MB
 
@@ -74,8 +74,6 @@ def child(args: argparse.Namespace, setting: tuple[bool, int | None]) -> dict[st
         corpus = synthetic_corpus(seed=0, n_texts=2000, n_captions=2000, n_items=500, n_users=400)
     model_cfg, train_cfg = load_preset(args.preset)
     if args.text_init != "random":
-        from _starts import chosen_start
-
         _, folder = chosen_start(args.text_init)
         model_cfg = dataclasses.replace(model_cfg, text_init=str(folder))
     train_cfg = dataclasses.replace(
