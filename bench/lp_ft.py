@@ -31,7 +31,8 @@ averaged): uniform, and greedy (members in order of validation accuracy, each ke
 the soup's validation accuracy does not drop). `--contrastive` adds the
 supervised-contrastive probe (SetFit-style, `contrastive_probe`) and LP-FT at the first
 learning rate after that same contrastive tuning of the encoder (`probe_full_contrastive`:
-CPFT's contrastive stage, then LP-FT).
+CPFT's contrastive stage, then LP-FT). `--no-first` leaves out the first recipe (the
+probe, or with `--full` the full fine-tune), `--no-lp-ft` the LP-FT rows at `--lr`.
 
     .venv/bin/python bench/lp_ft.py
     .venv/bin/python bench/lp_ft.py --seeds 0 1 --lr 1e-4 3e-4
@@ -45,6 +46,8 @@ CPFT's contrastive stage, then LP-FT).
     .venv/bin/python bench/lp_ft.py --start mpnet   # all-mpnet-base-v2 (make bench-mpnet)
     .venv/bin/python bench/lp_ft.py --merge seed0.log seed1.log   # runs of one seed each
     .venv/bin/python bench/lp_ft.py --full --start mpnet --device cuda
+    .venv/bin/python bench/lp_ft.py --full --start mpnet --no-first   # LP-FT alone
+    .venv/bin/python bench/lp_ft.py --task phrasebank --start mpnet --no-lp-ft   # full alone
 """
 
 from __future__ import annotations
@@ -79,6 +82,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument(
         "--full", action="store_true", help="the whole training set: headline full vs probe_full"
+    )
+    parser.add_argument(
+        "--no-first",
+        action="store_true",
+        help="leave out the first recipe (the probe, or with --full the full fine-tune): "
+        "LP-FT validates its probe as step 0 anyway, and a larger start's full fine-tune "
+        "costs hours on a CPU",
+    )
+    parser.add_argument(
+        "--no-lp-ft",
+        action="store_true",
+        help="leave out the LP-FT rows at --lr (the recipes --wise, --pseudo, --contrastive "
+        "and --ensemble add stay)",
     )
     parser.add_argument(
         "--wise",
@@ -133,6 +149,12 @@ def main() -> None:
         "--seeds (bench/_lp_ft_merge.py); nothing trains",
     )
     args = parser.parse_args()
+    if (
+        args.no_first
+        and args.no_lp_ft
+        and not (args.wise or args.pseudo or args.ensemble or args.contrastive)
+    ):
+        parser.error("--no-first with --no-lp-ft leaves no recipe to run")
     if args.merge:
         print_merged(args.merge)
         return
@@ -140,6 +162,10 @@ def main() -> None:
     full = args.full or args.task == "phrasebank"
     command = "python bench/lp_ft.py " + " ".join(sys.argv[1:])
     what = "every label: full vs LP-FT" if full else "10-shot: self-trained probe vs LP-FT"
+    if args.no_first:
+        what = "every label: LP-FT" if full else "10-shot: LP-FT"
+    elif args.no_lp_ft:
+        what = "every label: full fine-tune" if full else "10-shot: self-trained probe"
     name = "Banking77" if args.task == "banking77" else "Financial PhraseBank 50Agree"
     print(header(f"{what} from {start.model}, {name}", command.strip()))
 
@@ -211,7 +237,9 @@ def main() -> None:
                 ]
             )
         first = ("full", "full", None) if full else ("probe", "linear_probe", None)
-        recipes = [first] + [(f"LP-FT {lr:g}", "probe_full", {"probe_full_lr": lr}) for lr in lrs]
+        recipes = [] if args.no_first else [first]
+        if not args.no_lp_ft:
+            recipes += [(f"LP-FT {lr:g}", "probe_full", {"probe_full_lr": lr}) for lr in lrs]
         if args.wise:
             # WiSE-FT on top of the first learning rate: the fine-tune is repeated (the
             # same seed, so the same weights at alpha 1), then mixed with its start.
