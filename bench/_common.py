@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import platform
 from pathlib import Path
@@ -94,3 +95,36 @@ def add_overrides(parser: argparse.ArgumentParser, example: str, scope: str = ""
         help=f"config override{f' for {scope}' if scope else ''}, applied last "
         f"(repeatable), e.g. {example}",
     )
+
+
+# Loggers whose INFO lines a bench shows beside its own: the progress lines (rate, ETA,
+# validation figures) of the fine-tunes and of the learning curve, and the recipe each
+# curve point chose on validation; an hour or more of a Banking77 run on a CPU would
+# otherwise print nothing.
+PROGRESS_LOGGERS = (
+    "karpa_models.finetune",
+    "karpa.applications.curve",
+    "karpa.applications.curve_modes",
+)
+
+
+def shown(record: logging.LogRecord) -> bool:
+    """Whether a bench's handler writes `record`: the bench's lines, the progress
+    loggers' and any warning."""
+    return record.levelno >= logging.WARNING or any(
+        record.name == name or record.name.startswith(f"{name}.")
+        for name in ("bench", *PROGRESS_LOGGERS)
+    )
+
+
+def show_progress(formatter: logging.Formatter) -> None:
+    """Log to stderr through `formatter` the lines `shown` lets through: a bench's own
+    (INFO from its `bench.*` loggers), the progress loggers' and only warnings from the
+    libraries (Great Expectations sets its loggers to INFO when it is imported, after this
+    runs)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    handler.addFilter(shown)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    for name in ("bench", *PROGRESS_LOGGERS):
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _common import show_progress
+
 from karpa.config import CONFIGS
 
 logger = logging.getLogger("bench.quality")
@@ -99,39 +101,12 @@ class Elapsed(logging.Formatter):
         return f"[{record.created - self.since:7.1f} s] {super().format(record)}"
 
 
-# Loggers whose INFO lines the bench shows beside its own: the progress lines (rate, ETA,
-# validation figures) of the fine-tunes and of the learning curve, and the recipe each
-# curve point chose on validation; an hour or more of a Banking77 run on a CPU would
-# otherwise print nothing.
-PROGRESS_LOGGERS = (
-    "karpa_models.finetune",
-    "karpa.applications.curve",
-    "karpa.applications.curve_modes",
-)
-
-
-def shown(record: logging.LogRecord) -> bool:
-    """Whether the bench's handler writes `record`: the bench's lines, the progress
-    loggers' and any warning."""
-    return record.levelno >= logging.WARNING or any(
-        record.name == name or record.name.startswith(f"{name}.")
-        for name in ("bench", *PROGRESS_LOGGERS)
-    )
-
-
 def setup_logging(since: float | None = None) -> float:
-    """The bench's own progress lines and the fine-tunes' (PROGRESS_LOGGERS), and only
-    warnings from the libraries (Great Expectations sets its loggers to INFO when it is
-    imported, after this runs), timed from `since` (default now, for the bench's process;
-    a pipeline's process gets the bench's). -> since"""
+    """The bench's own progress lines and the fine-tunes' (_common.show_progress), timed
+    from `since` (default now, for the bench's process; a pipeline's process gets the
+    bench's). -> since"""
     since = time.time() if since is None else since
-    handler = logging.StreamHandler()
-    handler.setFormatter(Elapsed(since))
-    handler.addFilter(shown)
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    logger.setLevel(logging.INFO)
-    for name in PROGRESS_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)
+    show_progress(Elapsed(since))
     # Banking77 has no out-of-scope messages, so intent warns that its threshold stays 0.
     logging.getLogger("karpa.applications.intent").setLevel(logging.ERROR)
     return since

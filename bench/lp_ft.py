@@ -66,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _quality_rows as rows
-from _common import SHARED_DATASETS, add_overrides, direct_views, header
+from _common import SHARED_DATASETS, add_overrides, direct_views, header, show_progress
 from _starts import add_start_argument, chosen_start
 from probe_grid import banking77_task
 from quality import SHOTS, START_ENCODER_LR_SCALE, banking77_sets, phrasebank_sets
@@ -170,14 +170,8 @@ def main() -> None:
     print(header(f"{what} from {start.model}, {name}", command.strip()))
 
     # The fine-tunes' own progress lines (rate, ETA, validation figures); only warnings
-    # from everything else (Great Expectations sets its loggers to INFO when imported).
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%X"))
-    handler.addFilter(
-        lambda r: r.name.startswith("karpa_models.finetune") or r.levelno >= logging.WARNING
-    )
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    logging.getLogger("karpa_models.finetune").setLevel(logging.INFO)
+    # from everything else.
+    show_progress(logging.Formatter("%(asctime)s %(message)s", datefmt="%X"))
     import torch
 
     torch.set_num_threads(args.threads)

@@ -1,5 +1,5 @@
-"""bench/_quality_runs: which log lines bench/quality.py shows (its own, the fine-tunes'
-and the learning curve's progress and choices, any warning) and which it leaves out."""
+"""bench/_common: which log lines the benches show (their own, the fine-tunes' and the
+learning curve's progress and choices, any warning) and which they leave out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _quality_runs import shown
+from _common import shown
 
 
 def record(name: str, level: int = logging.INFO) -> logging.LogRecord:
