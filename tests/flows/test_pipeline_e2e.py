@@ -185,8 +185,7 @@ def _finetune_from_champion(
         overrides=[
             *fast_overrides,
             "finetune.foundation=champion",
-            "finetune.intent={max_steps: 10, min_steps: 4, curve_epochs: 3, "
-            "curve_min_steps: 5, n_resamples: 200, curve_resamples: 50, k_shots: [5]}",
+            "finetune.intent.max_steps=10",
         ],
     )
     assert result["pretrain"]["champion_version"] == str(champion.version)

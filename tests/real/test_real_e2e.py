@@ -28,14 +28,17 @@ def _stage_runs(client: MlflowClient, parent_id: str) -> dict:
 
 
 # A few steps of everything: the point is that each preset runs end to end, not quality.
+FAST_TEXT = (
+    "max_steps: 6, min_steps: 2, curve_epochs: 1, curve_min_steps: 2, n_resamples: 50, "
+    "curve_resamples: 20, k_shots: [5], contrastive_steps: 4, self_training_rounds: 1, "
+    "self_training_pool: 400"
+)
 FAST = [
     "pretrain.preset=tiny",
     "pretrain.steps=6",
     "pretrain.progress=false",
-    "finetune.intent={max_steps: 6, min_steps: 2, curve_epochs: 1, curve_min_steps: 2, "
-    "n_resamples: 50, curve_resamples: 20, k_shots: [5]}",
-    "finetune.sentiment={max_steps: 6, min_steps: 2, curve_epochs: 1, curve_min_steps: 2, "
-    "n_resamples: 50, curve_resamples: 20, k_shots: [5]}",
+    f"finetune.intent={{{FAST_TEXT}}}",
+    f"finetune.sentiment={{{FAST_TEXT}}}",
     "finetune.recommendation={epochs: 1, max_steps: 4, n_resamples: 50}",
 ]
 
