@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
-from mlflow.tracking._model_registry import utils as registry_utils
-from mlflow.tracking._tracking_service import utils as tracking_utils
 
 from karpa.environment import environment_kept
 from karpa.tracking.guard import sigterm_deferred
@@ -120,19 +118,11 @@ class FoundationModel(PythonModel):
 def tracking_uri(uri: str) -> Iterator[None]:
     """Point MLflow's fluent API at `uri` for one call. `mlflow.set_tracking_uri` also sets
     the MLFLOW_TRACKING_URI environment variable, which karpa reads as "use a team
-    server": leaving it behind would send later runs of this process to the wrong store.
-    The two setters also keep `uri` in module globals, which a later
-    `MlflowClient(tracking_uri=other)` of this process takes as its registry: those are
-    put back as they were too (MLflow has no public getter for the unresolved values)."""
-    before = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    server": leaving it behind would send later runs of this process to the wrong store."""
     with environment_kept(("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")):
-        try:
-            mlflow.set_tracking_uri(uri)
-            mlflow.set_registry_uri(uri)
-            yield
-        finally:
-            mlflow.set_tracking_uri(before[0])
-            mlflow.set_registry_uri(before[1])
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        yield
 
 
 def log_pyfunc(
