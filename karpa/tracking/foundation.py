@@ -3,7 +3,7 @@ starts from the foundation that is serving, without pretraining again.
 
 The manifest is the one the pretrain stage logged with the champion's run. Its checkpoint
 is used in place when this home still has it (the same machine); otherwise the registered
-model's copy is downloaded once into `cache`.
+model's copy of it is downloaded once into `cache`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 
 from karpa.errors import StageStop
 from karpa.manifests import FoundationManifest
@@ -47,16 +48,22 @@ def champion_foundation(registry: Registry, name: str, cache: Path) -> Foundatio
         folder = cache / f"{name}-v{version.version}"
         copy = folder / "artifacts" / checkpoint.name
         if not copy.is_file():
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version.version}",
-                dst_path=str(folder),
-                tracking_uri=registry.tracking_uri,
-            )
-        if not copy.is_file():
-            raise StageStop(
-                f"{name} v{version.version}: the registered model has no checkpoint "
-                f"artifacts/{checkpoint.name}; it was not logged by karpa's pretrain stage"
-            )
+            # Only the checkpoint, found through the version's storage location and not
+            # `models:/<name>/<version>`: MLflow resolves that URI with its global registry
+            # URI, whatever store this registry's client names (karpa.tracking.fluent).
+            stored = registry.client.get_model_version_download_uri(name, version.version)
+            try:
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"{stored}/artifacts/{checkpoint.name}",
+                    dst_path=str(copy.parent),
+                    tracking_uri=registry.tracking_uri,
+                )
+            except (MlflowException, OSError) as e:
+                raise StageStop(
+                    f"{name} v{version.version}: the registered model has no checkpoint "
+                    f"artifacts/{checkpoint.name} ({type(e).__name__}); it was not logged by "
+                    "karpa's pretrain stage"
+                ) from e
         checkpoint = copy
     return FoundationManifest(
         **{

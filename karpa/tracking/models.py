@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
 
-from karpa.environment import environment_kept
+from karpa.tracking.fluent import tracking_uri
 from karpa.tracking.guard import sigterm_deferred
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,17 +110,6 @@ class FoundationModel(PythonModel):
         if missing:
             raise ValueError(f"rows {missing[:5]} have none of text, image, item_idx")
         return pd.DataFrame({"kind": kinds, "embedding": out})
-
-
-@contextmanager
-def tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API at `uri` for one call. `mlflow.set_tracking_uri` also sets
-    the MLFLOW_TRACKING_URI environment variable, which karpa reads as "use a team
-    server": leaving it behind would send later runs of this process to the wrong store."""
-    with environment_kept(("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")):
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        yield
 
 
 def log_pyfunc(

@@ -18,6 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from karpa.tracking.fluent import tracking_uri as pointing_at
 from karpa.tracking.guard import GuardedClient
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -63,9 +64,12 @@ class Registry:
         model_id = (
             model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         )
-        version = self.client.create_model_version(
-            name, model_uri, run_id=run_id, tags={**tags, **(key or {})}, model_id=model_id
-        )
+        # A local registry store finds that logged model through MLflow's global tracking
+        # URI, not this client's (karpa.tracking.fluent says why).
+        with pointing_at(self.tracking_uri):
+            version = self.client.create_model_version(
+                name, model_uri, run_id=run_id, tags={**tags, **(key or {})}, model_id=model_id
+            )
         self.move(name, CHALLENGER, str(version.version), "registered as the newest version")
         return str(version.version)
 
@@ -180,8 +184,6 @@ def history(audit_log: Path, name: str) -> list[dict[str, Any]]:
 def explaining_predictor(tracking_uri: str, model_uri: str):
     """The logged model as `DataFrame -> DataFrame` answering with explanations, or None
     when its signature has no `explain` param (a version logged before explanations)."""
-    from karpa.tracking.models import tracking_uri as pointing_at
-
     with pointing_at(tracking_uri):
         model = mlflow.pyfunc.load_model(model_uri)
     schema = model.metadata.get_params_schema()
@@ -192,8 +194,6 @@ def explaining_predictor(tracking_uri: str, model_uri: str):
 
 def load_predictor(tracking_uri: str, model_uri: str):
     """A logged pyfunc model as a plain `DataFrame -> DataFrame` function."""
-    from karpa.tracking.models import tracking_uri as pointing_at
-
     with pointing_at(tracking_uri):
         model = mlflow.pyfunc.load_model(model_uri)
     return model.predict

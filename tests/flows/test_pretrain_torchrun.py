@@ -4,7 +4,6 @@ in the pretrain child run as they do from one process."""
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -13,6 +12,7 @@ from flows.params import RetrainParams
 from flows.retrain import retrain
 from karpa.config import CONFIGS
 from karpa.demo import generate_world
+from karpa.tracking.registry import load_predictor
 
 MICRO = """\
 model:
@@ -64,8 +64,8 @@ def test_the_pretrain_task_runs_torchrun_and_logs_what_one_process_logs(prefect_
     assert steps("check.combined") == [0, 3, 6]
     assert pretrain.data.metrics["checks.kept_step"] in (0.0, 3.0, 6.0)
     # The foundation was logged as a model that embeds raw inputs, and it loads.
-    model = mlflow.pyfunc.load_model(parent.data.tags["karpa.foundation_model_uri"])
-    vectors = model.predict(
+    predict = load_predictor(home.tracking_uri, parent.data.tags["karpa.foundation_model_uri"])
+    vectors = predict(
         pd.DataFrame([{"text": "where is my order", "image": None, "item_idx": None}])
     )
     assert len(vectors) == 1
