@@ -8,8 +8,10 @@ talk to a local store and a team server in turn (as the tests, the CLI and the f
 
 Some MLflow calls resolve a URI through the globals even when a client names its store: a
 local registry store's `create_model_version("models:/m-<id>")` looks the logged model up
-with a bare `MlflowClient()` (a TODO in MLflow's SQLAlchemy store). Such calls run inside
-`tracking_uri(store)`.
+with a bare `MlflowClient()` (a TODO in MLflow's SQLAlchemy store), and downloading
+`models:/<name>/<version>` asks the global registry. Such calls run inside
+`tracking_uri(store)` (Registry.register), or take the version's storage location instead
+of its `models:/` URI (karpa.tracking.foundation).
 """
 
 from __future__ import annotations

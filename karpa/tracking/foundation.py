@@ -59,10 +59,11 @@ def champion_foundation(registry: Registry, name: str, cache: Path) -> Foundatio
                     tracking_uri=registry.tracking_uri,
                 )
             except (MlflowException, OSError) as e:
+                why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
                 raise StageStop(
-                    f"{name} v{version.version}: the registered model has no checkpoint "
-                    f"artifacts/{checkpoint.name} ({type(e).__name__}); it was not logged by "
-                    "karpa's pretrain stage"
+                    f"{name} v{version.version}: could not fetch its checkpoint "
+                    f"artifacts/{checkpoint.name} from the registered model ({why}); a model "
+                    "not logged by karpa's pretrain stage has none"
                 ) from e
         checkpoint = copy
     return FoundationManifest(
