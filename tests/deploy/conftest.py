@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,23 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             stop(home)
 
 
+@contextmanager
+def prefect_client_of(api_url: str) -> Iterator[Any]:
+    """A Prefect client bound to the server at `api_url`, leaving this process's Prefect
+    settings alone. (Pointing the settings there for a package of tests also sent the
+    in-process flow runs of other test files in that package to this server, and their
+    events to whichever server Prefect's process-wide events worker was made for: seen as
+    lost task runs when pytest-xdist ran the files in another order.)"""
+    from prefect.client.orchestration import SyncPrefectClient
+
+    with SyncPrefectClient(api_url) as client:
+        yield client
+
+
 @pytest.fixture(scope="package")
 def prefect_client(stack):
     """A Prefect client of the stack's server (not the session's embedded API)."""
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with (
-        temporary_settings(updates={PREFECT_API_URL: stack.api_url}),
-        get_client(sync_client=True) as client,
-    ):
+    with prefect_client_of(stack.api_url) as client:
         yield client
 
 

@@ -23,7 +23,7 @@ from karpa.deploy import STATE_FILE, deploy, describe, stop
 from karpa.home import Home
 from karpa.servers import free_port
 
-from .conftest import REPO, RUN_TIMEOUT_S, Stack, mlflow_parent, wait_final
+from .conftest import REPO, RUN_TIMEOUT_S, Stack, mlflow_parent, prefect_client_of, wait_final
 from .team_servers import PG_PASSWORD, Postgres, S3Server, postgres_bin, postgres_cluster, s3_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -91,13 +91,7 @@ def team_stack(tmp_path_factory, postgres, s3) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def team_client(team_stack):
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with (
-        temporary_settings(updates={PREFECT_API_URL: team_stack.api_url}),
-        get_client(sync_client=True) as client,
-    ):
+    with prefect_client_of(team_stack.api_url) as client:
         yield client
 
 
