@@ -26,3 +26,10 @@ class StageStop(KarpaError):
 
 class ServerStartError(KarpaError):
     """A server karpa started (or needs) did not come up in time, or exited first."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none): what goes
+    into a one-sentence `KarpaError` about a failure in a library karpa called."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

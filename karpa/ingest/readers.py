@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from karpa.config import SourceSpec
 from karpa.errors import SourceError
+from karpa.errors import first_line as error_first_line
 
 Batch = tuple[pa.Table, int]
 CSV_BLOCK_BYTES = 8 << 20
@@ -260,10 +261,7 @@ _ECHOED_ROW = re.compile(r"(Expected \d+ columns?, got \d+)\s*:.*", re.DOTALL)
 
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message, without any source content it quotes."""
-    text = str(exc).strip()
-    if not text:
-        return type(exc).__name__
-    return _ECHOED_ROW.sub(r"\1", text.splitlines()[0])
+    return _ECHOED_ROW.sub(r"\1", error_first_line(exc))
 
 
 def _csv_problem(url: str, spec: SourceSpec, exc: BaseException) -> str:

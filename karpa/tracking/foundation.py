@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from karpa.errors import StageStop
+from karpa.errors import StageStop, first_line
 from karpa.manifests import FoundationManifest
 from karpa.tracking.registry import CHAMPION, Registry
 
@@ -59,11 +59,11 @@ def champion_foundation(registry: Registry, name: str, cache: Path) -> Foundatio
                     tracking_uri=registry.tracking_uri,
                 )
             except (MlflowException, OSError) as e:
-                why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
                 raise StageStop(
                     f"{name} v{version.version}: could not fetch its checkpoint "
-                    f"artifacts/{checkpoint.name} from the registered model ({why}); a model "
-                    "not logged by karpa's pretrain stage has none"
+                    f"artifacts/{checkpoint.name} from the registered model "
+                    f"({first_line(e)[:200]}); a model not logged by karpa's pretrain stage "
+                    "has none"
                 ) from e
         checkpoint = copy
     return FoundationManifest(

@@ -128,8 +128,7 @@ def test_retrain_and_finetune_run_on_postgres_and_move_the_champion(
     )
     assert nightly.state.is_completed(), nightly.state.message
     # The gate moved champion in the registry held in PostgreSQL, as the audit trail says.
-    # The registry named too: a client given only a tracking URI takes the registry that
-    # an earlier in-process run left in MLflow's globals (its local store), if any.
+    # The registry named too, as karpa's own Registry does: it lives in the same store.
     mlflow = MlflowClient(team_stack.mlflow_url, registry_uri=team_stack.mlflow_url)
     audit = team_stack.home.root / "audit.jsonl"
     moves = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
