@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import math
 import os
 import shutil
@@ -29,6 +30,16 @@ os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 activate(_SESSION_HOME)
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Loaded by path: with --import-mode=importlib the tests folder is not on sys.path.
+    spec = importlib.util.spec_from_file_location(
+        "karpa_store_guard", Path(__file__).with_name("store_guard.py")
+    )
+    guard = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guard)
+    config.pluginmanager.register(guard, "karpa-store-guard")
 
 
 @pytest.fixture(scope="session", autouse=True)
