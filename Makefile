@@ -6,6 +6,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE  ?= 1
 SEED   ?= 0
+# Test workers: one per core, at most four (each holds its own Prefect test server and
+# torch); a test file stays on one worker, so its module fixtures are built once.
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint setup browser postgres ui deploy bench-mpnet clean
 
@@ -24,7 +28,7 @@ run: $(STAMP)
 test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # The browser test drives Debian's headless Chromium and its driver (no browser download):
 # installed here when absent, as root with apt-get; elsewhere the test says why it skips
