@@ -19,7 +19,7 @@ import os
 import time
 from datetime import UTC, datetime
 
-from karpa.errors import ServerStartError
+from karpa.errors import ServerStartError, first_line
 from karpa.home import Home, ephemeral_server_timeout
 from karpa.servers import prepare_prefect_database, stop_orphaned_embedded_servers
 from karpa.tracking.runs import fail_abandoned_runs
@@ -47,9 +47,8 @@ def start_embedded_api(home: Home) -> str | None:
                 f"(home {home.root}); raise {wait.setting}, or set PREFECT_API_URL to a "
                 "running Prefect server"
             ) from None
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ServerStartError(
-            f"the embedded Prefect API server failed to start (home {home.root}): {first_line}"
+            f"the embedded Prefect API server failed to start (home {home.root}): {first_line(exc)}"
         ) from None
     return server.api_url
 

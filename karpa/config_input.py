@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from karpa.errors import ConfigError
+from karpa.errors import ConfigError, first_line
 
 SET_EXAMPLE = "ingest.batch_rows=50000"
 
@@ -123,9 +123,8 @@ def parse_override(text: str, option: str = "--set") -> tuple[str, Any]:
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
         raise ConfigError(
-            f"{option} {text!r}: the value is not valid YAML ({first})".lstrip()
+            f"{option} {text!r}: the value is not valid YAML ({first_line(exc)})".lstrip()
         ) from None
     return key.strip(), value
 

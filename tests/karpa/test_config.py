@@ -117,6 +117,15 @@ def test_set_without_equals_is_one_sentence():
     )
 
 
+def test_set_with_a_value_that_is_not_yaml_is_one_line():
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, ["finetune.intent={k_shots: [5"])
+    assert str(err.value) == (
+        "--set 'finetune.intent={k_shots: [5': the value is not valid YAML "
+        "(while parsing a flow sequence)"
+    )
+
+
 def test_bad_application_setting_in_the_file_names_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEMO.read_text() + "\nfinetune:\n  sentiment: {patiense: 3}\n")
