@@ -1,4 +1,5 @@
-"""A pytest plugin: a test fails if it leaves MLflow's own default store in the checkout.
+"""A pytest plugin: a test errors if it leaves MLflow's own default store in the folder
+pytest was started from (the checkout, under `make test`).
 
 MLflow falls back to `sqlite:///mlflow.db` (or a `mlruns/` folder) in the working directory
 when a call is not told which store to use. karpa always names its store, so one of those
