@@ -3,6 +3,7 @@ conftest of a throwaway project in a pytest subprocess."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -69,3 +70,12 @@ def test_a_store_that_was_already_there_is_left_alone(tmp_path):
     (tmp_path / "mlflow.db").write_bytes(b"")
     result = _pytest(tmp_path, "def test_reads_nothing():\n    pass\n")
     assert result.returncode == 0, result.stdout
+
+
+def test_a_store_that_was_already_there_and_is_written_to_is_caught(tmp_path):
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"")
+    os.utime(store, (1_000_000_000, 1_000_000_000))  # clearly older than the run's writes
+    result = _pytest(tmp_path, "def test_writes():\n    open('mlflow.db', 'ab').write(b'x')\n")
+    assert result.returncode == 1, result.stdout
+    assert "mlflow.db created or changed during this test" in result.stdout
